@@ -94,12 +94,20 @@ impl PeerName {
         let mut bytes = [0u8; MAX_NAME_LEN];
         for (at, &b) in raw.iter().enumerate() {
             let c = b.to_ascii_lowercase();
-            if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-' || c == b'_') {
+            if !(c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || c == b'.'
+                || c == b'-'
+                || c == b'_')
+            {
                 return Err(NameError::BadByte { byte: b, at });
             }
             bytes[at] = c;
         }
-        Ok(PeerName { len: raw.len() as u8, bytes })
+        Ok(PeerName {
+            len: raw.len() as u8,
+            bytes,
+        })
     }
 
     /// The canonical bytes.
@@ -166,7 +174,11 @@ pub struct Header {
 
 impl fmt::Debug for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sid={} tag={:x} e={} pn={}", self.sid, self.dst_tag, self.epoch, self.pn)
+        write!(
+            f,
+            "sid={} tag={:x} e={} pn={}",
+            self.sid, self.dst_tag, self.epoch, self.pn
+        )
     }
 }
 
@@ -431,12 +443,22 @@ pub struct DataFrame {
 
 impl fmt::Debug for DataFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DATA(msn={} off={} len={}", self.msn, self.offset, self.bytes.len())?;
+        write!(
+            f,
+            "DATA(msn={} off={} len={}",
+            self.msn,
+            self.offset,
+            self.bytes.len()
+        )?;
         if self.fin {
             write!(f, " fin")?;
         }
         if let Some(first) = &self.first {
-            write!(f, " total={} {:?} id={}", first.total_len, first.priority, first.app_id)?;
+            write!(
+                f,
+                " total={} {:?} id={}",
+                first.total_len, first.priority, first.app_id
+            )?;
         }
         write!(f, ")")
     }
@@ -525,6 +547,9 @@ pub enum Frame {
 impl Frame {
     /// Whether receiving this frame obliges the receiver to acknowledge the packet.
     pub fn is_ack_eliciting(&self) -> bool {
-        !matches!(self, Frame::Ack { .. } | Frame::CloseAck | Frame::Abort { .. })
+        !matches!(
+            self,
+            Frame::Ack { .. } | Frame::CloseAck | Frame::Abort { .. }
+        )
     }
 }

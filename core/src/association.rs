@@ -1,0 +1,342 @@
+//! One association's data phase: packet numbers, ACKs, loss recovery, keepalive and
+//! orderly release. Pure state; the session arms the timers this asks for.
+//!
+//! Every effect of a packet is idempotent or a stable fact, and a packet's frames are
+//! processed in any order, so reordering and duplication cannot confuse it.
+
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+use crate::crypto::{DirectionKeys, Suite};
+use crate::io::{DropReason, Role};
+use crate::recovery::{AckError, Insert, LossDetector, RangeSet, SentPacket, TimeoutAction};
+use crate::time::{Duration, Instant};
+use crate::wire::{AbortReason, AuthTag, Body, CloseReason, Frame, Header, Params, Pdu};
+
+/// Where an association stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Phase {
+    /// Usable.
+    Established,
+    /// We sent CLOSE and wait for CLOSE_ACK (or the CLOSE to be acknowledged).
+    Closing(CloseReason),
+    /// Released: tags are kept only to absorb late PDUs and answer a repeated CLOSE.
+    Draining,
+}
+
+/// What a processed packet means for the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PacketEffect {
+    /// Nothing beyond the association itself.
+    None,
+    /// The association is released (entered draining).
+    Released(CloseReason),
+    /// The peer aborted it.
+    PeerAborted(AbortReason),
+    /// The peer made an authentic but impossible claim: abort with this reason.
+    Violation(AbortReason),
+}
+
+/// Frames waiting to go out in the next packet.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+struct Pending {
+    ack: bool,
+    ping: bool,
+    close: bool,
+    close_ack: bool,
+    abort: Option<AbortReason>,
+    retransmit: Vec<Frame>,
+}
+
+/// One association.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Association {
+    pub(crate) role: Role,
+    pub(crate) epoch: u64,
+    pub(crate) local_tag: u64,
+    pub(crate) peer_tag: u64,
+    pub(crate) params: Params,
+    pub(crate) phase: Phase,
+    keys: DirectionKeys,
+    next_pn: u64,
+    loss: LossDetector,
+    received: RangeSet,
+    pending: Pending,
+}
+
+/// Identity and keys of a new association.
+pub(crate) struct AssociationIds {
+    pub(crate) role: Role,
+    pub(crate) epoch: u64,
+    pub(crate) local_tag: u64,
+    pub(crate) peer_tag: u64,
+    pub(crate) params: Params,
+    pub(crate) keys: DirectionKeys,
+}
+
+impl Association {
+    /// A freshly established association.
+    pub(crate) fn new(
+        ids: AssociationIds,
+        initial_rtt: Duration,
+        max_ack_delay: Duration,
+        ack_ranges: u16,
+    ) -> Self {
+        Association {
+            role: ids.role,
+            epoch: ids.epoch,
+            local_tag: ids.local_tag,
+            peer_tag: ids.peer_tag,
+            params: ids.params,
+            phase: Phase::Established,
+            keys: ids.keys,
+            next_pn: 1,
+            loss: LossDetector::new(initial_rtt, max_ack_delay),
+            received: RangeSet::new(ack_ranges as usize),
+            pending: Pending::default(),
+        }
+    }
+
+    /// Whether a PDU header addresses this association.
+    pub(crate) fn matches(&self, header: &Header) -> bool {
+        header.dst_tag == self.local_tag && header.epoch == self.epoch
+    }
+
+    /// Whether the datagram's authenticator verifies under the peer's direction key.
+    pub(crate) fn authentic(
+        &self,
+        suite: Suite,
+        datagram: &Bytes,
+        raw: &crate::wire::RawPdu,
+    ) -> bool {
+        suite.open(&self.keys.recv, datagram, raw)
+    }
+
+    /// Processes an authentic packet. `Err` means it was a replay and changed nothing.
+    pub(crate) fn on_packet(
+        &mut self,
+        now: Instant,
+        pn: u64,
+        frames: &[Frame],
+    ) -> Result<PacketEffect, DropReason> {
+        match self.received.insert(pn) {
+            Insert::New => {}
+            Insert::Duplicate | Insert::TooOld => return Err(DropReason::Replay),
+        }
+        if self.phase == Phase::Draining {
+            // Only a repeated CLOSE deserves an answer: the peer missed our CLOSE_ACK.
+            if frames.iter().any(|f| matches!(f, Frame::Close { .. })) {
+                self.pending.close_ack = true;
+            }
+            return Err(DropReason::Draining);
+        }
+        let mut effect = PacketEffect::None;
+        for frame in frames {
+            if frame.is_ack_eliciting() {
+                self.pending.ack = true;
+            }
+            match frame {
+                Frame::Ack {
+                    ranges,
+                    ack_delay_us,
+                } => {
+                    match self.loss.on_ack_received(
+                        ranges,
+                        Duration::from_micros(*ack_delay_us),
+                        now,
+                    ) {
+                        Ok(result) => {
+                            if let Phase::Closing(reason) = self.phase {
+                                if result
+                                    .acked
+                                    .iter()
+                                    .any(|p| p.frames.contains(&Frame::Close { reason }))
+                                {
+                                    self.phase = Phase::Draining;
+                                    effect = PacketEffect::Released(reason);
+                                }
+                            }
+                            for packet in result.lost {
+                                self.requeue(packet.frames);
+                            }
+                        }
+                        Err(AckError::UnsentPacket { .. }) => {
+                            return Ok(PacketEffect::Violation(AbortReason::ProtocolViolation));
+                        }
+                    }
+                }
+                Frame::Close { reason } => {
+                    self.pending.close_ack = true;
+                    self.phase = Phase::Draining;
+                    effect = PacketEffect::Released(*reason);
+                }
+                Frame::CloseAck => {
+                    if let Phase::Closing(reason) = self.phase {
+                        self.phase = Phase::Draining;
+                        effect = PacketEffect::Released(reason);
+                    }
+                }
+                Frame::Abort { reason } => return Ok(PacketEffect::PeerAborted(*reason)),
+                // Session frames are handled by the session layer; PING only elicits an ACK.
+                Frame::Ping
+                | Frame::Summary(_)
+                | Frame::Data(_)
+                | Frame::Cancel { .. }
+                | Frame::Resolved { .. }
+                | Frame::Reject { .. } => {}
+            }
+        }
+        Ok(effect)
+    }
+
+    /// Queues the frames of a lost packet for a new packet.
+    fn requeue(&mut self, frames: Vec<Frame>) {
+        for frame in frames {
+            // A CLOSE is only worth repeating while we are still closing.
+            let keep = match frame {
+                Frame::Close { .. } => matches!(self.phase, Phase::Closing(_)),
+                _ => true,
+            };
+            if keep && !self.pending.retransmit.contains(&frame) {
+                self.pending.retransmit.push(frame);
+            }
+        }
+    }
+
+    /// Starts an orderly release.
+    pub(crate) fn close(&mut self, reason: CloseReason) {
+        if self.phase == Phase::Established {
+            self.phase = Phase::Closing(reason);
+            self.pending.close = true;
+        }
+    }
+
+    /// Queues an ABORT frame for one last packet (best effort; never retransmitted).
+    pub(crate) fn abort(&mut self, reason: AbortReason) {
+        self.pending.abort = Some(reason);
+    }
+
+    /// Queues a PING (keepalive or probe).
+    pub(crate) fn ping(&mut self) {
+        self.pending.ping = true;
+    }
+
+    /// The loss-detection deadline (time-threshold loss or probe timeout).
+    pub(crate) fn loss_deadline(&self) -> Option<Instant> {
+        if self.phase == Phase::Draining {
+            return None;
+        }
+        self.loss.deadline()
+    }
+
+    /// The loss timer fired (trusted). `Err` when probes are exhausted: abort.
+    pub(crate) fn on_loss_timer(&mut self, max_probes: u32) -> Result<(), AbortReason> {
+        match self.loss.on_timeout() {
+            TimeoutAction::Lost(lost) => {
+                for packet in lost {
+                    self.requeue(packet.frames);
+                }
+            }
+            TimeoutAction::Probe { retransmit } => {
+                if self.loss.pto_count() > max_probes {
+                    return Err(AbortReason::RetransmitsExhausted);
+                }
+                self.pending.ping = true;
+                self.requeue(retransmit);
+            }
+            TimeoutAction::Idle => {}
+        }
+        Ok(())
+    }
+
+    /// The draining period: long enough for late PDUs to die out.
+    pub(crate) fn drain_period(&self, max_ack_delay: Duration, drain_ptos: u32) -> Duration {
+        self.loss
+            .rtt()
+            .pto_base(max_ack_delay)
+            .saturating_mul(u64::from(drain_ptos))
+    }
+
+    /// Whether anything we sent that needs acknowledging is still unacknowledged.
+    pub(crate) fn has_in_flight(&self) -> bool {
+        self.loss.has_ack_eliciting_in_flight()
+    }
+
+    /// Builds the next packet from pending frames, if any; records it for loss detection.
+    pub(crate) fn poll_packet(&mut self, now: Instant, suite: Suite, sid: u32) -> Option<Bytes> {
+        let p = &mut self.pending;
+        if !(p.ack
+            || p.ping
+            || p.close
+            || p.close_ack
+            || p.abort.is_some()
+            || !p.retransmit.is_empty())
+        {
+            return None;
+        }
+        let mut frames = Vec::new();
+        if core::mem::take(&mut p.ack) && self.received.largest().is_some() {
+            frames.push(Frame::Ack {
+                ranges: self.received.to_ack_ranges(),
+                ack_delay_us: 0,
+            });
+        }
+        frames.append(&mut p.retransmit);
+        if core::mem::take(&mut p.close) {
+            if let Phase::Closing(reason) = self.phase {
+                frames.push(Frame::Close { reason });
+            }
+        }
+        if core::mem::take(&mut p.close_ack) {
+            frames.push(Frame::CloseAck);
+        }
+        if let Some(reason) = p.abort.take() {
+            frames.push(Frame::Abort { reason });
+        }
+        if core::mem::take(&mut p.ping) && !frames.iter().any(Frame::is_ack_eliciting) {
+            frames.push(Frame::Ping);
+        }
+        if frames.is_empty() {
+            return None;
+        }
+        let pn = self.next_pn;
+        self.next_pn += 1;
+        let header = Header {
+            sid,
+            dst_tag: self.peer_tag,
+            epoch: self.epoch,
+            pn,
+        };
+        let retransmittable: Vec<Frame> = frames
+            .iter()
+            .filter(|f| is_retransmittable(f))
+            .cloned()
+            .collect();
+        let ack_eliciting = frames.iter().any(Frame::is_ack_eliciting);
+        let pdu = Pdu {
+            header,
+            body: Body::Packet(frames),
+            auth: AuthTag::default(),
+        };
+        let datagram = suite.seal(&self.keys.send, pdu.authenticated_prefix());
+        self.loss.on_packet_sent(SentPacket {
+            pn,
+            time_sent: now,
+            ack_eliciting,
+            frames: retransmittable,
+        });
+        Some(datagram)
+    }
+}
+
+/// Frames that must reach the peer: re-sent in a new packet when their packet is lost.
+fn is_retransmittable(frame: &Frame) -> bool {
+    matches!(
+        frame,
+        Frame::Close { .. }
+            | Frame::Data(_)
+            | Frame::Cancel { .. }
+            | Frame::Resolved { .. }
+            | Frame::Reject { .. }
+    )
+}

@@ -1,0 +1,236 @@
+//! Configuration: every tunable of the core, with defaults that mirror the Exchange 5.5 MTA
+//! parameters they replace (see DESIGN.md §12), and `validate()` with a typed error.
+
+use crate::crypto::{Psk, Suite};
+use crate::time::Duration;
+use crate::wire::{Params, PeerName, MAX_ACK_RANGES};
+
+/// Everything a [`Session`](crate::Session) needs to know that is not state.
+///
+/// Build one with [`Config::new`], adjust fields, then call [`Config::validate`] (the
+/// session constructor validates again and refuses an invalid config).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Config {
+    /// This endpoint's canonical name.
+    pub local_name: PeerName,
+    /// The one peer this session talks to.
+    pub peer_name: PeerName,
+    /// Session id: demultiplexes sessions on one endpoint; both sides configure the same.
+    pub sid: u32,
+    /// Pre-shared key for this peer pair (at least 16 bytes).
+    pub psk: Psk,
+    /// Which crypto implementation protects the handshake and the packets.
+    pub suite: Suite,
+    /// Parameters this side proposes; the agreed values are the element-wise minimum.
+    pub params: Params,
+    /// Whether this side dials on demand or only answers (Exchange: "remotely initiated").
+    pub dial: DialPolicy,
+    /// Release an association idle this long with nothing in flight (Exchange: lifetime, 300 s).
+    pub lifetime: Duration,
+    /// Hang up the bearer after this long with no association (Exchange: disconnect delay, 120 s).
+    pub disconnect_delay: Duration,
+    /// Give up opening after this many consecutive failed attempts (Exchange: max open retries, 144).
+    pub max_open_retries: u32,
+    /// Longest wait between open attempts (Exchange: open interval, 600 s).
+    pub open_interval: Duration,
+    /// First wait between open attempts; doubles up to `open_interval`.
+    pub open_backoff_start: Duration,
+    /// Handshake retransmission timeout before any RTT sample; doubles per retransmission.
+    pub handshake_rto: Duration,
+    /// Retransmissions of one INIT or CONFIRM before the attempt counts as failed.
+    pub handshake_retransmits: u32,
+    /// RTT assumed before the first sample (RFC 9002 §6.2.2 suggests 333 ms).
+    pub initial_rtt: Duration,
+    /// Longest time a receiver delays an ACK; enters the probe timeout (RFC 9002 §5.3).
+    pub max_ack_delay: Duration,
+    /// Consecutive probe timeouts without an ACK before the association is aborted.
+    pub max_probes: u32,
+    /// Send a PING after this long without receiving anything; `None` disables keepalive.
+    pub keepalive: Option<Duration>,
+    /// Packet-number ranges remembered per association (replay window and ACK size).
+    pub ack_ranges: u16,
+    /// How many draining probe-timeouts a released association keeps its tags for.
+    pub drain_ptos: u32,
+}
+
+/// Whether this side opens associations itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DialPolicy {
+    /// Open an association (and ask the driver for a bearer) whenever one is wanted.
+    OnDemand,
+    /// Never initiate: only answer the peer (Exchange: "remotely initiated").
+    RemoteOnly,
+}
+
+/// Smallest datagram the protocol can work with: an INIT with two 64-byte names fits.
+pub const MIN_DATAGRAM: u16 = 512;
+
+/// A configuration value that cannot work, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A field's value is outside what the protocol can honour.
+    #[error("config field `{field}` is invalid: {reason}")]
+    Invalid {
+        /// The field's name as in [`Config`].
+        field: &'static str,
+        /// What is wrong and what would be accepted.
+        reason: &'static str,
+    },
+}
+
+fn invalid(field: &'static str, reason: &'static str) -> ConfigError {
+    ConfigError::Invalid { field, reason }
+}
+
+impl Config {
+    /// A configuration with the default parameters for the session `local` ↔ `peer`.
+    pub fn new(local: PeerName, peer: PeerName, psk: Psk) -> Self {
+        Config {
+            local_name: local,
+            peer_name: peer,
+            sid: 1,
+            psk,
+            suite: Suite::Symbolic,
+            params: Params {
+                max_datagram: 1400,
+                msg_window: 32,
+                checkpoint_size: 30 * 1024,
+                checkpoint_window: 5,
+            },
+            dial: DialPolicy::OnDemand,
+            lifetime: Duration::from_secs(300),
+            disconnect_delay: Duration::from_secs(120),
+            max_open_retries: 144,
+            open_interval: Duration::from_secs(600),
+            open_backoff_start: Duration::from_secs(1),
+            handshake_rto: Duration::from_secs(1),
+            handshake_retransmits: 4,
+            initial_rtt: Duration::from_millis(333),
+            max_ack_delay: Duration::from_millis(25),
+            max_probes: 8,
+            keepalive: Some(Duration::from_secs(30)),
+            ack_ranges: 16,
+            drain_ptos: 3,
+        }
+    }
+
+    /// Checks every value; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.local_name == self.peer_name {
+            return Err(invalid(
+                "peer_name",
+                "must differ from local_name (the collision tie-break needs an order)",
+            ));
+        }
+        if self.psk.len() < 16 {
+            return Err(invalid("psk", "must be at least 16 bytes (128 bits)"));
+        }
+        let p = &self.params;
+        if p.max_datagram < MIN_DATAGRAM {
+            return Err(invalid("params.max_datagram", "must be at least 512 bytes"));
+        }
+        if p.msg_window == 0 {
+            return Err(invalid("params.msg_window", "must be at least 1"));
+        }
+        if p.checkpoint_size < 1024 {
+            return Err(invalid(
+                "params.checkpoint_size",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if p.checkpoint_window == 0 {
+            return Err(invalid("params.checkpoint_window", "must be at least 1"));
+        }
+        let positive: [(&'static str, Duration); 6] = [
+            ("lifetime", self.lifetime),
+            ("open_interval", self.open_interval),
+            ("open_backoff_start", self.open_backoff_start),
+            ("handshake_rto", self.handshake_rto),
+            ("initial_rtt", self.initial_rtt),
+            ("disconnect_delay", self.disconnect_delay),
+        ];
+        for (field, d) in positive {
+            if d == Duration::ZERO {
+                return Err(invalid(field, "must be greater than zero"));
+            }
+        }
+        if self.open_backoff_start > self.open_interval {
+            return Err(invalid(
+                "open_backoff_start",
+                "must not exceed open_interval",
+            ));
+        }
+        if self.max_probes == 0 {
+            return Err(invalid("max_probes", "must be at least 1"));
+        }
+        if self.keepalive == Some(Duration::ZERO) {
+            return Err(invalid(
+                "keepalive",
+                "must be greater than zero, or None to disable",
+            ));
+        }
+        if self.ack_ranges == 0 || self.ack_ranges as usize > MAX_ACK_RANGES {
+            return Err(invalid("ack_ranges", "must be between 1 and 64"));
+        }
+        if self.drain_ptos == 0 {
+            return Err(invalid("drain_ptos", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Config {
+        Config::new(
+            PeerName::new(b"alpha").unwrap(),
+            PeerName::new(b"beta").unwrap(),
+            Psk::new(&[7u8; 16]).unwrap(),
+        )
+    }
+
+    #[test]
+    fn defaults_are_valid_and_mirror_exchange() {
+        let c = base();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.lifetime, Duration::from_secs(300));
+        assert_eq!(c.disconnect_delay, Duration::from_secs(120));
+        assert_eq!(c.max_open_retries, 144);
+        assert_eq!(c.open_interval, Duration::from_secs(600));
+        assert_eq!(c.params.checkpoint_size, 30 * 1024);
+        assert_eq!(c.params.checkpoint_window, 5);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_field() {
+        type Mutate = fn(&mut Config);
+        let cases: [(&str, Mutate); 11] = [
+            ("peer_name", |c| c.peer_name = c.local_name),
+            ("params.max_datagram", |c| c.params.max_datagram = 100),
+            ("params.msg_window", |c| c.params.msg_window = 0),
+            ("params.checkpoint_size", |c| c.params.checkpoint_size = 10),
+            ("params.checkpoint_window", |c| {
+                c.params.checkpoint_window = 0
+            }),
+            ("lifetime", |c| c.lifetime = Duration::ZERO),
+            ("open_backoff_start", |c| {
+                c.open_backoff_start = Duration::from_secs(601)
+            }),
+            ("max_probes", |c| c.max_probes = 0),
+            ("keepalive", |c| c.keepalive = Some(Duration::ZERO)),
+            ("ack_ranges", |c| c.ack_ranges = 65),
+            ("drain_ptos", |c| c.drain_ptos = 0),
+        ];
+        for (field, mutate) in cases {
+            let mut c = base();
+            mutate(&mut c);
+            match c.validate() {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: expected an error, got {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! Association establishment (DESIGN.md §5): the initiator's attempt and the stateless
+//! responder. Every function here is a pure decision over a PDU and the session's state;
+//! `session.rs` applies the decisions.
+//!
+//! The responder table (a CONFIRM whose cookie and proof verify, epoch `e`, persisted
+//! epoch `p`):
+//!
+//! | condition                                                         | answer            |
+//! |-------------------------------------------------------------------|-------------------|
+//! | same tags and epoch as the current association                     | resend ACCEPT     |
+//! | `e > p`                                                           | accept (supersede)|
+//! | `e == p`, own attempt at `e` not yet established, peer wins names  | accept            |
+//! | otherwise                                                         | STALE(`p`)        |
+//!
+//! INIT is answered statelessly (the responder's tag and nonce are derived from its secret
+//! and the INIT), except that an initiator whose own attempt is pending ignores the peer's
+//! INIT when it wins the name tie-break.
+
+use alloc::boxed::Box;
+use bytes::{Bytes, BytesMut};
+
+use crate::config::Config;
+use crate::crypto::{DirectionKeys, Key, Psk, Side, Suite, Transcript};
+use crate::io::DropReason;
+use crate::wire::{
+    Accept, AuthTag, Body, Challenge, Confirm, Cookie, Header, Init, Nonce, Params, Pdu, Stale,
+    Summary,
+};
+
+/// An initiator's handshake in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Attempt {
+    /// Our tag for the association being opened.
+    pub(crate) tag_i: u64,
+    /// Our nonce.
+    pub(crate) nonce_i: Nonce,
+    /// Proposed epoch in `InitSent`; the agreed epoch in `ConfirmSent`.
+    pub(crate) epoch: u64,
+    /// Retransmissions of the current INIT or CONFIRM so far.
+    pub(crate) retransmits: u32,
+    /// Where the attempt stands.
+    pub(crate) stage: Stage,
+}
+
+/// The initiator's handshake stage.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Stage {
+    /// INIT sent; waiting for a CHALLENGE that echoes our nonce.
+    InitSent,
+    /// CONFIRM sent; waiting for ACCEPT (or any authentic packet of the association).
+    ConfirmSent(Box<Confirming>),
+}
+
+/// What the initiator learnt from a valid CHALLENGE.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Confirming {
+    pub(crate) tag_r: u64,
+    pub(crate) params: Params,
+    pub(crate) keys: DirectionKeys,
+    pub(crate) confirm: Confirm,
+}
+
+/// The key that authenticates INIT and CHALLENGE: only the PSK is shared at that point.
+pub(crate) fn handshake_key(suite: Suite, psk: &Psk) -> Key {
+    suite
+        .direction_keys(psk, &Transcript::empty(), Side::Initiator)
+        .send
+}
+
+/// Encodes and authenticates a PDU under `key`.
+pub(crate) fn seal(suite: Suite, key: &Key, header: Header, body: Body) -> Bytes {
+    let pdu = Pdu {
+        header,
+        body,
+        auth: AuthTag::default(),
+    };
+    let prefix: BytesMut = pdu.authenticated_prefix();
+    suite.seal(key, prefix)
+}
+
+/// Encoded size of a CHALLENGE (fixed: it has no variable-length fields).
+fn challenge_len() -> usize {
+    let zero = Nonce::default();
+    let params = Params {
+        max_datagram: 0,
+        msg_window: 0,
+        checkpoint_size: 0,
+        checkpoint_window: 0,
+    };
+    let cookie = Cookie {
+        tag_i: 0,
+        tag_r: 0,
+        nonce_i: zero,
+        nonce_r: zero,
+        epoch: 0,
+        params,
+        key_id: 0,
+        mac: AuthTag::default(),
+    };
+    let body = Body::Challenge(Challenge {
+        tag_r: 1,
+        nonce_r: zero,
+        nonce_i: zero,
+        params,
+        cookie,
+        proof_r: AuthTag::default(),
+    });
+    Pdu {
+        header: Header {
+            sid: 0,
+            dst_tag: 0,
+            epoch: 0,
+            pn: 0,
+        },
+        body,
+        auth: AuthTag::default(),
+    }
+    .encoded_len()
+}
+
+/// The INIT of `attempt`, padded so that its CHALLENGE is never larger (no amplification).
+pub(crate) fn build_init(cfg: &Config, attempt: &Attempt) -> Bytes {
+    let mut init = Init {
+        tag_i: attempt.tag_i,
+        nonce_i: attempt.nonce_i,
+        initiator: cfg.local_name,
+        responder: cfg.peer_name,
+        params: cfg.params,
+        padding: 0,
+    };
+    let header = Header {
+        sid: cfg.sid,
+        dst_tag: 0,
+        epoch: attempt.epoch,
+        pn: 0,
+    };
+    let unpadded = Pdu {
+        header,
+        body: Body::Init(init.clone()),
+        auth: AuthTag::default(),
+    }
+    .encoded_len();
+    init.padding = challenge_len().saturating_sub(unpadded) as u16;
+    seal(
+        cfg.suite,
+        &handshake_key(cfg.suite, &cfg.psk),
+        header,
+        Body::Init(init),
+    )
+}
+
+/// The CONFIRM of an attempt in `ConfirmSent`.
+pub(crate) fn build_confirm(cfg: &Config, attempt: &Attempt, c: &Confirming) -> Bytes {
+    let header = Header {
+        sid: cfg.sid,
+        dst_tag: c.tag_r,
+        epoch: attempt.epoch,
+        pn: 0,
+    };
+    seal(
+        cfg.suite,
+        &c.keys.send,
+        header,
+        Body::Confirm(c.confirm.clone()),
+    )
+}
+
+impl Transcript {
+    /// The transcript used before any handshake values exist (handshake key derivation).
+    fn empty() -> Transcript {
+        let name = crate::wire::PeerName::new(b"-").unwrap_or_else(|_| unreachable_name());
+        Transcript {
+            initiator: name,
+            responder: name,
+            sid: 0,
+            tag_i: 0,
+            tag_r: 0,
+            nonce_i: Nonce::default(),
+            nonce_r: Nonce::default(),
+            epoch: 0,
+            params: Params {
+                max_datagram: 0,
+                msg_window: 0,
+                checkpoint_size: 0,
+                checkpoint_window: 0,
+            },
+        }
+    }
+}
+
+#[cold]
+fn unreachable_name() -> crate::wire::PeerName {
+    // Invariant: "-" is a valid canonical name; this is never called.
+    unreachable!("'-' is a valid peer name")
+}
+
+/// Why a handshake PDU was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Drop and count.
+    Drop(DropReason),
+    /// The peer's proof did not verify: drop, count, and tell the application.
+    AuthFailed,
+}
+
+impl From<DropReason> for Refusal {
+    fn from(r: DropReason) -> Self {
+        Refusal::Drop(r)
+    }
+}
+
+/// The responder's answer to an INIT: the CHALLENGE datagram. Stateless: it depends on the
+/// INIT, the config, the cookie secret and the persisted epoch, and changes nothing.
+pub(crate) fn answer_init(
+    cfg: &Config,
+    secret: &Key,
+    persisted_epoch: u64,
+    header: &Header,
+    init: &Init,
+    init_len: usize,
+) -> Result<Bytes, Refusal> {
+    if init.initiator != cfg.peer_name || init.responder != cfg.local_name {
+        return Err(DropReason::WrongPeer.into());
+    }
+    let epoch = header.epoch.max(persisted_epoch.saturating_add(1));
+    let params = cfg.params.agree(&init.params);
+    let (tag_r, nonce_r) = cfg
+        .suite
+        .responder_values(secret, init.tag_i, &init.nonce_i, epoch);
+    let mut cookie = Cookie {
+        tag_i: init.tag_i,
+        tag_r,
+        nonce_i: init.nonce_i,
+        nonce_r,
+        epoch,
+        params,
+        key_id: 0,
+        mac: AuthTag::default(),
+    };
+    cookie.mac = cfg.suite.cookie_mac(secret, &cookie);
+    let t = Transcript {
+        initiator: init.initiator,
+        responder: init.responder,
+        sid: cfg.sid,
+        tag_i: init.tag_i,
+        tag_r,
+        nonce_i: init.nonce_i,
+        nonce_r,
+        epoch,
+        params,
+    };
+    let proof_r = cfg.suite.proof(&cfg.psk, Side::Responder, &t);
+    let body = Body::Challenge(Challenge {
+        tag_r,
+        nonce_r,
+        nonce_i: init.nonce_i,
+        params,
+        cookie,
+        proof_r,
+    });
+    let out_header = Header {
+        sid: cfg.sid,
+        dst_tag: init.tag_i,
+        epoch,
+        pn: 0,
+    };
+    let datagram = seal(
+        cfg.suite,
+        &handshake_key(cfg.suite, &cfg.psk),
+        out_header,
+        body,
+    );
+    if datagram.len() > init_len {
+        return Err(DropReason::Amplification.into());
+    }
+    Ok(datagram)
+}
+
+/// The initiator checks a CHALLENGE against its attempt; on success returns what to confirm.
+pub(crate) fn check_challenge(
+    cfg: &Config,
+    attempt: &Attempt,
+    header: &Header,
+    ch: &Challenge,
+    summary: Summary,
+) -> Result<Confirming, Refusal> {
+    if !matches!(attempt.stage, Stage::InitSent) {
+        return Err(DropReason::Duplicate.into());
+    }
+    if header.dst_tag != attempt.tag_i
+        || ch.nonce_i != attempt.nonce_i
+        || ch.cookie.tag_i != attempt.tag_i
+    {
+        return Err(DropReason::Stale.into());
+    }
+    let consistent = ch.cookie.tag_r == ch.tag_r
+        && ch.cookie.nonce_r == ch.nonce_r
+        && ch.cookie.nonce_i == ch.nonce_i
+        && ch.cookie.epoch == header.epoch
+        && ch.cookie.params == ch.params
+        && header.epoch >= attempt.epoch
+        && ch.params == cfg.params.agree(&ch.params);
+    if !consistent {
+        return Err(DropReason::BadAuth.into());
+    }
+    let t = Transcript {
+        initiator: cfg.local_name,
+        responder: cfg.peer_name,
+        sid: cfg.sid,
+        tag_i: attempt.tag_i,
+        tag_r: ch.tag_r,
+        nonce_i: attempt.nonce_i,
+        nonce_r: ch.nonce_r,
+        epoch: header.epoch,
+        params: ch.params,
+    };
+    if cfg.suite.proof(&cfg.psk, Side::Responder, &t) != ch.proof_r {
+        return Err(Refusal::AuthFailed);
+    }
+    let proof_i = cfg.suite.proof(&cfg.psk, Side::Initiator, &t);
+    Ok(Confirming {
+        tag_r: ch.tag_r,
+        params: ch.params,
+        keys: cfg.suite.direction_keys(&cfg.psk, &t, Side::Initiator),
+        confirm: Confirm {
+            cookie: ch.cookie.clone(),
+            initiator: cfg.local_name,
+            proof_i,
+            summary,
+        },
+    })
+}
+
+/// A CONFIRM whose cookie and proof verified: the association it proposes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Proposal {
+    pub(crate) tag_i: u64,
+    pub(crate) tag_r: u64,
+    pub(crate) epoch: u64,
+    pub(crate) params: Params,
+    pub(crate) keys: DirectionKeys,
+}
+
+/// The responder verifies a CONFIRM: its own cookie, the peer's proof and the packet MAC.
+pub(crate) fn check_confirm(
+    cfg: &Config,
+    secret: &Key,
+    header: &Header,
+    c: &Confirm,
+    datagram: &Bytes,
+    raw: &crate::wire::RawPdu,
+) -> Result<Proposal, Refusal> {
+    let k = &c.cookie;
+    if header.dst_tag != k.tag_r || header.epoch != k.epoch {
+        return Err(DropReason::Stale.into());
+    }
+    if cfg.suite.cookie_mac(secret, k) != k.mac {
+        return Err(DropReason::BadCookie.into());
+    }
+    if c.initiator != cfg.peer_name {
+        return Err(DropReason::WrongPeer.into());
+    }
+    let t = Transcript {
+        initiator: cfg.peer_name,
+        responder: cfg.local_name,
+        sid: cfg.sid,
+        tag_i: k.tag_i,
+        tag_r: k.tag_r,
+        nonce_i: k.nonce_i,
+        nonce_r: k.nonce_r,
+        epoch: k.epoch,
+        params: k.params,
+    };
+    if cfg.suite.proof(&cfg.psk, Side::Initiator, &t) != c.proof_i {
+        return Err(Refusal::AuthFailed);
+    }
+    let keys = cfg.suite.direction_keys(&cfg.psk, &t, Side::Responder);
+    if !cfg.suite.open(&keys.recv, datagram, raw) {
+        return Err(DropReason::BadAuth.into());
+    }
+    Ok(Proposal {
+        tag_i: k.tag_i,
+        tag_r: k.tag_r,
+        epoch: k.epoch,
+        params: k.params,
+        keys,
+    })
+}
+
+/// The responder's decision on a verified CONFIRM (the table in the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConfirmDecision {
+    /// Duplicate of the current association: answer ACCEPT again.
+    Reaccept,
+    /// A new association: persist its epoch, supersede any older one, answer ACCEPT.
+    Accept,
+    /// Too old: answer STALE with the persisted epoch.
+    Stale,
+}
+
+/// What the responder knows when deciding on a CONFIRM.
+pub(crate) struct ConfirmContext {
+    /// Epoch and (local, peer) tags of the current association, if any.
+    pub(crate) current: Option<(u64, u64, u64)>,
+    /// The persisted (latest) epoch.
+    pub(crate) persisted_epoch: u64,
+    /// Epoch of this side's own pending attempt, if any.
+    pub(crate) own_attempt_epoch: Option<u64>,
+    /// Whether the peer wins the name tie-break (its name orders first).
+    pub(crate) peer_wins: bool,
+}
+
+/// Applies the responder table.
+pub(crate) fn decide_confirm(p: &Proposal, ctx: &ConfirmContext) -> ConfirmDecision {
+    if ctx.current == Some((p.epoch, p.tag_r, p.tag_i)) {
+        return ConfirmDecision::Reaccept;
+    }
+    if p.epoch > ctx.persisted_epoch {
+        return ConfirmDecision::Accept;
+    }
+    let current_epoch = ctx.current.map(|(e, _, _)| e);
+    if p.epoch == ctx.persisted_epoch
+        && ctx.own_attempt_epoch == Some(p.epoch)
+        && current_epoch != Some(p.epoch)
+        && ctx.peer_wins
+    {
+        return ConfirmDecision::Accept;
+    }
+    ConfirmDecision::Stale
+}
+
+/// The responder's ACCEPT for an accepted proposal.
+pub(crate) fn build_accept(cfg: &Config, p: &Proposal, summary: Summary) -> Bytes {
+    let header = Header {
+        sid: cfg.sid,
+        dst_tag: p.tag_i,
+        epoch: p.epoch,
+        pn: 0,
+    };
+    seal(
+        cfg.suite,
+        &p.keys.send,
+        header,
+        Body::Accept(Accept { summary }),
+    )
+}
+
+/// The responder's STALE for a verified CONFIRM with an old epoch.
+pub(crate) fn build_stale(cfg: &Config, p: &Proposal, persisted_epoch: u64) -> Bytes {
+    let header = Header {
+        sid: cfg.sid,
+        dst_tag: p.tag_i,
+        epoch: p.epoch,
+        pn: 0,
+    };
+    seal(
+        cfg.suite,
+        &p.keys.send,
+        header,
+        Body::Stale(Stale {
+            current_epoch: persisted_epoch,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proposal(epoch: u64) -> Proposal {
+        let k = crate::crypto::Key::default();
+        let params = Params {
+            max_datagram: 1400,
+            msg_window: 8,
+            checkpoint_size: 4096,
+            checkpoint_window: 2,
+        };
+        Proposal {
+            tag_i: 1,
+            tag_r: 2,
+            epoch,
+            params,
+            keys: DirectionKeys { send: k, recv: k },
+        }
+    }
+
+    /// The responder table, row by row.
+    #[test]
+    fn confirm_decision_table() {
+        use ConfirmDecision::*;
+        let ctx = |current, persisted_epoch, own_attempt_epoch, peer_wins| ConfirmContext {
+            current,
+            persisted_epoch,
+            own_attempt_epoch,
+            peer_wins,
+        };
+        let rows: [(Proposal, ConfirmContext, ConfirmDecision); 8] = [
+            (proposal(5), ctx(Some((5, 2, 1)), 5, None, false), Reaccept),
+            (proposal(5), ctx(Some((5, 9, 1)), 5, None, false), Stale),
+            (proposal(6), ctx(Some((5, 2, 1)), 5, None, false), Accept),
+            (proposal(6), ctx(None, 5, None, false), Accept),
+            (proposal(4), ctx(None, 5, None, true), Stale),
+            (proposal(5), ctx(None, 5, Some(5), true), Accept),
+            (proposal(5), ctx(None, 5, Some(5), false), Stale),
+            (proposal(5), ctx(Some((5, 7, 8)), 5, Some(5), true), Stale),
+        ];
+        for (i, (p, c, want)) in rows.iter().enumerate() {
+            assert_eq!(decide_confirm(p, c), *want, "row {i}");
+        }
+    }
+}

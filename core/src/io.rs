@@ -1,0 +1,237 @@
+//! What goes into a [`Session`](crate::Session) and what comes out of it.
+
+use bytes::Bytes;
+use core::fmt;
+
+use crate::persist::Record;
+use crate::wire::{AbortReason, CloseReason, DecodeError};
+
+/// One input to [`Session::handle_input`](crate::Session::handle_input).
+#[derive(Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Input {
+    /// A datagram (or one TCP frame) received from the bearer.
+    Datagram(Bytes),
+    /// The driver's clock reached [`Session::poll_timeout`](crate::Session::poll_timeout):
+    /// every timer due at `now` fires.
+    Timeout,
+    /// Records up to and including sequence number `upto` are durable.
+    Persisted {
+        /// Highest durable record sequence number.
+        upto: u64,
+    },
+    /// The bearer is up (a dial succeeded, or the driver accepted a connection / bound a socket).
+    LinkUp,
+    /// The bearer went down; the association on it ends.
+    LinkDown,
+    /// A requested dial failed.
+    DialFailed,
+    /// Keep an association up (dial if needed) until [`Input::Release`].
+    Open,
+    /// Release the association in order and stop holding one open.
+    Release,
+    /// Abort the association now. The session and its state survive.
+    Abort,
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Datagram(b) => write!(f, "Datagram({} bytes)", b.len()),
+            Input::Timeout => write!(f, "Timeout"),
+            Input::Persisted { upto } => write!(f, "Persisted({upto})"),
+            Input::LinkUp => write!(f, "LinkUp"),
+            Input::LinkDown => write!(f, "LinkDown"),
+            Input::DialFailed => write!(f, "DialFailed"),
+            Input::Open => write!(f, "Open"),
+            Input::Release => write!(f, "Release"),
+            Input::Abort => write!(f, "Abort"),
+        }
+    }
+}
+
+/// One output drained with [`Session::poll_output`](crate::Session::poll_output).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[must_use]
+#[non_exhaustive]
+pub enum Output {
+    /// Make `record` durable, in `seq` order, then report
+    /// [`Input::Persisted`] `{ upto: seq }` (or higher).
+    Persist {
+        /// The record's sequence number (1, 2, 3, …).
+        seq: u64,
+        /// The record.
+        record: Record,
+    },
+    /// Send this datagram to the peer over the current bearer.
+    Transmit(Transmit),
+    /// Something the application should know.
+    Event(Event),
+    /// Something the driver should do with the bearer.
+    Bearer(BearerRequest),
+}
+
+/// A datagram to send. Drivers without a bearer simply drop it; the protocol recovers.
+#[derive(Clone, PartialEq, Eq, Hash)]
+#[must_use]
+pub struct Transmit {
+    /// The encoded, authenticated PDU.
+    pub datagram: Bytes,
+}
+
+impl fmt::Debug for Transmit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match crate::wire::Pdu::decode(&self.datagram) {
+            Ok(pdu) => write!(f, "{pdu:?}"),
+            Err(_) => write!(f, "Transmit({} bytes)", self.datagram.len()),
+        }
+    }
+}
+
+/// Requests to the driver about the bearer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BearerRequest {
+    /// Open a bearer to the peer; answer with [`Input::LinkUp`] or [`Input::DialFailed`].
+    Dial,
+    /// Hang up the bearer; no association needs it.
+    HangUp,
+}
+
+/// Which side opened an association.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// This side sent INIT.
+    Initiator,
+    /// The peer sent INIT.
+    Responder,
+}
+
+/// Why an association ended. Never the session: its state survives every one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DownReason {
+    /// Orderly release completed (CLOSE / CLOSE_ACK).
+    Released(CloseReason),
+    /// This side aborted it.
+    Aborted(AbortReason),
+    /// The peer aborted it.
+    PeerAborted(AbortReason),
+    /// A newer association (higher epoch) replaced it.
+    Superseded,
+    /// The bearer went down.
+    LinkLost,
+}
+
+/// Where in the handshake authentication failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuthStage {
+    /// The peer's INIT MAC did not verify (answered anyway, so the peer learns it too).
+    Init,
+    /// The peer's CHALLENGE proof did not verify: the peer does not hold our PSK.
+    Challenge,
+    /// The peer's CONFIRM proof did not verify: the peer does not hold our PSK.
+    Confirm,
+}
+
+/// Something the application should know about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Event {
+    /// An association is established.
+    AssociationUp {
+        /// Its epoch.
+        epoch: u64,
+        /// Which side opened it.
+        role: Role,
+    },
+    /// An association ended.
+    AssociationDown {
+        /// Its epoch.
+        epoch: u64,
+        /// Why.
+        reason: DownReason,
+    },
+    /// Opening failed `attempts` times in a row; the session stops trying until asked again.
+    OpenFailed {
+        /// Consecutive failed attempts.
+        attempts: u32,
+    },
+    /// A handshake PDU carried a proof that does not verify under the configured PSK.
+    AuthenticationFailed {
+        /// Which proof failed.
+        stage: AuthStage,
+    },
+}
+
+/// Why [`Session::handle_input`](crate::Session::handle_input) did nothing with an input.
+/// None of these is fatal: the session is unchanged and keeps working.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The bytes are not a PDU.
+    #[error("undecodable datagram: {0}")]
+    Decode(#[from] DecodeError),
+    /// A well-formed PDU that does not apply here; counted and dropped.
+    #[error("dropped: {0}")]
+    Dropped(#[from] DropReason),
+}
+
+/// Why a well-formed PDU was dropped. Each is counted in [`Stats`](crate::Stats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Its `sid` is not this session's.
+    #[error("pdu for another session")]
+    WrongSession,
+    /// It names peers other than this session's.
+    #[error("pdu names the wrong peers")]
+    WrongPeer,
+    /// No current association or handshake attempt matches its tag and epoch: a late or
+    /// replayed PDU from an earlier attempt or association.
+    #[error("no association or attempt matches its tag and epoch")]
+    Stale,
+    /// Its authenticator or proof does not verify.
+    #[error("authentication failed")]
+    BadAuth,
+    /// The cookie is not one this responder made.
+    #[error("invalid cookie")]
+    BadCookie,
+    /// Its packet number was already received (or is below the replay window).
+    #[error("replayed or duplicate packet number")]
+    Replay,
+    /// Both sides are opening and this side wins the tie-break; the peer's INIT is ignored.
+    #[error("handshake collision, this side's attempt wins")]
+    Collision,
+    /// Answering would send more bytes than were received.
+    #[error("answer would amplify")]
+    Amplification,
+    /// A duplicate of something already processed (e.g. a second ACCEPT).
+    #[error("duplicate")]
+    Duplicate,
+    /// The association is draining; late PDUs are absorbed.
+    #[error("association is draining")]
+    Draining,
+    /// This side never initiates (dial policy) or the input does not apply now.
+    #[error("not applicable in the current state")]
+    NotApplicable,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; 11] = [
+        DropReason::WrongSession,
+        DropReason::WrongPeer,
+        DropReason::Stale,
+        DropReason::BadAuth,
+        DropReason::BadCookie,
+        DropReason::Replay,
+        DropReason::Collision,
+        DropReason::Amplification,
+        DropReason::Duplicate,
+        DropReason::Draining,
+        DropReason::NotApplicable,
+    ];
+
+    pub(crate) fn index(self) -> usize {
+        DropReason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}

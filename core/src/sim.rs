@@ -1,0 +1,412 @@
+//! A deterministic two-party harness on virtual time, over a seeded network emulator.
+//!
+//! [`Pair`] wires two [`Session`]s together the way a driver would, but every source of
+//! nondeterminism — loss, duplication, reordering, delay, replay of any earlier datagram,
+//! link drops, dial failures, fsync latency, crashes — is drawn from one seed. The same
+//! seed always produces the same run, so a failing seed is a reproducible bug report.
+//!
+//! Crashes lose everything that was not yet durable: a crashed side restarts with
+//! [`Session::restore`] from the records its simulated disk had completed.
+//!
+//! Used by the core's own tests, the fuzzers and the proofs; usable in your tests too.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+use crate::config::Config;
+use crate::io::{BearerRequest, Event, Input, Output};
+use crate::persist::{Record, SessionStore};
+use crate::rng::Rng;
+use crate::session::Session;
+use crate::time::{Duration, Instant};
+
+/// Impairments of the emulated network and environment. Percentages are per datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Impairments {
+    /// Chance a datagram is lost.
+    pub loss_pct: u8,
+    /// Chance a datagram is delivered twice.
+    pub dup_pct: u8,
+    /// Chance a datagram gets extra delay (up to `reorder_extra`), so later ones overtake it.
+    pub reorder_pct: u8,
+    /// Chance, per datagram sent, that some earlier datagram is replayed as well.
+    pub replay_pct: u8,
+    /// One-way delay.
+    pub delay: Duration,
+    /// Uniform random extra delay on top of `delay`.
+    pub jitter: Duration,
+    /// Largest extra delay of a reordered datagram.
+    pub reorder_extra: Duration,
+    /// Chance a dial fails.
+    pub dial_fail_pct: u8,
+    /// Time from a dial request to the link coming up.
+    pub dial_delay: Duration,
+    /// Time for a record to become durable.
+    pub fsync_delay: Duration,
+}
+
+impl Impairments {
+    /// A perfect network: no loss, no reordering, 10 ms delay.
+    pub fn none() -> Self {
+        Impairments {
+            loss_pct: 0,
+            dup_pct: 0,
+            reorder_pct: 0,
+            replay_pct: 0,
+            delay: Duration::from_millis(10),
+            jitter: Duration::ZERO,
+            reorder_extra: Duration::ZERO,
+            dial_fail_pct: 0,
+            dial_delay: Duration::from_millis(50),
+            fsync_delay: Duration::from_millis(1),
+        }
+    }
+
+    /// A hostile network: heavy reordering, duplication, loss and replay of old datagrams.
+    pub fn hostile() -> Self {
+        Impairments {
+            loss_pct: 10,
+            dup_pct: 10,
+            reorder_pct: 40,
+            replay_pct: 10,
+            delay: Duration::from_millis(20),
+            jitter: Duration::from_millis(30),
+            reorder_extra: Duration::from_millis(2_000),
+            dial_fail_pct: 20,
+            dial_delay: Duration::from_millis(200),
+            fsync_delay: Duration::from_millis(5),
+        }
+    }
+}
+
+/// Something scheduled to happen in the emulated world.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Happening {
+    Deliver { to: usize, datagram: Bytes },
+    LinkUp,
+    DialFailed { side: usize },
+    Durable { side: usize, seq: u64 },
+}
+
+/// Most earlier datagrams kept for replay.
+const REPLAY_HISTORY: usize = 256;
+
+/// Two sessions, a network between them, and a clock.
+#[derive(Clone, Debug)]
+pub struct Pair {
+    /// The two sessions; index 0 and 1.
+    pub sessions: [Session; 2],
+    configs: [Config; 2],
+    /// Each side's disk: only records that completed their fsync.
+    pub durable: [SessionStore; 2],
+    /// Each side's records issued but not yet durable.
+    in_fsync: [Vec<(u64, Record)>; 2],
+    /// The current virtual time.
+    pub now: Instant,
+    /// Impairments in force.
+    pub impairments: Impairments,
+    /// Events each side reported, in order.
+    pub events: [Vec<Event>; 2],
+    /// Whether the link between the two is up.
+    pub link_up: bool,
+    dialing: bool,
+    schedule: BTreeMap<(Instant, u64), Happening>,
+    next_id: u64,
+    history: VecDeque<(usize, Bytes)>,
+    rng: Rng,
+    restarts: u64,
+    /// Datagrams delivered so far.
+    pub delivered: u64,
+}
+
+impl Pair {
+    /// Two fresh sessions; the link starts down.
+    pub fn new(a: Config, b: Config, impairments: Impairments, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let sa =
+            Session::new(a.clone(), rng.next_u64()).unwrap_or_else(|e| panic!("config a: {e}"));
+        let sb =
+            Session::new(b.clone(), rng.next_u64()).unwrap_or_else(|e| panic!("config b: {e}"));
+        Pair {
+            sessions: [sa, sb],
+            configs: [a, b],
+            durable: [SessionStore::default(), SessionStore::default()],
+            in_fsync: [Vec::new(), Vec::new()],
+            now: Instant::ZERO,
+            impairments,
+            events: [Vec::new(), Vec::new()],
+            link_up: false,
+            dialing: false,
+            schedule: BTreeMap::new(),
+            next_id: 0,
+            history: VecDeque::new(),
+            rng,
+            restarts: 0,
+            delivered: 0,
+        }
+    }
+
+    fn at(&mut self, when: Instant, h: Happening) {
+        self.next_id += 1;
+        self.schedule.insert((when, self.next_id), h);
+    }
+
+    fn chance(&mut self, pct: u8) -> bool {
+        pct > 0 && self.rng.next_u64() % 100 < u64::from(pct)
+    }
+
+    fn random_upto(&mut self, d: Duration) -> Duration {
+        match d.as_micros() {
+            0 => Duration::ZERO,
+            max => Duration::from_micros(self.rng.next_u64() % (max + 1)),
+        }
+    }
+
+    /// Feeds `input` to side `i` at the current time and drains its outputs.
+    pub fn input(&mut self, i: usize, input: Input) {
+        let _ = self.sessions[i].handle_input(self.now, input);
+        self.drain(i);
+    }
+
+    /// Drains side `i`'s outputs into the emulated world.
+    fn drain(&mut self, i: usize) {
+        while let Some(out) = self.sessions[i].poll_output() {
+            match out {
+                Output::Persist { seq, record } => {
+                    self.in_fsync[i].push((seq, record));
+                    let d = self.impairments.fsync_delay;
+                    self.at(self.now + d, Happening::Durable { side: i, seq });
+                }
+                Output::Transmit(t) => self.send(1 - i, t.datagram),
+                Output::Event(e) => self.events[i].push(e),
+                Output::Bearer(BearerRequest::Dial) => self.dial(i),
+                Output::Bearer(BearerRequest::HangUp) => self.drop_link(),
+                _ => {}
+            }
+        }
+    }
+
+    fn send(&mut self, to: usize, datagram: Bytes) {
+        if !self.link_up {
+            return;
+        }
+        let imp = self.impairments.clone();
+        if self.history.len() == REPLAY_HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back((to, datagram.clone()));
+        if self.chance(imp.replay_pct) {
+            let k = (self.rng.next_u64() % self.history.len() as u64) as usize;
+            if let Some((old_to, old)) = self.history.get(k).cloned() {
+                let delay = imp.delay + self.random_upto(imp.reorder_extra);
+                self.at(
+                    self.now + delay,
+                    Happening::Deliver {
+                        to: old_to,
+                        datagram: old,
+                    },
+                );
+            }
+        }
+        if self.chance(imp.loss_pct) {
+            return;
+        }
+        let copies = if self.chance(imp.dup_pct) { 2 } else { 1 };
+        for _ in 0..copies {
+            let mut delay = imp.delay + self.random_upto(imp.jitter);
+            if self.chance(imp.reorder_pct) {
+                delay = delay + self.random_upto(imp.reorder_extra);
+            }
+            self.at(
+                self.now + delay,
+                Happening::Deliver {
+                    to,
+                    datagram: datagram.clone(),
+                },
+            );
+        }
+    }
+
+    fn dial(&mut self, side: usize) {
+        if self.dialing {
+            return;
+        }
+        self.dialing = true;
+        let when = self.now + self.impairments.dial_delay;
+        if self.chance(self.impairments.dial_fail_pct) {
+            self.at(when, Happening::DialFailed { side });
+        } else {
+            self.at(when, Happening::LinkUp);
+        }
+    }
+
+    /// Brings the link up on both sides at once (a listening UDP socket, say).
+    pub fn link_up_now(&mut self) {
+        self.link_up = true;
+        self.dialing = false;
+        self.input(0, Input::LinkUp);
+        self.input(1, Input::LinkUp);
+    }
+
+    /// The link drops: both sides are told. Datagrams already in flight may still arrive
+    /// later, as PDUs of an earlier connection do.
+    pub fn drop_link(&mut self) {
+        if !self.link_up {
+            return;
+        }
+        self.link_up = false;
+        self.input(0, Input::LinkDown);
+        self.input(1, Input::LinkDown);
+    }
+
+    /// Side `i` crashes and restarts from its disk; records not yet durable are lost.
+    pub fn crash(&mut self, i: usize) {
+        self.in_fsync[i].clear();
+        self.schedule
+            .retain(|_, h| !matches!(h, Happening::Durable { side, .. } if *side == i));
+        self.restarts += 1;
+        let seed = self.rng.next_u64() ^ self.restarts;
+        self.sessions[i] = Session::restore(self.configs[i].clone(), self.durable[i].clone(), seed)
+            .unwrap_or_else(|e| panic!("restore: {e}"));
+        if self.link_up {
+            self.input(i, Input::LinkUp);
+        }
+    }
+
+    /// When the next thing happens: a scheduled happening or a session deadline.
+    pub fn next_time(&self) -> Option<Instant> {
+        let scheduled = self.schedule.keys().next().map(|(t, _)| *t);
+        let timers = self.sessions.iter().filter_map(Session::poll_timeout).min();
+        match (scheduled, timers) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Advances to the next thing that happens and does it. `false` when nothing is left.
+    pub fn step(&mut self) -> bool {
+        let Some(t) = self.next_time() else {
+            return false;
+        };
+        self.now = self.now.max(t);
+        let due = self
+            .schedule
+            .keys()
+            .next()
+            .copied()
+            .filter(|(when, _)| *when <= self.now);
+        if let Some(key) = due {
+            if let Some(h) = self.schedule.remove(&key) {
+                self.happen(h);
+            }
+            return true;
+        }
+        for i in 0..2 {
+            if self.sessions[i]
+                .poll_timeout()
+                .is_some_and(|d| d <= self.now)
+            {
+                self.input(i, Input::Timeout);
+            }
+        }
+        true
+    }
+
+    fn happen(&mut self, h: Happening) {
+        match h {
+            Happening::Deliver { to, datagram } => {
+                if self.link_up {
+                    self.delivered += 1;
+                    self.input(to, Input::Datagram(datagram));
+                }
+            }
+            Happening::LinkUp => {
+                if self.dialing {
+                    self.link_up_now();
+                }
+            }
+            Happening::DialFailed { side } => {
+                self.dialing = false;
+                self.input(side, Input::DialFailed);
+            }
+            Happening::Durable { side, seq } => {
+                let done: Vec<(u64, Record)> = self.in_fsync[side]
+                    .iter()
+                    .filter(|(s, _)| *s <= seq)
+                    .cloned()
+                    .collect();
+                self.in_fsync[side].retain(|(s, _)| *s > seq);
+                for (_, r) in &done {
+                    self.durable[side].apply(r);
+                }
+                self.input(side, Input::Persisted { upto: seq });
+            }
+        }
+    }
+
+    /// Runs until `until` is true or `limit` of virtual time passes; returns whether `until` held.
+    pub fn run_until(&mut self, limit: Duration, mut until: impl FnMut(&Pair) -> bool) -> bool {
+        let end = self.now + limit;
+        while !until(self) {
+            match self.next_time() {
+                Some(t) if t <= end => {
+                    self.step();
+                }
+                _ => {
+                    self.now = end;
+                    return until(self);
+                }
+            }
+        }
+        true
+    }
+
+    /// Runs for `d` of virtual time (or until nothing is left to do).
+    pub fn run_for(&mut self, d: Duration) {
+        let _ = self.run_until(d, |_| false);
+    }
+
+    /// Both sides hold the same usable association (same epoch, mirrored tags).
+    pub fn agreed(&self) -> bool {
+        match (
+            self.sessions[0].association(),
+            self.sessions[1].association(),
+        ) {
+            (Some(a), Some(b)) => {
+                a.usable
+                    && b.usable
+                    && a.epoch == b.epoch
+                    && a.local_tag == b.peer_tag
+                    && a.peer_tag == b.local_tag
+                    && a.role != b.role
+            }
+            _ => false,
+        }
+    }
+
+    /// Association isolation and agreement: if both sides hold a usable association with
+    /// the same epoch, they are the same association (mirrored tags, opposite roles).
+    /// Returns a description of the violation, if any.
+    pub fn check_safety(&self) -> Result<(), &'static str> {
+        if let (Some(a), Some(b)) = (
+            self.sessions[0].association(),
+            self.sessions[1].association(),
+        ) {
+            if a.usable && b.usable && a.epoch == b.epoch && !self.agreed() {
+                return Err("both established at one epoch with different tags or roles");
+            }
+        }
+        for i in 0..2 {
+            if let Some(a) = self.sessions[i].association() {
+                if a.epoch > self.sessions[i].store().epoch {
+                    return Err("association epoch above the session's persisted epoch");
+                }
+            }
+            if self.durable[i].epoch > self.sessions[i].store().epoch {
+                return Err("durable epoch ahead of the session's view");
+            }
+        }
+        Ok(())
+    }
+}
