@@ -70,13 +70,9 @@ impl Outbox {
     }
 
     /// Whether every issued record is durable.
+    #[cfg(test)]
     pub(crate) fn all_durable(&self) -> bool {
         self.durable == self.issued
-    }
-
-    /// Sequence number of the last record issued.
-    pub(crate) fn issued(&self) -> u64 {
-        self.issued
     }
 
     /// Next output: records first (they never wait), then the oldest output whose barrier

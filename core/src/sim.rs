@@ -182,7 +182,6 @@ impl Pair {
                 Output::Event(e) => self.events[i].push(e),
                 Output::Bearer(BearerRequest::Dial) => self.dial(i),
                 Output::Bearer(BearerRequest::HangUp) => self.drop_link(),
-                _ => {}
             }
         }
     }

@@ -215,6 +215,7 @@ impl LossDetector {
     }
 
     /// How many packets are tracked (sent, neither acknowledged nor declared lost).
+    #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         self.sent.len()
     }
@@ -229,13 +230,9 @@ impl LossDetector {
         &self.rtt
     }
 
-    /// Largest pn the peer has acknowledged.
-    pub(crate) fn largest_acked(&self) -> Option<u64> {
-        self.largest_acked
-    }
-
     /// Stops tracking everything and hands it back by ascending pn (association ending).
     #[must_use]
+    #[cfg(test)]
     pub(crate) fn drain_all(&mut self) -> Vec<SentPacket> {
         self.ack_eliciting_in_flight = 0;
         self.loss_time = None;

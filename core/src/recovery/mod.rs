@@ -15,6 +15,5 @@ pub(crate) mod loss;
 pub(crate) mod ranges;
 pub(crate) mod rtt;
 
-pub(crate) use loss::{AckError, AckResult, LossDetector, SentPacket, TimeoutAction};
+pub(crate) use loss::{AckError, LossDetector, SentPacket, TimeoutAction};
 pub(crate) use ranges::{Insert, RangeSet};
-pub(crate) use rtt::RttEstimator;

@@ -83,6 +83,7 @@ impl RangeSet {
     }
 
     /// Whether `pn` counts as seen (below the floor or inside a range).
+    #[cfg(test)]
     pub(crate) fn contains(&self, pn: u64) -> bool {
         pn < self.floor
             || self
@@ -98,6 +99,7 @@ impl RangeSet {
     }
 
     /// Every pn below this counts as seen.
+    #[cfg(test)]
     pub(crate) fn floor(&self) -> u64 {
         self.floor
     }
@@ -113,6 +115,7 @@ impl RangeSet {
     }
 
     /// Whether the invariant written above this impl holds.
+    #[cfg(test)]
     pub(crate) fn check_invariant(&self) -> bool {
         let mut prev_end: Option<u64> = None;
         for (&s, &e) in &self.ranges {

@@ -18,6 +18,7 @@ pub(crate) const PACKET_THRESHOLD: u64 = 3;
 pub(crate) const TIME_THRESHOLD: Ratio = Ratio { num: 9, den: 8 };
 
 /// RTT assumed before the first sample (RFC 9002 §6.2.2, `kInitialRtt`, recommended 333 ms).
+#[cfg(test)]
 pub(crate) const INITIAL_RTT: Duration = Duration::from_millis(333);
 
 /// An exact fraction `num / den` applied to durations without floats.
@@ -130,26 +131,31 @@ impl RttEstimator {
     }
 
     /// The most recent raw sample (zero before the first).
+    #[cfg(test)]
     pub(crate) fn latest(&self) -> Duration {
         self.latest
     }
 
     /// The smoothed RTT.
+    #[cfg(test)]
     pub(crate) fn smoothed(&self) -> Duration {
         self.smoothed
     }
 
     /// The RTT variation.
+    #[cfg(test)]
     pub(crate) fn rttvar(&self) -> Duration {
         self.rttvar
     }
 
     /// The smallest raw sample (zero before the first).
+    #[cfg(test)]
     pub(crate) fn min_rtt(&self) -> Duration {
         self.min_rtt
     }
 
     /// Whether at least one sample has been taken.
+    #[cfg(test)]
     pub(crate) fn has_sample(&self) -> bool {
         self.has_sample
     }

@@ -4,6 +4,7 @@
 use assoc_core::sim::{Impairments, Pair};
 use assoc_core::{Config, PeerName, Psk};
 
+/// A canonical peer name from a literal.
 pub fn name(s: &str) -> PeerName {
     PeerName::new(s.as_bytes()).expect("valid test name")
 }
@@ -21,6 +22,7 @@ pub fn configs() -> (Config, Config) {
     (a, b)
 }
 
+/// A simulated pair of the two test configs.
 pub fn pair(imp: Impairments, seed: u64) -> Pair {
     let (a, b) = configs();
     Pair::new(a, b, imp, seed)
