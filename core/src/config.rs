@@ -51,6 +51,9 @@ pub struct Config {
     pub ack_ranges: u16,
     /// How many draining probe-timeouts a released association keeps its tags for.
     pub drain_ptos: u32,
+    /// Deliberate bugs for the model checker; inert without the `mutations` feature.
+    #[doc(hidden)]
+    pub mutations: crate::mutation::Mutations,
 }
 
 /// Whether this side opens associations itself.
@@ -112,6 +115,7 @@ impl Config {
             keepalive: Some(Duration::from_secs(30)),
             ack_ranges: 16,
             drain_ptos: 3,
+            mutations: crate::mutation::Mutations::NONE,
         }
     }
 

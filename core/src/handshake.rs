@@ -22,6 +22,7 @@ use bytes::{Bytes, BytesMut};
 use crate::config::Config;
 use crate::crypto::{DirectionKeys, Key, Psk, Side, Suite, Transcript};
 use crate::io::DropReason;
+use crate::mutation::{Mutation, Mutations};
 use crate::wire::{
     Accept, AuthTag, Body, Challenge, Confirm, Cookie, Header, Init, Nonce, Params, Pdu, Stale,
     Summary,
@@ -408,6 +409,8 @@ pub(crate) struct ConfirmContext {
     pub(crate) own_attempt_epoch: Option<u64>,
     /// Whether the peer wins the name tie-break (its name orders first).
     pub(crate) peer_wins: bool,
+    /// Deliberate bugs in force (model checking only).
+    pub(crate) mutations: Mutations,
 }
 
 /// Applies the responder table.
@@ -415,7 +418,10 @@ pub(crate) fn decide_confirm(p: &Proposal, ctx: &ConfirmContext) -> ConfirmDecis
     if ctx.current == Some((p.epoch, p.tag_r, p.tag_i)) {
         return ConfirmDecision::Reaccept;
     }
-    if p.epoch > ctx.persisted_epoch {
+    if ctx.mutations.is_active(Mutation::ResponderKeyedByPeer) && ctx.current.is_some() {
+        return ConfirmDecision::Reaccept;
+    }
+    if p.epoch > ctx.persisted_epoch || ctx.mutations.is_active(Mutation::NoEpochCheck) {
         return ConfirmDecision::Accept;
     }
     let current_epoch = ctx.current.map(|(e, _, _)| e);
@@ -493,6 +499,7 @@ mod tests {
             persisted_epoch,
             own_attempt_epoch,
             peer_wins,
+            mutations: Mutations::NONE,
         };
         let rows: [(Proposal, ConfirmContext, ConfirmDecision); 8] = [
             (proposal(5), ctx(Some((5, 2, 1)), 5, None, false), Reaccept),

@@ -87,6 +87,8 @@ pub mod config;
 pub mod crypto;
 mod handshake;
 pub mod io;
+#[doc(hidden)]
+pub mod mutation;
 pub mod persist;
 pub(crate) mod recovery;
 pub mod rng;

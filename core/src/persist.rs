@@ -89,6 +89,11 @@ impl Outbox {
         }
     }
 
+    /// Treats every issued record as durable. Only the `AckBeforeFsync` mutation does this.
+    pub(crate) fn assume_durable(&mut self) {
+        self.durable = self.issued;
+    }
+
     /// Number of outputs (including records) not yet drained.
     pub(crate) fn len(&self) -> usize {
         self.records.len() + self.queue.len()

@@ -14,6 +14,7 @@ use crate::io::{
     AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role,
     Transmit,
 };
+use crate::mutation::Mutation;
 use crate::persist::{Outbox, Record, SessionStore};
 use crate::rng::Rng;
 use crate::stats::{Stats, Unobserved};
@@ -173,6 +174,9 @@ impl Session {
     /// issued before them is durable ([`Input::Persisted`]).
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
+        if self.cfg.mutations.is_active(Mutation::AckBeforeFsync) {
+            self.outbox.assume_durable();
+        }
         self.outbox.pop()
     }
 
@@ -575,6 +579,7 @@ impl Session {
             persisted_epoch: self.store.epoch,
             own_attempt_epoch: self.attempt.as_ref().map(|a| a.epoch),
             peer_wins: self.cfg.peer_name < self.cfg.local_name,
+            mutations: self.cfg.mutations,
         };
         match handshake::decide_confirm(&proposal, &ctx) {
             ConfirmDecision::Reaccept => {

@@ -1,0 +1,91 @@
+//! Deliberately broken variants of the protocol, for proving that the model checker and the
+//! tests can fail. Each [`Mutation`] re-introduces one historical bug at its exact decision
+//! point in the shipping code.
+//!
+//! The switches exist only with the `mutations` cargo feature: without it
+//! [`Mutations::is_active`] is a constant `false` and the compiler removes every hook. The
+//! adapters never enable the feature (CI checks this). Hidden from the public docs.
+
+/// One historical bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Mutation {
+    /// The seed failure: the responder keys its state by peer name only, so a CONFIRM of a
+    /// new attempt is taken as a duplicate of the association it already has.
+    ResponderKeyedByPeer = 0,
+    /// A CONFIRM is accepted without comparing its epoch to the persisted one.
+    NoEpochCheck = 1,
+    /// Outputs leave before the records they depend on are durable (ack before fsync).
+    AckBeforeFsync = 2,
+}
+
+impl Mutation {
+    /// Every mutation.
+    pub const ALL: [Mutation; 3] = [
+        Mutation::ResponderKeyedByPeer,
+        Mutation::NoEpochCheck,
+        Mutation::AckBeforeFsync,
+    ];
+
+    /// A stable name, for command lines and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::ResponderKeyedByPeer => "responder-keyed-by-peer",
+            Mutation::NoEpochCheck => "no-epoch-check",
+            Mutation::AckBeforeFsync => "ack-before-fsync",
+        }
+    }
+}
+
+/// A set of active mutations. Empty by default; only settable with the `mutations` feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Mutations(u32);
+
+impl Mutations {
+    /// No mutation: the shipping protocol.
+    pub const NONE: Mutations = Mutations(0);
+
+    /// The set with `m` added.
+    #[cfg(feature = "mutations")]
+    pub fn with(self, m: Mutation) -> Mutations {
+        Mutations(self.0 | 1 << (m as u32))
+    }
+
+    /// Whether `m` is active. Always `false` without the `mutations` feature.
+    #[inline(always)]
+    pub fn is_active(self, m: Mutation) -> bool {
+        cfg!(feature = "mutations") && self.0 & (1 << (m as u32)) != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        for (i, a) in Mutation::ALL.iter().enumerate() {
+            for b in &Mutation::ALL[i + 1..] {
+                assert_ne!(a.name(), b.name());
+            }
+        }
+    }
+
+    #[cfg(not(feature = "mutations"))]
+    #[test]
+    fn without_the_feature_no_switch_can_be_on() {
+        // The only constructor is `NONE`; even a forged bit pattern stays inert.
+        let forged = Mutations(u32::MAX);
+        for m in Mutation::ALL {
+            assert!(!forged.is_active(m));
+        }
+    }
+
+    #[cfg(feature = "mutations")]
+    #[test]
+    fn with_the_feature_switches_are_independent() {
+        let set = Mutations::NONE.with(Mutation::NoEpochCheck);
+        assert!(set.is_active(Mutation::NoEpochCheck));
+        assert!(!set.is_active(Mutation::AckBeforeFsync));
+    }
+}
