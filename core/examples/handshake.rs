@@ -9,22 +9,14 @@ use assoc_core::sim::{Impairments, Pair};
 use assoc_core::{Config, DropReason, Duration, Input, PeerName, Psk};
 
 fn main() {
-    let seed: u64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
+    let seed: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(7);
     let psk = Psk::new(b"example pre-shared key").expect("long enough");
-    let (a, b) = (
-        PeerName::new(b"mta-a").expect("valid"),
-        PeerName::new(b"mta-b").expect("valid"),
+    let (a, b) = (PeerName::new(b"mta-a").expect("valid"), PeerName::new(b"mta-b").expect("valid"));
+    let mut pair =
+        Pair::new(Config::new(a, b, psk.clone()), Config::new(b, a, psk), Impairments::hostile(), seed);
+    println!(
+        "seed {seed}: 40% reordering (up to 2 s), 10% loss, 10% duplication, 10% replay of old datagrams"
     );
-    let mut pair = Pair::new(
-        Config::new(a, b, psk.clone()),
-        Config::new(b, a, psk),
-        Impairments::hostile(),
-        seed,
-    );
-    println!("seed {seed}: 40% reordering (up to 2 s), 10% loss, 10% duplication, 10% replay of old datagrams");
 
     pair.input(0, Input::Open);
     for round in 1..=3 {

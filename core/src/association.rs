@@ -103,32 +103,30 @@ impl Association {
     }
 
     /// Whether the datagram's authenticator verifies under the peer's direction key.
-    pub(crate) fn authentic(
-        &self,
-        suite: Suite,
-        datagram: &Bytes,
-        raw: &crate::wire::RawPdu,
-    ) -> bool {
+    pub(crate) fn authentic(&self, suite: Suite, datagram: &Bytes, raw: &crate::wire::RawPdu) -> bool {
         suite.open(&self.keys.recv, datagram, raw)
     }
 
-    /// Processes an authentic packet. `Err` means it was a replay and changed nothing.
+    /// Processes an authentic packet. `Err` means it was dropped (a replay, or late while
+    /// draining) and changed nothing.
     pub(crate) fn on_packet(
         &mut self,
         now: Instant,
         pn: u64,
         frames: &[Frame],
     ) -> Result<PacketEffect, DropReason> {
+        if self.phase == Phase::Draining {
+            // Only a repeated CLOSE deserves an answer (the peer missed our CLOSE_ACK);
+            // answering is idempotent, so draining needs no replay window.
+            if frames.iter().any(|f| matches!(f, Frame::Close { .. })) {
+                self.pending.close_ack = true;
+                return Ok(PacketEffect::None);
+            }
+            return Err(DropReason::Draining);
+        }
         match self.received.insert(pn) {
             Insert::New => {}
             Insert::Duplicate | Insert::TooOld => return Err(DropReason::Replay),
-        }
-        if self.phase == Phase::Draining {
-            // Only a repeated CLOSE deserves an answer: the peer missed our CLOSE_ACK.
-            if frames.iter().any(|f| matches!(f, Frame::Close { .. })) {
-                self.pending.close_ack = true;
-            }
-            return Err(DropReason::Draining);
         }
         let mut effect = PacketEffect::None;
         for frame in frames {
@@ -136,22 +134,11 @@ impl Association {
                 self.pending.ack = true;
             }
             match frame {
-                Frame::Ack {
-                    ranges,
-                    ack_delay_us,
-                } => {
-                    match self.loss.on_ack_received(
-                        ranges,
-                        Duration::from_micros(*ack_delay_us),
-                        now,
-                    ) {
+                Frame::Ack { ranges, ack_delay_us } => {
+                    match self.loss.on_ack_received(ranges, Duration::from_micros(*ack_delay_us), now) {
                         Ok(result) => {
                             if let Phase::Closing(reason) = self.phase {
-                                if result
-                                    .acked
-                                    .iter()
-                                    .any(|p| p.frames.contains(&Frame::Close { reason }))
-                                {
+                                if result.acked.iter().any(|p| p.frames.contains(&Frame::Close { reason })) {
                                     self.phase = Phase::Draining;
                                     effect = PacketEffect::Released(reason);
                                 }
@@ -251,10 +238,7 @@ impl Association {
 
     /// The draining period: long enough for late PDUs to die out.
     pub(crate) fn drain_period(&self, max_ack_delay: Duration, drain_ptos: u32) -> Duration {
-        self.loss
-            .rtt()
-            .pto_base(max_ack_delay)
-            .saturating_mul(u64::from(drain_ptos))
+        self.loss.rtt().pto_base(max_ack_delay).saturating_mul(u64::from(drain_ptos))
     }
 
     /// Whether anything we sent that needs acknowledging is still unacknowledged.
@@ -265,21 +249,12 @@ impl Association {
     /// Builds the next packet from pending frames, if any; records it for loss detection.
     pub(crate) fn poll_packet(&mut self, now: Instant, suite: Suite, sid: u32) -> Option<Bytes> {
         let p = &mut self.pending;
-        if !(p.ack
-            || p.ping
-            || p.close
-            || p.close_ack
-            || p.abort.is_some()
-            || !p.retransmit.is_empty())
-        {
+        if !(p.ack || p.ping || p.close || p.close_ack || p.abort.is_some() || !p.retransmit.is_empty()) {
             return None;
         }
         let mut frames = Vec::new();
         if core::mem::take(&mut p.ack) && self.received.largest().is_some() {
-            frames.push(Frame::Ack {
-                ranges: self.received.to_ack_ranges(),
-                ack_delay_us: 0,
-            });
+            frames.push(Frame::Ack { ranges: self.received.to_ack_ranges(), ack_delay_us: 0 });
         }
         frames.append(&mut p.retransmit);
         if core::mem::take(&mut p.close) {
@@ -301,30 +276,12 @@ impl Association {
         }
         let pn = self.next_pn;
         self.next_pn += 1;
-        let header = Header {
-            sid,
-            dst_tag: self.peer_tag,
-            epoch: self.epoch,
-            pn,
-        };
-        let retransmittable: Vec<Frame> = frames
-            .iter()
-            .filter(|f| is_retransmittable(f))
-            .cloned()
-            .collect();
+        let header = Header { sid, dst_tag: self.peer_tag, epoch: self.epoch, pn };
+        let retransmittable: Vec<Frame> = frames.iter().filter(|f| is_retransmittable(f)).cloned().collect();
         let ack_eliciting = frames.iter().any(Frame::is_ack_eliciting);
-        let pdu = Pdu {
-            header,
-            body: Body::Packet(frames),
-            auth: AuthTag::default(),
-        };
+        let pdu = Pdu { header, body: Body::Packet(frames), auth: AuthTag::default() };
         let datagram = suite.seal(&self.keys.send, pdu.authenticated_prefix());
-        self.loss.on_packet_sent(SentPacket {
-            pn,
-            time_sent: now,
-            ack_eliciting,
-            frames: retransmittable,
-        });
+        self.loss.on_packet_sent(SentPacket { pn, time_sent: now, ack_eliciting, frames: retransmittable });
         Some(datagram)
     }
 }

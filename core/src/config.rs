@@ -138,10 +138,7 @@ impl Config {
             return Err(invalid("params.msg_window", "must be at least 1"));
         }
         if p.checkpoint_size < 1024 {
-            return Err(invalid(
-                "params.checkpoint_size",
-                "must be at least 1024 bytes",
-            ));
+            return Err(invalid("params.checkpoint_size", "must be at least 1024 bytes"));
         }
         if p.checkpoint_window == 0 {
             return Err(invalid("params.checkpoint_window", "must be at least 1"));
@@ -160,19 +157,13 @@ impl Config {
             }
         }
         if self.open_backoff_start > self.open_interval {
-            return Err(invalid(
-                "open_backoff_start",
-                "must not exceed open_interval",
-            ));
+            return Err(invalid("open_backoff_start", "must not exceed open_interval"));
         }
         if self.max_probes == 0 {
             return Err(invalid("max_probes", "must be at least 1"));
         }
         if self.keepalive == Some(Duration::ZERO) {
-            return Err(invalid(
-                "keepalive",
-                "must be greater than zero, or None to disable",
-            ));
+            return Err(invalid("keepalive", "must be greater than zero, or None to disable"));
         }
         if self.ack_ranges == 0 || self.ack_ranges as usize > MAX_ACK_RANGES {
             return Err(invalid("ack_ranges", "must be between 1 and 64"));
@@ -216,13 +207,9 @@ mod tests {
             ("params.max_datagram", |c| c.params.max_datagram = 100),
             ("params.msg_window", |c| c.params.msg_window = 0),
             ("params.checkpoint_size", |c| c.params.checkpoint_size = 10),
-            ("params.checkpoint_window", |c| {
-                c.params.checkpoint_window = 0
-            }),
+            ("params.checkpoint_window", |c| c.params.checkpoint_window = 0),
             ("lifetime", |c| c.lifetime = Duration::ZERO),
-            ("open_backoff_start", |c| {
-                c.open_backoff_start = Duration::from_secs(601)
-            }),
+            ("open_backoff_start", |c| c.open_backoff_start = Duration::from_secs(601)),
             ("max_probes", |c| c.max_probes = 0),
             ("keepalive", |c| c.keepalive = Some(Duration::ZERO)),
             ("ack_ranges", |c| c.ack_ranges = 65),

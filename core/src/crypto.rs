@@ -156,14 +156,8 @@ impl Suite {
         let i2r = derive(b"assoc key initiator to responder");
         let r2i = derive(b"assoc key responder to initiator");
         match me {
-            Side::Initiator => DirectionKeys {
-                send: i2r,
-                recv: r2i,
-            },
-            Side::Responder => DirectionKeys {
-                send: r2i,
-                recv: i2r,
-            },
+            Side::Initiator => DirectionKeys { send: i2r, recv: r2i },
+            Side::Responder => DirectionKeys { send: r2i, recv: i2r },
         }
     }
 
@@ -190,17 +184,9 @@ impl Suite {
         epoch: u64,
     ) -> (u64, Nonce) {
         let seed = [&tag_i.to_be_bytes()[..], &nonce_i.0, &epoch.to_be_bytes()];
-        let t = self.mac(
-            &secret.0,
-            &[b"assoc responder tag", seed[0], seed[1], seed[2]],
-        );
-        let n = self.mac(
-            &secret.0,
-            &[b"assoc responder nonce", seed[0], seed[1], seed[2]],
-        );
-        let mut tag = u64::from_be_bytes([
-            t.0[0], t.0[1], t.0[2], t.0[3], t.0[4], t.0[5], t.0[6], t.0[7],
-        ]);
+        let t = self.mac(&secret.0, &[b"assoc responder tag", seed[0], seed[1], seed[2]]);
+        let n = self.mac(&secret.0, &[b"assoc responder nonce", seed[0], seed[1], seed[2]]);
+        let mut tag = u64::from_be_bytes([t.0[0], t.0[1], t.0[2], t.0[3], t.0[4], t.0[5], t.0[6], t.0[7]]);
         if tag == 0 {
             tag = 1;
         }
@@ -217,19 +203,13 @@ impl Suite {
 
     /// Checks a received PDU's authenticator under `key`.
     pub(crate) fn open(self, key: &Key, datagram: &Bytes, raw: &RawPdu) -> bool {
-        let expected = self.mac(
-            &key.0,
-            &[b"assoc packet", &RawPdu::authenticated_bytes(datagram)],
-        );
+        let expected = self.mac(&key.0, &[b"assoc packet", &RawPdu::authenticated_bytes(datagram)]);
         constant_time_eq(&expected.0, &raw.auth.0)
     }
 }
 
 fn constant_time_eq(a: &[u8; AUTH_LEN], b: &[u8; AUTH_LEN]) -> bool {
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The symbolic suite: a keyed 128-bit mixing hash. Deterministic, fast, and insecure.
@@ -260,10 +240,7 @@ mod symbolic {
     }
 
     pub(super) fn mac(key: &[u8], parts: &[&[u8]]) -> AuthTag {
-        let mut h = Absorber {
-            a: 0x6A09_E667_F3BC_C908,
-            b: 0xBB67_AE85_84CA_A73B,
-        };
+        let mut h = Absorber { a: 0x6A09_E667_F3BC_C908, b: 0xBB67_AE85_84CA_A73B };
         h.bytes(key);
         for p in parts {
             h.bytes(p);
@@ -291,12 +268,7 @@ mod tests {
             nonce_i: Nonce([1; 16]),
             nonce_r: Nonce([2; 16]),
             epoch: 3,
-            params: Params {
-                max_datagram: 1400,
-                msg_window: 8,
-                checkpoint_size: 4096,
-                checkpoint_window: 2,
-            },
+            params: Params { max_datagram: 1400, msg_window: 8, checkpoint_size: 4096, checkpoint_window: 2 },
         }
     }
 
@@ -308,10 +280,7 @@ mod tests {
         let p = s.proof(&psk, Side::Initiator, &t);
         assert_eq!(p, s.proof(&psk, Side::Initiator, &t), "deterministic");
         assert_ne!(p, s.proof(&psk, Side::Responder, &t));
-        assert_ne!(
-            p,
-            s.proof(&Psk::new(&[8; 16]).unwrap(), Side::Initiator, &t)
-        );
+        assert_ne!(p, s.proof(&Psk::new(&[8; 16]).unwrap(), Side::Initiator, &t));
         let variants: [fn(&mut Transcript); 6] = [
             |t| t.tag_i += 1,
             |t| t.tag_r += 1,

@@ -24,8 +24,7 @@ use crate::crypto::{DirectionKeys, Key, Psk, Side, Suite, Transcript};
 use crate::io::DropReason;
 use crate::mutation::{Mutation, Mutations};
 use crate::wire::{
-    Accept, AuthTag, Body, Challenge, Confirm, Cookie, Header, Init, Nonce, Params, Pdu, Stale,
-    Summary,
+    Accept, AuthTag, Body, Challenge, Confirm, Cookie, Header, Init, Nonce, Params, Pdu, Stale, Summary,
 };
 
 /// An initiator's handshake in progress.
@@ -63,18 +62,12 @@ pub(crate) struct Confirming {
 
 /// The key that authenticates INIT and CHALLENGE: only the PSK is shared at that point.
 pub(crate) fn handshake_key(suite: Suite, psk: &Psk) -> Key {
-    suite
-        .direction_keys(psk, &Transcript::empty(), Side::Initiator)
-        .send
+    suite.direction_keys(psk, &Transcript::empty(), Side::Initiator).send
 }
 
 /// Encodes and authenticates a PDU under `key`.
 pub(crate) fn seal(suite: Suite, key: &Key, header: Header, body: Body) -> Bytes {
-    let pdu = Pdu {
-        header,
-        body,
-        auth: AuthTag::default(),
-    };
+    let pdu = Pdu { header, body, auth: AuthTag::default() };
     let prefix: BytesMut = pdu.authenticated_prefix();
     suite.seal(key, prefix)
 }
@@ -82,12 +75,7 @@ pub(crate) fn seal(suite: Suite, key: &Key, header: Header, body: Body) -> Bytes
 /// Encoded size of a CHALLENGE (fixed: it has no variable-length fields).
 fn challenge_len() -> usize {
     let zero = Nonce::default();
-    let params = Params {
-        max_datagram: 0,
-        msg_window: 0,
-        checkpoint_size: 0,
-        checkpoint_window: 0,
-    };
+    let params = Params { max_datagram: 0, msg_window: 0, checkpoint_size: 0, checkpoint_window: 0 };
     let cookie = Cookie {
         tag_i: 0,
         tag_r: 0,
@@ -106,17 +94,8 @@ fn challenge_len() -> usize {
         cookie,
         proof_r: AuthTag::default(),
     });
-    Pdu {
-        header: Header {
-            sid: 0,
-            dst_tag: 0,
-            epoch: 0,
-            pn: 0,
-        },
-        body,
-        auth: AuthTag::default(),
-    }
-    .encoded_len()
+    Pdu { header: Header { sid: 0, dst_tag: 0, epoch: 0, pn: 0 }, body, auth: AuthTag::default() }
+        .encoded_len()
 }
 
 /// The INIT of `attempt`, padded so that its CHALLENGE is never larger (no amplification).
@@ -129,41 +108,16 @@ pub(crate) fn build_init(cfg: &Config, attempt: &Attempt) -> Bytes {
         params: cfg.params,
         padding: 0,
     };
-    let header = Header {
-        sid: cfg.sid,
-        dst_tag: 0,
-        epoch: attempt.epoch,
-        pn: 0,
-    };
-    let unpadded = Pdu {
-        header,
-        body: Body::Init(init.clone()),
-        auth: AuthTag::default(),
-    }
-    .encoded_len();
+    let header = Header { sid: cfg.sid, dst_tag: 0, epoch: attempt.epoch, pn: 0 };
+    let unpadded = Pdu { header, body: Body::Init(init.clone()), auth: AuthTag::default() }.encoded_len();
     init.padding = challenge_len().saturating_sub(unpadded) as u16;
-    seal(
-        cfg.suite,
-        &handshake_key(cfg.suite, &cfg.psk),
-        header,
-        Body::Init(init),
-    )
+    seal(cfg.suite, &handshake_key(cfg.suite, &cfg.psk), header, Body::Init(init))
 }
 
 /// The CONFIRM of an attempt in `ConfirmSent`.
 pub(crate) fn build_confirm(cfg: &Config, attempt: &Attempt, c: &Confirming) -> Bytes {
-    let header = Header {
-        sid: cfg.sid,
-        dst_tag: c.tag_r,
-        epoch: attempt.epoch,
-        pn: 0,
-    };
-    seal(
-        cfg.suite,
-        &c.keys.send,
-        header,
-        Body::Confirm(c.confirm.clone()),
-    )
+    let header = Header { sid: cfg.sid, dst_tag: c.tag_r, epoch: attempt.epoch, pn: 0 };
+    seal(cfg.suite, &c.keys.send, header, Body::Confirm(c.confirm.clone()))
 }
 
 impl Transcript {
@@ -179,12 +133,7 @@ impl Transcript {
             nonce_i: Nonce::default(),
             nonce_r: Nonce::default(),
             epoch: 0,
-            params: Params {
-                max_datagram: 0,
-                msg_window: 0,
-                checkpoint_size: 0,
-                checkpoint_window: 0,
-            },
+            params: Params { max_datagram: 0, msg_window: 0, checkpoint_size: 0, checkpoint_window: 0 },
         }
     }
 }
@@ -225,9 +174,7 @@ pub(crate) fn answer_init(
     }
     let epoch = header.epoch.max(persisted_epoch.saturating_add(1));
     let params = cfg.params.agree(&init.params);
-    let (tag_r, nonce_r) = cfg
-        .suite
-        .responder_values(secret, init.tag_i, &init.nonce_i, epoch);
+    let (tag_r, nonce_r) = cfg.suite.responder_values(secret, init.tag_i, &init.nonce_i, epoch);
     let mut cookie = Cookie {
         tag_i: init.tag_i,
         tag_r,
@@ -251,26 +198,9 @@ pub(crate) fn answer_init(
         params,
     };
     let proof_r = cfg.suite.proof(&cfg.psk, Side::Responder, &t);
-    let body = Body::Challenge(Challenge {
-        tag_r,
-        nonce_r,
-        nonce_i: init.nonce_i,
-        params,
-        cookie,
-        proof_r,
-    });
-    let out_header = Header {
-        sid: cfg.sid,
-        dst_tag: init.tag_i,
-        epoch,
-        pn: 0,
-    };
-    let datagram = seal(
-        cfg.suite,
-        &handshake_key(cfg.suite, &cfg.psk),
-        out_header,
-        body,
-    );
+    let body = Body::Challenge(Challenge { tag_r, nonce_r, nonce_i: init.nonce_i, params, cookie, proof_r });
+    let out_header = Header { sid: cfg.sid, dst_tag: init.tag_i, epoch, pn: 0 };
+    let datagram = seal(cfg.suite, &handshake_key(cfg.suite, &cfg.psk), out_header, body);
     if datagram.len() > init_len {
         return Err(DropReason::Amplification.into());
     }
@@ -288,10 +218,7 @@ pub(crate) fn check_challenge(
     if !matches!(attempt.stage, Stage::InitSent) {
         return Err(DropReason::Duplicate.into());
     }
-    if header.dst_tag != attempt.tag_i
-        || ch.nonce_i != attempt.nonce_i
-        || ch.cookie.tag_i != attempt.tag_i
-    {
+    if header.dst_tag != attempt.tag_i || ch.nonce_i != attempt.nonce_i || ch.cookie.tag_i != attempt.tag_i {
         return Err(DropReason::Stale.into());
     }
     let consistent = ch.cookie.tag_r == ch.tag_r
@@ -323,12 +250,7 @@ pub(crate) fn check_challenge(
         tag_r: ch.tag_r,
         params: ch.params,
         keys: cfg.suite.direction_keys(&cfg.psk, &t, Side::Initiator),
-        confirm: Confirm {
-            cookie: ch.cookie.clone(),
-            initiator: cfg.local_name,
-            proof_i,
-            summary,
-        },
+        confirm: Confirm { cookie: ch.cookie.clone(), initiator: cfg.local_name, proof_i, summary },
     })
 }
 
@@ -379,13 +301,7 @@ pub(crate) fn check_confirm(
     if !cfg.suite.open(&keys.recv, datagram, raw) {
         return Err(DropReason::BadAuth.into());
     }
-    Ok(Proposal {
-        tag_i: k.tag_i,
-        tag_r: k.tag_r,
-        epoch: k.epoch,
-        params: k.params,
-        keys,
-    })
+    Ok(Proposal { tag_i: k.tag_i, tag_r: k.tag_r, epoch: k.epoch, params: k.params, keys })
 }
 
 /// The responder's decision on a verified CONFIRM (the table in the module docs).
@@ -437,36 +353,14 @@ pub(crate) fn decide_confirm(p: &Proposal, ctx: &ConfirmContext) -> ConfirmDecis
 
 /// The responder's ACCEPT for an accepted proposal.
 pub(crate) fn build_accept(cfg: &Config, p: &Proposal, summary: Summary) -> Bytes {
-    let header = Header {
-        sid: cfg.sid,
-        dst_tag: p.tag_i,
-        epoch: p.epoch,
-        pn: 0,
-    };
-    seal(
-        cfg.suite,
-        &p.keys.send,
-        header,
-        Body::Accept(Accept { summary }),
-    )
+    let header = Header { sid: cfg.sid, dst_tag: p.tag_i, epoch: p.epoch, pn: 0 };
+    seal(cfg.suite, &p.keys.send, header, Body::Accept(Accept { summary }))
 }
 
 /// The responder's STALE for a verified CONFIRM with an old epoch.
 pub(crate) fn build_stale(cfg: &Config, p: &Proposal, persisted_epoch: u64) -> Bytes {
-    let header = Header {
-        sid: cfg.sid,
-        dst_tag: p.tag_i,
-        epoch: p.epoch,
-        pn: 0,
-    };
-    seal(
-        cfg.suite,
-        &p.keys.send,
-        header,
-        Body::Stale(Stale {
-            current_epoch: persisted_epoch,
-        }),
-    )
+    let header = Header { sid: cfg.sid, dst_tag: p.tag_i, epoch: p.epoch, pn: 0 };
+    seal(cfg.suite, &p.keys.send, header, Body::Stale(Stale { current_epoch: persisted_epoch }))
 }
 
 #[cfg(test)]
@@ -475,19 +369,9 @@ mod tests {
 
     fn proposal(epoch: u64) -> Proposal {
         let k = crate::crypto::Key::default();
-        let params = Params {
-            max_datagram: 1400,
-            msg_window: 8,
-            checkpoint_size: 4096,
-            checkpoint_window: 2,
-        };
-        Proposal {
-            tag_i: 1,
-            tag_r: 2,
-            epoch,
-            params,
-            keys: DirectionKeys { send: k, recv: k },
-        }
+        let params =
+            Params { max_datagram: 1400, msg_window: 8, checkpoint_size: 4096, checkpoint_window: 2 };
+        Proposal { tag_i: 1, tag_r: 2, epoch, params, keys: DirectionKeys { send: k, recv: k } }
     }
 
     /// The responder table, row by row.

@@ -102,8 +102,7 @@ pub mod wire;
 pub use config::{Config, ConfigError, DialPolicy};
 pub use crypto::{Psk, PskError, Suite};
 pub use io::{
-    AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role,
-    Transmit,
+    AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
 };
 pub use persist::{Record, SessionStore};
 pub use session::{AssociationInfo, LinkState, Session, SessionState};

@@ -21,11 +21,8 @@ pub enum Mutation {
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 3] = [
-        Mutation::ResponderKeyedByPeer,
-        Mutation::NoEpochCheck,
-        Mutation::AckBeforeFsync,
-    ];
+    pub const ALL: [Mutation; 3] =
+        [Mutation::ResponderKeyedByPeer, Mutation::NoEpochCheck, Mutation::AckBeforeFsync];
 
     /// A stable name, for command lines and reports.
     pub fn name(self) -> &'static str {

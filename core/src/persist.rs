@@ -82,9 +82,7 @@ impl Outbox {
             return Some(Output::Persist { seq, record });
         }
         match self.queue.front() {
-            Some((barrier, _)) if *barrier <= self.durable => {
-                self.queue.pop_front().map(|(_, o)| o)
-            }
+            Some((barrier, _)) if *barrier <= self.durable => self.queue.pop_front().map(|(_, o)| o),
             _ => None,
         }
     }
@@ -120,13 +118,7 @@ mod tests {
         o.push(Output::Bearer(BearerRequest::Dial));
         o.persist(Record::Epoch(1));
         o.push(Output::Bearer(BearerRequest::HangUp));
-        assert_eq!(
-            o.pop(),
-            Some(Output::Persist {
-                seq: 1,
-                record: Record::Epoch(1)
-            })
-        );
+        assert_eq!(o.pop(), Some(Output::Persist { seq: 1, record: Record::Epoch(1) }));
         assert_eq!(o.pop(), Some(Output::Bearer(BearerRequest::Dial)));
         assert_eq!(o.pop(), None, "held back until record 1 is durable");
         o.persisted(7);

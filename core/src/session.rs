@@ -11,8 +11,7 @@ use crate::config::{Config, ConfigError, DialPolicy};
 use crate::crypto::Key;
 use crate::handshake::{self, Attempt, ConfirmContext, ConfirmDecision, Refusal, Stage};
 use crate::io::{
-    AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role,
-    Transmit,
+    AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
 };
 use crate::mutation::Mutation;
 use crate::persist::{Outbox, Record, SessionStore};
@@ -157,9 +156,7 @@ impl Session {
     }
     /// Timers currently armed with their deadlines, in table order.
     pub fn armed_timers(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
-        self.timers
-            .armed()
-            .filter_map(|t| self.timers.get(t).map(|d| (t, d)))
+        self.timers.armed().filter_map(|t| self.timers.get(t).map(|d| (t, d)))
     }
     /// Outputs queued and not yet drained (including ones held by the write barrier).
     pub fn pending_outputs(&self) -> usize {
@@ -280,11 +277,7 @@ impl Session {
                 }
             }
             Timer::Keepalive => {
-                if let Some(a) = self
-                    .assoc
-                    .as_mut()
-                    .filter(|a| a.phase == Phase::Established)
-                {
+                if let Some(a) = self.assoc.as_mut().filter(|a| a.phase == Phase::Established) {
                     a.ping();
                     if let Some(k) = self.cfg.keepalive {
                         self.timers.set(Timer::Keepalive, now + k);
@@ -292,11 +285,7 @@ impl Session {
                 }
             }
             Timer::Idle => {
-                if let Some(a) = self
-                    .assoc
-                    .as_mut()
-                    .filter(|a| a.phase == Phase::Established)
-                {
+                if let Some(a) = self.assoc.as_mut().filter(|a| a.phase == Phase::Established) {
                     if self.hold_open || a.has_in_flight() {
                         self.timers.set(Timer::Idle, now + self.cfg.lifetime);
                     } else {
@@ -305,20 +294,13 @@ impl Session {
                 }
             }
             Timer::Drain => {
-                if self
-                    .assoc
-                    .as_ref()
-                    .is_some_and(|a| a.phase == Phase::Draining)
-                {
+                if self.assoc.as_ref().is_some_and(|a| a.phase == Phase::Draining) {
                     self.assoc = None;
                 }
                 self.arm_disconnect_if_unused(now);
             }
             Timer::Disconnect => {
-                if !self.has_usable_association()
-                    && self.attempt.is_none()
-                    && self.link != LinkState::Down
-                {
+                if !self.has_usable_association() && self.attempt.is_none() && self.link != LinkState::Down {
                     self.outbox.push(Output::Bearer(BearerRequest::HangUp));
                     self.link = LinkState::Down;
                 }
@@ -352,9 +334,7 @@ impl Session {
     }
 
     fn has_usable_association(&self) -> bool {
-        self.assoc
-            .as_ref()
-            .is_some_and(|a| a.phase != Phase::Draining)
+        self.assoc.as_ref().is_some_and(|a| a.phase != Phase::Draining)
     }
 
     fn maybe_open(&mut self, now: Instant) {
@@ -391,8 +371,7 @@ impl Session {
         self.transmit(handshake::build_init(&self.cfg, &attempt));
         self.attempt = Some(attempt);
         self.timers.stop(Timer::Disconnect);
-        self.timers
-            .set(Timer::Handshake, now + self.cfg.handshake_rto);
+        self.timers.set(Timer::Handshake, now + self.cfg.handshake_rto);
     }
 
     fn attempt_failed(&mut self, now: Instant) {
@@ -401,19 +380,14 @@ impl Session {
         self.open_failures = self.open_failures.saturating_add(1);
         self.stats.0.open_failures += 1;
         if self.open_failures > self.cfg.max_open_retries {
-            self.event(Event::OpenFailed {
-                attempts: self.open_failures,
-            });
+            self.event(Event::OpenFailed { attempts: self.open_failures });
             self.open_failures = 0;
             self.hold_open = false;
             self.arm_disconnect_if_unused(now);
             return;
         }
-        let backoff = self
-            .cfg
-            .open_backoff_start
-            .saturating_shl(self.open_failures - 1)
-            .min(self.cfg.open_interval);
+        let backoff =
+            self.cfg.open_backoff_start.saturating_shl(self.open_failures - 1).min(self.cfg.open_interval);
         self.timers.set(Timer::OpenBackoff, now + backoff);
     }
 
@@ -441,8 +415,8 @@ impl Session {
 
     fn on_datagram(&mut self, now: Instant, datagram: Bytes) -> Result<(), InputError> {
         self.stats.0.datagrams_in += 1;
-        let parsed = RawPdu::parse(&datagram)
-            .and_then(|raw| Body::decode(raw.ty, &raw.body).map(|b| (raw, b)));
+        let parsed =
+            RawPdu::parse(&datagram).and_then(|raw| Body::decode(raw.ty, &raw.body).map(|b| (raw, b)));
         let (raw, body) = match parsed {
             Ok(x) => x,
             Err(e) => {
@@ -464,12 +438,16 @@ impl Session {
         }
     }
 
+    /// Drops a refused handshake PDU. A failed proof is reported to the application as an
+    /// event and counted; it returns `Ok` because the event is the report (and the only
+    /// state it changes is the output queue).
     fn refuse(&mut self, refusal: Refusal, stage: AuthStage) -> Result<(), InputError> {
         match refusal {
             Refusal::Drop(r) => self.drop_pdu(r),
             Refusal::AuthFailed => {
+                self.stats.0.count_drop(DropReason::BadAuth);
                 self.event(Event::AuthenticationFailed { stage });
-                self.drop_pdu(DropReason::BadAuth)
+                Ok(())
             }
         }
     }
@@ -487,11 +465,8 @@ impl Session {
         if self.attempt.is_some() && self.cfg.local_name < self.cfg.peer_name {
             return self.drop_pdu(DropReason::Collision);
         }
-        let authentic = self.cfg.suite.open(
-            &handshake::handshake_key(self.cfg.suite, &self.cfg.psk),
-            datagram,
-            raw,
-        );
+        let authentic =
+            self.cfg.suite.open(&handshake::handshake_key(self.cfg.suite, &self.cfg.psk), datagram, raw);
         match handshake::answer_init(
             &self.cfg,
             &self.cookie_secret,
@@ -502,12 +477,12 @@ impl Session {
         ) {
             Ok(challenge) => {
                 self.transmit(challenge);
-                if authentic {
-                    Ok(())
-                } else {
-                    // Answer anyway so the initiator learns of the PSK mismatch too.
-                    self.refuse(Refusal::AuthFailed, AuthStage::Init)
+                if !authentic {
+                    // Answered anyway, so the initiator learns of the PSK mismatch too.
+                    self.stats.0.init_auth_failures += 1;
+                    self.event(Event::AuthenticationFailed { stage: AuthStage::Init });
                 }
+                Ok(())
             }
             Err(r) => self.refuse(r, AuthStage::Init),
         }
@@ -524,18 +499,16 @@ impl Session {
         let Some(attempt) = self.attempt.as_ref() else {
             return self.drop_pdu(DropReason::Stale);
         };
-        if !self.cfg.suite.open(
-            &handshake::handshake_key(self.cfg.suite, &self.cfg.psk),
-            datagram,
-            raw,
-        ) {
+        // The proof first: a failing proof means the peer holds another PSK (tell the
+        // application); a failing trailer with a good proof is mere corruption.
+        let confirming = match handshake::check_challenge(&self.cfg, attempt, header, ch, Summary::default())
+        {
+            Ok(c) => c,
+            Err(r) => return self.refuse(r, AuthStage::Challenge),
+        };
+        if !self.cfg.suite.open(&handshake::handshake_key(self.cfg.suite, &self.cfg.psk), datagram, raw) {
             return self.drop_pdu(DropReason::BadAuth);
         }
-        let confirming =
-            match handshake::check_challenge(&self.cfg, attempt, header, ch, Summary::default()) {
-                Ok(c) => c,
-                Err(r) => return self.refuse(r, AuthStage::Challenge),
-            };
         if header.epoch > self.store.epoch {
             self.persist(Record::Epoch(header.epoch));
         }
@@ -547,8 +520,7 @@ impl Session {
         let confirm = handshake::build_confirm(&self.cfg, attempt, &confirming);
         attempt.stage = Stage::ConfirmSent(Box::new(confirming));
         self.transmit(confirm);
-        self.timers
-            .set(Timer::Handshake, now + self.cfg.handshake_rto);
+        self.timers.set(Timer::Handshake, now + self.cfg.handshake_rto);
         Ok(())
     }
 
@@ -560,22 +532,13 @@ impl Session {
         datagram: &Bytes,
         raw: &RawPdu,
     ) -> Result<(), InputError> {
-        let proposal = match handshake::check_confirm(
-            &self.cfg,
-            &self.cookie_secret,
-            header,
-            c,
-            datagram,
-            raw,
-        ) {
-            Ok(p) => p,
-            Err(r) => return self.refuse(r, AuthStage::Confirm),
-        };
+        let proposal =
+            match handshake::check_confirm(&self.cfg, &self.cookie_secret, header, c, datagram, raw) {
+                Ok(p) => p,
+                Err(r) => return self.refuse(r, AuthStage::Confirm),
+            };
         let ctx = ConfirmContext {
-            current: self
-                .assoc
-                .as_ref()
-                .map(|a| (a.epoch, a.local_tag, a.peer_tag)),
+            current: self.assoc.as_ref().map(|a| (a.epoch, a.local_tag, a.peer_tag)),
             persisted_epoch: self.store.epoch,
             own_attempt_epoch: self.attempt.as_ref().map(|a| a.epoch),
             peer_wins: self.cfg.peer_name < self.cfg.local_name,
@@ -583,19 +546,11 @@ impl Session {
         };
         match handshake::decide_confirm(&proposal, &ctx) {
             ConfirmDecision::Reaccept => {
-                self.transmit(handshake::build_accept(
-                    &self.cfg,
-                    &proposal,
-                    Summary::default(),
-                ));
+                self.transmit(handshake::build_accept(&self.cfg, &proposal, Summary::default()));
                 Ok(())
             }
             ConfirmDecision::Stale => {
-                self.transmit(handshake::build_stale(
-                    &self.cfg,
-                    &proposal,
-                    self.store.epoch,
-                ));
+                self.transmit(handshake::build_stale(&self.cfg, &proposal, self.store.epoch));
                 Ok(())
             }
             ConfirmDecision::Accept => {
@@ -622,9 +577,7 @@ impl Session {
     fn confirming_for(&self, header: &Header) -> Option<(&Attempt, &handshake::Confirming)> {
         let attempt = self.attempt.as_ref()?;
         match &attempt.stage {
-            Stage::ConfirmSent(c)
-                if header.dst_tag == attempt.tag_i && header.epoch == attempt.epoch =>
-            {
+            Stage::ConfirmSent(c) if header.dst_tag == attempt.tag_i && header.epoch == attempt.epoch => {
                 Some((attempt, c))
             }
             _ => None,
@@ -640,11 +593,7 @@ impl Session {
     ) -> Result<(), InputError> {
         let Some((attempt, c)) = self.confirming_for(header) else {
             let dup = self.assoc.as_ref().is_some_and(|a| a.matches(header));
-            return self.drop_pdu(if dup {
-                DropReason::Duplicate
-            } else {
-                DropReason::Stale
-            });
+            return self.drop_pdu(if dup { DropReason::Duplicate } else { DropReason::Stale });
         };
         if !self.cfg.suite.open(&c.keys.recv, datagram, raw) {
             return self.drop_pdu(DropReason::BadAuth);
@@ -717,9 +666,7 @@ impl Session {
         match effect {
             PacketEffect::None => {}
             PacketEffect::Released(reason) => self.enter_draining(now, reason),
-            PacketEffect::PeerAborted(reason) => {
-                self.end_association(now, DownReason::PeerAborted(reason))
-            }
+            PacketEffect::PeerAborted(reason) => self.end_association(now, DownReason::PeerAborted(reason)),
             PacketEffect::Violation(reason) => self.abort_association(now, reason),
         }
         Ok(())
@@ -736,18 +683,8 @@ impl Session {
         self.stats.0.associations += 1;
         let (epoch, role) = (ids.epoch, ids.role);
         let c = &self.cfg;
-        self.assoc = Some(Association::new(
-            ids,
-            c.initial_rtt,
-            c.max_ack_delay,
-            c.ack_ranges,
-        ));
-        for t in [
-            Timer::Handshake,
-            Timer::OpenBackoff,
-            Timer::Disconnect,
-            Timer::Drain,
-        ] {
+        self.assoc = Some(Association::new(ids, c.initial_rtt, c.max_ack_delay, c.ack_ranges));
+        for t in [Timer::Handshake, Timer::OpenBackoff, Timer::Disconnect, Timer::Drain] {
             self.timers.stop(t);
         }
         self.timers.set(Timer::Idle, now + self.cfg.lifetime);
@@ -765,16 +702,10 @@ impl Session {
 
     fn enter_draining(&mut self, now: Instant, reason: CloseReason) {
         let Some(a) = self.assoc.as_ref() else { return };
-        let (epoch, period) = (
-            a.epoch,
-            a.drain_period(self.cfg.max_ack_delay, self.cfg.drain_ptos),
-        );
+        let (epoch, period) = (a.epoch, a.drain_period(self.cfg.max_ack_delay, self.cfg.drain_ptos));
         self.stop_association_timers();
         self.timers.set(Timer::Drain, now + period);
-        self.event(Event::AssociationDown {
-            epoch,
-            reason: DownReason::Released(reason),
-        });
+        self.event(Event::AssociationDown { epoch, reason: DownReason::Released(reason) });
         self.maybe_open(now);
     }
 
@@ -782,10 +713,7 @@ impl Session {
         let Some(a) = self.assoc.take() else { return };
         self.stop_association_timers();
         if a.phase != Phase::Draining {
-            self.event(Event::AssociationDown {
-                epoch: a.epoch,
-                reason,
-            });
+            self.event(Event::AssociationDown { epoch: a.epoch, reason });
         }
         self.maybe_open(now);
         self.arm_disconnect_if_unused(now);
@@ -810,8 +738,7 @@ impl Session {
             && self.link == LinkState::Up
             && !self.timers.is_armed(Timer::Disconnect)
         {
-            self.timers
-                .set(Timer::Disconnect, now + self.cfg.disconnect_delay);
+            self.timers.set(Timer::Disconnect, now + self.cfg.disconnect_delay);
         }
     }
 

@@ -118,16 +118,16 @@ pub struct Pair {
     restarts: u64,
     /// Datagrams delivered so far.
     pub delivered: u64,
+    /// Rejected inputs that nevertheless changed a session (must stay 0).
+    pub corrupting_drops: u64,
 }
 
 impl Pair {
     /// Two fresh sessions; the link starts down.
     pub fn new(a: Config, b: Config, impairments: Impairments, seed: u64) -> Self {
         let mut rng = Rng::new(seed);
-        let sa =
-            Session::new(a.clone(), rng.next_u64()).unwrap_or_else(|e| panic!("config a: {e}"));
-        let sb =
-            Session::new(b.clone(), rng.next_u64()).unwrap_or_else(|e| panic!("config b: {e}"));
+        let sa = Session::new(a.clone(), rng.next_u64()).unwrap_or_else(|e| panic!("config a: {e}"));
+        let sb = Session::new(b.clone(), rng.next_u64()).unwrap_or_else(|e| panic!("config b: {e}"));
         Pair {
             sessions: [sa, sb],
             configs: [a, b],
@@ -144,6 +144,7 @@ impl Pair {
             rng,
             restarts: 0,
             delivered: 0,
+            corrupting_drops: 0,
         }
     }
 
@@ -164,8 +165,14 @@ impl Pair {
     }
 
     /// Feeds `input` to side `i` at the current time and drains its outputs.
+    ///
+    /// An input the session rejects must leave it exactly as it was; a violation is recorded
+    /// in [`Pair::corrupting_drops`].
     pub fn input(&mut self, i: usize, input: Input) {
-        let _ = self.sessions[i].handle_input(self.now, input);
+        let before = self.sessions[i].clone();
+        if self.sessions[i].handle_input(self.now, input).is_err() && self.sessions[i] != before {
+            self.corrupting_drops += 1;
+        }
         self.drain(i);
     }
 
@@ -199,13 +206,7 @@ impl Pair {
             let k = (self.rng.next_u64() % self.history.len() as u64) as usize;
             if let Some((old_to, old)) = self.history.get(k).cloned() {
                 let delay = imp.delay + self.random_upto(imp.reorder_extra);
-                self.at(
-                    self.now + delay,
-                    Happening::Deliver {
-                        to: old_to,
-                        datagram: old,
-                    },
-                );
+                self.at(self.now + delay, Happening::Deliver { to: old_to, datagram: old });
             }
         }
         if self.chance(imp.loss_pct) {
@@ -217,13 +218,7 @@ impl Pair {
             if self.chance(imp.reorder_pct) {
                 delay = delay + self.random_upto(imp.reorder_extra);
             }
-            self.at(
-                self.now + delay,
-                Happening::Deliver {
-                    to,
-                    datagram: datagram.clone(),
-                },
-            );
+            self.at(self.now + delay, Happening::Deliver { to, datagram: datagram.clone() });
         }
     }
 
@@ -262,8 +257,7 @@ impl Pair {
     /// Side `i` crashes and restarts from its disk; records not yet durable are lost.
     pub fn crash(&mut self, i: usize) {
         self.in_fsync[i].clear();
-        self.schedule
-            .retain(|_, h| !matches!(h, Happening::Durable { side, .. } if *side == i));
+        self.schedule.retain(|_, h| !matches!(h, Happening::Durable { side, .. } if *side == i));
         self.restarts += 1;
         let seed = self.rng.next_u64() ^ self.restarts;
         self.sessions[i] = Session::restore(self.configs[i].clone(), self.durable[i].clone(), seed)
@@ -289,12 +283,7 @@ impl Pair {
             return false;
         };
         self.now = self.now.max(t);
-        let due = self
-            .schedule
-            .keys()
-            .next()
-            .copied()
-            .filter(|(when, _)| *when <= self.now);
+        let due = self.schedule.keys().next().copied().filter(|(when, _)| *when <= self.now);
         if let Some(key) = due {
             if let Some(h) = self.schedule.remove(&key) {
                 self.happen(h);
@@ -302,10 +291,7 @@ impl Pair {
             return true;
         }
         for i in 0..2 {
-            if self.sessions[i]
-                .poll_timeout()
-                .is_some_and(|d| d <= self.now)
-            {
+            if self.sessions[i].poll_timeout().is_some_and(|d| d <= self.now) {
                 self.input(i, Input::Timeout);
             }
         }
@@ -330,11 +316,8 @@ impl Pair {
                 self.input(side, Input::DialFailed);
             }
             Happening::Durable { side, seq } => {
-                let done: Vec<(u64, Record)> = self.in_fsync[side]
-                    .iter()
-                    .filter(|(s, _)| *s <= seq)
-                    .cloned()
-                    .collect();
+                let done: Vec<(u64, Record)> =
+                    self.in_fsync[side].iter().filter(|(s, _)| *s <= seq).cloned().collect();
                 self.in_fsync[side].retain(|(s, _)| *s > seq);
                 for (_, r) in &done {
                     self.durable[side].apply(r);
@@ -368,10 +351,7 @@ impl Pair {
 
     /// Both sides hold the same usable association (same epoch, mirrored tags).
     pub fn agreed(&self) -> bool {
-        match (
-            self.sessions[0].association(),
-            self.sessions[1].association(),
-        ) {
+        match (self.sessions[0].association(), self.sessions[1].association()) {
             (Some(a), Some(b)) => {
                 a.usable
                     && b.usable
@@ -388,10 +368,10 @@ impl Pair {
     /// the same epoch, they are the same association (mirrored tags, opposite roles).
     /// Returns a description of the violation, if any.
     pub fn check_safety(&self) -> Result<(), &'static str> {
-        if let (Some(a), Some(b)) = (
-            self.sessions[0].association(),
-            self.sessions[1].association(),
-        ) {
+        if self.corrupting_drops > 0 {
+            return Err("a rejected input changed session state");
+        }
+        if let (Some(a), Some(b)) = (self.sessions[0].association(), self.sessions[1].association()) {
             if a.usable && b.usable && a.epoch == b.epoch && !self.agreed() {
                 return Err("both established at one epoch with different tags or roles");
             }

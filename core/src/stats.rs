@@ -23,6 +23,8 @@ pub struct Stats {
     pub associations: u64,
     /// Open attempts that failed.
     pub open_failures: u64,
+    /// INITs whose MAC did not verify under our PSK (answered anyway; see `AuthStage::Init`).
+    pub init_auth_failures: u64,
 }
 
 impl Stats {

@@ -156,10 +156,7 @@ mod tests {
     fn arithmetic_saturates_instead_of_panicking() {
         assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
         assert_eq!(Instant::ZERO - Instant::from_micros(5), Duration::ZERO);
-        assert_eq!(
-            Duration::from_micros(3).saturating_shl(2),
-            Duration::from_micros(12)
-        );
+        assert_eq!(Duration::from_micros(3).saturating_shl(2), Duration::from_micros(12));
         assert_eq!(Duration::from_micros(3).saturating_shl(63), Duration::MAX);
         assert_eq!(Duration::ZERO.saturating_shl(80), Duration::ZERO);
         assert_eq!(Duration::from_secs(u64::MAX), Duration::MAX);

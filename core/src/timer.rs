@@ -115,10 +115,7 @@ mod tests {
         t.set(Timer::Handshake, Instant::from_micros(20));
         assert_eq!(t.next(), Some(Instant::from_micros(20)));
         assert_eq!(t.first_due(Instant::from_micros(19)), None);
-        assert_eq!(
-            t.first_due(Instant::from_micros(60)),
-            Some(Timer::Handshake)
-        );
+        assert_eq!(t.first_due(Instant::from_micros(60)), Some(Timer::Handshake));
         t.stop(Timer::Handshake);
         t.stop(Timer::Loss);
         assert_eq!(t.next(), Some(Instant::from_micros(50)));

@@ -5,7 +5,7 @@
 mod common;
 
 use assoc_core::sim::{Impairments, Pair};
-use assoc_core::{DropReason, Duration, Input};
+use assoc_core::{DownReason, DropReason, Duration, Event, Input};
 
 /// What one scenario went through, summed over seeds to show the hard cases happened.
 #[derive(Default)]
@@ -14,6 +14,7 @@ struct Exercised {
     collisions: u64,
     replays: u64,
     associations: u64,
+    released: u64,
 }
 
 /// Runs one seeded scenario; returns a description of the first failure.
@@ -28,19 +29,22 @@ fn scenario(seed: u64, seen: &mut Exercised) -> Result<(), String> {
         // Both sides want the association: simultaneous opens happen.
         p.input(1, Input::Open);
     }
-    let fail =
-        |p: &Pair, what: &str| format!("seed {seed} at {:?}: {what}; events {:?}", p.now, p.events);
+    let fail = |p: &Pair, what: &str| format!("seed {seed} at {:?}: {what}; events {:?}", p.now, p.events);
     for round in 0..3 {
         // Chaos: run a while with random link drops and crashes, checking safety each step.
         let chaos_end = p.now + Duration::from_secs(20);
         let mut rng = seed.wrapping_mul(6364136223846793005).wrapping_add(round);
         while p.now < chaos_end && p.step() {
             p.check_safety().map_err(|e| fail(&p, e))?;
-            rng = rng
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             match (rng >> 33) % 400 {
                 0 => p.drop_link(),
+                2 => {
+                    // An orderly release while the application still wants traffic: the
+                    // association drains and a new one forms.
+                    p.input(0, Input::Release);
+                    p.input(0, Input::Open);
+                }
                 1 => {
                     let side = ((rng >> 20) & 1) as usize;
                     p.crash(side);
@@ -56,10 +60,7 @@ fn scenario(seed: u64, seen: &mut Exercised) -> Result<(), String> {
         let ok = p.run_until(Duration::from_secs(600), |p| p.agreed());
         p.check_safety().map_err(|e| fail(&p, e))?;
         if !ok {
-            return Err(fail(
-                &p,
-                &format!("no agreed association after round {round}"),
-            ));
+            return Err(fail(&p, &format!("no agreed association after round {round}")));
         }
         p.drop_link();
     }
@@ -69,32 +70,28 @@ fn scenario(seed: u64, seen: &mut Exercised) -> Result<(), String> {
         seen.replays += s.stats().dropped(DropReason::Replay);
         seen.associations += s.stats().associations;
     }
+    for events in &p.events {
+        seen.released += events
+            .iter()
+            .filter(|e| matches!(e, Event::AssociationDown { reason: DownReason::Released(_), .. }))
+            .count() as u64;
+    }
     Ok(())
 }
 
 #[test]
 fn thousand_hostile_scenarios_always_reestablish() {
     let mut seen = Exercised::default();
-    let failures: Vec<String> = (0..1000)
-        .filter_map(|seed| scenario(seed, &mut seen).err())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of 1000 failed; first: {}",
-        failures.len(),
-        failures[0]
-    );
+    let failures: Vec<String> = (0..1000).filter_map(|seed| scenario(seed, &mut seen).err()).collect();
+    assert!(failures.is_empty(), "{} of 1000 failed; first: {}", failures.len(), failures[0]);
     // The runs really met stale PDUs from earlier attempts, collisions and replays.
     assert!(seen.stale > 1000, "stale drops: {}", seen.stale);
     assert!(seen.collisions > 10, "collisions: {}", seen.collisions);
     assert!(seen.replays > 1000, "replays: {}", seen.replays);
-    assert!(
-        seen.associations >= 6000,
-        "associations: {}",
-        seen.associations
-    );
+    assert!(seen.associations >= 6000, "associations: {}", seen.associations);
+    assert!(seen.released > 100, "orderly releases: {}", seen.released);
     println!(
-        "stale {} collisions {} replays {} associations {}",
-        seen.stale, seen.collisions, seen.replays, seen.associations
+        "stale {} collisions {} replays {} associations {} released {}",
+        seen.stale, seen.collisions, seen.replays, seen.associations, seen.released
     );
 }

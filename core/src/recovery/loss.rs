@@ -109,11 +109,7 @@ impl LossDetector {
     /// In debug builds, if `packet.pn` is not above every pn sent before (a caller bug).
     /// Release builds track it anyway, replacing any packet with the same pn.
     pub(crate) fn on_packet_sent(&mut self, packet: SentPacket) {
-        debug_assert!(
-            self.largest_sent.is_none_or(|l| packet.pn > l),
-            "pn {} reused",
-            packet.pn
-        );
+        debug_assert!(self.largest_sent.is_none_or(|l| packet.pn > l), "pn {} reused", packet.pn);
         self.largest_sent = Some(self.largest_sent.map_or(packet.pn, |l| l.max(packet.pn)));
         if packet.ack_eliciting {
             self.last_ack_eliciting_sent = Some(packet.time_sent);
@@ -144,10 +140,7 @@ impl LossDetector {
         if self.largest_sent.is_none_or(|l| ack_largest > l) {
             return Err(AckError::UnsentPacket { pn: ack_largest });
         }
-        self.largest_acked = Some(
-            self.largest_acked
-                .map_or(ack_largest, |l| l.max(ack_largest)),
-        );
+        self.largest_acked = Some(self.largest_acked.map_or(ack_largest, |l| l.max(ack_largest)));
 
         let mut acked = Vec::new();
         for r in ranges {
@@ -183,10 +176,7 @@ impl LossDetector {
         if self.ack_eliciting_in_flight == 0 {
             return None;
         }
-        let period = self
-            .rtt
-            .pto_base(self.max_ack_delay)
-            .saturating_shl(self.pto_count.min(MAX_PTO_SHIFT));
+        let period = self.rtt.pto_base(self.max_ack_delay).saturating_shl(self.pto_count.min(MAX_PTO_SHIFT));
         self.last_ack_eliciting_sent.map(|t| t + period)
     }
 
@@ -258,10 +248,7 @@ impl LossDetector {
                 self.loss_time = Some(self.loss_time.map_or(lost_at, |t| t.min(lost_at)));
             }
         }
-        lost_pns
-            .into_iter()
-            .filter_map(|pn| self.untrack(pn))
-            .collect()
+        lost_pns.into_iter().filter_map(|pn| self.untrack(pn)).collect()
     }
 
     /// Adds `packet` to `sent`, keeping the ack-eliciting count.
@@ -298,23 +285,12 @@ mod tests {
     }
 
     fn packet(pn: u64, ms: u64, ack_eliciting: bool) -> SentPacket {
-        let frames = if ack_eliciting {
-            alloc::vec![Frame::Cancel { msn: pn }]
-        } else {
-            Vec::new()
-        };
-        SentPacket {
-            pn,
-            time_sent: at(ms),
-            ack_eliciting,
-            frames,
-        }
+        let frames = if ack_eliciting { alloc::vec![Frame::Cancel { msn: pn }] } else { Vec::new() };
+        SentPacket { pn, time_sent: at(ms), ack_eliciting, frames }
     }
 
     fn ranges(rs: &[(u64, u64)]) -> Vec<PnRange> {
-        rs.iter()
-            .map(|&(smallest, largest)| PnRange { smallest, largest })
-            .collect()
+        rs.iter().map(|&(smallest, largest)| PnRange { smallest, largest }).collect()
     }
 
     fn pns(ps: &[SentPacket]) -> Vec<u64> {
@@ -336,13 +312,7 @@ mod tests {
         /// Send (pn, time, ack-eliciting).
         Send(u64, u64, bool),
         /// ACK (ranges, ack_delay, now) → (acked, lost).
-        Ack(
-            &'static [(u64, u64)],
-            u64,
-            u64,
-            &'static [u64],
-            &'static [u64],
-        ),
+        Ack(&'static [(u64, u64)], u64, u64, &'static [u64], &'static [u64]),
         /// Fire the timer.
         Timeout(Fired),
         /// Expect (smoothed, rttvar, deadline, pto_count).
@@ -359,11 +329,7 @@ mod tests {
                 Ack(rs, delay, now, acked, lost) => {
                     let res = d.on_ack_received(&ranges(rs), Duration::from_millis(delay), at(now));
                     let res = res.unwrap_or_else(|e| panic!("{ctx}: {e}"));
-                    assert_eq!(
-                        (pns(&res.acked), pns(&res.lost)),
-                        (acked.to_vec(), lost.to_vec()),
-                        "{ctx}"
-                    );
+                    assert_eq!((pns(&res.acked), pns(&res.lost)), (acked.to_vec(), lost.to_vec()), "{ctx}");
                 }
                 Timeout(ref want) => match (d.on_timeout(), want) {
                     (TimeoutAction::Lost(got), Fired::Lost(w)) => {
@@ -377,17 +343,8 @@ mod tests {
                 },
                 Check(smoothed, rttvar, deadline, pto) => {
                     let r = d.rtt();
-                    let got = (
-                        r.smoothed().as_micros(),
-                        r.rttvar().as_micros(),
-                        d.deadline(),
-                        d.pto_count(),
-                    );
-                    assert_eq!(
-                        got,
-                        (smoothed, rttvar, deadline.map(Instant::from_micros), pto),
-                        "{ctx}"
-                    );
+                    let got = (r.smoothed().as_micros(), r.rttvar().as_micros(), d.deadline(), d.pto_count());
+                    assert_eq!(got, (smoothed, rttvar, deadline.map(Instant::from_micros), pto), "{ctx}");
                 }
             }
         }
@@ -489,10 +446,7 @@ mod tests {
         assert_eq!(err, Err(AckError::UnsentPacket { pn: u64::MAX }));
         assert_eq!(d, before);
         // Empty ranges and swapped bounds are accepted.
-        assert_eq!(
-            d.on_ack_received(&[], Duration::ZERO, at(50)),
-            Ok(AckResult::default())
-        );
+        assert_eq!(d.on_ack_received(&[], Duration::ZERO, at(50)), Ok(AckResult::default()));
         assert_eq!(d, before);
         let res = d.on_ack_received(&ranges(&[(1, 0)]), Duration::ZERO, at(50));
         assert_eq!(res.map(|r| pns(&r.acked)), Ok(alloc::vec![0, 1]));
@@ -506,10 +460,7 @@ mod tests {
         }
         assert_eq!((d.in_flight(), d.has_ack_eliciting_in_flight()), (4, true));
         assert_eq!(pns(&d.drain_all()), alloc::vec![0, 1, 2, 3]);
-        assert_eq!(
-            (d.in_flight(), d.has_ack_eliciting_in_flight(), d.deadline()),
-            (0, false, None)
-        );
+        assert_eq!((d.in_flight(), d.has_ack_eliciting_in_flight(), d.deadline()), (0, false, None));
         assert_eq!(d.on_timeout(), TimeoutAction::Idle);
     }
 
@@ -521,10 +472,7 @@ mod tests {
             assert!(matches!(d.on_timeout(), TimeoutAction::Probe { .. }));
         }
         assert_eq!(d.pto_count(), 100);
-        assert_eq!(
-            d.deadline(),
-            Some(Instant::from_micros(325_000 << MAX_PTO_SHIFT))
-        );
+        assert_eq!(d.deadline(), Some(Instant::from_micros(325_000 << MAX_PTO_SHIFT)));
         let mut huge = LossDetector::new(Duration::MAX, Duration::MAX);
         huge.on_packet_sent(packet(0, 0, true));
         assert_eq!(huge.deadline(), Some(Instant::MAX));
@@ -536,9 +484,7 @@ mod tests {
     fn random_operations_keep_accounting_exact() {
         let mut seed = 0x1234_5678_u64;
         let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             (seed >> 33) % n
         };
         for _ in 0..300 {
@@ -555,9 +501,8 @@ mod tests {
                         sent += 1;
                     }
                     2 => {
-                        let rs: Vec<(u64, u64)> = (0..1 + next(3))
-                            .map(|_| (next(sent + 2), next(sent + 2)))
-                            .collect();
+                        let rs: Vec<(u64, u64)> =
+                            (0..1 + next(3)).map(|_| (next(sent + 2), next(sent + 2))).collect();
                         let now = Instant::from_micros(now);
                         let delay = Duration::from_millis(next(40));
                         match d.on_ack_received(&ranges(&rs), delay, now) {
@@ -583,8 +528,7 @@ mod tests {
                 }
                 let eliciting = d.sent.values().filter(|p| p.ack_eliciting).count();
                 assert_eq!(d.ack_eliciting_in_flight, eliciting);
-                let mut all: Vec<u64> =
-                    done.iter().copied().chain(d.sent.keys().copied()).collect();
+                let mut all: Vec<u64> = done.iter().copied().chain(d.sent.keys().copied()).collect();
                 all.sort_unstable();
                 assert_eq!(all, (0..sent).collect::<Vec<_>>());
             }

@@ -43,11 +43,7 @@ impl RangeSet {
     /// An empty record keeping at most `max_ranges` ranges, clamped into
     /// `1..=MAX_ACK_RANGES`.
     pub(crate) fn new(max_ranges: usize) -> Self {
-        RangeSet {
-            ranges: BTreeMap::new(),
-            floor: 0,
-            max_ranges: max_ranges.clamp(1, MAX_ACK_RANGES),
-        }
+        RangeSet { ranges: BTreeMap::new(), floor: 0, max_ranges: max_ranges.clamp(1, MAX_ACK_RANGES) }
     }
 
     /// Records `pn` and says whether it is new.
@@ -85,12 +81,7 @@ impl RangeSet {
     /// Whether `pn` counts as seen (below the floor or inside a range).
     #[cfg(test)]
     pub(crate) fn contains(&self, pn: u64) -> bool {
-        pn < self.floor
-            || self
-                .ranges
-                .range(..=pn)
-                .next_back()
-                .is_some_and(|(_, &e)| e >= pn)
+        pn < self.floor || self.ranges.range(..=pn).next_back().is_some_and(|(_, &e)| e >= pn)
     }
 
     /// The largest packet number recorded, if any is held in a range.
@@ -182,19 +173,13 @@ mod tests {
 
     impl Lcg {
         fn below(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             (self.0 >> 33) % n
         }
     }
 
     fn ack(ranges: &[(u64, u64)]) -> Vec<PnRange> {
-        ranges
-            .iter()
-            .map(|&(smallest, largest)| PnRange { smallest, largest })
-            .collect()
+        ranges.iter().map(|&(smallest, largest)| PnRange { smallest, largest }).collect()
     }
 
     #[test]
@@ -260,11 +245,7 @@ mod tests {
         for seq in 0..4_000u64 {
             let max_ranges = 1 + (seq % 4) as usize;
             let mut r = RangeSet::new(max_ranges);
-            let mut o = Oracle {
-                seen: BTreeSet::new(),
-                floor: 0,
-                max_ranges,
-            };
+            let mut o = Oracle { seen: BTreeSet::new(), floor: 0, max_ranges };
             let mut inserted = BTreeSet::new();
             let len = 1 + rng.below(80);
             for _ in 0..len {

@@ -83,12 +83,7 @@ impl RttEstimator {
     /// `ack_delay` is the peer's reported delay, clamped to `max_ack_delay`; it is
     /// subtracted only if the result stays at or above `min_rtt`. The first sample sets
     /// `smoothed = sample` and `rttvar = sample / 2` and ignores `ack_delay`.
-    pub(crate) fn update(
-        &mut self,
-        sample: Duration,
-        ack_delay: Duration,
-        max_ack_delay: Duration,
-    ) {
+    pub(crate) fn update(&mut self, sample: Duration, ack_delay: Duration, max_ack_delay: Duration) {
         self.latest = sample;
         if !self.has_sample {
             self.has_sample = true;
@@ -125,9 +120,7 @@ impl RttEstimator {
     /// How long after a later packet was acknowledged an earlier one counts as lost:
     /// `max(9/8 · max(smoothed, latest), GRANULARITY)` (RFC 9002 §6.1.2).
     pub(crate) fn loss_delay(&self) -> Duration {
-        TIME_THRESHOLD
-            .apply(self.smoothed.max(self.latest))
-            .max(GRANULARITY)
+        TIME_THRESHOLD.apply(self.smoothed.max(self.latest)).max(GRANULARITY)
     }
 
     /// The most recent raw sample (zero before the first).
@@ -175,12 +168,7 @@ mod tests {
 
     /// (smoothed, rttvar, min_rtt, latest) in microseconds.
     fn state(r: &RttEstimator) -> (u64, u64, u64, u64) {
-        (
-            r.smoothed().as_micros(),
-            r.rttvar().as_micros(),
-            r.min_rtt().as_micros(),
-            r.latest().as_micros(),
-        )
+        (r.smoothed().as_micros(), r.rttvar().as_micros(), r.min_rtt().as_micros(), r.latest().as_micros())
     }
 
     #[test]
@@ -211,20 +199,11 @@ mod tests {
         type Row = ((u64, u64, u64), (u64, u64, u64, u64));
         let rows: &[Row] = &[
             // ack_delay subtracted: adj = 110; var = (3*50000 + 10000)/4; s = (7*100000 + 110000)/8
-            (
-                (120_000, 10_000, 25_000),
-                (101_250, 40_000, 100_000, 120_000),
-            ),
+            ((120_000, 10_000, 25_000), (101_250, 40_000, 100_000, 120_000)),
             // ack_delay clamped to 25 ms: adj = 125; var = (150000 + 25000)/4; s = 825000/8
-            (
-                (150_000, 100_000, 25_000),
-                (103_125, 43_750, 100_000, 150_000),
-            ),
+            ((150_000, 100_000, 25_000), (103_125, 43_750, 100_000, 150_000)),
             // 105 - 10 < min_rtt: not subtracted; adj = 105; var = 155000/4; s = 805000/8
-            (
-                (105_000, 10_000, 25_000),
-                (100_625, 38_750, 100_000, 105_000),
-            ),
+            ((105_000, 10_000, 25_000), (100_625, 38_750, 100_000, 105_000)),
             // new minimum: min = 80; adj = 80 (80 < 80 + 5); var = 170000/4; s = 780000/8
             ((80_000, 5_000, 25_000), (97_500, 42_500, 80_000, 80_000)),
             // equal to smoothed, no delay: var decays to 3/4, s unchanged
@@ -236,11 +215,7 @@ mod tests {
             let mut r = RttEstimator::new(INITIAL_RTT);
             r.update(ms(100), Duration::ZERO, ms(25));
             r.update(us(sample), us(delay), us(max_delay));
-            assert_eq!(
-                state(&r),
-                want,
-                "sample {sample} delay {delay} max {max_delay}"
-            );
+            assert_eq!(state(&r), want, "sample {sample} delay {delay} max {max_delay}");
         }
     }
 

@@ -13,10 +13,10 @@
 //! only valid PDUs is the state machine's job; the decoder is the check on the peer's.
 
 use super::{
-    AbortReason, Accept, AuthTag, Body, Challenge, CloseReason, Confirm, Cookie, DataFrame,
-    DecodeError, FirstSegment, Frame, Header, Init, Nonce, Params, PartialEntry, Pdu, PduType,
-    PeerName, PnRange, Priority, RejectReason, Resolution, ResolvedEntry, Stale, Summary, AUTH_LEN,
-    MAX_ACK_RANGES, MAX_NAME_LEN, MAX_SUMMARY_ENTRIES, NONCE_LEN, VERSION,
+    AbortReason, Accept, AuthTag, Body, Challenge, CloseReason, Confirm, Cookie, DataFrame, DecodeError,
+    FirstSegment, Frame, Header, Init, Nonce, Params, PartialEntry, Pdu, PduType, PeerName, PnRange,
+    Priority, RejectReason, Resolution, ResolvedEntry, Stale, Summary, AUTH_LEN, MAX_ACK_RANGES,
+    MAX_NAME_LEN, MAX_SUMMARY_ENTRIES, NONCE_LEN, VERSION,
 };
 use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -100,12 +100,7 @@ impl RawPdu {
         let dst_tag = r.u64("header.dst_tag")?;
         let epoch = r.u64("header.epoch")?;
         let pn = r.u64("header.pn")?;
-        let header = Header {
-            sid,
-            dst_tag,
-            epoch,
-            pn,
-        };
+        let header = Header { sid, dst_tag, epoch, pn };
         check_header(ty, &header)?;
         let body_len = r.u32("header.body_len")?;
         // Saturating on 16-bit targets only; a declared length that large cannot match.
@@ -120,12 +115,7 @@ impl RawPdu {
         let body = r.bytes(body_len, "body")?;
         let auth = AuthTag(r.array("auth")?);
         r.finish("datagram")?;
-        Ok(RawPdu {
-            ty,
-            header,
-            body,
-            auth,
-        })
+        Ok(RawPdu { ty, header, body, auth })
     }
 
     /// The bytes the authenticator covers: everything but the trailing [`AUTH_LEN`] bytes,
@@ -149,9 +139,7 @@ impl Body {
                     + usize::from(init.padding)
             }
             Body::Challenge(_) => CHALLENGE_BODY_LEN,
-            Body::Confirm(c) => {
-                COOKIE_LEN + name_len(&c.initiator) + AUTH_LEN + c.summary.encoded_len()
-            }
+            Body::Confirm(c) => COOKIE_LEN + name_len(&c.initiator) + AUTH_LEN + c.summary.encoded_len(),
             Body::Accept(a) => a.summary.encoded_len(),
             Body::Stale(_) => 8,
             Body::Packet(frames) => 2 + frames.iter().map(Frame::encoded_len).sum::<usize>(),
@@ -209,12 +197,8 @@ impl Body {
             PduType::Init => Body::Init(get_init(&mut r)?),
             PduType::Challenge => Body::Challenge(get_challenge(&mut r)?),
             PduType::Confirm => Body::Confirm(get_confirm(&mut r)?),
-            PduType::Accept => Body::Accept(Accept {
-                summary: get_summary(&mut r)?,
-            }),
-            PduType::Stale => Body::Stale(Stale {
-                current_epoch: r.u64("stale.current_epoch")?,
-            }),
+            PduType::Accept => Body::Accept(Accept { summary: get_summary(&mut r)? }),
+            PduType::Stale => Body::Stale(Stale { current_epoch: r.u64("stale.current_epoch")? }),
             PduType::Packet => Body::Packet(get_frames(&mut r)?),
         };
         r.finish("body")?;
@@ -309,11 +293,7 @@ impl Pdu {
     pub fn decode(datagram: &Bytes) -> Result<Pdu, DecodeError> {
         let raw = RawPdu::parse(datagram)?;
         let body = Body::decode(raw.ty, &raw.body)?;
-        Ok(Pdu {
-            header: raw.header,
-            body,
-            auth: raw.auth,
-        })
+        Ok(Pdu { header: raw.header, body, auth: raw.auth })
     }
 
     /// Header and body encoded without the authenticator: the bytes a MAC or AEAD covers.
@@ -344,9 +324,7 @@ impl Frame {
             Frame::Ping | Frame::CloseAck => 0,
             Frame::Ack { ranges, .. } => 8 + 2 + 16 * ranges.len(),
             Frame::Summary(s) => s.encoded_len(),
-            Frame::Data(d) => {
-                8 + 8 + 1 + if d.first.is_some() { 8 + 1 + 8 } else { 0 } + 4 + d.bytes.len()
-            }
+            Frame::Data(d) => 8 + 8 + 1 + if d.first.is_some() { 8 + 1 + 8 } else { 0 } + 4 + d.bytes.len(),
             Frame::Cancel { .. } => 8,
             Frame::Resolved { resolution, .. } => 8 + resolution_len(resolution),
             Frame::Reject { .. } => 8 + 1,
@@ -376,11 +354,7 @@ impl Summary {
     /// The exact number of bytes this summary occupies on the wire.
     pub fn encoded_len(&self) -> usize {
         SUMMARY_FIXED
-            + self
-                .resolved
-                .iter()
-                .map(|e| 8 + resolution_len(&e.resolution))
-                .sum::<usize>()
+            + self.resolved.iter().map(|e| 8 + resolution_len(&e.resolution)).sum::<usize>()
             + PARTIAL_ENTRY_LEN * self.partial.len()
     }
 
@@ -446,10 +420,9 @@ impl<'a> Reader<'a> {
     /// The next `n` bytes as a borrowed slice.
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
         let rest = self.buf.get(self.pos..).unwrap_or_default();
-        let out = rest.get(..n).ok_or_else(|| DecodeError::Truncated {
-            field,
-            needed: n.saturating_sub(rest.len()),
-        })?;
+        let out = rest
+            .get(..n)
+            .ok_or_else(|| DecodeError::Truncated { field, needed: n.saturating_sub(rest.len()) })?;
         // Cannot overflow: `pos + n <= buf.len()` since the slice above exists.
         self.pos += n;
         Ok(out)
@@ -488,11 +461,7 @@ impl<'a> Reader<'a> {
         if self.remaining() == 0 {
             Ok(())
         } else {
-            Err(DecodeError::BadLength {
-                field,
-                declared: self.pos,
-                actual: self.buf.len(),
-            })
+            Err(DecodeError::BadLength { field, declared: self.pos, actual: self.buf.len() })
         }
     }
 }
@@ -620,20 +589,10 @@ fn get_init(r: &mut Reader<'_>) -> Result<Init, DecodeError> {
     let responder = get_name(r, "init.responder")?;
     let params = get_params(r)?;
     let padding = r.u16("init.padding")?;
-    if r.take(usize::from(padding), "init.padding")?
-        .iter()
-        .any(|&b| b != 0)
-    {
+    if r.take(usize::from(padding), "init.padding")?.iter().any(|&b| b != 0) {
         return Err(out_of_range("init.padding"));
     }
-    Ok(Init {
-        tag_i,
-        nonce_i,
-        initiator,
-        responder,
-        params,
-        padding,
-    })
+    Ok(Init { tag_i, nonce_i, initiator, responder, params, padding })
 }
 
 fn get_cookie(r: &mut Reader<'_>) -> Result<Cookie, DecodeError> {
@@ -716,12 +675,7 @@ fn get_abort_reason(r: &mut Reader<'_>) -> Result<AbortReason, DecodeError> {
 }
 
 /// Reads a list count and checks it against `max`.
-fn get_count(
-    r: &mut Reader<'_>,
-    field: &'static str,
-    min: usize,
-    max: usize,
-) -> Result<usize, DecodeError> {
+fn get_count(r: &mut Reader<'_>, field: &'static str, min: usize, max: usize) -> Result<usize, DecodeError> {
     let n = usize::from(r.u16(field)?);
     if n < min || n > max {
         return Err(out_of_range(field));
@@ -751,11 +705,7 @@ fn get_summary(r: &mut Reader<'_>) -> Result<Summary, DecodeError> {
         let durable = r.u64("summary.partial.durable")?;
         partial.push(PartialEntry { msn, durable });
     }
-    Ok(Summary {
-        resolved_below,
-        resolved,
-        partial,
-    })
+    Ok(Summary { resolved_below, resolved, partial })
 }
 
 fn get_frames(r: &mut Reader<'_>) -> Result<Vec<Frame>, DecodeError> {
@@ -774,24 +724,17 @@ fn get_frame(r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
         FRAME_ACK => get_ack(r)?,
         FRAME_SUMMARY => Frame::Summary(get_summary(r)?),
         FRAME_DATA => Frame::Data(get_data(r)?),
-        FRAME_CANCEL => Frame::Cancel {
-            msn: r.u64("cancel.msn")?,
-        },
+        FRAME_CANCEL => Frame::Cancel { msn: r.u64("cancel.msn")? },
         FRAME_RESOLVED => Frame::Resolved {
             msn: r.u64("resolved.msn")?,
             resolution: get_resolution(r, "resolved.resolution")?,
         },
-        FRAME_REJECT => Frame::Reject {
-            msn: r.u64("reject.msn")?,
-            reason: get_reject_reason(r, "reject.reason")?,
-        },
-        FRAME_CLOSE => Frame::Close {
-            reason: get_close_reason(r)?,
-        },
+        FRAME_REJECT => {
+            Frame::Reject { msn: r.u64("reject.msn")?, reason: get_reject_reason(r, "reject.reason")? }
+        }
+        FRAME_CLOSE => Frame::Close { reason: get_close_reason(r)? },
         FRAME_CLOSE_ACK => Frame::CloseAck,
-        FRAME_ABORT => Frame::Abort {
-            reason: get_abort_reason(r)?,
-        },
+        FRAME_ABORT => Frame::Abort { reason: get_abort_reason(r)? },
         _ => return Err(DecodeError::UnknownFrame(code)),
     })
 }
@@ -805,10 +748,7 @@ fn get_ack(r: &mut Reader<'_>) -> Result<Frame, DecodeError> {
         let smallest = r.u64("ack.smallest")?;
         ranges.push(PnRange { smallest, largest });
     }
-    Ok(Frame::Ack {
-        ranges,
-        ack_delay_us,
-    })
+    Ok(Frame::Ack { ranges, ack_delay_us })
 }
 
 fn get_data(r: &mut Reader<'_>) -> Result<DataFrame, DecodeError> {
@@ -830,13 +770,7 @@ fn get_data(r: &mut Reader<'_>) -> Result<DataFrame, DecodeError> {
     let len = r.u32("data.len")?;
     let len = usize::try_from(len).map_err(|_| out_of_range("data.len"))?;
     let bytes = r.bytes(len, "data.bytes")?;
-    Ok(DataFrame {
-        msn,
-        offset,
-        fin: flags & DATA_FIN != 0,
-        first,
-        bytes,
-    })
+    Ok(DataFrame { msn, offset, fin: flags & DATA_FIN != 0, first, bytes })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -910,10 +844,7 @@ fn put_summary(out: &mut BytesMut, s: &Summary) {
 fn put_frame(out: &mut BytesMut, frame: &Frame) {
     match frame {
         Frame::Ping => out.put_u8(FRAME_PING),
-        Frame::Ack {
-            ranges,
-            ack_delay_us,
-        } => {
+        Frame::Ack { ranges, ack_delay_us } => {
             out.put_u8(FRAME_ACK);
             out.put_u64(*ack_delay_us);
             out.put_u16(ranges.len() as u16);

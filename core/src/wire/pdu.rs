@@ -53,7 +53,7 @@ impl fmt::Debug for Nonce {
 ///
 /// Construction folds ASCII case; anything else is rejected, so two names that compare
 /// equal are the same peer and the collision tie-break (`Ord`) is well defined.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PeerName {
     len: u8,
     bytes: [u8; MAX_NAME_LEN],
@@ -73,7 +73,9 @@ pub enum NameError {
         len: usize,
     },
     /// The name holds a byte outside `[a-z0-9._-]` after case folding.
-    #[error("peer name has byte 0x{byte:02x} at {at}; only ASCII letters, digits, '.', '-', '_' are allowed")]
+    #[error(
+        "peer name has byte 0x{byte:02x} at {at}; only ASCII letters, digits, '.', '-', '_' are allowed"
+    )]
     BadByte {
         /// The offending byte.
         byte: u8,
@@ -94,20 +96,12 @@ impl PeerName {
         let mut bytes = [0u8; MAX_NAME_LEN];
         for (at, &b) in raw.iter().enumerate() {
             let c = b.to_ascii_lowercase();
-            if !(c.is_ascii_lowercase()
-                || c.is_ascii_digit()
-                || c == b'.'
-                || c == b'-'
-                || c == b'_')
-            {
+            if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-' || c == b'_') {
                 return Err(NameError::BadByte { byte: b, at });
             }
             bytes[at] = c;
         }
-        Ok(PeerName {
-            len: raw.len() as u8,
-            bytes,
-        })
+        Ok(PeerName { len: raw.len() as u8, bytes })
     }
 
     /// The canonical bytes.
@@ -119,6 +113,19 @@ impl PeerName {
     pub fn as_str(&self) -> &str {
         // Invariant: `new` admits only ASCII bytes.
         core::str::from_utf8(self.as_bytes()).unwrap_or("?")
+    }
+}
+
+/// Lexicographic order of the canonical bytes: the collision tie-break ("alpha" < "beta").
+impl Ord for PeerName {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl PartialOrd for PeerName {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -174,11 +181,7 @@ pub struct Header {
 
 impl fmt::Debug for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "sid={} tag={:x} e={} pn={}",
-            self.sid, self.dst_tag, self.epoch, self.pn
-        )
+        write!(f, "sid={} tag={:x} e={} pn={}", self.sid, self.dst_tag, self.epoch, self.pn)
     }
 }
 
@@ -443,22 +446,12 @@ pub struct DataFrame {
 
 impl fmt::Debug for DataFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "DATA(msn={} off={} len={}",
-            self.msn,
-            self.offset,
-            self.bytes.len()
-        )?;
+        write!(f, "DATA(msn={} off={} len={}", self.msn, self.offset, self.bytes.len())?;
         if self.fin {
             write!(f, " fin")?;
         }
         if let Some(first) = &self.first {
-            write!(
-                f,
-                " total={} {:?} id={}",
-                first.total_len, first.priority, first.app_id
-            )?;
+            write!(f, " total={} {:?} id={}", first.total_len, first.priority, first.app_id)?;
         }
         write!(f, ")")
     }
@@ -547,9 +540,20 @@ pub enum Frame {
 impl Frame {
     /// Whether receiving this frame obliges the receiver to acknowledge the packet.
     pub fn is_ack_eliciting(&self) -> bool {
-        !matches!(
-            self,
-            Frame::Ack { .. } | Frame::CloseAck | Frame::Abort { .. }
-        )
+        !matches!(self, Frame::Ack { .. } | Frame::CloseAck | Frame::Abort { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_names_order_lexicographically_not_by_length() {
+        let n = |s: &[u8]| PeerName::new(s).unwrap();
+        assert!(n(b"alpha") < n(b"beta"));
+        assert!(n(b"ab") < n(b"b"));
+        assert!(n(b"a") < n(b"ab"));
+        assert_eq!(n(b"MTA-One"), n(b"mta-one"));
     }
 }
