@@ -1,5 +1,5 @@
 //! Shared helpers for the core's integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use assoc_core::sim::{Impairments, Pair};
 use assoc_core::{Config, PeerName, Psk};
