@@ -13,7 +13,8 @@ fn main() {
     let psk = Psk::new(b"example pre-shared key").expect("long enough");
     let (a, b) = (PeerName::new(b"mta-a").expect("valid"), PeerName::new(b"mta-b").expect("valid"));
     let mut pair =
-        Pair::new(Config::new(a, b, psk.clone()), Config::new(b, a, psk), Impairments::hostile(), seed);
+        Pair::new(Config::new(a, b, psk.clone()), Config::new(b, a, psk), Impairments::hostile(), seed)
+            .expect("valid configs");
     println!(
         "seed {seed}: 40% reordering (up to 2 s), 10% loss, 10% duplication, 10% replay of old datagrams"
     );

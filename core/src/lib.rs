@@ -77,6 +77,7 @@
 //! bad PDUs yield [`InputError`] and are counted in [`Stats`]. A panic is a bug.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

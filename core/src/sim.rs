@@ -14,7 +14,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::io::{BearerRequest, Event, Input, Output};
 use crate::persist::{Record, SessionStore};
 use crate::rng::Rng;
@@ -123,12 +123,12 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// Two fresh sessions; the link starts down.
-    pub fn new(a: Config, b: Config, impairments: Impairments, seed: u64) -> Self {
+    /// Two fresh sessions; the link starts down. Fails if either config is invalid.
+    pub fn new(a: Config, b: Config, impairments: Impairments, seed: u64) -> Result<Self, ConfigError> {
         let mut rng = Rng::new(seed);
-        let sa = Session::new(a.clone(), rng.next_u64()).unwrap_or_else(|e| panic!("config a: {e}"));
-        let sb = Session::new(b.clone(), rng.next_u64()).unwrap_or_else(|e| panic!("config b: {e}"));
-        Pair {
+        let sa = Session::new(a.clone(), rng.next_u64())?;
+        let sb = Session::new(b.clone(), rng.next_u64())?;
+        Ok(Pair {
             sessions: [sa, sb],
             configs: [a, b],
             durable: [SessionStore::default(), SessionStore::default()],
@@ -145,7 +145,7 @@ impl Pair {
             restarts: 0,
             delivered: 0,
             corrupting_drops: 0,
-        }
+        })
     }
 
     fn at(&mut self, when: Instant, h: Happening) {
@@ -260,8 +260,10 @@ impl Pair {
         self.schedule.retain(|_, h| !matches!(h, Happening::Durable { side, .. } if *side == i));
         self.restarts += 1;
         let seed = self.rng.next_u64() ^ self.restarts;
-        self.sessions[i] = Session::restore(self.configs[i].clone(), self.durable[i].clone(), seed)
-            .unwrap_or_else(|e| panic!("restore: {e}"));
+        // `restore` only fails on an invalid config, and `new` validated both.
+        if let Ok(restored) = Session::restore(self.configs[i].clone(), self.durable[i].clone(), seed) {
+            self.sessions[i] = restored;
+        }
         if self.link_up {
             self.input(i, Input::LinkUp);
         }

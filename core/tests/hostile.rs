@@ -23,7 +23,7 @@ fn scenario(seed: u64, seen: &mut Exercised) -> Result<(), String> {
     // Frequent keepalives put data-phase packets on the wire to be replayed and reordered.
     a.keepalive = Some(Duration::from_secs(2));
     b.keepalive = Some(Duration::from_secs(2));
-    let mut p = Pair::new(a, b, Impairments::hostile(), seed);
+    let mut p = Pair::new(a, b, Impairments::hostile(), seed).expect("valid configs");
     p.input(0, Input::Open);
     if seed % 3 == 0 {
         // Both sides want the association: simultaneous opens happen.

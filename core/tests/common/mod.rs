@@ -1,5 +1,5 @@
 //! Shared helpers for the core's integration tests.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+#![allow(dead_code, unreachable_pub)]
 
 use assoc_core::sim::{Impairments, Pair};
 use assoc_core::{Config, PeerName, Psk};
@@ -25,7 +25,7 @@ pub fn configs() -> (Config, Config) {
 /// A simulated pair of the two test configs.
 pub fn pair(imp: Impairments, seed: u64) -> Pair {
     let (a, b) = configs();
-    Pair::new(a, b, imp, seed)
+    Pair::new(a, b, imp, seed).expect("valid configs")
 }
 
 use assoc_core::{Event, Input, InputError, Instant, Output, Session};
@@ -100,10 +100,10 @@ impl Manual {
     pub fn exchange(&mut self, delivered: &mut [usize; 2]) {
         loop {
             let mut moved = false;
-            for from in 0..2 {
-                while delivered[from] < self.sent[from].len() {
-                    let k = delivered[from];
-                    delivered[from] += 1;
+            for (from, next) in delivered.iter_mut().enumerate() {
+                while *next < self.sent[from].len() {
+                    let k = *next;
+                    *next += 1;
                     let _ = self.deliver(from, k);
                     moved = true;
                 }
