@@ -278,7 +278,11 @@ impl Session {
             }
             Timer::Keepalive => {
                 if let Some(a) = self.assoc.as_mut().filter(|a| a.phase == Phase::Established) {
-                    a.ping();
+                    // With something in flight, loss recovery is already probing the peer;
+                    // a PING now would restart the probe timer and hide a dead peer forever.
+                    if !a.has_in_flight() {
+                        a.ping();
+                    }
                     if let Some(k) = self.cfg.keepalive {
                         self.timers.set(Timer::Keepalive, now + k);
                     }
