@@ -10,6 +10,7 @@ use bytes::Bytes;
 use crate::crypto::{DirectionKeys, Suite};
 use crate::io::{DropReason, Role};
 use crate::recovery::{AckError, Insert, LossDetector, RangeSet, SentPacket, TimeoutAction};
+use crate::stats::Unobserved;
 use crate::time::{Duration, Instant};
 use crate::wire::{AbortReason, AuthTag, Body, CloseReason, Frame, Header, Params, Pdu};
 
@@ -46,6 +47,7 @@ struct Pending {
     close_ack: bool,
     abort: Option<AbortReason>,
     retransmit: Vec<Frame>,
+    summary_lost: bool,
 }
 
 /// One association.
@@ -62,6 +64,8 @@ pub(crate) struct Association {
     loss: LossDetector,
     received: RangeSet,
     pending: Pending,
+    /// Packets declared lost (or probed) since the session last looked.
+    lost: Unobserved<u64>,
 }
 
 /// Identity and keys of a new association.
@@ -94,6 +98,7 @@ impl Association {
             loss: LossDetector::new(initial_rtt, max_ack_delay),
             received: RangeSet::new(ack_ranges as usize),
             pending: Pending::default(),
+            lost: Unobserved::default(),
         }
     }
 
@@ -178,10 +183,16 @@ impl Association {
 
     /// Queues the frames of a lost packet for a new packet.
     fn requeue(&mut self, frames: Vec<Frame>) {
+        self.lost.0 += 1;
         for frame in frames {
-            // A CLOSE is only worth repeating while we are still closing.
+            // A CLOSE is only worth repeating while we are still closing; a lost summary is
+            // replaced by a fresh one rather than repeated.
             let keep = match frame {
                 Frame::Close { .. } => matches!(self.phase, Phase::Closing(_)),
+                Frame::Summary(_) => {
+                    self.pending.summary_lost = true;
+                    false
+                }
                 _ => true,
             };
             if keep && !self.pending.retransmit.contains(&frame) {
@@ -246,34 +257,71 @@ impl Association {
         self.loss.has_ack_eliciting_in_flight()
     }
 
-    /// Builds the next packet from pending frames, if any; records it for loss detection.
-    pub(crate) fn poll_packet(&mut self, now: Instant, suite: Suite, sid: u32) -> Option<Bytes> {
-        let p = &mut self.pending;
-        if !(p.ack || p.ping || p.close || p.close_ack || p.abort.is_some() || !p.retransmit.is_empty()) {
-            return None;
-        }
+    /// Takes the pending transport frames (ACK, retransmissions, CLOSE, CLOSE_ACK, ABORT,
+    /// PING) that fit in `budget` encoded bytes, reducing the budget.
+    pub(crate) fn control_frames(&mut self, budget: &mut usize) -> Vec<Frame> {
         let mut frames = Vec::new();
-        if core::mem::take(&mut p.ack) && self.received.largest().is_some() {
-            frames.push(Frame::Ack { ranges: self.received.to_ack_ranges(), ack_delay_us: 0 });
-        }
-        frames.append(&mut p.retransmit);
-        if core::mem::take(&mut p.close) {
-            if let Phase::Closing(reason) = self.phase {
-                frames.push(Frame::Close { reason });
+        let push = |frames: &mut Vec<Frame>, f: Frame, budget: &mut usize| {
+            let len = f.encoded_len();
+            if len <= *budget {
+                *budget -= len;
+                frames.push(f);
+                true
+            } else {
+                false
+            }
+        };
+        let p = &mut self.pending;
+        if p.ack && self.received.largest().is_some() {
+            let ack = Frame::Ack { ranges: self.received.to_ack_ranges(), ack_delay_us: 0 };
+            if push(&mut frames, ack, budget) {
+                p.ack = false;
             }
         }
-        if core::mem::take(&mut p.close_ack) {
-            frames.push(Frame::CloseAck);
-        }
         if let Some(reason) = p.abort.take() {
-            frames.push(Frame::Abort { reason });
+            push(&mut frames, Frame::Abort { reason }, budget);
         }
-        if core::mem::take(&mut p.ping) && !frames.iter().any(Frame::is_ack_eliciting) {
-            frames.push(Frame::Ping);
+        if core::mem::take(&mut p.close_ack) {
+            push(&mut frames, Frame::CloseAck, budget);
         }
-        if frames.is_empty() {
-            return None;
+        if core::mem::take(&mut p.close) {
+            if let Phase::Closing(reason) = self.phase {
+                push(&mut frames, Frame::Close { reason }, budget);
+            }
         }
+        let mut rest = Vec::new();
+        for f in core::mem::take(&mut p.retransmit) {
+            if !push(&mut frames, f.clone(), budget) {
+                rest.push(f);
+            }
+        }
+        p.retransmit = rest;
+        frames
+    }
+
+    /// Whether a probe or keepalive PING is due (it is added only if nothing else in the
+    /// packet elicits an ACK).
+    pub(crate) fn take_ping(&mut self) -> bool {
+        core::mem::take(&mut self.pending.ping)
+    }
+
+    /// Whether a packet carrying our summary was lost (a fresh summary should go out).
+    pub(crate) fn take_summary_lost(&mut self) -> bool {
+        core::mem::take(&mut self.pending.summary_lost)
+    }
+
+    /// Packets declared lost (or whose frames a probe repeated) since the last call.
+    pub(crate) fn take_lost(&mut self) -> u64 {
+        core::mem::take(&mut self.lost.0)
+    }
+
+    /// Packets sent and neither acknowledged nor declared lost.
+    pub(crate) fn packets_in_flight(&self) -> usize {
+        self.loss.in_flight()
+    }
+
+    /// Numbers, seals and records a packet of `frames` (which must not be empty).
+    pub(crate) fn seal_packet(&mut self, now: Instant, suite: Suite, sid: u32, frames: Vec<Frame>) -> Bytes {
         let pn = self.next_pn;
         self.next_pn += 1;
         let header = Header { sid, dst_tag: self.peer_tag, epoch: self.epoch, pn };
@@ -282,7 +330,7 @@ impl Association {
         let pdu = Pdu { header, body: Body::Packet(frames), auth: AuthTag::default() };
         let datagram = suite.seal(&self.keys.send, pdu.authenticated_prefix());
         self.loss.on_packet_sent(SentPacket { pn, time_sent: now, ack_eliciting, frames: retransmittable });
-        Some(datagram)
+        datagram
     }
 }
 
@@ -295,5 +343,6 @@ fn is_retransmittable(frame: &Frame) -> bool {
             | Frame::Cancel { .. }
             | Frame::Resolved { .. }
             | Frame::Reject { .. }
+            | Frame::Summary(_)
     )
 }

@@ -51,6 +51,22 @@ pub struct Config {
     pub ack_ranges: u16,
     /// How many draining probe-timeouts a released association keeps its tags for.
     pub drain_ptos: u32,
+    /// Most unresolved outbound messages held at once.
+    pub max_queued_messages: u32,
+    /// Most bytes of unresolved outbound messages held at once.
+    pub max_queued_bytes: u64,
+    /// Largest message accepted for sending, and for receiving (larger ones are rejected).
+    pub max_message_len: u64,
+    /// Expiry after submission, per priority (urgent, normal, non-urgent)
+    /// (Exchange: 2, 7 and 10 days).
+    pub expiry: [Duration; 3],
+    /// Transfer timeout per KiB once sending began, per priority
+    /// (Exchange: 1000, 2000 and 3000 s per KiB).
+    pub transfer_timeout_per_kib: [Duration; 3],
+    /// A waiting message is promoted one priority class per this much waiting.
+    pub aging_interval: Duration,
+    /// Most packets in flight at once (a fixed congestion window).
+    pub max_packets_in_flight: u32,
     /// Deliberate bugs for the model checker; inert without the `mutations` feature.
     #[doc(hidden)]
     pub mutations: crate::mutation::Mutations,
@@ -115,6 +131,21 @@ impl Config {
             keepalive: Some(Duration::from_secs(30)),
             ack_ranges: 16,
             drain_ptos: 3,
+            max_queued_messages: 10_000,
+            max_queued_bytes: 256 * 1024 * 1024,
+            max_message_len: 64 * 1024 * 1024,
+            expiry: [
+                Duration::from_secs(2 * 86_400),
+                Duration::from_secs(7 * 86_400),
+                Duration::from_secs(10 * 86_400),
+            ],
+            transfer_timeout_per_kib: [
+                Duration::from_secs(1000),
+                Duration::from_secs(2000),
+                Duration::from_secs(3000),
+            ],
+            aging_interval: Duration::from_secs(300),
+            max_packets_in_flight: 64,
             mutations: crate::mutation::Mutations::NONE,
         }
     }
@@ -134,8 +165,11 @@ impl Config {
         if p.max_datagram < MIN_DATAGRAM {
             return Err(invalid("params.max_datagram", "must be at least 512 bytes"));
         }
-        if p.msg_window == 0 {
-            return Err(invalid("params.msg_window", "must be at least 1"));
+        if p.msg_window == 0 || u64::from(p.msg_window) > crate::persist::MAX_MSG_WINDOW {
+            return Err(invalid(
+                "params.msg_window",
+                "must be between 1 and 512 (summaries list at most 2W entries)",
+            ));
         }
         if p.checkpoint_size < 1024 {
             return Err(invalid("params.checkpoint_size", "must be at least 1024 bytes"));
@@ -170,6 +204,21 @@ impl Config {
         }
         if self.drain_ptos == 0 {
             return Err(invalid("drain_ptos", "must be at least 1"));
+        }
+        if self.max_queued_messages == 0 {
+            return Err(invalid("max_queued_messages", "must be at least 1"));
+        }
+        if self.max_message_len > self.max_queued_bytes {
+            return Err(invalid("max_message_len", "must not exceed max_queued_bytes"));
+        }
+        if self.expiry.contains(&Duration::ZERO) || self.transfer_timeout_per_kib.contains(&Duration::ZERO) {
+            return Err(invalid("expiry", "expiry and transfer timeouts must be greater than zero"));
+        }
+        if self.aging_interval == Duration::ZERO {
+            return Err(invalid("aging_interval", "must be greater than zero"));
+        }
+        if self.max_packets_in_flight == 0 {
+            return Err(invalid("max_packets_in_flight", "must be at least 1"));
         }
         Ok(())
     }

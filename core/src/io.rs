@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use core::fmt;
 
+use crate::message::{CancelError, MessageId, Outcome, Submission, SubmitError};
 use crate::persist::Record;
 use crate::wire::{AbortReason, CloseReason, DecodeError};
 
@@ -32,6 +33,11 @@ pub enum Input {
     Release,
     /// Abort the association now. The session and its state survive.
     Abort,
+    /// Take custody of a message for transfer (persisted before anything else happens).
+    Submit(Submission),
+    /// Give up on a message: never sent → non-delivered at once; sent → cancelled through
+    /// the receiver (it may already have it).
+    Cancel(MessageId),
 }
 
 impl fmt::Debug for Input {
@@ -46,6 +52,8 @@ impl fmt::Debug for Input {
             Input::Open => write!(f, "Open"),
             Input::Release => write!(f, "Release"),
             Input::Abort => write!(f, "Abort"),
+            Input::Submit(s) => write!(f, "{s:?}"),
+            Input::Cancel(id) => write!(f, "Cancel({id:?})"),
         }
     }
 }
@@ -133,9 +141,38 @@ pub enum AuthStage {
 }
 
 /// Something the application should know about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Event {
+    /// A message from the peer is delivered: durably stored and marked in one step (the
+    /// `Record::Delivered` before this event carries the same bytes). In msn order,
+    /// exactly once.
+    Delivered {
+        /// Its msn (the peer's sequence number for it).
+        msn: u64,
+        /// The sending application's id for it.
+        app_id: u64,
+        /// Its content.
+        bytes: Bytes,
+    },
+    /// The session has durable custody of a submitted message (its record is durable).
+    /// From here on it ends in exactly one [`Event::Outcome`]. A crash before this event
+    /// means the submission did not happen: submit again.
+    Queued {
+        /// Our id for it.
+        id: MessageId,
+        /// The application's id for it.
+        app_id: u64,
+    },
+    /// One of our messages has its final outcome. Exactly one per queued message.
+    Outcome {
+        /// Our id for it.
+        id: MessageId,
+        /// The application's id for it.
+        app_id: u64,
+        /// What happened.
+        outcome: Outcome,
+    },
     /// An association is established.
     AssociationUp {
         /// Its epoch.
@@ -162,8 +199,24 @@ pub enum Event {
     },
 }
 
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Delivered { msn, app_id, bytes } => {
+                write!(f, "Delivered(msn={msn} id={app_id} {} bytes)", bytes.len())
+            }
+            Event::Outcome { id, app_id, outcome } => write!(f, "Outcome({id:?} id={app_id} {outcome:?})"),
+            Event::Queued { id, app_id } => write!(f, "Queued({id:?} id={app_id})"),
+            Event::AssociationUp { epoch, role } => write!(f, "Up(e={epoch} {role:?})"),
+            Event::AssociationDown { epoch, reason } => write!(f, "Down(e={epoch} {reason:?})"),
+            Event::OpenFailed { attempts } => write!(f, "OpenFailed({attempts})"),
+            Event::AuthenticationFailed { stage } => write!(f, "AuthFailed({stage:?})"),
+        }
+    }
+}
+
 /// Why [`Session::handle_input`](crate::Session::handle_input) did nothing with an input.
-/// None of these is fatal: the session is unchanged and keeps working.
+/// None of these is fatal: the session is unchanged (apart from counters) and keeps working.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InputError {
@@ -173,6 +226,12 @@ pub enum InputError {
     /// A well-formed PDU that does not apply here; counted and dropped.
     #[error("dropped: {0}")]
     Dropped(#[from] DropReason),
+    /// A submission was refused; nothing was queued.
+    #[error("submission refused: {0}")]
+    Submit(#[from] SubmitError),
+    /// A cancellation was refused.
+    #[error("cancel refused: {0}")]
+    Cancel(#[from] CancelError),
 }
 
 /// Why a well-formed PDU was dropped. Each is counted in [`Stats`](crate::Stats).

@@ -88,11 +88,14 @@ pub mod config;
 pub mod crypto;
 mod handshake;
 pub mod io;
+pub mod message;
 #[doc(hidden)]
 pub mod mutation;
 pub mod persist;
+mod receiver;
 pub(crate) mod recovery;
 pub mod rng;
+mod sender;
 mod session;
 pub mod sim;
 mod stats;
@@ -105,9 +108,10 @@ pub use crypto::{Psk, PskError, Suite};
 pub use io::{
     AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
 };
-pub use persist::{Record, SessionStore};
+pub use message::{CancelError, MessageId, NonDelivery, Outcome, Submission, SubmitError};
+pub use persist::{Record, SessionStore, StoredInbound, StoredMessage, MAX_MSG_WINDOW};
 pub use session::{AssociationInfo, LinkState, Session, SessionState};
 pub use stats::Stats;
 pub use time::{Duration, Instant};
 pub use timer::Timer;
-pub use wire::{DecodeError, PeerName};
+pub use wire::{DecodeError, PeerName, Priority};

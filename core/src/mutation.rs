@@ -17,12 +17,25 @@ pub enum Mutation {
     NoEpochCheck = 1,
     /// Outputs leave before the records they depend on are durable (ack before fsync).
     AckBeforeFsync = 2,
+    /// A new association resumes each message from the sender's own offset instead of the
+    /// receiver's durable one.
+    ResumeFromOwnOffset = 3,
+    /// An expired in-doubt message is given up (non-delivered) without the receiver's word.
+    NdrInDoubtOnTimer = 4,
+    /// The receiver hands a re-sent message below its watermark to the application again.
+    NoDuplicateSuppression = 5,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 3] =
-        [Mutation::ResponderKeyedByPeer, Mutation::NoEpochCheck, Mutation::AckBeforeFsync];
+    pub const ALL: [Mutation; 6] = [
+        Mutation::ResponderKeyedByPeer,
+        Mutation::NoEpochCheck,
+        Mutation::AckBeforeFsync,
+        Mutation::ResumeFromOwnOffset,
+        Mutation::NdrInDoubtOnTimer,
+        Mutation::NoDuplicateSuppression,
+    ];
 
     /// A stable name, for command lines and reports.
     pub fn name(self) -> &'static str {
@@ -30,6 +43,9 @@ impl Mutation {
             Mutation::ResponderKeyedByPeer => "responder-keyed-by-peer",
             Mutation::NoEpochCheck => "no-epoch-check",
             Mutation::AckBeforeFsync => "ack-before-fsync",
+            Mutation::ResumeFromOwnOffset => "resume-from-own-offset",
+            Mutation::NdrInDoubtOnTimer => "ndr-in-doubt-on-timer",
+            Mutation::NoDuplicateSuppression => "no-duplicate-suppression",
         }
     }
 }

@@ -6,20 +6,114 @@
 //! after a record is held back until that record is durable, so nothing the peer or the
 //! application sees can depend on state a crash could lose.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
+use bytes::Bytes;
 
 use crate::io::Output;
+use crate::message::{MessageId, NonDelivery, Outcome};
+use crate::time::Instant;
+use crate::wire::{FirstSegment, Priority, Resolution};
 
-/// One durable fact. Records are idempotent and monotone: applying a record twice, or an
-/// older record after a newer one, never moves state backwards.
+/// One durable fact. Applying a record twice, or an older record after a newer one, never
+/// moves state backwards: [`SessionStore::apply`] is idempotent and monotone.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Record {
     /// The session's epoch is at least this value.
     Epoch(u64),
+    /// The session took custody of an outbound message.
+    Submitted {
+        /// Its id.
+        id: MessageId,
+        /// What it is.
+        message: StoredMessage,
+    },
+    /// An outbound message got its msn (at first transmission).
+    Assigned {
+        /// The message.
+        id: MessageId,
+        /// Its msn; the session's next msn is above it.
+        msn: u64,
+    },
+    /// An outbound message that may have been sent is being cancelled (in doubt).
+    CancelRequested {
+        /// The message.
+        id: MessageId,
+        /// What the outcome will say if the receiver confirms the cancellation.
+        reason: NonDelivery,
+    },
+    /// An outbound message has its outcome; the session forgets it.
+    Finished {
+        /// The message.
+        id: MessageId,
+        /// Its outcome.
+        outcome: Outcome,
+    },
+    /// Inbound: the prefix `0..offset + bytes.len()` of `msn` is stored (a checkpoint).
+    Chunk {
+        /// The message.
+        msn: u64,
+        /// Where `bytes` start; equals the durable prefix before this record.
+        offset: u64,
+        /// Metadata from the first segment (with the chunk at offset 0).
+        first: Option<FirstSegment>,
+        /// The bytes.
+        bytes: Bytes,
+    },
+    /// Inbound: `msn` is delivered — stored for the application and marked — in one step.
+    /// The driver's store hands `bytes` to the application in the same transaction.
+    Delivered {
+        /// The message.
+        msn: u64,
+        /// The sender application's id for it.
+        app_id: u64,
+        /// Its complete content.
+        bytes: Bytes,
+    },
+    /// Inbound: `msn` is resolved without delivery (cancelled by the sender, or rejected).
+    Resolved {
+        /// The message.
+        msn: u64,
+        /// How (never `Delivered`).
+        resolution: Resolution,
+    },
 }
 
-/// The persistent state of one session: what survives crashes.
+/// An outbound message in the sender's custody.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StoredMessage {
+    /// The application's id.
+    pub app_id: u64,
+    /// Priority class.
+    pub priority: Priority,
+    /// When it was submitted (drivers use a clock that survives restarts).
+    pub submitted: Instant,
+    /// Give up after this instant.
+    pub deadline: Instant,
+    /// The content.
+    pub bytes: Bytes,
+    /// Its msn once assigned.
+    pub msn: Option<u64>,
+    /// Being cancelled, and the outcome to report once the receiver confirms.
+    pub cancel: Option<NonDelivery>,
+}
+
+/// An inbound message at or above the watermark.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StoredInbound {
+    /// Partially (or completely, awaiting its turn) received: the durable prefix.
+    Partial {
+        /// Metadata, once the first segment is stored.
+        first: Option<FirstSegment>,
+        /// The durable prefix.
+        bytes: Bytes,
+    },
+    /// Resolved without delivery, waiting for the watermark to pass it.
+    Resolved(Resolution),
+}
+
+/// The persistent state of one session: what survives crashes. Memory is bounded by the
+/// config (queue limits outbound; `msg_window` × `max_message_len` inbound).
 ///
 /// [`SessionStore::apply`] is the only way records change it — used by the core for its
 /// volatile copy, by drivers' durable stores, and by the model.
@@ -27,14 +121,97 @@ pub enum Record {
 pub struct SessionStore {
     /// The highest epoch ever used or seen for this session.
     pub epoch: u64,
+    /// The next outbound message id.
+    pub next_id: u64,
+    /// The next outbound msn.
+    pub next_msn: u64,
+    /// Outbound messages without an outcome, by id.
+    pub outbound: BTreeMap<MessageId, StoredMessage>,
+    /// Inbound: every msn below this is resolved.
+    pub watermark: u64,
+    /// Inbound: msns at or above the watermark with durable state.
+    pub inbound: BTreeMap<u64, StoredInbound>,
+    /// Inbound: recent non-delivered resolutions below the watermark, kept for the sender
+    /// until the window has moved past them (at most [`MAX_MSG_WINDOW`] entries).
+    pub recent_non_delivered: BTreeMap<u64, Resolution>,
 }
+
+/// The largest message window any config may use. A sender's unresolved msn is never more
+/// than its window below the receiver's watermark, so non-deliveries older than this can
+/// no longer be asked about and are pruned.
+pub const MAX_MSG_WINDOW: u64 = 512;
 
 impl SessionStore {
     /// Folds one record into the state. Idempotent and monotone.
     pub fn apply(&mut self, record: &Record) {
         match record {
             Record::Epoch(e) => self.epoch = self.epoch.max(*e),
+            Record::Submitted { id, message } => {
+                if id.0 >= self.next_id {
+                    self.next_id = id.0 + 1;
+                    self.outbound.insert(*id, message.clone());
+                }
+            }
+            Record::Assigned { id, msn } => {
+                if let Some(m) = self.outbound.get_mut(id) {
+                    m.msn.get_or_insert(*msn);
+                }
+                self.next_msn = self.next_msn.max(msn.saturating_add(1));
+            }
+            Record::CancelRequested { id, reason } => {
+                if let Some(m) = self.outbound.get_mut(id) {
+                    m.cancel.get_or_insert(*reason);
+                }
+            }
+            Record::Finished { id, .. } => {
+                self.outbound.remove(id);
+            }
+            Record::Chunk { msn, offset, first, bytes } => self.apply_chunk(*msn, *offset, first, bytes),
+            Record::Delivered { msn, .. } => self.resolve_inbound(*msn, Resolution::Delivered),
+            Record::Resolved { msn, resolution } => self.resolve_inbound(*msn, *resolution),
         }
+    }
+
+    fn apply_chunk(&mut self, msn: u64, offset: u64, first: &Option<FirstSegment>, bytes: &Bytes) {
+        if msn < self.watermark {
+            return;
+        }
+        let entry =
+            self.inbound.entry(msn).or_insert(StoredInbound::Partial { first: None, bytes: Bytes::new() });
+        if let StoredInbound::Partial { first: f, bytes: prefix } = entry {
+            if f.is_none() {
+                *f = *first;
+            }
+            // Only a chunk that extends the durable prefix exactly applies (idempotence).
+            if offset == prefix.len() as u64 && !bytes.is_empty() {
+                let mut joined = alloc::vec::Vec::with_capacity(prefix.len() + bytes.len());
+                joined.extend_from_slice(prefix);
+                joined.extend_from_slice(bytes);
+                *prefix = Bytes::from(joined);
+            }
+        }
+    }
+
+    fn resolve_inbound(&mut self, msn: u64, resolution: Resolution) {
+        if msn < self.watermark {
+            return;
+        }
+        self.inbound.insert(msn, StoredInbound::Resolved(resolution));
+        // Advance the watermark over every resolved msn; remember non-deliveries.
+        while let Some(StoredInbound::Resolved(r)) = self.inbound.get(&self.watermark) {
+            if *r != Resolution::Delivered {
+                self.recent_non_delivered.insert(self.watermark, *r);
+            }
+            self.inbound.remove(&self.watermark);
+            self.watermark += 1;
+        }
+        let keep_from = self.watermark.saturating_sub(MAX_MSG_WINDOW);
+        self.recent_non_delivered.retain(|m, _| *m >= keep_from);
+    }
+
+    /// Bytes held by unresolved outbound messages.
+    pub fn queued_bytes(&self) -> u64 {
+        self.outbound.values().map(|m| m.bytes.len() as u64).sum()
     }
 }
 
@@ -104,12 +281,54 @@ mod tests {
     use crate::io::{BearerRequest, Output};
 
     #[test]
-    fn apply_is_idempotent_and_monotone() {
+    fn epoch_apply_is_idempotent_and_monotone() {
         let mut s = SessionStore::default();
         s.apply(&Record::Epoch(5));
         s.apply(&Record::Epoch(3));
         s.apply(&Record::Epoch(5));
         assert_eq!(s.epoch, 5);
+    }
+
+    #[test]
+    fn inbound_watermark_advances_over_resolved_and_keeps_recent_non_deliveries() {
+        let mut s = SessionStore::default();
+        let cancelled = Resolution::Cancelled;
+        s.apply(&Record::Resolved { msn: 1, resolution: cancelled });
+        assert_eq!(s.watermark, 0, "msn 0 is still open");
+        s.apply(&Record::Delivered { msn: 0, app_id: 7, bytes: Bytes::from_static(b"x") });
+        assert_eq!(s.watermark, 2);
+        assert_eq!(s.recent_non_delivered.get(&1), Some(&cancelled));
+        for msn in 2..MAX_MSG_WINDOW + 1 {
+            s.apply(&Record::Delivered { msn, app_id: 0, bytes: Bytes::new() });
+        }
+        assert_eq!(s.recent_non_delivered.len(), 1, "kept while a sender may still ask");
+        s.apply(&Record::Delivered { msn: MAX_MSG_WINDOW + 1, app_id: 0, bytes: Bytes::new() });
+        assert_eq!(s.watermark, MAX_MSG_WINDOW + 2);
+        assert!(s.recent_non_delivered.is_empty(), "pruned once the window moved past");
+        // Replays change nothing.
+        let before = s.clone();
+        s.apply(&Record::Delivered { msn: 0, app_id: 7, bytes: Bytes::from_static(b"x") });
+        s.apply(&Record::Resolved { msn: 1, resolution: cancelled });
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn chunks_only_extend_the_prefix() {
+        let mut s = SessionStore::default();
+        let chunk = |offset, b: &'static [u8]| Record::Chunk {
+            msn: 0,
+            offset,
+            first: None,
+            bytes: Bytes::from_static(b),
+        };
+        s.apply(&chunk(0, b"ab"));
+        s.apply(&chunk(0, b"ab"));
+        s.apply(&chunk(5, b"zz"));
+        s.apply(&chunk(2, b"cd"));
+        assert_eq!(
+            s.inbound.get(&0),
+            Some(&StoredInbound::Partial { first: None, bytes: Bytes::from_static(b"abcd") })
+        );
     }
 
     #[test]

@@ -25,6 +25,16 @@ pub struct Stats {
     pub open_failures: u64,
     /// INITs whose MAC did not verify under our PSK (answered anyway; see `AuthStage::Init`).
     pub init_auth_failures: u64,
+    /// Messages delivered to the application.
+    pub delivered: u64,
+    /// DATA frames for resolved messages or already durable bytes.
+    pub data_duplicate: u64,
+    /// DATA frames outside the message window.
+    pub data_outside_window: u64,
+    /// DATA frames beyond the declared length or the checkpoint window.
+    pub data_out_of_bounds: u64,
+    /// DATA frames disagreeing with bytes already received at the same offset.
+    pub data_conflicting: u64,
 }
 
 impl Stats {

@@ -23,11 +23,13 @@ pub enum Timer {
     Drain,
     /// No association for `disconnect_delay`: ask the driver to hang up the bearer.
     Disconnect,
+    /// A message's deadline or transfer timeout: give up on it (never sent) or cancel it.
+    Expiry,
 }
 
 impl Timer {
     /// Every timer, in table order.
-    pub const ALL: [Timer; 7] = [
+    pub const ALL: [Timer; 8] = [
         Timer::Handshake,
         Timer::OpenBackoff,
         Timer::Loss,
@@ -35,6 +37,7 @@ impl Timer {
         Timer::Idle,
         Timer::Drain,
         Timer::Disconnect,
+        Timer::Expiry,
     ];
 
     fn index(self) -> usize {

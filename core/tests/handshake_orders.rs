@@ -2,7 +2,7 @@
 
 mod common;
 
-use assoc_core::{DownReason, DropReason, Event, Input, InputError, Role, Session, SessionStore};
+use assoc_core::{DownReason, DropReason, Event, Input, InputError, Role, Session};
 use bytes::Bytes;
 use common::{configs, Manual};
 
@@ -162,7 +162,7 @@ fn peer_restart_supersedes_the_old_association_without_losing_the_epoch() {
     assert!(settle(&mut m, &mut delivered));
     // beta crashes and restarts from its durable store (epoch 1), and wants an association.
     let (_, b) = configs();
-    m.s[1] = Session::restore(b, SessionStore { epoch: m.s[1].store().epoch }, 99).unwrap();
+    m.s[1] = Session::restore(b, m.s[1].store().clone(), 99).unwrap();
     m.input(1, Input::LinkUp).unwrap();
     m.input(1, Input::Open).unwrap();
     delivered[1] = 0;

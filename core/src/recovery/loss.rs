@@ -205,7 +205,6 @@ impl LossDetector {
     }
 
     /// How many packets are tracked (sent, neither acknowledged nor declared lost).
-    #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         self.sent.len()
     }

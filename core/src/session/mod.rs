@@ -1,25 +1,31 @@
 //! The session: one long-lived relationship with one named peer, and the single entry
-//! point of the core. It owns the persistent state (epoch), the handshake attempt, the
-//! current association, the timers and the output queue.
+//! point of the core. It owns the persistent state, the handshake attempt, the current
+//! association, the sender and receiver, the timers and the output queue.
+//!
+//! `mod.rs` holds the API, timers, opening and the association lifecycle;
+//! `handshake_io.rs` the receive path of handshake PDUs; `transfer.rs` the data phase.
 
-use alloc::boxed::Box;
+mod handshake_io;
+mod transfer;
+
 use alloc::sync::Arc;
 use bytes::Bytes;
 
-use crate::association::{Association, AssociationIds, PacketEffect, Phase};
+use crate::association::{Association, AssociationIds, Phase};
 use crate::config::{Config, ConfigError, DialPolicy};
 use crate::crypto::Key;
-use crate::handshake::{self, Attempt, ConfirmContext, ConfirmDecision, Refusal, Stage};
-use crate::io::{
-    AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
-};
+use crate::handshake::{self, Attempt, Stage};
+use crate::io::{BearerRequest, DownReason, Event, Input, InputError, Output, Role, Transmit};
+use crate::message::MessageId;
 use crate::mutation::Mutation;
 use crate::persist::{Outbox, Record, SessionStore};
+use crate::receiver::Receiver;
 use crate::rng::Rng;
+use crate::sender::{Finished, Sender};
 use crate::stats::{Stats, Unobserved};
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
-use crate::wire::{AbortReason, Body, CloseReason, Frame, Header, Nonce, RawPdu, Summary};
+use crate::wire::{AbortReason, CloseReason, Nonce};
 
 /// The bearer as the core believes it to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,6 +83,8 @@ pub struct Session {
     open_failures: u32,
     attempt: Option<Attempt>,
     assoc: Option<Association>,
+    sender: Sender,
+    receiver: Receiver,
     timers: TimerTable,
     outbox: Outbox,
     stats: Unobserved<Stats>,
@@ -94,13 +102,15 @@ impl Session {
     /// A session resumed from durable state after a restart or crash.
     ///
     /// `seed` must be fresh per process start (and secret with a real crypto suite); it is
-    /// mixed with the persisted epoch so that even a reused seed never repeats tags.
+    /// mixed with the persisted epoch so that even a reused seed never repeats tags. A store
+    /// with unresolved messages arms a timer that is already due: call
+    /// `handle_input(now, Input::Timeout)` (or feed any input) to start reconnecting.
     pub fn restore(config: Config, store: SessionStore, seed: u64) -> Result<Session, ConfigError> {
         config.validate()?;
         let mut rng = Rng::new(seed ^ store.epoch.wrapping_mul(0xA076_1D64_78BD_642F));
         let mut secret = [0u8; 32];
         rng.fill(&mut secret);
-        Ok(Session {
+        let mut session = Session {
             cfg: Arc::new(config),
             store,
             rng,
@@ -110,10 +120,17 @@ impl Session {
             open_failures: 0,
             attempt: None,
             assoc: None,
+            sender: Sender::default(),
+            receiver: Receiver::default(),
             timers: TimerTable::default(),
             outbox: Outbox::default(),
             stats: Unobserved::default(),
-        })
+        };
+        // Unresolved messages want an association: ask to be woken at once.
+        if Sender::has_work(&session.store) {
+            session.timers.set(Timer::OpenBackoff, Instant::ZERO);
+        }
+        Ok(session)
     }
 
     // ----- getters -----
@@ -158,6 +175,12 @@ impl Session {
     pub fn armed_timers(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
         self.timers.armed().filter_map(|t| self.timers.get(t).map(|d| (t, d)))
     }
+    /// Unresolved outbound messages with the receiver's reported durable prefix of each:
+    /// where the next association resumes them. Never ahead of the receiver's durable state.
+    pub fn resume_points(&self) -> impl Iterator<Item = (MessageId, u64)> + '_ {
+        self.sender.resume_points()
+    }
+
     /// Outputs queued and not yet drained (including ones held by the write barrier).
     pub fn pending_outputs(&self) -> usize {
         self.outbox.len()
@@ -241,6 +264,24 @@ impl Session {
                 self.abort_association(now, AbortReason::Requested);
                 Ok(())
             }
+            Input::Submit(submission) => match Sender::submit(&self.cfg, &self.store, now, submission) {
+                Ok(record) => {
+                    let queued = match &record {
+                        Record::Submitted { id, message } => {
+                            Some(Event::Queued { id: *id, app_id: message.app_id })
+                        }
+                        _ => None,
+                    };
+                    self.persist(record);
+                    if let Some(e) = queued {
+                        self.event(e);
+                    }
+                    self.maybe_open(now);
+                    Ok(())
+                }
+                Err(e) => Err(InputError::Submit(e)),
+            },
+            Input::Cancel(id) => self.cancel(now, id),
         };
         self.flush(now);
         result
@@ -253,6 +294,21 @@ impl Session {
             self.fire(now, timer);
         }
         self.flush(now);
+    }
+
+    /// Convenience for `handle_input(now, Input::Submit(..))` that returns the message's id.
+    pub fn submit(
+        &mut self,
+        now: Instant,
+        submission: crate::Submission,
+    ) -> Result<MessageId, crate::SubmitError> {
+        let id = MessageId(self.store.next_id);
+        match self.handle_input(now, Input::Submit(submission)) {
+            Ok(()) => Ok(id),
+            Err(InputError::Submit(e)) => Err(e),
+            // Submit reports no other error.
+            Err(_) => Err(crate::SubmitError::DeadlineInPast),
+        }
     }
 
     /// Convenience for `handle_input(now, Input::Timeout)`.
@@ -288,9 +344,22 @@ impl Session {
                     }
                 }
             }
+            Timer::Expiry => {
+                // Trust the firing: expire what was due at the armed deadline.
+                if let Some(at) = self.sender.next_deadline(&self.cfg, &self.store) {
+                    let (records, done) = self.sender.expire(&self.cfg, &self.store, at);
+                    for r in records {
+                        self.persist(r);
+                    }
+                    for f in done {
+                        self.finish(f);
+                    }
+                }
+            }
             Timer::Idle => {
+                let busy = Sender::has_work(&self.store);
                 if let Some(a) = self.assoc.as_mut().filter(|a| a.phase == Phase::Established) {
-                    if self.hold_open || a.has_in_flight() {
+                    if self.hold_open || busy || a.has_in_flight() {
                         self.timers.set(Timer::Idle, now + self.cfg.lifetime);
                     } else {
                         a.close(CloseReason::Idle);
@@ -334,7 +403,7 @@ impl Session {
     // ----- opening -----
 
     fn wants_association(&self) -> bool {
-        self.hold_open
+        self.hold_open || Sender::has_work(&self.store)
     }
 
     fn has_usable_association(&self) -> bool {
@@ -387,6 +456,14 @@ impl Session {
             self.event(Event::OpenFailed { attempts: self.open_failures });
             self.open_failures = 0;
             self.hold_open = false;
+            // Never-sent messages may be given up; in-doubt ones stay until the receiver
+            // resolves them, so opening goes on at the longest interval.
+            for f in Sender::open_failed(&self.store) {
+                self.finish(f);
+            }
+            if Sender::has_in_doubt(&self.store) {
+                self.timers.set(Timer::OpenBackoff, now + self.cfg.open_interval);
+            }
             self.arm_disconnect_if_unused(now);
             return;
         }
@@ -410,272 +487,6 @@ impl Session {
         }
     }
 
-    // ----- receive path -----
-
-    fn drop_pdu(&mut self, reason: DropReason) -> Result<(), InputError> {
-        self.stats.0.count_drop(reason);
-        Err(reason.into())
-    }
-
-    fn on_datagram(&mut self, now: Instant, datagram: Bytes) -> Result<(), InputError> {
-        self.stats.0.datagrams_in += 1;
-        let parsed =
-            RawPdu::parse(&datagram).and_then(|raw| Body::decode(raw.ty, &raw.body).map(|b| (raw, b)));
-        let (raw, body) = match parsed {
-            Ok(x) => x,
-            Err(e) => {
-                self.stats.0.undecodable += 1;
-                return Err(e.into());
-            }
-        };
-        if raw.header.sid != self.cfg.sid {
-            return self.drop_pdu(DropReason::WrongSession);
-        }
-        let header = raw.header;
-        match body {
-            Body::Init(init) => self.on_init(&header, &init, &datagram, &raw),
-            Body::Challenge(ch) => self.on_challenge(now, &header, &ch, &datagram, &raw),
-            Body::Confirm(c) => self.on_confirm(now, &header, &c, &datagram, &raw),
-            Body::Accept(_) => self.on_accept(now, &header, &datagram, &raw),
-            Body::Stale(s) => self.on_stale(now, &header, s.current_epoch, &datagram, &raw),
-            Body::Packet(frames) => self.on_packet(now, &header, &frames, &datagram, &raw),
-        }
-    }
-
-    /// Drops a refused handshake PDU. A failed proof is reported to the application as an
-    /// event and counted; it returns `Ok` because the event is the report (and the only
-    /// state it changes is the output queue).
-    fn refuse(&mut self, refusal: Refusal, stage: AuthStage) -> Result<(), InputError> {
-        match refusal {
-            Refusal::Drop(r) => self.drop_pdu(r),
-            Refusal::AuthFailed => {
-                self.stats.0.count_drop(DropReason::BadAuth);
-                self.event(Event::AuthenticationFailed { stage });
-                Ok(())
-            }
-        }
-    }
-
-    fn on_init(
-        &mut self,
-        header: &Header,
-        init: &crate::wire::Init,
-        datagram: &Bytes,
-        raw: &RawPdu,
-    ) -> Result<(), InputError> {
-        if header.dst_tag != 0 {
-            return self.drop_pdu(DropReason::NotApplicable);
-        }
-        if self.attempt.is_some() && self.cfg.local_name < self.cfg.peer_name {
-            return self.drop_pdu(DropReason::Collision);
-        }
-        let authentic =
-            self.cfg.suite.open(&handshake::handshake_key(self.cfg.suite, &self.cfg.psk), datagram, raw);
-        match handshake::answer_init(
-            &self.cfg,
-            &self.cookie_secret,
-            self.store.epoch,
-            header,
-            init,
-            datagram.len(),
-        ) {
-            Ok(challenge) => {
-                self.transmit(challenge);
-                if !authentic {
-                    // Answered anyway, so the initiator learns of the PSK mismatch too.
-                    self.stats.0.init_auth_failures += 1;
-                    self.event(Event::AuthenticationFailed { stage: AuthStage::Init });
-                }
-                Ok(())
-            }
-            Err(r) => self.refuse(r, AuthStage::Init),
-        }
-    }
-
-    fn on_challenge(
-        &mut self,
-        now: Instant,
-        header: &Header,
-        ch: &crate::wire::Challenge,
-        datagram: &Bytes,
-        raw: &RawPdu,
-    ) -> Result<(), InputError> {
-        let Some(attempt) = self.attempt.as_ref() else {
-            return self.drop_pdu(DropReason::Stale);
-        };
-        // The proof first: a failing proof means the peer holds another PSK (tell the
-        // application); a failing trailer with a good proof is mere corruption.
-        let confirming = match handshake::check_challenge(&self.cfg, attempt, header, ch, Summary::default())
-        {
-            Ok(c) => c,
-            Err(r) => return self.refuse(r, AuthStage::Challenge),
-        };
-        if !self.cfg.suite.open(&handshake::handshake_key(self.cfg.suite, &self.cfg.psk), datagram, raw) {
-            return self.drop_pdu(DropReason::BadAuth);
-        }
-        if header.epoch > self.store.epoch {
-            self.persist(Record::Epoch(header.epoch));
-        }
-        let Some(attempt) = self.attempt.as_mut() else {
-            return Ok(());
-        };
-        attempt.epoch = header.epoch;
-        attempt.retransmits = 0;
-        let confirm = handshake::build_confirm(&self.cfg, attempt, &confirming);
-        attempt.stage = Stage::ConfirmSent(Box::new(confirming));
-        self.transmit(confirm);
-        self.timers.set(Timer::Handshake, now + self.cfg.handshake_rto);
-        Ok(())
-    }
-
-    fn on_confirm(
-        &mut self,
-        now: Instant,
-        header: &Header,
-        c: &crate::wire::Confirm,
-        datagram: &Bytes,
-        raw: &RawPdu,
-    ) -> Result<(), InputError> {
-        let proposal =
-            match handshake::check_confirm(&self.cfg, &self.cookie_secret, header, c, datagram, raw) {
-                Ok(p) => p,
-                Err(r) => return self.refuse(r, AuthStage::Confirm),
-            };
-        let ctx = ConfirmContext {
-            current: self.assoc.as_ref().map(|a| (a.epoch, a.local_tag, a.peer_tag)),
-            persisted_epoch: self.store.epoch,
-            own_attempt_epoch: self.attempt.as_ref().map(|a| a.epoch),
-            peer_wins: self.cfg.peer_name < self.cfg.local_name,
-            mutations: self.cfg.mutations,
-        };
-        match handshake::decide_confirm(&proposal, &ctx) {
-            ConfirmDecision::Reaccept => {
-                self.transmit(handshake::build_accept(&self.cfg, &proposal, Summary::default()));
-                Ok(())
-            }
-            ConfirmDecision::Stale => {
-                self.transmit(handshake::build_stale(&self.cfg, &proposal, self.store.epoch));
-                Ok(())
-            }
-            ConfirmDecision::Accept => {
-                if proposal.epoch > self.store.epoch {
-                    self.persist(Record::Epoch(proposal.epoch));
-                }
-                let accept = handshake::build_accept(&self.cfg, &proposal, Summary::default());
-                let ids = AssociationIds {
-                    role: Role::Responder,
-                    epoch: proposal.epoch,
-                    local_tag: proposal.tag_r,
-                    peer_tag: proposal.tag_i,
-                    params: proposal.params,
-                    keys: proposal.keys,
-                };
-                self.establish(now, ids);
-                self.transmit(accept);
-                Ok(())
-            }
-        }
-    }
-
-    /// The pending attempt's confirming state if `header` addresses it.
-    fn confirming_for(&self, header: &Header) -> Option<(&Attempt, &handshake::Confirming)> {
-        let attempt = self.attempt.as_ref()?;
-        match &attempt.stage {
-            Stage::ConfirmSent(c) if header.dst_tag == attempt.tag_i && header.epoch == attempt.epoch => {
-                Some((attempt, c))
-            }
-            _ => None,
-        }
-    }
-
-    fn on_accept(
-        &mut self,
-        now: Instant,
-        header: &Header,
-        datagram: &Bytes,
-        raw: &RawPdu,
-    ) -> Result<(), InputError> {
-        let Some((attempt, c)) = self.confirming_for(header) else {
-            let dup = self.assoc.as_ref().is_some_and(|a| a.matches(header));
-            return self.drop_pdu(if dup { DropReason::Duplicate } else { DropReason::Stale });
-        };
-        if !self.cfg.suite.open(&c.keys.recv, datagram, raw) {
-            return self.drop_pdu(DropReason::BadAuth);
-        }
-        let ids = initiator_ids(attempt, c);
-        self.establish(now, ids);
-        Ok(())
-    }
-
-    fn on_stale(
-        &mut self,
-        now: Instant,
-        header: &Header,
-        current_epoch: u64,
-        datagram: &Bytes,
-        raw: &RawPdu,
-    ) -> Result<(), InputError> {
-        let Some((_, c)) = self.confirming_for(header) else {
-            return self.drop_pdu(DropReason::Stale);
-        };
-        if !self.cfg.suite.open(&c.keys.recv, datagram, raw) {
-            return self.drop_pdu(DropReason::BadAuth);
-        }
-        // A stable fact: the peer's epoch is at least `current_epoch`. Retry above it now.
-        if current_epoch > self.store.epoch {
-            self.persist(Record::Epoch(current_epoch));
-        }
-        self.attempt = None;
-        self.timers.stop(Timer::Handshake);
-        self.start_attempt(now);
-        Ok(())
-    }
-
-    fn on_packet(
-        &mut self,
-        now: Instant,
-        header: &Header,
-        frames: &[Frame],
-        datagram: &Bytes,
-        raw: &RawPdu,
-    ) -> Result<(), InputError> {
-        let for_current = self.assoc.as_ref().is_some_and(|a| a.matches(header));
-        if !for_current {
-            // Any authentic packet of the association we are confirming implies ACCEPT.
-            let implied = self
-                .confirming_for(header)
-                .filter(|(_, c)| self.cfg.suite.open(&c.keys.recv, datagram, raw))
-                .map(|(attempt, c)| initiator_ids(attempt, c));
-            match implied {
-                Some(ids) => self.establish(now, ids),
-                None => return self.drop_pdu(DropReason::Stale),
-            }
-        }
-        let suite = self.cfg.suite;
-        let Some(a) = self.assoc.as_mut() else {
-            return self.drop_pdu(DropReason::Stale);
-        };
-        if !a.authentic(suite, datagram, raw) {
-            return self.drop_pdu(DropReason::BadAuth);
-        }
-        let effect = match a.on_packet(now, header.pn, frames) {
-            Ok(effect) => effect,
-            Err(reason) => return self.drop_pdu(reason),
-        };
-        if a.phase == Phase::Established {
-            if let Some(k) = self.cfg.keepalive {
-                self.timers.set(Timer::Keepalive, now + k);
-            }
-        }
-        match effect {
-            PacketEffect::None => {}
-            PacketEffect::Released(reason) => self.enter_draining(now, reason),
-            PacketEffect::PeerAborted(reason) => self.end_association(now, DownReason::PeerAborted(reason)),
-            PacketEffect::Violation(reason) => self.abort_association(now, reason),
-        }
-        Ok(())
-    }
-
     // ----- association lifecycle -----
 
     fn establish(&mut self, now: Instant, ids: AssociationIds) {
@@ -688,6 +499,8 @@ impl Session {
         let (epoch, role) = (ids.epoch, ids.role);
         let c = &self.cfg;
         self.assoc = Some(Association::new(ids, c.initial_rtt, c.max_ack_delay, c.ack_ranges));
+        self.sender.on_association_up(&self.cfg);
+        self.receiver.on_association_up();
         for t in [Timer::Handshake, Timer::OpenBackoff, Timer::Disconnect, Timer::Drain] {
             self.timers.stop(t);
         }
@@ -730,9 +543,10 @@ impl Session {
             return;
         };
         a.abort(reason);
-        if let Some(d) = a.poll_packet(now, suite, sid) {
-            self.transmit(d);
-        }
+        let mut budget = usize::MAX;
+        let frames = a.control_frames(&mut budget);
+        let datagram = a.seal_packet(now, suite, sid, frames);
+        self.transmit(datagram);
         self.end_association(now, DownReason::Aborted(reason));
     }
 
@@ -762,34 +576,13 @@ impl Session {
         self.outbox.push(Output::Event(event));
     }
 
-    /// Moves pending frames into packets and re-syncs the loss timer.
-    fn flush(&mut self, now: Instant) {
-        let (suite, sid) = (self.cfg.suite, self.cfg.sid);
-        let mut out = alloc::vec::Vec::new();
-        if let Some(a) = self.assoc.as_mut() {
-            while let Some(d) = a.poll_packet(now, suite, sid) {
-                out.push(d);
-            }
+    /// Records an outcome and reports it: exactly once per message.
+    fn finish(&mut self, (id, app_id, outcome): Finished) {
+        if !self.store.outbound.contains_key(&id) {
+            return;
         }
-        for d in out {
-            self.transmit(d);
-        }
-        let deadline = self.assoc.as_ref().and_then(Association::loss_deadline);
-        self.timers.set_opt(Timer::Loss, deadline);
+        self.persist(Record::Finished { id, outcome });
+        self.sender.forget(id);
+        self.event(Event::Outcome { id, app_id, outcome });
     }
 }
-
-fn initiator_ids(attempt: &Attempt, c: &handshake::Confirming) -> AssociationIds {
-    AssociationIds {
-        role: Role::Initiator,
-        epoch: attempt.epoch,
-        local_tag: attempt.tag_i,
-        peer_tag: c.tag_r,
-        params: c.params,
-        keys: c.keys,
-    }
-}
-
-/// Keeps `Duration` in the public signature set used by docs.
-#[allow(dead_code)]
-fn _uses(_: Duration) {}

@@ -10,6 +10,10 @@
 //!
 //! Used by the core's own tests, the fuzzers and the proofs; usable in your tests too.
 
+mod ledger;
+
+pub use ledger::Ledger;
+
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -108,6 +112,8 @@ pub struct Pair {
     pub impairments: Impairments,
     /// Events each side reported, in order.
     pub events: [Vec<Event>; 2],
+    /// Every event of both sides in the order they happened, with the side.
+    pub log: Vec<(usize, Event)>,
     /// Whether the link between the two is up.
     pub link_up: bool,
     dialing: bool,
@@ -136,6 +142,7 @@ impl Pair {
             now: Instant::ZERO,
             impairments,
             events: [Vec::new(), Vec::new()],
+            log: Vec::new(),
             link_up: false,
             dialing: false,
             schedule: BTreeMap::new(),
@@ -186,7 +193,10 @@ impl Pair {
                     self.at(self.now + d, Happening::Durable { side: i, seq });
                 }
                 Output::Transmit(t) => self.send(1 - i, t.datagram),
-                Output::Event(e) => self.events[i].push(e),
+                Output::Event(e) => {
+                    self.log.push((i, e.clone()));
+                    self.events[i].push(e);
+                }
                 Output::Bearer(BearerRequest::Dial) => self.dial(i),
                 Output::Bearer(BearerRequest::HangUp) => self.drop_link(),
             }
@@ -250,6 +260,7 @@ impl Pair {
             return;
         }
         self.link_up = false;
+        self.dialing = false;
         self.input(0, Input::LinkDown);
         self.input(1, Input::LinkDown);
     }
@@ -276,6 +287,18 @@ impl Pair {
         match (scheduled, timers) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// Like [`Pair::step`], but never advances the clock by more than `max`: when nothing
+    /// happens sooner, the clock just moves on by `max` (so callers can inject inputs).
+    pub fn step_at_most(&mut self, max: Duration) {
+        let limit = self.now + max;
+        match self.next_time() {
+            Some(t) if t <= limit => {
+                self.step();
+            }
+            _ => self.now = limit,
         }
     }
 

@@ -1,0 +1,274 @@
+//! The receiving side of a session: per msn UNSEEN → PARTIAL(durable offset) → DELIVERED in
+//! one atomic durable step, or CANCELLED / REJECTED; delivery to the application strictly
+//! in msn order.
+//!
+//! | state | event | next | record |
+//! |---|---|---|---|
+//! | UNSEEN / PARTIAL | contiguous bytes reach the next checkpoint or the end | PARTIAL | `Chunk` |
+//! | PARTIAL, complete, all lower msns resolved | — | DELIVERED | `Delivered` (bytes + app id) |
+//! | UNSEEN / PARTIAL (not delivered) | CANCEL | CANCELLED | `Resolved(Cancelled)` |
+//! | UNSEEN | first segment larger than `max_message_len` | REJECTED | `Resolved(Rejected)` |
+//! | any resolved | DATA or CANCEL again | unchanged | — (summary answers) |
+//!
+//! Only msns in `[watermark, watermark + W)` are accepted, so de-duplication state is the
+//! watermark plus at most `W` entries. Reassembly beyond the durable prefix is limited to
+//! the checkpoint window, so memory per message in flight is bounded by the config.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+use crate::config::Config;
+use crate::mutation::Mutation;
+use crate::persist::{Record, SessionStore, StoredInbound};
+use crate::wire::{
+    DataFrame, FirstSegment, Frame, PartialEntry, RejectReason, Resolution, ResolvedEntry, Summary,
+};
+
+/// Why a DATA frame was ignored (the packet itself was fine). Counted in stats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Ignored {
+    /// The msn is already resolved or the bytes already durable.
+    Duplicate,
+    /// The msn is outside `[watermark, watermark + W)`.
+    OutsideWindow,
+    /// Bytes beyond the declared length, or beyond the checkpoint window.
+    OutOfBounds,
+    /// Different bytes than already received at the same offset.
+    Conflicting,
+}
+
+/// Out-of-order segments beyond the durable prefix of one message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+struct Reassembly {
+    first: Option<FirstSegment>,
+    /// Total length, from the first segment or a final one.
+    total: Option<u64>,
+    segments: BTreeMap<u64, Bytes>,
+}
+
+/// What the receiver needs to remember besides the store.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub(crate) struct Receiver {
+    pending: BTreeMap<u64, Reassembly>,
+    /// Our durable state changed since the last summary went out.
+    pub(crate) summary_due: bool,
+    /// RESOLVED / REJECT frames to send.
+    answers: Vec<Frame>,
+}
+
+/// The effect of a DATA or CANCEL frame: records to persist (in order), messages delivered.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    pub(crate) records: Vec<Record>,
+    pub(crate) ignored: Option<Ignored>,
+}
+
+impl Receiver {
+    /// Forgets reassembly of a message (association over; the durable prefix remains).
+    pub(crate) fn on_association_up(&mut self) {
+        self.pending.clear();
+        self.answers.clear();
+        self.summary_due = true;
+    }
+
+    /// Processes one DATA frame against the store (which already holds every earlier record).
+    pub(crate) fn on_data(&mut self, cfg: &Config, store: &SessionStore, d: &DataFrame) -> Effects {
+        let mut fx = Effects::default();
+        let w = u64::from(cfg.params.msg_window);
+        let dedup_off = cfg.mutations.is_active(Mutation::NoDuplicateSuppression);
+        if (d.msn < store.watermark && !dedup_off)
+            || matches!(store.inbound.get(&d.msn), Some(StoredInbound::Resolved(_)))
+        {
+            self.summary_due = true;
+            fx.ignored = Some(Ignored::Duplicate);
+            return fx;
+        }
+        if d.msn >= store.watermark.saturating_add(w) {
+            fx.ignored = Some(Ignored::OutsideWindow);
+            return fx;
+        }
+        if let Some(first) = d.first {
+            if first.total_len > cfg.max_message_len {
+                let resolution = Resolution::Rejected(RejectReason::TooLarge);
+                fx.records.push(Record::Resolved { msn: d.msn, resolution });
+                self.pending.remove(&d.msn);
+                self.answers.push(Frame::Reject { msn: d.msn, reason: RejectReason::TooLarge });
+                self.summary_due = true;
+                return fx;
+            }
+        }
+        if dedup_off && d.msn < store.watermark {
+            // The historical bug: a re-sent message below the watermark is handed over again.
+            if let Some(f) = d.first.filter(|f| f.total_len == d.bytes.len() as u64) {
+                fx.records.push(Record::Delivered { msn: d.msn, app_id: f.app_id, bytes: d.bytes.clone() });
+            }
+            return fx;
+        }
+        let (stored_first, durable) = match store.inbound.get(&d.msn) {
+            Some(StoredInbound::Partial { first, bytes }) => (*first, bytes.clone()),
+            _ => (None, Bytes::new()),
+        };
+        if stored_first.is_some_and(|f| f.total_len == durable.len() as u64) {
+            fx.ignored = Some(Ignored::Duplicate); // complete, waiting for its turn
+            self.summary_due = true;
+            return fx;
+        }
+        let r = self.pending.entry(d.msn).or_default();
+        r.first = r.first.or(stored_first).or(d.first);
+        if let Some(f) = r.first {
+            r.total = Some(f.total_len);
+        }
+        let end = d.offset.saturating_add(d.bytes.len() as u64);
+        if d.fin {
+            r.total = r.total.or(Some(end));
+        }
+        let window = u64::from(cfg.params.checkpoint_window) * u64::from(cfg.params.checkpoint_size);
+        if r.total.is_some_and(|t| end > t) || end > (durable.len() as u64).saturating_add(window) {
+            fx.ignored = Some(Ignored::OutOfBounds);
+            return fx;
+        }
+        if conflicts(&durable, &r.segments, d.offset, &d.bytes) {
+            fx.ignored = Some(Ignored::Conflicting);
+            return fx;
+        }
+        if end <= durable.len() as u64 && !(d.bytes.is_empty() && durable.is_empty() && r.total == Some(0)) {
+            fx.ignored = Some(Ignored::Duplicate);
+            self.summary_due = true;
+            return fx;
+        }
+        r.segments.insert(d.offset, d.bytes.clone());
+        self.checkpoint(cfg, d.msn, durable, &mut fx);
+        fx
+    }
+
+    /// Turns the contiguous prefix into a `Chunk` record at a checkpoint or at the end.
+    fn checkpoint(&mut self, cfg: &Config, msn: u64, durable: Bytes, fx: &mut Effects) {
+        let Some(r) = self.pending.get_mut(&msn) else { return };
+        let start = durable.len() as u64;
+        let mut contiguous: Vec<u8> = Vec::new();
+        let mut at = start;
+        for (&off, seg) in &r.segments {
+            let seg_end = off + seg.len() as u64;
+            if off > at {
+                break;
+            }
+            if seg_end > at {
+                contiguous.extend_from_slice(&seg[(at - off) as usize..]);
+                at = seg_end;
+            }
+        }
+        let complete = r.total == Some(at);
+        let reached_checkpoint = at - start >= u64::from(cfg.params.checkpoint_size);
+        if !(complete || reached_checkpoint) {
+            return;
+        }
+        if at == start && complete && start > 0 {
+            return; // already durable in full
+        }
+        fx.records.push(Record::Chunk {
+            msn,
+            offset: start,
+            first: if start == 0 { r.first } else { None },
+            bytes: Bytes::from(contiguous),
+        });
+        r.segments.retain(|off, seg| off + seg.len() as u64 > at);
+        self.summary_due = true;
+        if complete {
+            self.pending.remove(&msn);
+        }
+    }
+
+    /// Delivers, in msn order, every complete message whose turn has come. Call after
+    /// applying records; returns `Delivered` records (bytes and app id inside).
+    pub(crate) fn deliverable(store: &SessionStore) -> Option<Record> {
+        match store.inbound.get(&store.watermark) {
+            Some(StoredInbound::Partial { first: Some(f), bytes }) if bytes.len() as u64 == f.total_len => {
+                Some(Record::Delivered { msn: store.watermark, app_id: f.app_id, bytes: bytes.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// The sender gives up on `msn`: cancel it unless it is already resolved.
+    pub(crate) fn on_cancel(&mut self, cfg: &Config, store: &SessionStore, msn: u64) -> Option<Record> {
+        self.summary_due = true;
+        let resolved =
+            msn < store.watermark || matches!(store.inbound.get(&msn), Some(StoredInbound::Resolved(_)));
+        if resolved || msn >= store.watermark.saturating_add(u64::from(cfg.params.msg_window)) {
+            if let Some(r) = resolution_of(store, msn) {
+                self.answers.push(Frame::Resolved { msn, resolution: r });
+            }
+            return None;
+        }
+        self.pending.remove(&msn);
+        self.answers.push(Frame::Resolved { msn, resolution: Resolution::Cancelled });
+        Some(Record::Resolved { msn, resolution: Resolution::Cancelled })
+    }
+
+    /// Frames answering CANCELs and rejections, to send in the next packet.
+    pub(crate) fn take_answers(&mut self) -> Vec<Frame> {
+        core::mem::take(&mut self.answers)
+    }
+
+    /// Our durable receive state as a summary of at most `budget` encoded bytes: only
+    /// stable facts, so it can never move the sender backwards.
+    pub(crate) fn summary(store: &SessionStore, budget: usize) -> Summary {
+        let mut resolved: Vec<ResolvedEntry> = store
+            .recent_non_delivered
+            .iter()
+            .map(|(&msn, &resolution)| ResolvedEntry { msn, resolution })
+            .collect();
+        for (&msn, s) in &store.inbound {
+            if let StoredInbound::Resolved(resolution) = s {
+                resolved.push(ResolvedEntry { msn, resolution: *resolution });
+            }
+        }
+        let partial: Vec<PartialEntry> = store
+            .inbound
+            .iter()
+            .filter_map(|(&msn, s)| match s {
+                StoredInbound::Partial { bytes, .. } => {
+                    Some(PartialEntry { msn, durable: bytes.len() as u64 })
+                }
+                StoredInbound::Resolved(_) => None,
+            })
+            .collect();
+        let mut s = Summary { resolved_below: store.watermark, resolved, partial };
+        // Too big: keep the watermark honest — every non-delivery below it must be listed —
+        // by lowering it to the first entry that does not fit, and drop what is above.
+        let mut fits = 13 + 10 * s.resolved.len() + 16 * s.partial.len() <= budget;
+        while !fits {
+            if s.partial.pop().is_none() {
+                match s.resolved.pop() {
+                    Some(e) => s.resolved_below = s.resolved_below.min(e.msn),
+                    None => break,
+                }
+            }
+            fits = 13 + 10 * s.resolved.len() + 16 * s.partial.len() <= budget;
+        }
+        s
+    }
+}
+
+/// How `msn` was resolved, if it was (for answering a late CANCEL).
+fn resolution_of(store: &SessionStore, msn: u64) -> Option<Resolution> {
+    if let Some(StoredInbound::Resolved(r)) = store.inbound.get(&msn) {
+        return Some(*r);
+    }
+    if msn < store.watermark {
+        return Some(store.recent_non_delivered.get(&msn).copied().unwrap_or(Resolution::Delivered));
+    }
+    None
+}
+
+/// Whether `bytes` at `offset` disagree with what is already durable or buffered.
+fn conflicts(durable: &Bytes, segments: &BTreeMap<u64, Bytes>, offset: u64, bytes: &Bytes) -> bool {
+    let disagree = |base: u64, known: &[u8]| {
+        let (lo, hi) = (offset.max(base), (offset + bytes.len() as u64).min(base + known.len() as u64));
+        lo < hi
+            && known[(lo - base) as usize..(hi - base) as usize]
+                != bytes[(lo - offset) as usize..(hi - offset) as usize]
+    };
+    disagree(0, durable) || segments.iter().any(|(&off, seg)| disagree(off, seg))
+}

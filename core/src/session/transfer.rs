@@ -1,0 +1,229 @@
+//! The session's data phase: packets in, messages in and out, packets out.
+
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+use super::handshake_io::initiator_ids;
+use super::Session;
+use crate::association::{Association, PacketEffect, Phase};
+use crate::io::{DownReason, DropReason, Event, InputError};
+use crate::message::{CancelError, MessageId, NonDelivery, Outcome};
+use crate::persist::Record;
+use crate::receiver::{Ignored, Receiver};
+use crate::sender::Sender;
+use crate::time::Instant;
+use crate::timer::Timer;
+use crate::wire::{AbortReason, Frame, Header, Pdu, RawPdu, Resolution, Summary};
+
+/// Most packets one flush sends; the rest waits for the next input (ACKs open the window).
+const MAX_PACKETS_PER_FLUSH: usize = 256;
+
+impl Session {
+    pub(super) fn on_packet(
+        &mut self,
+        now: Instant,
+        header: &Header,
+        frames: &[Frame],
+        datagram: &Bytes,
+        raw: &RawPdu,
+    ) -> Result<(), InputError> {
+        let for_current = self.assoc.as_ref().is_some_and(|a| a.matches(header));
+        if !for_current {
+            // Any authentic packet of the association we are confirming implies ACCEPT.
+            let implied = self
+                .confirming_for(header)
+                .filter(|(_, c)| self.cfg.suite.open(&c.keys.recv, datagram, raw))
+                .map(|(attempt, c)| initiator_ids(attempt, c));
+            match implied {
+                Some(ids) => self.establish(now, ids),
+                None => return self.drop_pdu(DropReason::Stale),
+            }
+        }
+        let suite = self.cfg.suite;
+        let Some(a) = self.assoc.as_mut() else { return self.drop_pdu(DropReason::Stale) };
+        if !a.authentic(suite, datagram, raw) {
+            return self.drop_pdu(DropReason::BadAuth);
+        }
+        let was_established = a.phase == Phase::Established;
+        let effect = match a.on_packet(now, header.pn, frames) {
+            Ok(effect) => effect,
+            Err(reason) => return self.drop_pdu(reason),
+        };
+        if a.phase == Phase::Established {
+            if let Some(k) = self.cfg.keepalive {
+                self.timers.set(Timer::Keepalive, now + k);
+            }
+        }
+        // Session frames of a closing association still count: their effects are stable.
+        let mut effect = effect;
+        if was_established || matches!(effect, PacketEffect::Released(_)) || self.closing() {
+            if let Err(reason) = self.on_session_frames(now, frames) {
+                effect = PacketEffect::Violation(reason);
+            }
+        }
+        match effect {
+            PacketEffect::None => {}
+            PacketEffect::Released(reason) => self.enter_draining(now, reason),
+            PacketEffect::PeerAborted(reason) => self.end_association(now, DownReason::PeerAborted(reason)),
+            PacketEffect::Violation(reason) => self.abort_association(now, reason),
+        }
+        Ok(())
+    }
+
+    fn closing(&self) -> bool {
+        self.assoc.as_ref().is_some_and(|a| matches!(a.phase, Phase::Closing(_)))
+    }
+
+    /// DATA, SUMMARY, CANCEL, RESOLVED and REJECT: order-independent, idempotent effects.
+    fn on_session_frames(&mut self, now: Instant, frames: &[Frame]) -> Result<(), AbortReason> {
+        for frame in frames {
+            match frame {
+                Frame::Data(d) => {
+                    let fx = self.receiver.on_data(&self.cfg, &self.store, d);
+                    if let Some(why) = fx.ignored {
+                        self.count_ignored(why);
+                    }
+                    self.persist_inbound(fx.records);
+                }
+                Frame::Cancel { msn } => {
+                    if let Some(r) = self.receiver.on_cancel(&self.cfg, &self.store, *msn) {
+                        self.persist_inbound(alloc::vec![r]);
+                    }
+                }
+                Frame::Summary(s) => self.apply_peer_summary(s)?,
+                Frame::Resolved { msn, resolution } => self.apply_resolution(*msn, *resolution)?,
+                Frame::Reject { msn, reason } => {
+                    self.apply_resolution(*msn, Resolution::Rejected(*reason))?
+                }
+                Frame::Ping
+                | Frame::Ack { .. }
+                | Frame::Close { .. }
+                | Frame::CloseAck
+                | Frame::Abort { .. } => {}
+            }
+        }
+        self.timers.set(Timer::Idle, now + self.cfg.lifetime);
+        Ok(())
+    }
+
+    fn count_ignored(&mut self, why: Ignored) {
+        let s = &mut self.stats.0;
+        match why {
+            Ignored::Duplicate => s.data_duplicate += 1,
+            Ignored::OutsideWindow => s.data_outside_window += 1,
+            Ignored::OutOfBounds => s.data_out_of_bounds += 1,
+            Ignored::Conflicting => s.data_conflicting += 1,
+        }
+    }
+
+    /// Persists inbound records, then delivers (in msn order) whatever became deliverable.
+    fn persist_inbound(&mut self, records: Vec<Record>) {
+        for r in records {
+            if let Record::Delivered { msn, app_id, bytes } = &r {
+                // Only the duplicate-suppression mutation produces these directly.
+                let event = Event::Delivered { msn: *msn, app_id: *app_id, bytes: bytes.clone() };
+                self.persist(r);
+                self.event(event);
+                continue;
+            }
+            self.persist(r);
+        }
+        self.deliver_ready();
+    }
+
+    /// Delivers, in msn order, every complete message whose turn has come — including one
+    /// completed before a crash whose `Delivered` record was lost.
+    fn deliver_ready(&mut self) {
+        while let Some(r) = Receiver::deliverable(&self.store) {
+            if let Record::Delivered { msn, app_id, bytes } = &r {
+                let event = Event::Delivered { msn: *msn, app_id: *app_id, bytes: bytes.clone() };
+                self.persist(r);
+                self.stats.0.delivered += 1;
+                self.event(event);
+            }
+        }
+    }
+
+    /// The peer's receive summary: settles outcomes and resume points of our messages.
+    pub(super) fn apply_peer_summary(&mut self, s: &Summary) -> Result<(), AbortReason> {
+        let done = self.sender.on_summary(&self.store, s)?;
+        self.sender.summary_arrived();
+        for f in done {
+            self.finish(f);
+        }
+        Ok(())
+    }
+
+    fn apply_resolution(&mut self, msn: u64, r: Resolution) -> Result<(), AbortReason> {
+        if let Some(f) = Sender::on_resolution(&self.store, msn, r)? {
+            self.finish(f);
+        }
+        Ok(())
+    }
+
+    /// The application cancels a message: never sent → non-delivered now; sent → in
+    /// doubt, cancelled through the receiver.
+    pub(super) fn cancel(&mut self, _now: Instant, id: MessageId) -> Result<(), InputError> {
+        let Some(m) = self.store.outbound.get(&id) else { return Err(CancelError::Unknown(id).into()) };
+        match (m.msn, m.cancel) {
+            (None, _) => self.finish((id, m.app_id, Outcome::NonDelivered(NonDelivery::Cancelled))),
+            (Some(_), None) => self.persist(Record::CancelRequested { id, reason: NonDelivery::Cancelled }),
+            (Some(_), Some(_)) => {}
+        }
+        Ok(())
+    }
+
+    /// Moves pending frames and messages into packets and re-syncs the timers.
+    pub(super) fn flush(&mut self, now: Instant) {
+        self.deliver_ready();
+        let (suite, sid) = (self.cfg.suite, self.cfg.sid);
+        let max_budget = usize::from(self.cfg.params.max_datagram).saturating_sub(Pdu::PACKET_OVERHEAD);
+        for _ in 0..MAX_PACKETS_PER_FLUSH {
+            let Some(a) = self.assoc.as_mut() else { break };
+            self.stats.0.packets_lost += a.take_lost();
+            if a.take_summary_lost() {
+                self.receiver.summary_due = true;
+            }
+            let mut budget =
+                usize::from(a.params.max_datagram).saturating_sub(Pdu::PACKET_OVERHEAD).min(max_budget);
+            let mut frames = a.control_frames(&mut budget);
+            frames.retain(|f| Sender::still_needed(&self.store, f));
+            let mut records = Vec::new();
+            if a.phase == Phase::Established {
+                for f in self.receiver.take_answers() {
+                    budget = budget.saturating_sub(f.encoded_len());
+                    frames.push(f);
+                }
+                if self.receiver.summary_due && budget > 64 {
+                    let summary = Receiver::summary(&self.store, budget - 1);
+                    let f = Frame::Summary(summary);
+                    budget = budget.saturating_sub(f.encoded_len());
+                    frames.push(f);
+                    self.receiver.summary_due = false;
+                }
+                if a.packets_in_flight() < self.cfg.max_packets_in_flight as usize {
+                    let params = a.params;
+                    records =
+                        self.sender.fill(&self.cfg, &self.store, &params, now, &mut budget, &mut frames);
+                }
+            }
+            let ping = a.take_ping();
+            if frames.is_empty() && !ping {
+                break;
+            }
+            if ping && !frames.iter().any(Frame::is_ack_eliciting) {
+                frames.push(Frame::Ping);
+            }
+            let datagram = a.seal_packet(now, suite, sid, frames);
+            for r in records {
+                self.persist(r);
+            }
+            self.transmit(datagram);
+        }
+        let deadline = self.assoc.as_ref().and_then(Association::loss_deadline);
+        self.timers.set_opt(Timer::Loss, deadline);
+        let expiry = self.sender.next_deadline(&self.cfg, &self.store);
+        self.timers.set_opt(Timer::Expiry, expiry);
+        self.maybe_open(now);
+    }
+}

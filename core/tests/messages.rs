@@ -1,0 +1,197 @@
+//! Exactly-once, in-order message transfer across associations, link drops and crashes.
+
+mod common;
+
+use assoc_core::sim::{Impairments, Ledger, Pair};
+use assoc_core::{Config, Duration, Event, Input, Instant, Outcome, Priority, Submission};
+use bytes::Bytes;
+
+/// Test configs with small datagrams and checkpoints so messages span many segments.
+fn small_configs() -> (Config, Config) {
+    let (mut a, mut b) = common::configs();
+    for c in [&mut a, &mut b] {
+        c.params.max_datagram = 512;
+        c.params.checkpoint_size = 1024;
+        c.params.checkpoint_window = 2;
+        c.params.msg_window = 4;
+        c.keepalive = Some(Duration::from_secs(2));
+    }
+    (a, b)
+}
+
+fn content(side: usize, app_id: u64, len: usize) -> Bytes {
+    (0..len).map(|i| (i as u64 * 31 + app_id * 7 + side as u64) as u8).collect::<Vec<u8>>().into()
+}
+
+fn submit(
+    p: &mut Pair,
+    ledger: &mut Ledger,
+    side: usize,
+    app_id: u64,
+    len: usize,
+    deadline: Option<Instant>,
+) {
+    let bytes = content(side, app_id, len);
+    ledger.submitted(side, app_id, bytes.clone());
+    let priority = [Priority::Urgent, Priority::Normal, Priority::NonUrgent][(app_id % 3) as usize];
+    p.input(side, Input::Submit(Submission { app_id, priority, deadline, bytes }));
+}
+
+#[test]
+fn clean_network_delivers_in_order_with_one_outcome_each() {
+    let (a, b) = small_configs();
+    let mut p = Pair::new(a, b, Impairments::none(), 1).unwrap();
+    let mut ledger = Ledger::default();
+    p.link_up_now();
+    for (i, len) in [0usize, 10, 3000, 700].iter().enumerate() {
+        submit(&mut p, &mut ledger, 0, i as u64, *len, None);
+        submit(&mut p, &mut ledger, 1, 100 + i as u64, *len, None);
+    }
+    let done = p.run_until(Duration::from_secs(120), |p| {
+        let mut l = ledger.clone();
+        l.check(p).unwrap();
+        l.all_resolved() && l.totals() == (8, 8)
+    });
+    ledger.check(&p).unwrap();
+    assert!(done, "events {:?}", p.events);
+    let delivered: Vec<u64> = p.events[1]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delivered { app_id, .. } => Some(*app_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered.len(), 4);
+    assert!(ledger.outcomes(0).all(|(_, o)| *o == Outcome::Delivered));
+}
+
+/// One seeded run; returns the first violated guarantee.
+fn hostile_run(seed: u64) -> Result<(u64, u64), String> {
+    let (a, b) = small_configs();
+    let mut p = Pair::new(a, b, Impairments::hostile(), seed).unwrap();
+    let mut ledger = Ledger::default();
+    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % m
+    };
+    let per_side = 3 + next(4);
+    let mut submitted = [0u64; 2];
+    let chaos_end = p.now + Duration::from_secs(40);
+    let mut crashes = 0;
+    let mut known = None;
+    while p.now < chaos_end {
+        p.step_at_most(Duration::from_millis(100));
+        if std::env::var("DEBUG_SEED").is_ok()
+            && p.now > Instant::from_micros(40_000_000)
+            && p.now < Instant::from_micros(40_100_000)
+        {
+            eprintln!("ALL0 {:?}", p.events[0]);
+        }
+        if std::env::var("DEBUG_SEED").is_ok() {
+            let dbg = format!("{:?}", p.sessions[0]);
+            let k = dbg.contains("summary_known: true");
+            if known != Some(k) {
+                eprintln!(
+                    "t={:?} side0 summary_known={k} state={:?} assoc={:?} events0={:?}",
+                    p.now,
+                    p.sessions[0].state(),
+                    p.sessions[0].association(),
+                    p.events[0].iter().rev().take(3).collect::<Vec<_>>()
+                );
+                known = Some(k);
+            }
+        }
+        if let Err(e) = ledger.check(&p) {
+            if std::env::var("DEBUG_SEED").is_ok() {
+                for (side, ev) in &p.log {
+                    eprintln!("LOG {side} {ev:?}");
+                }
+            }
+            return Err(format!("seed {seed} at {:?}: {e}", p.now));
+        }
+        match next(300) {
+            0 => p.drop_link(),
+            1 if crashes < 3 => {
+                crashes += 1;
+                let side = next(2) as usize;
+                if std::env::var("DEBUG_SEED").is_ok() {
+                    eprintln!("CRASH {side} at {:?} (log len {})", p.now, p.log.len());
+                }
+                p.crash(side);
+                // The restarted application resubmits what never got custody.
+                let again: Vec<(u64, Bytes)> = ledger.not_queued(side).map(|(a, b)| (a, b.clone())).collect();
+                for (app_id, bytes) in again {
+                    let priority = Priority::Normal;
+                    p.input(side, Input::Submit(Submission { app_id, priority, deadline: None, bytes }));
+                }
+            }
+            2..=20 => {
+                let side = next(2) as usize;
+                if submitted[side] < per_side {
+                    let app_id = side as u64 * 1000 + submitted[side];
+                    submitted[side] += 1;
+                    let len = [0, 1, 200, 900, 2500, 4000][next(6) as usize];
+                    // Some messages carry a short deadline: they expire, in flight or not.
+                    let deadline = (next(4) == 0).then(|| p.now + Duration::from_secs(1 + next(20)));
+                    submit(&mut p, &mut ledger, side, app_id, len, deadline);
+                }
+            }
+            21 => {
+                // The application cancels one of its messages (it may already be delivered).
+                let side = next(2) as usize;
+                if let Some((id, _)) = p.sessions[side].store().outbound.iter().next() {
+                    let id = *id;
+                    p.input(side, Input::Cancel(id));
+                }
+            }
+            _ => {}
+        }
+    }
+    let calm = p.run_until(Duration::from_secs(3600), |p| {
+        let mut l = ledger.clone();
+        l.check(p).is_ok() && l.all_resolved() && p.sessions.iter().all(|s| s.store().outbound.is_empty())
+    });
+    ledger.check(&p).map_err(|e| format!("seed {seed} at {:?}: {e}", p.now))?;
+    if !calm || !ledger.all_resolved() {
+        if std::env::var("DEBUG_SEED").is_ok() {
+            for i in 0..2 {
+                let s = &p.sessions[i];
+                eprintln!("[{i}] {:?} assoc={:?} link={:?} timers={:?}\n    store={:?}\n    resume={:?}\n    stats={:?}",
+                    s.state(), (s.association(), format!("{s:?}").split("sender:").nth(1).map(|x| x.chars().take(200).collect::<String>())), s.link(), s.armed_timers().collect::<Vec<_>>(), s.store(), s.resume_points().collect::<Vec<_>>(), s.stats());
+            }
+        }
+        return Err(format!(
+            "seed {seed}: not every message resolved; outbound {:?} / {:?}",
+            p.sessions[0].store().outbound.keys().collect::<Vec<_>>(),
+            p.sessions[1].store().outbound.keys().collect::<Vec<_>>()
+        ));
+    }
+    let (delivered, outcomes) = ledger.totals();
+    Ok((delivered as u64, outcomes as u64))
+}
+
+#[test]
+fn thousand_hostile_runs_with_crashes_deliver_exactly_once_in_order() {
+    let mut failures = Vec::new();
+    let (mut delivered, mut outcomes) = (0, 0);
+    let seeds: Vec<u64> = match std::env::var("DEBUG_SEED") {
+        Ok(s) => vec![s.parse().unwrap()],
+        // A deeper run: ASSOC_SEEDS=100000 cargo test --release -p assoc-core --test messages
+        Err(_) => (0..std::env::var("ASSOC_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000)).collect(),
+    };
+    for seed in seeds {
+        match hostile_run(seed) {
+            Ok((d, o)) => {
+                delivered += d;
+                outcomes += o;
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(failures.is_empty(), "{} runs failed; first: {}", failures.len(), failures[0]);
+    println!("delivered {delivered} messages, {outcomes} outcomes");
+    assert!(delivered > 3000, "the runs really transferred messages: {delivered}");
+}
