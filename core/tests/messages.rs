@@ -180,7 +180,9 @@ fn thousand_hostile_runs_with_crashes_deliver_exactly_once_in_order() {
     let seeds: Vec<u64> = match std::env::var("DEBUG_SEED") {
         Ok(s) => vec![s.parse().unwrap()],
         // A deeper run: ASSOC_SEEDS=100000 cargo test --release -p assoc-core --test messages
-        Err(_) => (0..std::env::var("ASSOC_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000)).collect(),
+        Err(_) => {
+            (0..std::env::var("ASSOC_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000)).collect()
+        }
     };
     for seed in seeds {
         match hostile_run(seed) {
