@@ -24,17 +24,20 @@ pub enum Mutation {
     NdrInDoubtOnTimer = 4,
     /// The receiver hands a re-sent message below its watermark to the application again.
     NoDuplicateSuppression = 5,
+    /// An orderly release gives up the messages in flight (non-delivered).
+    ReleaseDropsInFlight = 6,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 6] = [
+    pub const ALL: [Mutation; 7] = [
         Mutation::ResponderKeyedByPeer,
         Mutation::NoEpochCheck,
         Mutation::AckBeforeFsync,
         Mutation::ResumeFromOwnOffset,
         Mutation::NdrInDoubtOnTimer,
         Mutation::NoDuplicateSuppression,
+        Mutation::ReleaseDropsInFlight,
     ];
 
     /// A stable name, for command lines and reports.
@@ -46,6 +49,7 @@ impl Mutation {
             Mutation::ResumeFromOwnOffset => "resume-from-own-offset",
             Mutation::NdrInDoubtOnTimer => "ndr-in-doubt-on-timer",
             Mutation::NoDuplicateSuppression => "no-duplicate-suppression",
+            Mutation::ReleaseDropsInFlight => "release-drops-in-flight",
         }
     }
 }

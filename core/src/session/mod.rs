@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigError, DialPolicy};
 use crate::crypto::Key;
 use crate::handshake::{self, Attempt, Stage};
 use crate::io::{BearerRequest, DownReason, Event, Input, InputError, Output, Role, Transmit};
-use crate::message::MessageId;
+use crate::message::{MessageId, NonDelivery, Outcome};
 use crate::mutation::Mutation;
 use crate::persist::{Outbox, Record, SessionStore};
 use crate::receiver::Receiver;
@@ -181,6 +181,20 @@ impl Session {
         self.sender.resume_points()
     }
 
+    /// Seals `frames` as this side's next packet of the current association, bypassing the
+    /// state machine: what an authentic but misbehaving peer could send. For adversarial
+    /// tests and fuzzers only; hidden from the docs.
+    #[doc(hidden)]
+    pub fn seal_raw_packet(
+        &mut self,
+        now: Instant,
+        frames: alloc::vec::Vec<crate::wire::Frame>,
+    ) -> Option<Bytes> {
+        let (suite, sid) = (self.cfg.suite, self.cfg.sid);
+        let a = self.assoc.as_mut().filter(|_| !frames.is_empty())?;
+        Some(a.seal_packet(now, suite, sid, frames))
+    }
+
     /// Outputs queued and not yet drained (including ones held by the write barrier).
     pub fn pending_outputs(&self) -> usize {
         self.outbox.len()
@@ -251,6 +265,19 @@ impl Session {
             }
             Input::Release => {
                 self.hold_open = false;
+                if self.cfg.mutations.is_active(Mutation::ReleaseDropsInFlight) {
+                    // The historical bug: releasing the association gives up what is in flight.
+                    let in_flight: alloc::vec::Vec<Finished> = self
+                        .store
+                        .outbound
+                        .iter()
+                        .filter(|(_, m)| m.msn.is_some())
+                        .map(|(id, m)| (*id, m.app_id, Outcome::NonDelivered(NonDelivery::Cancelled)))
+                        .collect();
+                    for f in in_flight {
+                        self.finish(f);
+                    }
+                }
                 if self.attempt.take().is_some() {
                     self.timers.stop(Timer::Handshake);
                 }

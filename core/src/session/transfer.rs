@@ -214,6 +214,11 @@ impl Session {
             if ping && !frames.iter().any(Frame::is_ack_eliciting) {
                 frames.push(Frame::Ping);
             }
+            for f in &frames {
+                if let Frame::Data(d) = f {
+                    self.stats.0.data_bytes_sent += d.bytes.len() as u64;
+                }
+            }
             let datagram = a.seal_packet(now, suite, sid, frames);
             for r in records {
                 self.persist(r);

@@ -1,0 +1,246 @@
+//! The sender's and receiver's state machines, row by row, and what bad input does.
+
+mod common;
+
+use assoc_core::sim::{Impairments, Ledger, Pair};
+use assoc_core::wire::{Body, DataFrame, FirstSegment, Frame, Pdu, RejectReason};
+use assoc_core::{
+    CancelError, Duration, Event, Input, InputError, MessageId, NonDelivery, Outcome, Priority, SessionState,
+    Submission, SubmitError,
+};
+use bytes::Bytes;
+use common::Manual;
+
+fn msg(app_id: u64, bytes: &'static [u8]) -> Submission {
+    Submission { app_id, priority: Priority::Normal, deadline: None, bytes: Bytes::from_static(bytes) }
+}
+
+fn outcomes(events: &[Event]) -> Vec<(u64, Outcome)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Outcome { app_id, outcome, .. } => Some((*app_id, *outcome)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn delivered(events: &[Event]) -> Vec<(u64, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delivered { msn, app_id, .. } => Some((*msn, *app_id)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn established() -> (Manual, [usize; 2]) {
+    let mut m = Manual::new();
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    for _ in 0..4 {
+        m.exchange(&mut d);
+    }
+    assert_eq!(m.s[0].state(), SessionState::Established);
+    (m, d)
+}
+
+// ----- bad input from the application -----
+
+#[test]
+fn submissions_beyond_limits_are_refused_with_typed_errors_and_nothing_is_queued() {
+    let (mut a, b) = common::configs();
+    a.max_queued_messages = 2;
+    a.max_message_len = 10;
+    a.max_queued_bytes = 15;
+    let mut m = Manual::with(a, b);
+    let now = m.now;
+    let s0 = &mut m.s[0];
+    assert_eq!(s0.submit(now, msg(1, b"0123456789a")), Err(SubmitError::TooLarge { len: 11, max: 10 }));
+    let past = Submission { deadline: Some(now), ..msg(2, b"x") };
+    assert_eq!(s0.submit(now, past), Err(SubmitError::DeadlineInPast));
+    assert_eq!(s0.submit(now, msg(3, b"0123456789")), Ok(MessageId(0)));
+    assert_eq!(
+        s0.submit(now, msg(4, b"0123456789")),
+        Err(SubmitError::QueueBytesFull { queued: 10, limit: 15 })
+    );
+    assert_eq!(s0.submit(now, msg(5, b"01234")), Ok(MessageId(1)));
+    assert_eq!(s0.submit(now, msg(6, b"")), Err(SubmitError::QueueFull { limit: 2 }));
+    assert_eq!(s0.store().outbound.len(), 2);
+    assert_eq!(
+        s0.handle_input(now, Input::Cancel(MessageId(9))),
+        Err(InputError::Cancel(CancelError::Unknown(MessageId(9))))
+    );
+}
+
+// ----- sender table -----
+
+#[test]
+fn sender_queued_message_cancelled_or_expired_before_sending_is_non_delivered_at_once() {
+    let mut m = Manual::new();
+    m.input(0, Input::LinkDown).unwrap(); // no bearer: nothing can be sent
+    let soon = Some(m.now + Duration::from_secs(5));
+    let id = m.s[0].submit(m.now, msg(1, b"a")).unwrap();
+    m.s[0].submit(m.now, Submission { deadline: soon, ..msg(2, b"b") }).unwrap();
+    m.drain(0);
+    m.input(0, Input::Cancel(id)).unwrap();
+    assert_eq!(outcomes(&m.events[0]), [(1, Outcome::NonDelivered(NonDelivery::Cancelled))]);
+    m.now += Duration::from_secs(5);
+    m.input(0, Input::Timeout).unwrap();
+    assert_eq!(outcomes(&m.events[0])[1], (2, Outcome::NonDelivered(NonDelivery::Expired)));
+    assert!(m.s[0].store().outbound.is_empty());
+}
+
+#[test]
+fn sender_in_flight_message_that_expires_is_cancelled_through_the_receiver_never_unilaterally() {
+    let (mut m, mut d) = established();
+    let soon = Some(m.now + Duration::from_secs(5));
+    m.s[0].submit(m.now, Submission { deadline: soon, ..msg(7, b"in doubt") }).unwrap();
+    m.drain(0);
+    // The DATA leaves but never arrives; the deadline passes.
+    d[0] = m.sent[0].len();
+    m.now += Duration::from_secs(5);
+    m.s[0].handle_timer(m.now, assoc_core::Timer::Expiry);
+    m.drain(0);
+    assert!(outcomes(&m.events[0]).is_empty(), "in doubt: no unilateral outcome");
+    let cancel = m.sent[0].iter().rev().find_map(|p| match Pdu::decode(p).unwrap().body {
+        Body::Packet(f) => f.into_iter().find(|f| matches!(f, Frame::Cancel { .. })),
+        _ => None,
+    });
+    assert_eq!(cancel, Some(Frame::Cancel { msn: 0 }));
+    d[0] = m.sent[0].len() - 1;
+    m.exchange(&mut d);
+    assert_eq!(outcomes(&m.events[0]), [(7, Outcome::NonDelivered(NonDelivery::Expired))]);
+    assert!(delivered(&m.events[1]).is_empty());
+}
+
+#[test]
+fn sender_cancel_that_loses_the_race_reports_delivered() {
+    let (mut m, mut d) = established();
+    let id = m.s[0].submit(m.now, msg(8, b"fast")).unwrap();
+    m.drain(0);
+    m.exchange(&mut d); // delivered before the application changes its mind
+                        // (the outcome may already be known; if not, the cancel is answered with Delivered)
+    let _ = m.input(0, Input::Cancel(id));
+    m.exchange(&mut d);
+    assert_eq!(outcomes(&m.events[0]), [(8, Outcome::Delivered)]);
+    assert_eq!(delivered(&m.events[1]), [(0, 8)]);
+}
+
+// ----- receiver table -----
+
+fn data(msn: u64, offset: u64, bytes: &'static [u8], total: Option<u64>) -> Frame {
+    let first =
+        total.map(|total_len| FirstSegment { total_len, priority: Priority::Normal, app_id: 40 + msn });
+    let fin = total.is_some_and(|t| t == offset + bytes.len() as u64);
+    Frame::Data(DataFrame { msn, offset, fin, first, bytes: Bytes::from_static(bytes) })
+}
+
+/// alpha, authentic but misbehaving, sends `frames` to beta; returns beta's stats after.
+fn from_evil_alpha(m: &mut Manual, frames: Vec<Frame>) -> Result<(), InputError> {
+    let p = m.s[0].seal_raw_packet(m.now, frames).expect("an association");
+    m.input(1, Input::Datagram(p))
+}
+
+#[test]
+fn receiver_drops_and_counts_data_outside_the_window_beyond_the_length_or_conflicting() {
+    let (mut m, _) = established();
+    let w = u64::from(m.s[1].config().params.msg_window);
+    from_evil_alpha(&mut m, vec![data(w, 0, b"x", Some(1))]).unwrap();
+    assert_eq!(m.s[1].stats().data_outside_window, 1);
+    from_evil_alpha(&mut m, vec![data(0, 0, b"abc", Some(5))]).unwrap();
+    from_evil_alpha(&mut m, vec![data(0, 4, b"xyz", None)]).unwrap();
+    assert_eq!(m.s[1].stats().data_out_of_bounds, 1, "bytes 4..7 of a 5-byte message");
+    from_evil_alpha(&mut m, vec![data(0, 1, b"ZZ", None)]).unwrap();
+    assert_eq!(m.s[1].stats().data_conflicting, 1, "other bytes at offsets 1..3");
+    from_evil_alpha(&mut m, vec![data(0, 3, b"de", None)]).unwrap();
+    assert_eq!(delivered(&m.events[1]), [(0, 40)], "the honest bytes still complete the message");
+    assert_eq!(m.s[1].state(), SessionState::Established, "none of it ends the association");
+}
+
+#[test]
+fn an_authentic_but_impossible_summary_aborts_the_association_never_the_session() {
+    use assoc_core::wire::Summary;
+    let (mut m, _) = established();
+    // beta claims alpha's msn 5 is resolved; alpha never sent anything.
+    let lie = Summary { resolved_below: 6, resolved: vec![], partial: vec![] };
+    let p = m.s[1].seal_raw_packet(m.now, vec![Frame::Summary(lie)]).unwrap();
+    m.input(0, Input::Datagram(p)).unwrap();
+    assert!(m.events[0].iter().any(|e| matches!(
+        e,
+        Event::AssociationDown {
+            reason: assoc_core::DownReason::Aborted(assoc_core::wire::AbortReason::ProtocolViolation),
+            ..
+        }
+    )));
+    // The session survives: alpha holds the association open, so a new one is on its way.
+    assert_eq!(m.s[0].state(), SessionState::Opening);
+}
+
+#[test]
+fn receiver_refuses_oversized_messages_with_reject_and_the_sender_reports_it() {
+    let (a, mut b) = common::configs();
+    b.max_message_len = 4;
+    let mut m = Manual::with(a, b);
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    m.exchange(&mut d);
+    m.input(0, Input::Submit(msg(3, b"too long"))).unwrap();
+    m.exchange(&mut d);
+    assert_eq!(
+        outcomes(&m.events[0]),
+        [(3, Outcome::NonDelivered(NonDelivery::Rejected(RejectReason::TooLarge)))]
+    );
+    assert!(delivered(&m.events[1]).is_empty());
+}
+
+#[test]
+fn receiver_delivers_in_msn_order_even_when_later_messages_complete_first() {
+    let (mut m, mut d) = established();
+    for (id, body) in [(1u64, &b"first"[..]), (2, b"second"), (3, b"third")] {
+        m.s[0]
+            .submit(
+                m.now,
+                Submission {
+                    app_id: id,
+                    priority: Priority::Normal,
+                    deadline: None,
+                    bytes: Bytes::from_static(body),
+                },
+            )
+            .unwrap();
+    }
+    m.drain(0);
+    // Deliver alpha's packets newest first.
+    let start = d[0];
+    let pending: Vec<Bytes> = m.sent[0][start..].to_vec();
+    d[0] = m.sent[0].len();
+    for p in pending.iter().rev() {
+        let _ = m.input(1, Input::Datagram(p.clone()));
+    }
+    m.exchange(&mut d);
+    assert_eq!(delivered(&m.events[1]), [(0, 1), (1, 2), (2, 3)]);
+}
+
+#[test]
+fn orderly_release_never_turns_a_message_into_a_non_delivery() {
+    let (a, b) = common::configs();
+    let mut p = Pair::new(a, b, Impairments::hostile(), 5).unwrap();
+    let mut ledger = Ledger::default();
+    p.link_up_now();
+    for app_id in 0..5 {
+        let bytes = Bytes::from(vec![app_id as u8; 3000]);
+        ledger.submitted(0, app_id, bytes.clone());
+        p.input(0, Input::Submit(Submission { app_id, priority: Priority::Normal, deadline: None, bytes }));
+        // Release right after each submission, while the message is in flight.
+        p.input(0, Input::Release);
+    }
+    assert!(p.run_until(Duration::from_secs(600), |p| {
+        let mut l = ledger.clone();
+        l.check(p).unwrap();
+        l.all_resolved() && l.totals() == (5, 5)
+    }));
+    ledger.check(&p).unwrap();
+    assert!(ledger.outcomes(0).all(|(_, o)| *o == Outcome::Delivered));
+}
