@@ -269,6 +269,11 @@ impl Outbox {
         self.durable = self.issued;
     }
 
+    /// Outputs (not records) waiting: held by the barrier or not yet polled.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Number of outputs (including records) not yet drained.
     pub(crate) fn len(&self) -> usize {
         self.records.len() + self.queue.len()

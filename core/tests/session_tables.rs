@@ -244,3 +244,21 @@ fn orderly_release_never_turns_a_message_into_a_non_delivery() {
     ledger.check(&p).unwrap();
     assert!(ledger.outcomes(0).all(|(_, o)| *o == Outcome::Delivered));
 }
+
+#[test]
+fn a_flood_from_the_peer_never_grows_the_output_queue_beyond_its_bound() {
+    let (mut m, _) = established();
+    let bound = m.s[1].config().max_packets_in_flight as usize + 16;
+    // beta's driver stops draining; alpha floods authentic PINGs, each eliciting an ACK.
+    for _ in 0..2000 {
+        let p = m.s[0].seal_raw_packet(m.now, vec![Frame::Ping]).unwrap();
+        let _ = m.s[1].handle_input(m.now, Input::Datagram(p));
+    }
+    assert!(m.s[1].pending_outputs() <= bound, "{} outputs queued", m.s[1].pending_outputs());
+    // Draining resumes: the ACK state was kept and goes out coalesced.
+    m.drain(1);
+    let _ = m.s[1].handle_input(m.now, Input::Timeout);
+    m.drain(1);
+    let acks = m.sent[1].iter().filter(|p| matches!(Pdu::decode(p).unwrap().body, Body::Packet(ref f) if f.iter().any(|f| matches!(f, Frame::Ack { .. })))).count();
+    assert!(acks > 0);
+}

@@ -178,7 +178,13 @@ impl Session {
         self.deliver_ready();
         let (suite, sid) = (self.cfg.suite, self.cfg.sid);
         let max_budget = usize::from(self.cfg.params.max_datagram).saturating_sub(Pdu::PACKET_OVERHEAD);
+        // Bounded whatever the peer sends: while the driver has not drained or persisted,
+        // new packets wait as state (ACK ranges, flags, queued frames), not as datagrams.
+        let max_waiting = self.cfg.max_packets_in_flight as usize + 16;
         for _ in 0..MAX_PACKETS_PER_FLUSH {
+            if self.outbox.waiting() >= max_waiting {
+                break;
+            }
             let Some(a) = self.assoc.as_mut() else { break };
             self.stats.0.packets_lost += a.take_lost();
             if a.take_summary_lost() {
