@@ -127,6 +127,8 @@ pub struct SessionStore {
     pub next_msn: u64,
     /// Outbound messages without an outcome, by id.
     pub outbound: BTreeMap<MessageId, StoredMessage>,
+    /// Total content bytes of `outbound` (kept by `apply`).
+    pub queued_bytes: u64,
     /// Inbound: every msn below this is resolved.
     pub watermark: u64,
     /// Inbound: msns at or above the watermark with durable state.
@@ -149,6 +151,7 @@ impl SessionStore {
             Record::Submitted { id, message } => {
                 if id.0 >= self.next_id {
                     self.next_id = id.0 + 1;
+                    self.queued_bytes += message.bytes.len() as u64;
                     self.outbound.insert(*id, message.clone());
                 }
             }
@@ -164,7 +167,9 @@ impl SessionStore {
                 }
             }
             Record::Finished { id, .. } => {
-                self.outbound.remove(id);
+                if let Some(m) = self.outbound.remove(id) {
+                    self.queued_bytes = self.queued_bytes.saturating_sub(m.bytes.len() as u64);
+                }
             }
             Record::Chunk { msn, offset, first, bytes } => self.apply_chunk(*msn, *offset, first, bytes),
             Record::Delivered { msn, .. } => self.resolve_inbound(*msn, Resolution::Delivered),
@@ -207,11 +212,6 @@ impl SessionStore {
         }
         let keep_from = self.watermark.saturating_sub(MAX_MSG_WINDOW);
         self.recent_non_delivered.retain(|m, _| *m >= keep_from);
-    }
-
-    /// Bytes held by unresolved outbound messages.
-    pub fn queued_bytes(&self) -> u64 {
-        self.outbound.values().map(|m| m.bytes.len() as u64).sum()
     }
 }
 

@@ -11,16 +11,22 @@
 //!
 //! An in-flight message is in doubt — the receiver may have taken custody — so it is never
 //! given up unilaterally: only the receiver's word resolves it.
+//!
+//! The sender keeps indexes over the store (per-priority queues of unsent messages, msn →
+//! message, deadlines) so that every per-packet operation costs O(log n) in the queue
+//! length, or O(W) in the window — never O(queue). They are derived from the store:
+//! [`Sender::observe`] keeps them in step with every record, [`Sender::rebuild`] recreates
+//! them after a restore.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use crate::config::Config;
 use crate::message::{MessageId, NonDelivery, Outcome, Submission, SubmitError};
 use crate::mutation::Mutation;
 use crate::persist::{Record, SessionStore, StoredMessage};
-use crate::time::{Duration, Instant};
-use crate::wire::{AbortReason, DataFrame, FirstSegment, Frame, Params, Priority, Resolution, Summary};
+use crate::time::Instant;
+use crate::wire::{AbortReason, DataFrame, FirstSegment, Frame, Params, Resolution, Summary};
 
 /// Bytes a DATA frame needs besides its payload (first segment / later segment).
 const DATA_OVERHEAD_FIRST: usize = 39;
@@ -35,20 +41,32 @@ struct Progress {
     next: u64,
     /// The receiver's durable prefix, as reported (only grows).
     acked: u64,
-    /// A CANCEL went out in this association (it is retransmitted if lost).
-    cancel_sent: bool,
     /// The one segment of an empty message went out in this association.
     empty_sent: bool,
     /// When the first byte was first sent (transfer timeout).
     first_sent: Option<Instant>,
+    /// The transfer deadline derived from `first_sent`, as indexed in `timeouts`.
+    timeout_at: Option<Instant>,
 }
 
-/// What the sender needs to remember besides the store.
+/// What the sender needs besides the store: progress and indexes over the store.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub(crate) struct Sender {
     progress: BTreeMap<MessageId, Progress>,
     /// Whether the peer's summary for this association has arrived (resume points known).
     summary_known: bool,
+    /// Unsent (no msn), not cancelled messages per priority class, oldest first.
+    unassigned: [BTreeSet<MessageId>; 3],
+    /// Unresolved messages with an msn.
+    assigned: BTreeMap<u64, MessageId>,
+    /// Deadlines of messages not being cancelled.
+    deadlines: BTreeSet<(Instant, MessageId)>,
+    /// Transfer deadlines of sent messages not being cancelled.
+    timeouts: BTreeSet<(Instant, MessageId)>,
+    /// msns that may have bytes to send in this association.
+    ready: BTreeSet<u64>,
+    /// msns whose CANCEL is due in this association.
+    cancels: BTreeSet<u64>,
 }
 
 /// An outcome to record and report.
@@ -69,7 +87,7 @@ impl Sender {
         if len > cfg.max_message_len {
             return Err(SubmitError::TooLarge { len, max: cfg.max_message_len });
         }
-        let queued = store.queued_bytes();
+        let queued = store.queued_bytes;
         if queued.saturating_add(len) > cfg.max_queued_bytes {
             return Err(SubmitError::QueueBytesFull { queued, limit: cfg.max_queued_bytes });
         }
@@ -91,16 +109,99 @@ impl Sender {
         Ok(Record::Submitted { id: MessageId(store.next_id), message })
     }
 
+    /// Recreates the indexes from a restored store.
+    pub(crate) fn rebuild(store: &SessionStore) -> Sender {
+        let mut s = Sender::default();
+        for (id, m) in &store.outbound {
+            s.index(*id, m);
+        }
+        s
+    }
+
+    fn index(&mut self, id: MessageId, m: &StoredMessage) {
+        match m.msn {
+            Some(msn) => {
+                self.assigned.insert(msn, id);
+            }
+            None if m.cancel.is_none() => {
+                self.unassigned[m.priority as usize].insert(id);
+            }
+            None => {}
+        }
+        if m.cancel.is_none() {
+            self.deadlines.insert((m.deadline, id));
+        }
+    }
+
+    fn unindex(&mut self, id: MessageId, m: &StoredMessage) {
+        if let Some(msn) = m.msn {
+            self.assigned.remove(&msn);
+            self.ready.remove(&msn);
+            self.cancels.remove(&msn);
+        }
+        if let Some(t) = self.progress.get_mut(&id).and_then(|p| p.timeout_at.take()) {
+            self.timeouts.remove(&(t, id));
+        }
+        self.unassigned[m.priority as usize].remove(&id);
+        self.deadlines.remove(&(m.deadline, id));
+    }
+
+    /// Keeps the indexes in step with `record`; call it just before the store applies it.
+    pub(crate) fn observe(&mut self, store: &SessionStore, record: &Record) {
+        let (id, before) = match record {
+            Record::Submitted { id, message } => {
+                if id.0 >= store.next_id {
+                    self.index(*id, message);
+                }
+                return;
+            }
+            Record::Assigned { id, .. }
+            | Record::CancelRequested { id, .. }
+            | Record::Finished { id, .. } => match store.outbound.get(id) {
+                Some(m) => (*id, m),
+                None => return,
+            },
+            _ => return,
+        };
+        self.unindex(id, before);
+        let mut after = before.clone();
+        match record {
+            Record::Assigned { msn, .. } => {
+                after.msn.get_or_insert(*msn);
+                self.ready.insert(*msn);
+            }
+            Record::CancelRequested { reason, .. } => {
+                after.cancel.get_or_insert(*reason);
+                if let Some(msn) = after.msn {
+                    self.cancels.insert(msn);
+                }
+            }
+            _ => {
+                self.progress.remove(&id);
+                return; // Finished: gone
+            }
+        }
+        self.index(id, &after);
+    }
+
     /// A new association is up: every message resumes from the receiver's durable offset
     /// once the peer's summary is known; CANCELs are sent again.
-    pub(crate) fn on_association_up(&mut self, cfg: &Config) {
+    pub(crate) fn on_association_up(&mut self, cfg: &Config, store: &SessionStore) {
         let keep_own_offset = cfg.mutations.is_active(Mutation::ResumeFromOwnOffset);
         for p in self.progress.values_mut() {
             if !keep_own_offset {
                 p.next = p.acked;
             }
-            p.cancel_sent = false;
             p.empty_sent = false;
+        }
+        self.ready.clear();
+        self.cancels.clear();
+        for (&msn, id) in &self.assigned {
+            match store.outbound.get(id).map(|m| m.cancel.is_some()) {
+                Some(true) => self.cancels.insert(msn),
+                Some(false) => self.ready.insert(msn),
+                None => false,
+            };
         }
         self.summary_known = false;
     }
@@ -116,8 +217,8 @@ impl Sender {
     }
 
     /// Whether a message was sent and is unresolved (in doubt).
-    pub(crate) fn has_in_doubt(store: &SessionStore) -> bool {
-        store.outbound.values().any(|m| m.msn.is_some())
+    pub(crate) fn has_in_doubt(&self) -> bool {
+        !self.assigned.is_empty()
     }
 
     /// Applies the receiver's summary. Returns the outcomes it settles, or the reason to
@@ -134,23 +235,33 @@ impl Sender {
             return Err(AbortReason::ProtocolViolation);
         }
         let mut done = Vec::new();
-        for (id, m) in &store.outbound {
-            let Some(msn) = m.msn else { continue };
-            let listed = s.resolved.iter().find(|e| e.msn == msn).map(|e| e.resolution);
-            let resolution = match listed {
-                Some(r) => Some(r),
-                None if msn < s.resolved_below => Some(Resolution::Delivered),
-                None => None,
-            };
-            if let Some(r) = resolution {
-                done.push((*id, m.app_id, outcome_of(r, m.cancel)));
-            } else if let Some(p) = s.partial.iter().find(|e| e.msn == msn) {
-                if p.durable > m.bytes.len() as u64 {
-                    return Err(AbortReason::ProtocolViolation);
+        // Below the watermark, an unlisted msn was delivered.
+        for (&msn, &id) in self.assigned.range(..s.resolved_below) {
+            if !s.resolved.iter().any(|e| e.msn == msn) {
+                if let Some(m) = store.outbound.get(&id) {
+                    done.push((id, m.app_id, Outcome::Delivered));
                 }
-                let progress = self.progress.entry(*id).or_default();
-                progress.acked = progress.acked.max(p.durable);
+            }
+        }
+        for e in &s.resolved {
+            if let Some(m) = self.assigned.get(&e.msn).and_then(|id| store.outbound.get(id).map(|m| (*id, m)))
+            {
+                done.push((m.0, m.1.app_id, outcome_of(e.resolution, m.1.cancel)));
+            }
+        }
+        for p in &s.partial {
+            let Some(&id) = self.assigned.get(&p.msn) else { continue };
+            let Some(m) = store.outbound.get(&id) else { continue };
+            if p.durable > m.bytes.len() as u64 {
+                return Err(AbortReason::ProtocolViolation);
+            }
+            let progress = self.progress.entry(id).or_default();
+            if p.durable > progress.acked {
+                progress.acked = p.durable;
                 progress.next = progress.next.max(progress.acked);
+                if m.cancel.is_none() {
+                    self.ready.insert(p.msn); // the checkpoint window moved
+                }
             }
         }
         Ok(done)
@@ -158,6 +269,7 @@ impl Sender {
 
     /// A RESOLVED or REJECT frame: the receiver's final word on one msn.
     pub(crate) fn on_resolution(
+        &self,
         store: &SessionStore,
         msn: u64,
         r: Resolution,
@@ -165,11 +277,8 @@ impl Sender {
         if msn >= store.next_msn {
             return Err(AbortReason::ProtocolViolation);
         }
-        Ok(store
-            .outbound
-            .iter()
-            .find(|(_, m)| m.msn == Some(msn))
-            .map(|(id, m)| (*id, m.app_id, outcome_of(r, m.cancel))))
+        let found = self.assigned.get(&msn).and_then(|id| store.outbound.get(id).map(|m| (*id, m)));
+        Ok(found.map(|(id, m)| (id, m.app_id, outcome_of(r, m.cancel))))
     }
 
     /// For each message with known progress: its id and the receiver's reported durable
@@ -178,27 +287,14 @@ impl Sender {
         self.progress.iter().map(|(id, p)| (*id, p.acked))
     }
 
-    /// Forgets per-message progress of a finished message.
-    pub(crate) fn forget(&mut self, id: MessageId) {
-        self.progress.remove(&id);
-    }
-
     /// The earliest instant at which some message expires or times out, if any.
-    pub(crate) fn next_deadline(&self, cfg: &Config, store: &SessionStore) -> Option<Instant> {
-        store
-            .outbound
-            .iter()
-            .filter(|(_, m)| m.cancel.is_none())
-            .map(|(id, m)| self.deadline_of(cfg, *id, m))
-            .min()
-    }
-
-    fn deadline_of(&self, cfg: &Config, id: MessageId, m: &StoredMessage) -> Instant {
-        let transfer = self.progress.get(&id).and_then(|p| p.first_sent).map(|t| {
-            let kib = (m.bytes.len() as u64).div_ceil(1024).max(1);
-            t + cfg.transfer_timeout_per_kib[m.priority as usize].saturating_mul(kib)
-        });
-        transfer.map_or(m.deadline, |t| t.min(m.deadline))
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let expiry = self.deadlines.first().map(|(d, _)| *d);
+        let transfer = self.timeouts.first().map(|(d, _)| *d);
+        match (expiry, transfer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The expiry timer fired for `at` (trusted: the clock is not consulted). Never-sent
@@ -210,14 +306,19 @@ impl Sender {
         at: Instant,
     ) -> (Vec<Record>, Vec<Finished>) {
         let (mut records, mut done) = (Vec::new(), Vec::new());
-        for (id, m) in &store.outbound {
-            if m.cancel.is_some() || self.deadline_of(cfg, *id, m) > at {
-                continue;
-            }
+        let due: BTreeSet<MessageId> = self
+            .deadlines
+            .iter()
+            .chain(self.timeouts.iter())
+            .take_while(|(d, _)| *d <= at)
+            .map(|(_, id)| *id)
+            .collect();
+        for id in due {
+            let Some(m) = store.outbound.get(&id).filter(|m| m.cancel.is_none()) else { continue };
             if m.msn.is_none() || cfg.mutations.is_active(Mutation::NdrInDoubtOnTimer) {
-                done.push((*id, m.app_id, Outcome::NonDelivered(NonDelivery::Expired)));
+                done.push((id, m.app_id, Outcome::NonDelivered(NonDelivery::Expired)));
             } else {
-                records.push(Record::CancelRequested { id: *id, reason: NonDelivery::Expired });
+                records.push(Record::CancelRequested { id, reason: NonDelivery::Expired });
             }
         }
         (records, done)
@@ -234,9 +335,11 @@ impl Sender {
             .collect()
     }
 
-    /// Fills a packet: CANCELs first, then DATA by effective priority, within the message
-    /// window and each message's checkpoint window. Returns the records the frames depend
-    /// on (msn assignments), which the caller must persist before queueing the packet.
+    /// Fills a packet: CANCELs first, then DATA of in-flight messages in msn order, then new
+    /// messages by effective priority (aging promotes one class per `aging_interval`
+    /// waited), within the message window and each message's checkpoint window. Returns the
+    /// records the frames depend on (msn assignments), which the caller must persist before
+    /// queueing the packet.
     pub(crate) fn fill(
         &mut self,
         cfg: &Config,
@@ -250,87 +353,119 @@ impl Sender {
         if !self.summary_known {
             return records;
         }
-        for (id, m) in &store.outbound {
-            let (Some(msn), Some(_)) = (m.msn, m.cancel) else { continue };
-            let p = self.progress.entry(*id).or_default();
-            if !p.cancel_sent && *budget >= CANCEL_LEN {
-                frames.push(Frame::Cancel { msn });
-                *budget -= CANCEL_LEN;
-                p.cancel_sent = true;
-            }
+        while *budget >= CANCEL_LEN {
+            let Some(msn) = self.cancels.pop_first() else { break };
+            frames.push(Frame::Cancel { msn });
+            *budget -= CANCEL_LEN;
         }
-        let lowest_unresolved = store.outbound.values().filter_map(|m| m.msn).min().unwrap_or(store.next_msn);
-        let mut next_msn = store.next_msn;
-        let window_end = lowest_unresolved.saturating_add(u64::from(params.msg_window));
         let in_flight_limit = u64::from(params.checkpoint_window) * u64::from(params.checkpoint_size);
-        for id in self.send_order(cfg, store, now) {
-            let Some(m) = store.outbound.get(&id) else { continue };
-            let msn = match m.msn {
-                Some(msn) => msn,
-                None if next_msn < window_end => {
-                    records.push(Record::Assigned { id, msn: next_msn });
-                    next_msn += 1;
-                    next_msn - 1
-                }
-                None => continue,
-            };
-            let p = self.progress.entry(id).or_default();
-            let total = m.bytes.len() as u64;
-            let limit = total.min(p.acked.saturating_add(in_flight_limit));
-            // An empty message still needs its one (empty, final) segment.
-            while (p.next < limit || (total == 0 && !p.empty_sent)) && *budget > DATA_OVERHEAD_FIRST {
-                let overhead = if p.next == 0 { DATA_OVERHEAD_FIRST } else { DATA_OVERHEAD };
-                let room = (*budget - overhead) as u64;
-                let len = (limit - p.next).min(room);
-                if len == 0 && total != 0 {
-                    break;
-                }
-                let start = p.next as usize;
-                let bytes = m.bytes.slice(start..start + len as usize);
-                let first = (p.next == 0).then_some(FirstSegment {
-                    total_len: total,
-                    priority: m.priority,
-                    app_id: m.app_id,
-                });
-                frames.push(Frame::Data(DataFrame {
-                    msn,
-                    offset: p.next,
-                    fin: p.next + len == total,
-                    first,
-                    bytes,
-                }));
-                *budget -= overhead + len as usize;
-                p.next += len;
-                p.empty_sent = true;
-                p.first_sent.get_or_insert(now);
+        let ready: Vec<u64> = self.ready.iter().copied().collect();
+        for msn in ready {
+            if *budget <= DATA_OVERHEAD_FIRST {
+                return records;
             }
+            let Some(&id) = self.assigned.get(&msn) else { continue };
+            let Some(m) = store.outbound.get(&id).filter(|m| m.cancel.is_none()) else { continue };
+            self.send_bytes(cfg, msn, id, m, in_flight_limit, now, budget, frames);
+        }
+        let lowest_unresolved = self.assigned.keys().next().copied().unwrap_or(store.next_msn);
+        let window_end = lowest_unresolved.saturating_add(u64::from(params.msg_window));
+        let mut next_msn = store.next_msn;
+        let mut taken: Vec<MessageId> = Vec::new();
+        while next_msn < window_end && *budget > DATA_OVERHEAD_FIRST {
+            let Some(id) = self.best_unassigned(cfg, store, now, &taken) else { break };
+            taken.push(id);
+            let Some(m) = store.outbound.get(&id) else { continue };
+            records.push(Record::Assigned { id, msn: next_msn });
+            self.ready.insert(next_msn);
+            self.send_bytes(cfg, next_msn, id, m, in_flight_limit, now, budget, frames);
+            next_msn += 1;
         }
         records
     }
 
-    /// Unresolved, not cancelling messages by effective priority (aging promotes one class
-    /// per `aging_interval` waited), then msn (assigned first), then submission order.
-    fn send_order(&self, cfg: &Config, store: &SessionStore, now: Instant) -> Vec<MessageId> {
-        let mut order: Vec<(u64, u64, MessageId)> = store
-            .outbound
+    /// The unsent message to assign next: the best effective priority among the oldest
+    /// unsent message of each class, skipping `taken`.
+    fn best_unassigned(
+        &self,
+        cfg: &Config,
+        store: &SessionStore,
+        now: Instant,
+        taken: &[MessageId],
+    ) -> Option<MessageId> {
+        let aging = cfg.aging_interval.as_micros().max(1);
+        self.unassigned
             .iter()
-            .filter(|(_, m)| m.cancel.is_none())
+            .filter_map(|q| q.iter().find(|id| !taken.contains(id)))
+            .filter_map(|id| store.outbound.get(id).map(|m| (id, m)))
             .map(|(id, m)| {
-                let waited = now.saturating_duration_since(m.submitted).as_micros();
-                let steps = waited / cfg.aging_interval.as_micros().max(1);
-                let class = (m.priority as u64).saturating_sub(steps);
-                (class, m.msn.unwrap_or(u64::MAX), *id)
+                let steps = now.saturating_duration_since(m.submitted).as_micros() / aging;
+                ((m.priority as u64).saturating_sub(steps), *id)
             })
-            .collect();
-        order.sort_unstable();
-        order.into_iter().map(|(_, _, id)| id).collect()
+            .min()
+            .map(|(_, id)| id)
+    }
+
+    /// DATA frames for message `id` (msn `msn`) within its checkpoint window and the budget.
+    #[allow(clippy::too_many_arguments)]
+    fn send_bytes(
+        &mut self,
+        cfg: &Config,
+        msn: u64,
+        id: MessageId,
+        m: &StoredMessage,
+        in_flight_limit: u64,
+        now: Instant,
+        budget: &mut usize,
+        frames: &mut Vec<Frame>,
+    ) {
+        let p = self.progress.entry(id).or_default();
+        let total = m.bytes.len() as u64;
+        let limit = total.min(p.acked.saturating_add(in_flight_limit));
+        // An empty message still needs its one (empty, final) segment.
+        while (p.next < limit || (total == 0 && !p.empty_sent)) && *budget > DATA_OVERHEAD_FIRST {
+            let overhead = if p.next == 0 { DATA_OVERHEAD_FIRST } else { DATA_OVERHEAD };
+            let room = (*budget - overhead) as u64;
+            let len = (limit - p.next).min(room);
+            if len == 0 && total != 0 {
+                break;
+            }
+            let start = p.next as usize;
+            let bytes = m.bytes.slice(start..start + len as usize);
+            let first = (p.next == 0).then_some(FirstSegment {
+                total_len: total,
+                priority: m.priority,
+                app_id: m.app_id,
+            });
+            frames.push(Frame::Data(DataFrame {
+                msn,
+                offset: p.next,
+                fin: p.next + len == total,
+                first,
+                bytes,
+            }));
+            *budget -= overhead + len as usize;
+            p.next += len;
+            p.empty_sent = true;
+            if p.first_sent.is_none() {
+                p.first_sent = Some(now);
+                let kib = total.div_ceil(1024).max(1);
+                let at = now + cfg.transfer_timeout_per_kib[m.priority as usize].saturating_mul(kib);
+                p.timeout_at = Some(at);
+                self.timeouts.insert((at, id));
+            }
+        }
+        if p.next >= limit && (total > 0 || p.empty_sent) {
+            self.ready.remove(&msn); // back when the receiver's checkpoints open the window
+        }
     }
 
     /// Whether a DATA or CANCEL frame queued for retransmission still matters.
-    pub(crate) fn still_needed(store: &SessionStore, frame: &Frame) -> bool {
+    pub(crate) fn still_needed(&self, store: &SessionStore, frame: &Frame) -> bool {
+        let live = |msn: &u64| self.assigned.get(msn).and_then(|id| store.outbound.get(id));
         match frame {
-            Frame::Data(d) => store.outbound.values().any(|m| m.msn == Some(d.msn) && m.cancel.is_none()),
-            Frame::Cancel { msn } => store.outbound.values().any(|m| m.msn == Some(*msn)),
+            Frame::Data(d) => live(&d.msn).is_some_and(|m| m.cancel.is_none()),
+            Frame::Cancel { msn } => live(msn).is_some(),
             _ => true,
         }
     }
@@ -344,7 +479,3 @@ fn outcome_of(r: Resolution, cancel: Option<NonDelivery>) -> Outcome {
         Resolution::Rejected(reason) => Outcome::NonDelivered(NonDelivery::Rejected(reason)),
     }
 }
-
-/// Unused-import guard for `Duration` and `Priority` in docs.
-#[allow(dead_code)]
-fn _types(_: Duration, _: Priority) {}

@@ -110,6 +110,7 @@ impl Session {
         let mut rng = Rng::new(seed ^ store.epoch.wrapping_mul(0xA076_1D64_78BD_642F));
         let mut secret = [0u8; 32];
         rng.fill(&mut secret);
+        let sender = Sender::rebuild(&store);
         let mut session = Session {
             cfg: Arc::new(config),
             store,
@@ -120,7 +121,7 @@ impl Session {
             open_failures: 0,
             attempt: None,
             assoc: None,
-            sender: Sender::default(),
+            sender,
             receiver: Receiver::default(),
             timers: TimerTable::default(),
             outbox: Outbox::default(),
@@ -373,7 +374,7 @@ impl Session {
             }
             Timer::Expiry => {
                 // Trust the firing: expire what was due at the armed deadline.
-                if let Some(at) = self.sender.next_deadline(&self.cfg, &self.store) {
+                if let Some(at) = self.sender.next_deadline() {
                     let (records, done) = self.sender.expire(&self.cfg, &self.store, at);
                     for r in records {
                         self.persist(r);
@@ -488,7 +489,7 @@ impl Session {
             for f in Sender::open_failed(&self.store) {
                 self.finish(f);
             }
-            if Sender::has_in_doubt(&self.store) {
+            if self.sender.has_in_doubt() {
                 self.timers.set(Timer::OpenBackoff, now + self.cfg.open_interval);
             }
             self.arm_disconnect_if_unused(now);
@@ -526,7 +527,7 @@ impl Session {
         let (epoch, role) = (ids.epoch, ids.role);
         let c = &self.cfg;
         self.assoc = Some(Association::new(ids, c.initial_rtt, c.max_ack_delay, c.ack_ranges));
-        self.sender.on_association_up(&self.cfg);
+        self.sender.on_association_up(&self.cfg, &self.store);
         self.receiver.on_association_up();
         for t in [Timer::Handshake, Timer::OpenBackoff, Timer::Disconnect, Timer::Drain] {
             self.timers.stop(t);
@@ -590,6 +591,7 @@ impl Session {
     // ----- output helpers -----
 
     fn persist(&mut self, record: Record) {
+        self.sender.observe(&self.store, &record);
         self.store.apply(&record);
         self.outbox.persist(record);
     }
@@ -609,7 +611,6 @@ impl Session {
             return;
         }
         self.persist(Record::Finished { id, outcome });
-        self.sender.forget(id);
         self.event(Event::Outcome { id, app_id, outcome });
     }
 }

@@ -10,7 +10,6 @@ use crate::io::{DownReason, DropReason, Event, InputError};
 use crate::message::{CancelError, MessageId, NonDelivery, Outcome};
 use crate::persist::Record;
 use crate::receiver::{Ignored, Receiver};
-use crate::sender::Sender;
 use crate::time::Instant;
 use crate::timer::Timer;
 use crate::wire::{AbortReason, Frame, Header, Pdu, RawPdu, Resolution, Summary};
@@ -155,7 +154,7 @@ impl Session {
     }
 
     fn apply_resolution(&mut self, msn: u64, r: Resolution) -> Result<(), AbortReason> {
-        if let Some(f) = Sender::on_resolution(&self.store, msn, r)? {
+        if let Some(f) = self.sender.on_resolution(&self.store, msn, r)? {
             self.finish(f);
         }
         Ok(())
@@ -193,7 +192,7 @@ impl Session {
             let mut budget =
                 usize::from(a.params.max_datagram).saturating_sub(Pdu::PACKET_OVERHEAD).min(max_budget);
             let mut frames = a.control_frames(&mut budget);
-            frames.retain(|f| Sender::still_needed(&self.store, f));
+            frames.retain(|f| self.sender.still_needed(&self.store, f));
             let mut records = Vec::new();
             if a.phase == Phase::Established {
                 for f in self.receiver.take_answers() {
@@ -233,7 +232,7 @@ impl Session {
         }
         let deadline = self.assoc.as_ref().and_then(Association::loss_deadline);
         self.timers.set_opt(Timer::Loss, deadline);
-        let expiry = self.sender.next_deadline(&self.cfg, &self.store);
+        let expiry = self.sender.next_deadline();
         self.timers.set_opt(Timer::Expiry, expiry);
         self.maybe_open(now);
     }
