@@ -107,9 +107,10 @@ impl Association {
         header.dst_tag == self.local_tag && header.epoch == self.epoch
     }
 
-    /// Whether the datagram's authenticator verifies under the peer's direction key.
-    pub(crate) fn authentic(&self, suite: Suite, datagram: &Bytes, raw: &crate::wire::RawPdu) -> bool {
-        suite.open(&self.keys.recv, datagram, raw)
+    /// Authenticates (and decrypts) a PACKET under the peer's direction key: its cleartext
+    /// body, or `None` if it is not authentic.
+    pub(crate) fn open(&self, suite: Suite, datagram: &Bytes, raw: &crate::wire::RawPdu) -> Option<Bytes> {
+        suite.open_packet(&self.keys.recv, datagram, raw)
     }
 
     /// Processes an authentic packet. `Err` means it was dropped (a replay, or late while
@@ -328,7 +329,7 @@ impl Association {
         let retransmittable: Vec<Frame> = frames.iter().filter(|f| is_retransmittable(f)).cloned().collect();
         let ack_eliciting = frames.iter().any(Frame::is_ack_eliciting);
         let pdu = Pdu { header, body: Body::Packet(frames), auth: AuthTag::default() };
-        let datagram = suite.seal(&self.keys.send, pdu.authenticated_prefix());
+        let datagram = suite.seal_packet(&self.keys.send, pn, pdu.authenticated_prefix());
         self.loss.on_packet_sent(SentPacket { pn, time_sent: now, ack_eliciting, frames: retransmittable });
         datagram
     }

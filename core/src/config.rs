@@ -1,9 +1,9 @@
 //! Configuration: every tunable of the core, with defaults that mirror the Exchange 5.5 MTA
 //! parameters they replace (see DESIGN.md §12), and `validate()` with a typed error.
 
-use crate::crypto::{Psk, Suite};
+use crate::crypto::{InitBudget, Psk, PskError, Suite};
 use crate::time::Duration;
-use crate::wire::{Params, PeerName, MAX_ACK_RANGES};
+use crate::wire::{NameError, Params, PeerName, MAX_ACK_RANGES};
 
 /// Everything a [`Session`](crate::Session) needs to know that is not state.
 ///
@@ -19,8 +19,22 @@ pub struct Config {
     pub sid: u32,
     /// Pre-shared key for this peer pair (at least 16 bytes).
     pub psk: Psk,
-    /// Which crypto implementation protects the handshake and the packets.
+    /// Which crypto implementation protects the handshake and the packets. Defaults to
+    /// [`Suite::recommended`]: the real suite, unless the crate was built without the
+    /// `rustcrypto` feature. [`Suite::Symbolic`] is **insecure** (tests and model only).
     pub suite: Suite,
+    /// How long a cookie stays valid after the responder issued it; cookie keys rotate at
+    /// the same period (the current and the previous key are accepted). Must cover the
+    /// initiator's CONFIRM retransmissions: with the defaults they end 15 s after the
+    /// CHALLENGE (`handshake_rto × (2^handshake_retransmits − 1)`).
+    pub cookie_lifetime: Duration,
+    /// Budget for work done for handshake PDUs that fail authentication: INITs whose MAC
+    /// fails are answered (so the peer learns of a PSK mismatch), and
+    /// [`Event::AuthenticationFailed`](crate::Event::AuthenticationFailed) is reported, only
+    /// while it lasts; beyond it they are dropped and counted as `BadAuth`. Authentic
+    /// INITs are never charged. Per-source limits are the driver's business
+    /// ([`InitRateLimiter`](crate::InitRateLimiter)).
+    pub init_budget: InitBudget,
     /// Parameters this side proposes; the agreed values are the element-wise minimum.
     pub params: Params,
     /// Whether this side dials on demand or only answers (Exchange: "remotely initiated").
@@ -96,6 +110,17 @@ pub enum ConfigError {
         /// What is wrong and what would be accepted.
         reason: &'static str,
     },
+    /// A peer name given as text is not acceptable ([`Config::from_text`]).
+    #[error("config field `{field}` is invalid: {error}")]
+    Name {
+        /// `local_name` or `peer_name`.
+        field: &'static str,
+        /// Why the name was refused.
+        error: NameError,
+    },
+    /// The pre-shared key given as text is not acceptable ([`Config::from_text`]).
+    #[error("config field `psk` is invalid: {0}")]
+    Psk(PskError),
 }
 
 fn invalid(field: &'static str, reason: &'static str) -> ConfigError {
@@ -103,6 +128,21 @@ fn invalid(field: &'static str, reason: &'static str) -> ConfigError {
 }
 
 impl Config {
+    /// A configuration from text, as read from a configuration file: the two names
+    /// (canonicalised by ASCII case folding) and the PSK as hex (at least 32 digits). The
+    /// error names the field and says why; the result is also [validated](Config::validate).
+    pub fn from_text(local_name: &str, peer_name: &str, psk_hex: &str) -> Result<Self, ConfigError> {
+        let name = |field, text: &str| {
+            PeerName::new(text.as_bytes()).map_err(|error| ConfigError::Name { field, error })
+        };
+        let local = name("local_name", local_name)?;
+        let peer = name("peer_name", peer_name)?;
+        let psk = Psk::from_hex(psk_hex).map_err(ConfigError::Psk)?;
+        let config = Config::new(local, peer, psk);
+        config.validate()?;
+        Ok(config)
+    }
+
     /// A configuration with the default parameters for the session `local` ↔ `peer`.
     pub fn new(local: PeerName, peer: PeerName, psk: Psk) -> Self {
         Config {
@@ -110,7 +150,9 @@ impl Config {
             peer_name: peer,
             sid: 1,
             psk,
-            suite: Suite::Symbolic,
+            suite: Suite::recommended(),
+            cookie_lifetime: Duration::from_secs(60),
+            init_budget: InitBudget::DEFAULT,
             params: Params {
                 max_datagram: 1400,
                 msg_window: 32,
@@ -220,6 +262,15 @@ impl Config {
         if self.max_packets_in_flight == 0 {
             return Err(invalid("max_packets_in_flight", "must be at least 1"));
         }
+        if self.cookie_lifetime < Duration::from_millis(1) {
+            return Err(invalid("cookie_lifetime", "must be at least 1 ms"));
+        }
+        if self.init_budget.burst == 0 {
+            return Err(invalid("init_budget.burst", "must be at least 1"));
+        }
+        if self.init_budget.per_second == 0 {
+            return Err(invalid("init_budget.per_second", "must be at least 1"));
+        }
         Ok(())
     }
 }
@@ -251,7 +302,7 @@ mod tests {
     #[test]
     fn each_bad_value_names_its_field() {
         type Mutate = fn(&mut Config);
-        let cases: [(&str, Mutate); 11] = [
+        let cases: [(&str, Mutate); 14] = [
             ("peer_name", |c| c.peer_name = c.local_name),
             ("params.max_datagram", |c| c.params.max_datagram = 100),
             ("params.msg_window", |c| c.params.msg_window = 0),
@@ -263,6 +314,9 @@ mod tests {
             ("keepalive", |c| c.keepalive = Some(Duration::ZERO)),
             ("ack_ranges", |c| c.ack_ranges = 65),
             ("drain_ptos", |c| c.drain_ptos = 0),
+            ("cookie_lifetime", |c| c.cookie_lifetime = Duration::ZERO),
+            ("init_budget.burst", |c| c.init_budget.burst = 0),
+            ("init_budget.per_second", |c| c.init_budget.per_second = 0),
         ];
         for (field, mutate) in cases {
             let mut c = base();
@@ -272,5 +326,34 @@ mod tests {
                 other => panic!("{field}: expected an error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_real_suite_is_the_default_when_compiled_in() {
+        assert_eq!(base().suite, Suite::recommended());
+        assert_eq!(base().suite.is_secure(), cfg!(feature = "rustcrypto"));
+    }
+
+    #[test]
+    fn text_configs_name_the_field_and_the_reason() {
+        let key = "000102030405060708090a0b0c0d0e0f";
+        let c = Config::from_text("MTA-A", "mta-b", key).unwrap();
+        assert_eq!(c.local_name.as_str(), "mta-a", "names are case-folded");
+        let err = |l: &str, p: &str, k: &str| {
+            alloc::string::ToString::to_string(&Config::from_text(l, p, k).unwrap_err())
+        };
+        assert_eq!(
+            err("mta a", "b", key),
+            "config field `local_name` is invalid: peer name has byte 0x20 at 3; only ASCII letters, digits, '.', '-', '_' are allowed"
+        );
+        assert_eq!(err("a", "", key), "config field `peer_name` is invalid: peer name is empty");
+        assert_eq!(
+            err("a", "b", "0011"),
+            "config field `psk` is invalid: pre-shared key is 2 bytes; at least 16 (128 bits) are required"
+        );
+        assert_eq!(
+            err("a", "A", key),
+            "config field `peer_name` is invalid: must differ from local_name (the collision tie-break needs an order)"
+        );
     }
 }

@@ -15,16 +15,24 @@
 //! INIT is answered statelessly (the responder's tag and nonce are derived from its secret
 //! and the INIT), except that an initiator whose own attempt is pending ignores the peer's
 //! INIT when it wins the name tie-break.
+//!
+//! Authentication (`PROTOCOL.md`, "Key schedule"): INIT and CHALLENGE carry a MAC under a
+//! key derived from the PSK alone; the proofs bind both names, `sid`, both tags, both
+//! nonces, the agreed epoch and parameters; CONFIRM, ACCEPT and STALE carry a MAC under
+//! the association's direction keys. The cookie is MAC'd under a rotating key derived from
+//! the responder's secret and the PSK, and expires after `cookie_lifetime`.
 
 use alloc::boxed::Box;
 use bytes::{Bytes, BytesMut};
 
 use crate::config::Config;
-use crate::crypto::{DirectionKeys, Key, Psk, Side, Suite, Transcript};
+use crate::crypto::{DirectionKeys, Key, Side, Suite, Transcript};
 use crate::io::DropReason;
 use crate::mutation::{Mutation, Mutations};
+use crate::time::{Duration, Instant};
 use crate::wire::{
-    Accept, AuthTag, Body, Challenge, Confirm, Cookie, Header, Init, Nonce, Params, Pdu, Stale, Summary,
+    Accept, AuthTag, Body, Challenge, Confirm, Cookie, Header, Init, Nonce, Params, Pdu, RawPdu, Stale,
+    Summary,
 };
 
 /// An initiator's handshake in progress.
@@ -60,16 +68,22 @@ pub(crate) struct Confirming {
     pub(crate) confirm: Confirm,
 }
 
-/// The key that authenticates INIT and CHALLENGE: only the PSK is shared at that point.
-pub(crate) fn handshake_key(suite: Suite, psk: &Psk) -> Key {
-    suite.direction_keys(psk, &Transcript::empty(), Side::Initiator).send
+/// The key of the INIT and CHALLENGE trailers: only the PSK is shared at that point.
+pub(crate) fn handshake_mac_key(cfg: &Config) -> Key {
+    cfg.suite.psk_keys(&cfg.psk).handshake_mac
 }
 
-/// Encodes and authenticates a PDU under `key`.
+/// Encodes a handshake PDU and appends its MAC trailer under `key`.
 pub(crate) fn seal(suite: Suite, key: &Key, header: Header, body: Body) -> Bytes {
     let pdu = Pdu { header, body, auth: AuthTag::default() };
     let prefix: BytesMut = pdu.authenticated_prefix();
-    suite.seal(key, prefix)
+    suite.seal_handshake(key, prefix)
+}
+
+/// The time bucket of a cookie issued at `issued` microseconds: cookie keys rotate every
+/// `lifetime`, and the cookie's `key_id` is the bucket's low byte.
+pub(crate) fn cookie_bucket(issued: u64, lifetime: Duration) -> u64 {
+    issued / lifetime.as_micros().max(1)
 }
 
 /// Encoded size of a CHALLENGE (fixed: it has no variable-length fields).
@@ -83,6 +97,7 @@ fn challenge_len() -> usize {
         nonce_r: zero,
         epoch: 0,
         params,
+        issued: 0,
         key_id: 0,
         mac: AuthTag::default(),
     };
@@ -111,37 +126,13 @@ pub(crate) fn build_init(cfg: &Config, attempt: &Attempt) -> Bytes {
     let header = Header { sid: cfg.sid, dst_tag: 0, epoch: attempt.epoch, pn: 0 };
     let unpadded = Pdu { header, body: Body::Init(init.clone()), auth: AuthTag::default() }.encoded_len();
     init.padding = challenge_len().saturating_sub(unpadded) as u16;
-    seal(cfg.suite, &handshake_key(cfg.suite, &cfg.psk), header, Body::Init(init))
+    seal(cfg.suite, &handshake_mac_key(cfg), header, Body::Init(init))
 }
 
 /// The CONFIRM of an attempt in `ConfirmSent`.
 pub(crate) fn build_confirm(cfg: &Config, attempt: &Attempt, c: &Confirming) -> Bytes {
     let header = Header { sid: cfg.sid, dst_tag: c.tag_r, epoch: attempt.epoch, pn: 0 };
-    seal(cfg.suite, &c.keys.send, header, Body::Confirm(c.confirm.clone()))
-}
-
-impl Transcript {
-    /// The transcript used before any handshake values exist (handshake key derivation).
-    fn empty() -> Transcript {
-        let name = crate::wire::PeerName::new(b"-").unwrap_or_else(|_| unreachable_name());
-        Transcript {
-            initiator: name,
-            responder: name,
-            sid: 0,
-            tag_i: 0,
-            tag_r: 0,
-            nonce_i: Nonce::default(),
-            nonce_r: Nonce::default(),
-            epoch: 0,
-            params: Params { max_datagram: 0, msg_window: 0, checkpoint_size: 0, checkpoint_window: 0 },
-        }
-    }
-}
-
-#[cold]
-fn unreachable_name() -> crate::wire::PeerName {
-    // Invariant: "-" is a valid canonical name; this is never called.
-    unreachable!("'-' is a valid peer name")
+    seal(cfg.suite, &c.keys.send.handshake, header, Body::Confirm(c.confirm.clone()))
 }
 
 /// Why a handshake PDU was not taken.
@@ -159,22 +150,38 @@ impl From<DropReason> for Refusal {
     }
 }
 
+/// What the responder knows when answering an INIT.
+pub(crate) struct InitContext<'a> {
+    pub(crate) cfg: &'a Config,
+    pub(crate) secret: &'a Key,
+    pub(crate) persisted_epoch: u64,
+    pub(crate) now: Instant,
+    pub(crate) authentic: bool,
+}
+
 /// The responder's answer to an INIT: the CHALLENGE datagram. Stateless: it depends on the
-/// INIT, the config, the cookie secret and the persisted epoch, and changes nothing.
+/// INIT, the config, the cookie secret, the persisted epoch and the clock, and changes
+/// nothing.
+///
+/// An INIT whose MAC failed (`authentic == false`) is answered too, so that an initiator
+/// holding another PSK learns of the mismatch, but with an all-zero `proof_R` that never
+/// verifies: a CHALLENGE to an INIT that was forged or altered in transit can never
+/// complete a handshake (and offers no proof over a transcript the attacker chose).
 pub(crate) fn answer_init(
-    cfg: &Config,
-    secret: &Key,
-    persisted_epoch: u64,
+    ctx: &InitContext<'_>,
     header: &Header,
     init: &Init,
     init_len: usize,
 ) -> Result<Bytes, Refusal> {
+    let cfg = ctx.cfg;
     if init.initiator != cfg.peer_name || init.responder != cfg.local_name {
         return Err(DropReason::WrongPeer.into());
     }
-    let epoch = header.epoch.max(persisted_epoch.saturating_add(1));
+    let epoch = header.epoch.max(ctx.persisted_epoch.saturating_add(1));
     let params = cfg.params.agree(&init.params);
-    let (tag_r, nonce_r) = cfg.suite.responder_values(secret, init.tag_i, &init.nonce_i, epoch);
+    let (tag_r, nonce_r) = cfg.suite.responder_values(ctx.secret, &cfg.psk, init.tag_i, &init.nonce_i, epoch);
+    let issued = ctx.now.as_micros();
+    let bucket = cookie_bucket(issued, cfg.cookie_lifetime);
     let mut cookie = Cookie {
         tag_i: init.tag_i,
         tag_r,
@@ -182,10 +189,11 @@ pub(crate) fn answer_init(
         nonce_r,
         epoch,
         params,
-        key_id: 0,
+        issued,
+        key_id: bucket as u8,
         mac: AuthTag::default(),
     };
-    cookie.mac = cfg.suite.cookie_mac(secret, &cookie);
+    cookie.mac = cfg.suite.cookie_mac(ctx.secret, &cfg.psk, bucket, &cookie);
     let t = Transcript {
         initiator: init.initiator,
         responder: init.responder,
@@ -197,28 +205,43 @@ pub(crate) fn answer_init(
         epoch,
         params,
     };
-    let proof_r = cfg.suite.proof(&cfg.psk, Side::Responder, &t);
+    let keys = cfg.suite.psk_keys(&cfg.psk);
+    let proof_r =
+        if ctx.authentic { cfg.suite.proof(&keys, Side::Responder, &t) } else { AuthTag::default() };
     let body = Body::Challenge(Challenge { tag_r, nonce_r, nonce_i: init.nonce_i, params, cookie, proof_r });
     let out_header = Header { sid: cfg.sid, dst_tag: init.tag_i, epoch, pn: 0 };
-    let datagram = seal(cfg.suite, &handshake_key(cfg.suite, &cfg.psk), out_header, body);
+    let datagram = seal(cfg.suite, &keys.handshake_mac, out_header, body);
     if datagram.len() > init_len {
         return Err(DropReason::Amplification.into());
     }
     Ok(datagram)
 }
 
-/// The initiator checks a CHALLENGE against its attempt; on success returns what to confirm.
+/// Whether a CHALLENGE's header addresses the attempt, before anything else is looked at.
+pub(crate) fn challenge_addresses(attempt: &Attempt, header: &Header) -> Result<(), Refusal> {
+    if !matches!(attempt.stage, Stage::InitSent) {
+        return Err(DropReason::Duplicate.into());
+    }
+    if header.dst_tag != attempt.tag_i {
+        return Err(DropReason::Stale.into());
+    }
+    Ok(())
+}
+
+/// The initiator checks a CHALLENGE against its attempt; on success returns what to
+/// confirm. `authentic` says whether the trailer verified: a wrong proof is reported as an
+/// authentication failure (the peer holds another PSK, or the CHALLENGE answers an INIT
+/// that did not verify); a good proof under a bad trailer is corruption, dropped.
 pub(crate) fn check_challenge(
     cfg: &Config,
     attempt: &Attempt,
     header: &Header,
     ch: &Challenge,
     summary: Summary,
+    authentic: bool,
 ) -> Result<Confirming, Refusal> {
-    if !matches!(attempt.stage, Stage::InitSent) {
-        return Err(DropReason::Duplicate.into());
-    }
-    if header.dst_tag != attempt.tag_i || ch.nonce_i != attempt.nonce_i || ch.cookie.tag_i != attempt.tag_i {
+    challenge_addresses(attempt, header)?;
+    if ch.nonce_i != attempt.nonce_i || ch.cookie.tag_i != attempt.tag_i {
         return Err(DropReason::Stale.into());
     }
     let consistent = ch.cookie.tag_r == ch.tag_r
@@ -242,10 +265,14 @@ pub(crate) fn check_challenge(
         epoch: header.epoch,
         params: ch.params,
     };
-    if cfg.suite.proof(&cfg.psk, Side::Responder, &t) != ch.proof_r {
+    let keys = cfg.suite.psk_keys(&cfg.psk);
+    if !crate::crypto::constant_time_eq(&cfg.suite.proof(&keys, Side::Responder, &t).0, &ch.proof_r.0) {
         return Err(Refusal::AuthFailed);
     }
-    let proof_i = cfg.suite.proof(&cfg.psk, Side::Initiator, &t);
+    if !authentic {
+        return Err(DropReason::BadAuth.into());
+    }
+    let proof_i = cfg.suite.proof(&keys, Side::Initiator, &t);
     Ok(Confirming {
         tag_r: ch.tag_r,
         params: ch.params,
@@ -264,20 +291,35 @@ pub(crate) struct Proposal {
     pub(crate) keys: DirectionKeys,
 }
 
-/// The responder verifies a CONFIRM: its own cookie, the peer's proof and the packet MAC.
+/// Whether a cookie is one this responder made, under its current or previous cookie key,
+/// less than `cookie_lifetime` ago (by the responder's own clock).
+fn cookie_valid(cfg: &Config, secret: &Key, now: Instant, k: &Cookie) -> bool {
+    let now_us = now.as_micros();
+    let bucket = cookie_bucket(k.issued, cfg.cookie_lifetime);
+    let fresh = k.issued <= now_us && now_us - k.issued <= cfg.cookie_lifetime.as_micros();
+    // `fresh` implies the bucket is the current or the previous one.
+    fresh
+        && k.key_id == bucket as u8
+        && crate::crypto::constant_time_eq(&cfg.suite.cookie_mac(secret, &cfg.psk, bucket, k).0, &k.mac.0)
+}
+
+/// The responder verifies a CONFIRM: its own cookie (MAC and age), the peer's proof, then
+/// the trailer under the key the proof's transcript determines. The body is read before
+/// the trailer is checked because the cookie in it is what the keys are derived from.
 pub(crate) fn check_confirm(
     cfg: &Config,
     secret: &Key,
+    now: Instant,
     header: &Header,
     c: &Confirm,
     datagram: &Bytes,
-    raw: &crate::wire::RawPdu,
+    raw: &RawPdu,
 ) -> Result<Proposal, Refusal> {
     let k = &c.cookie;
     if header.dst_tag != k.tag_r || header.epoch != k.epoch {
         return Err(DropReason::Stale.into());
     }
-    if cfg.suite.cookie_mac(secret, k) != k.mac {
+    if !cookie_valid(cfg, secret, now, k) {
         return Err(DropReason::BadCookie.into());
     }
     if c.initiator != cfg.peer_name {
@@ -294,11 +336,12 @@ pub(crate) fn check_confirm(
         epoch: k.epoch,
         params: k.params,
     };
-    if cfg.suite.proof(&cfg.psk, Side::Initiator, &t) != c.proof_i {
+    let psk_keys = cfg.suite.psk_keys(&cfg.psk);
+    if !crate::crypto::constant_time_eq(&cfg.suite.proof(&psk_keys, Side::Initiator, &t).0, &c.proof_i.0) {
         return Err(Refusal::AuthFailed);
     }
     let keys = cfg.suite.direction_keys(&cfg.psk, &t, Side::Responder);
-    if !cfg.suite.open(&keys.recv, datagram, raw) {
+    if !cfg.suite.verify_handshake(&keys.recv.handshake, datagram, raw) {
         return Err(DropReason::BadAuth.into());
     }
     Ok(Proposal { tag_i: k.tag_i, tag_r: k.tag_r, epoch: k.epoch, params: k.params, keys })
@@ -354,13 +397,13 @@ pub(crate) fn decide_confirm(p: &Proposal, ctx: &ConfirmContext) -> ConfirmDecis
 /// The responder's ACCEPT for an accepted proposal.
 pub(crate) fn build_accept(cfg: &Config, p: &Proposal, summary: Summary) -> Bytes {
     let header = Header { sid: cfg.sid, dst_tag: p.tag_i, epoch: p.epoch, pn: 0 };
-    seal(cfg.suite, &p.keys.send, header, Body::Accept(Accept { summary }))
+    seal(cfg.suite, &p.keys.send.handshake, header, Body::Accept(Accept { summary }))
 }
 
 /// The responder's STALE for a verified CONFIRM with an old epoch.
 pub(crate) fn build_stale(cfg: &Config, p: &Proposal, persisted_epoch: u64) -> Bytes {
     let header = Header { sid: cfg.sid, dst_tag: p.tag_i, epoch: p.epoch, pn: 0 };
-    seal(cfg.suite, &p.keys.send, header, Body::Stale(Stale { current_epoch: persisted_epoch }))
+    seal(cfg.suite, &p.keys.send.handshake, header, Body::Stale(Stale { current_epoch: persisted_epoch }))
 }
 
 #[cfg(test)]
@@ -368,10 +411,9 @@ mod tests {
     use super::*;
 
     fn proposal(epoch: u64) -> Proposal {
-        let k = crate::crypto::Key::default();
         let params =
             Params { max_datagram: 1400, msg_window: 8, checkpoint_size: 4096, checkpoint_window: 2 };
-        Proposal { tag_i: 1, tag_r: 2, epoch, params, keys: DirectionKeys { send: k, recv: k } }
+        Proposal { tag_i: 1, tag_r: 2, epoch, params, keys: DirectionKeys::unused() }
     }
 
     /// The responder table, row by row.

@@ -9,10 +9,11 @@ use crate::wire::{AbortReason, CloseReason, DecodeError};
 
 /// One input to [`Session::handle_input`](crate::Session::handle_input).
 #[derive(Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub enum Input {
     /// A datagram (or one TCP frame) received from the bearer.
-    Datagram(Bytes),
+    Datagram(#[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))] Bytes),
     /// The driver's clock reached [`Session::poll_timeout`](crate::Session::poll_timeout):
     /// every timer due at `now` fires.
     Timeout,

@@ -83,9 +83,14 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "arbitrary")]
+mod arbitrary_support;
 mod association;
 pub mod config;
 pub mod crypto;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz_internals;
 mod handshake;
 pub mod io;
 pub mod message;
@@ -104,7 +109,7 @@ pub mod timer;
 pub mod wire;
 
 pub use config::{Config, ConfigError, DialPolicy};
-pub use crypto::{Psk, PskError, Suite};
+pub use crypto::{InitBudget, InitRateLimiter, Psk, PskError, Suite};
 pub use io::{
     AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
 };

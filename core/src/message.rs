@@ -8,6 +8,7 @@ use crate::wire::{Priority, RejectReason};
 
 /// The session's id for a submitted message: unique per session, never reused, durable.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MessageId(pub u64);
 
 impl fmt::Debug for MessageId {
@@ -18,6 +19,7 @@ impl fmt::Debug for MessageId {
 
 /// A message handed to the session for transfer.
 #[derive(Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Submission {
     /// The application's own id; delivered to the receiving application and echoed in
     /// the outcome.
@@ -28,6 +30,7 @@ pub struct Submission {
     /// per-priority expiry from the config applies.
     pub deadline: Option<Instant>,
     /// The content.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))]
     pub bytes: Bytes,
 }
 
@@ -39,6 +42,7 @@ impl fmt::Debug for Submission {
 
 /// The final outcome of a submitted message. Each message gets exactly one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Outcome {
     /// The receiver stored it and handed it to its application.
     Delivered,
@@ -48,6 +52,7 @@ pub enum Outcome {
 
 /// Why a message will never be delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum NonDelivery {
     /// Its deadline or transfer timeout passed (before it was sent, or the receiver
     /// confirmed the cancellation of a sent copy).

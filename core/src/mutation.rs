@@ -26,11 +26,16 @@ pub enum Mutation {
     NoDuplicateSuppression = 5,
     /// An orderly release gives up the messages in flight (non-delivered).
     ReleaseDropsInFlight = 6,
+    /// The naive session that assumes the bearer keeps order (the seed failure as a
+    /// variant): an initiator waiting for ACCEPT takes the next ACCEPT it receives as the
+    /// answer to its current CONFIRM, without checking its tag, epoch or authenticator.
+    /// Hooks: the session's `confirming_for` and the ACCEPT authenticator check.
+    AssumeInOrder = 7,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 7] = [
+    pub const ALL: [Mutation; 8] = [
         Mutation::ResponderKeyedByPeer,
         Mutation::NoEpochCheck,
         Mutation::AckBeforeFsync,
@@ -38,6 +43,7 @@ impl Mutation {
         Mutation::NdrInDoubtOnTimer,
         Mutation::NoDuplicateSuppression,
         Mutation::ReleaseDropsInFlight,
+        Mutation::AssumeInOrder,
     ];
 
     /// A stable name, for command lines and reports.
@@ -50,6 +56,7 @@ impl Mutation {
             Mutation::NdrInDoubtOnTimer => "ndr-in-doubt-on-timer",
             Mutation::NoDuplicateSuppression => "no-duplicate-suppression",
             Mutation::ReleaseDropsInFlight => "release-drops-in-flight",
+            Mutation::AssumeInOrder => "assume-in-order",
         }
     }
 }

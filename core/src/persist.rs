@@ -17,6 +17,7 @@ use crate::wire::{FirstSegment, Priority, Resolution};
 /// One durable fact. Applying a record twice, or an older record after a newer one, never
 /// moves state backwards: [`SessionStore::apply`] is idempotent and monotone.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub enum Record {
     /// The session's epoch is at least this value.
@@ -58,6 +59,7 @@ pub enum Record {
         /// Metadata from the first segment (with the chunk at offset 0).
         first: Option<FirstSegment>,
         /// The bytes.
+        #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))]
         bytes: Bytes,
     },
     /// Inbound: `msn` is delivered — stored for the application and marked — in one step.
@@ -68,6 +70,7 @@ pub enum Record {
         /// The sender application's id for it.
         app_id: u64,
         /// Its complete content.
+        #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))]
         bytes: Bytes,
     },
     /// Inbound: `msn` is resolved without delivery (cancelled by the sender, or rejected).
@@ -81,6 +84,7 @@ pub enum Record {
 
 /// An outbound message in the sender's custody.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct StoredMessage {
     /// The application's id.
     pub app_id: u64,
@@ -91,6 +95,7 @@ pub struct StoredMessage {
     /// Give up after this instant.
     pub deadline: Instant,
     /// The content.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))]
     pub bytes: Bytes,
     /// Its msn once assigned.
     pub msn: Option<u64>,

@@ -66,10 +66,12 @@ pub(crate) struct Effects {
 
 impl Receiver {
     /// Forgets reassembly of a message (association over; the durable prefix remains).
+    /// A new association: reassembly restarts from the durable prefixes. Our summary went
+    /// out in the handshake (CONFIRM or ACCEPT), so none is due yet.
     pub(crate) fn on_association_up(&mut self) {
         self.pending.clear();
         self.answers.clear();
-        self.summary_due = true;
+        self.summary_due = false;
     }
 
     /// Processes one DATA frame against the store (which already holds every earlier record).
@@ -204,6 +206,15 @@ impl Receiver {
         self.pending.remove(&msn);
         self.answers.push(Frame::Resolved { msn, resolution: Resolution::Cancelled });
         Some(Record::Resolved { msn, resolution: Resolution::Cancelled })
+    }
+
+    /// Per msn being reassembled: bytes buffered beyond its durable prefix (for the fuzzers).
+    #[cfg(fuzzing)]
+    pub(crate) fn buffered(&self) -> Vec<(u64, u64)> {
+        self.pending
+            .iter()
+            .map(|(&msn, r)| (msn, r.segments.values().map(|b| b.len() as u64).sum()))
+            .collect()
     }
 
     /// Frames answering CANCELs and rejections, to send in the next packet.

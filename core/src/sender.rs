@@ -53,8 +53,6 @@ struct Progress {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub(crate) struct Sender {
     progress: BTreeMap<MessageId, Progress>,
-    /// Whether the peer's summary for this association has arrived (resume points known).
-    summary_known: bool,
     /// Unsent (no msn), not cancelled messages per priority class, oldest first.
     unassigned: [BTreeSet<MessageId>; 3],
     /// Unresolved messages with an msn.
@@ -184,8 +182,8 @@ impl Sender {
         self.index(id, &after);
     }
 
-    /// A new association is up: every message resumes from the receiver's durable offset
-    /// once the peer's summary is known; CANCELs are sent again.
+    /// A new association is up: every message resumes from the receiver's durable offset as
+    /// last reported (the handshake's summary updates it at once); CANCELs are sent again.
     pub(crate) fn on_association_up(&mut self, cfg: &Config, store: &SessionStore) {
         let keep_own_offset = cfg.mutations.is_active(Mutation::ResumeFromOwnOffset);
         for p in self.progress.values_mut() {
@@ -203,12 +201,6 @@ impl Sender {
                 None => false,
             };
         }
-        self.summary_known = false;
-    }
-
-    /// The peer's summary arrived with the handshake (or later in a SUMMARY frame).
-    pub(crate) fn summary_arrived(&mut self) {
-        self.summary_known = true;
     }
 
     /// Whether any message is unresolved.
@@ -350,9 +342,6 @@ impl Sender {
         frames: &mut Vec<Frame>,
     ) -> Vec<Record> {
         let mut records = Vec::new();
-        if !self.summary_known {
-            return records;
-        }
         while *budget >= CANCEL_LEN {
             let Some(msn) = self.cancels.pop_first() else { break };
             frames.push(Frame::Cancel { msn });

@@ -11,6 +11,7 @@ use core::ops::{Add, AddAssign, Sub};
 ///
 /// Arithmetic saturates instead of overflowing: no time computation in the core can panic.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Duration(u64);
 
 impl Duration {
@@ -99,6 +100,7 @@ impl fmt::Debug for Duration {
 ///
 /// `Instant` is plain data: comparing and subtracting never panics (subtraction saturates).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Instant(u64);
 
 impl Instant {

@@ -5,7 +5,7 @@
 mod common;
 
 use assoc_core::sim::{Impairments, Pair};
-use assoc_core::{DownReason, DropReason, Duration, Event, Input};
+use assoc_core::{DownReason, DropReason, Duration, Event, Input, Suite};
 
 /// What one scenario went through, summed over seeds to show the hard cases happened.
 #[derive(Default)]
@@ -18,8 +18,8 @@ struct Exercised {
 }
 
 /// Runs one seeded scenario; returns a description of the first failure.
-fn scenario(seed: u64, seen: &mut Exercised) -> Result<(), String> {
-    let (mut a, mut b) = common::configs();
+fn scenario(seed: u64, suite: Suite, seen: &mut Exercised) -> Result<(), String> {
+    let (mut a, mut b) = common::configs_with(suite);
     // Frequent keepalives put data-phase packets on the wire to be replayed and reordered.
     a.keepalive = Some(Duration::from_secs(2));
     b.keepalive = Some(Duration::from_secs(2));
@@ -82,7 +82,8 @@ fn scenario(seed: u64, seen: &mut Exercised) -> Result<(), String> {
 #[test]
 fn thousand_hostile_scenarios_always_reestablish() {
     let mut seen = Exercised::default();
-    let failures: Vec<String> = (0..1000).filter_map(|seed| scenario(seed, &mut seen).err()).collect();
+    let failures: Vec<String> =
+        (0..1000).filter_map(|seed| scenario(seed, Suite::Symbolic, &mut seen).err()).collect();
     assert!(failures.is_empty(), "{} of 1000 failed; first: {}", failures.len(), failures[0]);
     // The runs really met stale PDUs from earlier attempts, collisions and replays.
     assert!(seen.stale > 1000, "stale drops: {}", seen.stale);
@@ -94,4 +95,16 @@ fn thousand_hostile_scenarios_always_reestablish() {
         "stale {} collisions {} replays {} associations {} released {}",
         seen.stale, seen.collisions, seen.replays, seen.associations, seen.released
     );
+}
+
+/// The same scenarios with the real suite (encrypted packets, HMAC'd handshake, expiring
+/// cookies).
+#[test]
+fn real_suite_hostile_scenarios_always_reestablish() {
+    let mut seen = Exercised::default();
+    let suite = common::real_suite();
+    let failures: Vec<String> = (0..1000).filter_map(|seed| scenario(seed, suite, &mut seen).err()).collect();
+    assert!(failures.is_empty(), "{} of 1000 failed; first: {}", failures.len(), failures[0]);
+    assert!(seen.replays > 1000, "replays: {}", seen.replays);
+    assert!(seen.associations >= 6000, "associations: {}", seen.associations);
 }

@@ -3,12 +3,16 @@
 mod common;
 
 use assoc_core::sim::{Impairments, Ledger, Pair};
-use assoc_core::{Config, Duration, Event, Input, Instant, Outcome, Priority, Submission};
+use assoc_core::{Config, Duration, Event, Input, Instant, Outcome, Priority, Submission, Suite};
 use bytes::Bytes;
 
 /// Test configs with small datagrams and checkpoints so messages span many segments.
 fn small_configs() -> (Config, Config) {
-    let (mut a, mut b) = common::configs();
+    small_configs_with(Suite::Symbolic)
+}
+
+fn small_configs_with(suite: Suite) -> (Config, Config) {
+    let (mut a, mut b) = common::configs_with(suite);
     for c in [&mut a, &mut b] {
         c.params.max_datagram = 512;
         c.params.checkpoint_size = 1024;
@@ -66,8 +70,8 @@ fn clean_network_delivers_in_order_with_one_outcome_each() {
 }
 
 /// One seeded run; returns the first violated guarantee.
-fn hostile_run(seed: u64) -> Result<(u64, u64), String> {
-    let (a, b) = small_configs();
+fn hostile_run(seed: u64, suite: Suite) -> Result<(u64, u64), String> {
+    let (a, b) = small_configs_with(suite);
     let mut p = Pair::new(a, b, Impairments::hostile(), seed).unwrap();
     let mut ledger = Ledger::default();
     let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -185,7 +189,7 @@ fn thousand_hostile_runs_with_crashes_deliver_exactly_once_in_order() {
         }
     };
     for seed in seeds {
-        match hostile_run(seed) {
+        match hostile_run(seed, Suite::Symbolic) {
             Ok((d, o)) => {
                 delivered += d;
                 outcomes += o;
@@ -195,6 +199,22 @@ fn thousand_hostile_runs_with_crashes_deliver_exactly_once_in_order() {
     }
     assert!(failures.is_empty(), "{} runs failed; first: {}", failures.len(), failures[0]);
     println!("delivered {delivered} messages, {outcomes} outcomes");
+    assert!(delivered > 3000, "the runs really transferred messages: {delivered}");
+}
+
+/// The same runs with the real suite.
+#[test]
+fn real_suite_hostile_runs_with_crashes_deliver_exactly_once_in_order() {
+    let suite = common::real_suite();
+    let mut failures = Vec::new();
+    let mut delivered = 0;
+    for seed in 0..1000 {
+        match hostile_run(seed, suite) {
+            Ok((d, _)) => delivered += d,
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(failures.is_empty(), "{} runs failed; first: {}", failures.len(), failures[0]);
     assert!(delivered > 3000, "the runs really transferred messages: {delivered}");
 }
 

@@ -79,7 +79,7 @@ impl RangeSet {
     }
 
     /// Whether `pn` counts as seen (below the floor or inside a range).
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn contains(&self, pn: u64) -> bool {
         pn < self.floor || self.ranges.range(..=pn).next_back().is_some_and(|(_, &e)| e >= pn)
     }
@@ -90,7 +90,7 @@ impl RangeSet {
     }
 
     /// Every pn below this counts as seen.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn floor(&self) -> u64 {
         self.floor
     }
@@ -106,7 +106,7 @@ impl RangeSet {
     }
 
     /// Whether the invariant written above this impl holds.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn check_invariant(&self) -> bool {
         let mut prev_end: Option<u64> = None;
         for (&s, &e) in &self.ranges {

@@ -1,17 +1,26 @@
 //! The session's receive path for handshake PDUs: INIT, CHALLENGE, CONFIRM, ACCEPT, STALE.
+//!
+//! Every datagram is split at header, body and trailer first (`RawPdu::parse`); the header
+//! selects the attempt or association and so the key; the trailer is verified (a PACKET is
+//! decrypted) before the body is acted on. Handshake bodies are cleartext: a CONFIRM's body
+//! is read before its trailer is checked (the cookie in it determines the keys), and an
+//! unauthentic CHALLENGE is read only to decide whether to report a PSK mismatch. Nothing
+//! that fails authentication changes state; the budget for unauthenticated handshake PDUs
+//! (`Config::init_budget`) bounds the answers and reports they cause.
 
 use alloc::boxed::Box;
 use bytes::Bytes;
 
 use super::Session;
 use crate::association::AssociationIds;
-use crate::handshake::{self, Attempt, ConfirmContext, ConfirmDecision, Refusal, Stage};
+use crate::handshake::{self, Attempt, ConfirmContext, ConfirmDecision, InitContext, Refusal, Stage};
 use crate::io::{AuthStage, DropReason, Event, InputError, Role};
+use crate::mutation::Mutation;
 use crate::persist::Record;
 use crate::receiver::Receiver;
 use crate::time::Instant;
 use crate::timer::Timer;
-use crate::wire::{Body, Header, RawPdu, Summary};
+use crate::wire::{Body, DecodeError, Header, PduType, RawPdu, Summary};
 
 impl Session {
     // ----- receive path -----
@@ -21,38 +30,54 @@ impl Session {
         Err(reason.into())
     }
 
+    fn undecodable(&mut self, e: DecodeError) -> Result<(), InputError> {
+        self.stats.0.undecodable += 1;
+        Err(e.into())
+    }
+
+    /// Strictly decodes a (cleartext) body of type `ty`; a failure is counted.
+    pub(super) fn decode_body(&mut self, ty: PduType, body: &Bytes) -> Result<Body, InputError> {
+        Body::decode(ty, body).map_err(|e| {
+            self.stats.0.undecodable += 1;
+            e.into()
+        })
+    }
+
     pub(super) fn on_datagram(&mut self, now: Instant, datagram: Bytes) -> Result<(), InputError> {
         self.stats.0.datagrams_in += 1;
-        let parsed =
-            RawPdu::parse(&datagram).and_then(|raw| Body::decode(raw.ty, &raw.body).map(|b| (raw, b)));
-        let (raw, body) = match parsed {
-            Ok(x) => x,
-            Err(e) => {
-                self.stats.0.undecodable += 1;
-                return Err(e.into());
-            }
+        let raw = match RawPdu::parse(&datagram) {
+            Ok(raw) => raw,
+            Err(e) => return self.undecodable(e),
         };
         if raw.header.sid != self.cfg.sid {
             return self.drop_pdu(DropReason::WrongSession);
         }
-        let header = raw.header;
-        match body {
-            Body::Init(init) => self.on_init(&header, &init, &datagram, &raw),
-            Body::Challenge(ch) => self.on_challenge(now, &header, &ch, &datagram, &raw),
-            Body::Confirm(c) => self.on_confirm(now, &header, &c, &datagram, &raw),
-            Body::Accept(a) => self.on_accept(now, &header, &a.summary, &datagram, &raw),
-            Body::Stale(s) => self.on_stale(now, &header, s.current_epoch, &datagram, &raw),
-            Body::Packet(frames) => self.on_packet(now, &header, &frames, &datagram, &raw),
+        match raw.ty {
+            PduType::Init => self.on_init(now, &raw, &datagram),
+            PduType::Challenge => self.on_challenge(now, &raw, &datagram),
+            PduType::Confirm => self.on_confirm(now, &raw, &datagram),
+            PduType::Accept => self.on_accept(now, &raw, &datagram),
+            PduType::Stale => self.on_stale(now, &raw, &datagram),
+            PduType::Packet => self.on_packet(now, &raw, &datagram),
         }
     }
 
     /// Drops a refused handshake PDU. A failed proof is reported to the application as an
-    /// event and counted; it returns `Ok` because the event is the report (and the only
-    /// state it changes is the output queue).
-    pub(super) fn refuse(&mut self, refusal: Refusal, stage: AuthStage) -> Result<(), InputError> {
+    /// event and counted, while the budget for unauthenticated PDUs lasts; it returns `Ok`
+    /// because the event is the report (and the only state it changes is the output queue).
+    /// Beyond the budget it is dropped like any forgery.
+    pub(super) fn refuse(
+        &mut self,
+        now: Instant,
+        refusal: Refusal,
+        stage: AuthStage,
+    ) -> Result<(), InputError> {
         match refusal {
             Refusal::Drop(r) => self.drop_pdu(r),
             Refusal::AuthFailed => {
+                if !self.auth_budget.0.try_acquire(now) {
+                    return self.drop_pdu(DropReason::BadAuth);
+                }
                 self.stats.0.count_drop(DropReason::BadAuth);
                 self.event(Event::AuthenticationFailed { stage });
                 Ok(())
@@ -60,63 +85,78 @@ impl Session {
         }
     }
 
-    pub(super) fn on_init(
-        &mut self,
-        header: &Header,
-        init: &crate::wire::Init,
-        datagram: &Bytes,
-        raw: &RawPdu,
-    ) -> Result<(), InputError> {
-        if header.dst_tag != 0 {
+    pub(super) fn on_init(&mut self, now: Instant, raw: &RawPdu, datagram: &Bytes) -> Result<(), InputError> {
+        if raw.header.dst_tag != 0 {
             return self.drop_pdu(DropReason::NotApplicable);
         }
         if self.attempt.is_some() && self.cfg.local_name < self.cfg.peer_name {
             return self.drop_pdu(DropReason::Collision);
         }
         let authentic =
-            self.cfg.suite.open(&handshake::handshake_key(self.cfg.suite, &self.cfg.psk), datagram, raw);
-        match handshake::answer_init(
-            &self.cfg,
-            &self.cookie_secret,
-            self.store.epoch,
-            header,
-            init,
-            datagram.len(),
-        ) {
+            self.cfg.suite.verify_handshake(&handshake::handshake_mac_key(&self.cfg), datagram, raw);
+        // An INIT that fails its MAC is answered only while the budget lasts: beyond it, a
+        // flood costs one MAC per datagram and produces nothing.
+        if !authentic && !self.auth_budget.0.would_allow(now) {
+            return self.drop_pdu(DropReason::BadAuth);
+        }
+        let Body::Init(init) = self.decode_body(raw.ty, &raw.body)? else {
+            return self.drop_pdu(DropReason::NotApplicable);
+        };
+        let ctx = InitContext {
+            cfg: &self.cfg,
+            secret: &self.cookie_secret,
+            persisted_epoch: self.store.epoch,
+            now,
+            authentic,
+        };
+        match handshake::answer_init(&ctx, &raw.header, &init, datagram.len()) {
             Ok(challenge) => {
                 self.transmit(challenge);
                 if !authentic {
-                    // Answered anyway, so the initiator learns of the PSK mismatch too.
+                    // Answered anyway (with a proof that never verifies), so the initiator
+                    // learns of the PSK mismatch too.
+                    self.auth_budget.0.try_acquire(now);
                     self.stats.0.init_auth_failures += 1;
                     self.event(Event::AuthenticationFailed { stage: AuthStage::Init });
                 }
                 Ok(())
             }
-            Err(r) => self.refuse(r, AuthStage::Init),
+            Err(r) => self.refuse(now, r, AuthStage::Init),
         }
     }
 
     pub(super) fn on_challenge(
         &mut self,
         now: Instant,
-        header: &Header,
-        ch: &crate::wire::Challenge,
-        datagram: &Bytes,
         raw: &RawPdu,
+        datagram: &Bytes,
     ) -> Result<(), InputError> {
+        let header = raw.header;
         let Some(attempt) = self.attempt.as_ref() else {
             return self.drop_pdu(DropReason::Stale);
         };
-        // The proof first: a failing proof means the peer holds another PSK (tell the
-        // application); a failing trailer with a good proof is mere corruption.
-        let summary = Receiver::summary(&self.store, self.handshake_summary_budget());
-        let confirming = match handshake::check_challenge(&self.cfg, attempt, header, ch, summary) {
-            Ok(c) => c,
-            Err(r) => return self.refuse(r, AuthStage::Challenge),
-        };
-        if !self.cfg.suite.open(&handshake::handshake_key(self.cfg.suite, &self.cfg.psk), datagram, raw) {
+        if let Err(r) = handshake::challenge_addresses(attempt, &header) {
+            return self.refuse(now, r, AuthStage::Challenge);
+        }
+        let authentic =
+            self.cfg.suite.verify_handshake(&handshake::handshake_mac_key(&self.cfg), datagram, raw);
+        if !authentic && !self.auth_budget.0.would_allow(now) {
             return self.drop_pdu(DropReason::BadAuth);
         }
+        let Body::Challenge(ch) = self.decode_body(raw.ty, &raw.body)? else {
+            return self.drop_pdu(DropReason::NotApplicable);
+        };
+        let Some(attempt) = self.attempt.as_ref() else {
+            return self.drop_pdu(DropReason::Stale);
+        };
+        // A failing proof means the peer holds another PSK (tell the application); a
+        // failing trailer with a good proof is mere corruption.
+        let summary = Receiver::summary(&self.store, self.handshake_summary_budget());
+        let confirming =
+            match handshake::check_challenge(&self.cfg, attempt, &header, &ch, summary, authentic) {
+                Ok(c) => c,
+                Err(r) => return self.refuse(now, r, AuthStage::Challenge),
+            };
         if header.epoch > self.store.epoch {
             self.persist(Record::Epoch(header.epoch));
         }
@@ -135,16 +175,24 @@ impl Session {
     pub(super) fn on_confirm(
         &mut self,
         now: Instant,
-        header: &Header,
-        c: &crate::wire::Confirm,
-        datagram: &Bytes,
         raw: &RawPdu,
+        datagram: &Bytes,
     ) -> Result<(), InputError> {
-        let proposal =
-            match handshake::check_confirm(&self.cfg, &self.cookie_secret, header, c, datagram, raw) {
-                Ok(p) => p,
-                Err(r) => return self.refuse(r, AuthStage::Confirm),
-            };
+        let Body::Confirm(c) = self.decode_body(raw.ty, &raw.body)? else {
+            return self.drop_pdu(DropReason::NotApplicable);
+        };
+        let proposal = match handshake::check_confirm(
+            &self.cfg,
+            &self.cookie_secret,
+            now,
+            &raw.header,
+            &c,
+            datagram,
+            raw,
+        ) {
+            Ok(p) => p,
+            Err(r) => return self.refuse(now, r, AuthStage::Confirm),
+        };
         let ctx = ConfirmContext {
             current: self.assoc.as_ref().map(|a| (a.epoch, a.local_tag, a.peer_tag)),
             persisted_epoch: self.store.epoch,
@@ -188,7 +236,11 @@ impl Session {
     pub(super) fn confirming_for(&self, header: &Header) -> Option<(&Attempt, &handshake::Confirming)> {
         let attempt = self.attempt.as_ref()?;
         match &attempt.stage {
-            Stage::ConfirmSent(c) if header.dst_tag == attempt.tag_i && header.epoch == attempt.epoch => {
+            // The AssumeInOrder mutation takes whatever arrives next as the answer.
+            Stage::ConfirmSent(c)
+                if (header.dst_tag == attempt.tag_i && header.epoch == attempt.epoch)
+                    || self.cfg.mutations.is_active(Mutation::AssumeInOrder) =>
+            {
                 Some((attempt, c))
             }
             _ => None,
@@ -198,21 +250,24 @@ impl Session {
     pub(super) fn on_accept(
         &mut self,
         now: Instant,
-        header: &Header,
-        summary: &Summary,
-        datagram: &Bytes,
         raw: &RawPdu,
+        datagram: &Bytes,
     ) -> Result<(), InputError> {
-        let Some((attempt, c)) = self.confirming_for(header) else {
-            let dup = self.assoc.as_ref().is_some_and(|a| a.matches(header));
+        let Some((attempt, c)) = self.confirming_for(&raw.header) else {
+            let dup = self.assoc.as_ref().is_some_and(|a| a.matches(&raw.header));
             return self.drop_pdu(if dup { DropReason::Duplicate } else { DropReason::Stale });
         };
-        if !self.cfg.suite.open(&c.keys.recv, datagram, raw) {
+        if !self.cfg.suite.verify_handshake(&c.keys.recv.handshake, datagram, raw)
+            && !self.cfg.mutations.is_active(Mutation::AssumeInOrder)
+        {
             return self.drop_pdu(DropReason::BadAuth);
         }
         let ids = initiator_ids(attempt, c);
+        let Body::Accept(a) = self.decode_body(raw.ty, &raw.body)? else {
+            return self.drop_pdu(DropReason::NotApplicable);
+        };
         self.establish(now, ids);
-        self.start_transfer(now, summary);
+        self.start_transfer(now, &a.summary);
         Ok(())
     }
 
@@ -232,20 +287,21 @@ impl Session {
     pub(super) fn on_stale(
         &mut self,
         now: Instant,
-        header: &Header,
-        current_epoch: u64,
-        datagram: &Bytes,
         raw: &RawPdu,
+        datagram: &Bytes,
     ) -> Result<(), InputError> {
-        let Some((_, c)) = self.confirming_for(header) else {
+        let Some((_, c)) = self.confirming_for(&raw.header) else {
             return self.drop_pdu(DropReason::Stale);
         };
-        if !self.cfg.suite.open(&c.keys.recv, datagram, raw) {
+        if !self.cfg.suite.verify_handshake(&c.keys.recv.handshake, datagram, raw) {
             return self.drop_pdu(DropReason::BadAuth);
         }
+        let Body::Stale(stale) = self.decode_body(raw.ty, &raw.body)? else {
+            return self.drop_pdu(DropReason::NotApplicable);
+        };
         // A stable fact: the peer's epoch is at least `current_epoch`. Retry above it now.
-        if current_epoch > self.store.epoch {
-            self.persist(Record::Epoch(current_epoch));
+        if stale.current_epoch > self.store.epoch {
+            self.persist(Record::Epoch(stale.current_epoch));
         }
         self.attempt = None;
         self.timers.stop(Timer::Handshake);

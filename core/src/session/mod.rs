@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::association::{Association, AssociationIds, Phase};
 use crate::config::{Config, ConfigError, DialPolicy};
-use crate::crypto::Key;
+use crate::crypto::{InitRateLimiter, Key};
 use crate::handshake::{self, Attempt, Stage};
 use crate::io::{BearerRequest, DownReason, Event, Input, InputError, Output, Role, Transmit};
 use crate::message::{MessageId, NonDelivery, Outcome};
@@ -71,7 +71,9 @@ pub struct AssociationInfo {
 /// The sans-IO session state machine. See the crate docs for the drain contract.
 ///
 /// All state is plain data: `Clone + Debug + Eq + Hash`, bounded by [`Config`]. Statistics
-/// are excluded from `Eq`/`Hash`.
+/// and the budget for unauthenticated handshake PDUs are excluded from `Eq`/`Hash` (the
+/// budget only decides whether such a PDU is answered, which is indistinguishable from
+/// its loss).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Session {
     cfg: Arc<Config>,
@@ -88,6 +90,7 @@ pub struct Session {
     timers: TimerTable,
     outbox: Outbox,
     stats: Unobserved<Stats>,
+    auth_budget: Unobserved<InitRateLimiter>,
 }
 
 /// Most timers one `handle_input(Timeout)` fires; a guard against a deadline bug looping.
@@ -111,6 +114,7 @@ impl Session {
         let mut secret = [0u8; 32];
         rng.fill(&mut secret);
         let sender = Sender::rebuild(&store);
+        let auth_budget = Unobserved(InitRateLimiter::new(config.init_budget));
         let mut session = Session {
             cfg: Arc::new(config),
             store,
@@ -126,6 +130,7 @@ impl Session {
             timers: TimerTable::default(),
             outbox: Outbox::default(),
             stats: Unobserved::default(),
+            auth_budget,
         };
         // Unresolved messages want an association: ask to be woken at once.
         if Sender::has_work(&session.store) {

@@ -12,39 +12,46 @@ use crate::persist::Record;
 use crate::receiver::{Ignored, Receiver};
 use crate::time::Instant;
 use crate::timer::Timer;
-use crate::wire::{AbortReason, Frame, Header, Pdu, RawPdu, Resolution, Summary};
+use crate::wire::{AbortReason, Body, Frame, Pdu, RawPdu, Resolution, Summary};
 
 /// Most packets one flush sends; the rest waits for the next input (ACKs open the window).
 const MAX_PACKETS_PER_FLUSH: usize = 256;
 
 impl Session {
+    /// A PACKET: the header selects the association, which authenticates and decrypts the
+    /// body before anything in it is decoded or acted on.
     pub(super) fn on_packet(
         &mut self,
         now: Instant,
-        header: &Header,
-        frames: &[Frame],
-        datagram: &Bytes,
         raw: &RawPdu,
+        datagram: &Bytes,
     ) -> Result<(), InputError> {
-        let for_current = self.assoc.as_ref().is_some_and(|a| a.matches(header));
-        if !for_current {
-            // Any authentic packet of the association we are confirming implies ACCEPT.
-            let implied = self
-                .confirming_for(header)
-                .filter(|(_, c)| self.cfg.suite.open(&c.keys.recv, datagram, raw))
-                .map(|(attempt, c)| initiator_ids(attempt, c));
-            match implied {
-                Some(ids) => self.establish(now, ids),
-                None => return self.drop_pdu(DropReason::Stale),
-            }
-        }
+        let header = raw.header;
         let suite = self.cfg.suite;
-        let Some(a) = self.assoc.as_mut() else { return self.drop_pdu(DropReason::Stale) };
-        if !a.authentic(suite, datagram, raw) {
-            return self.drop_pdu(DropReason::BadAuth);
+        let (clear, implied) = if self.assoc.as_ref().is_some_and(|a| a.matches(&header)) {
+            match self.assoc.as_ref().and_then(|a| a.open(suite, datagram, raw)) {
+                Some(clear) => (clear, None),
+                None => return self.drop_pdu(DropReason::BadAuth),
+            }
+        } else {
+            // Any authentic packet of the association we are confirming implies ACCEPT.
+            let Some((attempt, c)) = self.confirming_for(&header) else {
+                return self.drop_pdu(DropReason::Stale);
+            };
+            match suite.open_packet(&c.keys.recv, datagram, raw) {
+                Some(clear) => (clear, Some(initiator_ids(attempt, c))),
+                None => return self.drop_pdu(DropReason::BadAuth),
+            }
+        };
+        let Body::Packet(frames) = self.decode_body(raw.ty, &clear)? else {
+            return self.drop_pdu(DropReason::NotApplicable);
+        };
+        if let Some(ids) = implied {
+            self.establish(now, ids);
         }
+        let Some(a) = self.assoc.as_mut() else { return self.drop_pdu(DropReason::Stale) };
         let was_established = a.phase == Phase::Established;
-        let effect = match a.on_packet(now, header.pn, frames) {
+        let effect = match a.on_packet(now, header.pn, &frames) {
             Ok(effect) => effect,
             Err(reason) => return self.drop_pdu(reason),
         };
@@ -56,7 +63,7 @@ impl Session {
         // Session frames of a closing association still count: their effects are stable.
         let mut effect = effect;
         if was_established || matches!(effect, PacketEffect::Released(_)) || self.closing() {
-            if let Err(reason) = self.on_session_frames(now, frames) {
+            if let Err(reason) = self.on_session_frames(now, &frames) {
                 effect = PacketEffect::Violation(reason);
             }
         }
@@ -146,7 +153,6 @@ impl Session {
     /// The peer's receive summary: settles outcomes and resume points of our messages.
     pub(super) fn apply_peer_summary(&mut self, s: &Summary) -> Result<(), AbortReason> {
         let done = self.sender.on_summary(&self.store, s)?;
-        self.sender.summary_arrived();
         for f in done {
             self.finish(f);
         }
@@ -192,7 +198,11 @@ impl Session {
             let mut budget =
                 usize::from(a.params.max_datagram).saturating_sub(Pdu::PACKET_OVERHEAD).min(max_budget);
             let mut frames = a.control_frames(&mut budget);
+            let taken = frames.len();
             frames.retain(|f| self.sender.still_needed(&self.store, f));
+            // Retransmissions no longer needed were just discarded: look again rather than
+            // stop, or they would linger and be discarded by some later, unrelated input.
+            let discarded = frames.len() < taken;
             let mut records = Vec::new();
             if a.phase == Phase::Established {
                 for f in self.receiver.take_answers() {
@@ -214,6 +224,9 @@ impl Session {
             }
             let ping = a.take_ping();
             if frames.is_empty() && !ping {
+                if discarded {
+                    continue;
+                }
                 break;
             }
             if ping && !frames.iter().any(Frame::is_ack_eliciting) {

@@ -31,7 +31,7 @@ const MAX_FRAMES: usize = 1024;
 /// Encoded length of [`Params`].
 const PARAMS_LEN: usize = 2 + 2 + 4 + 2;
 /// Encoded length of a [`Cookie`].
-const COOKIE_LEN: usize = 8 + 8 + NONCE_LEN + NONCE_LEN + 8 + PARAMS_LEN + 1 + AUTH_LEN;
+const COOKIE_LEN: usize = 8 + 8 + NONCE_LEN + NONCE_LEN + 8 + PARAMS_LEN + 8 + 1 + AUTH_LEN;
 /// Encoded length of a [`Challenge`] body.
 const CHALLENGE_BODY_LEN: usize = 8 + NONCE_LEN + NONCE_LEN + PARAMS_LEN + COOKIE_LEN + AUTH_LEN;
 /// Encoded length of an [`Init`] body with one-byte names and no padding, minus the names.
@@ -312,7 +312,7 @@ impl Init {
     /// CHALLENGE, so answering an INIT never amplifies (see `PROTOCOL.md`).
     pub fn min_padding(initiator: &PeerName, responder: &PeerName) -> u16 {
         let unpadded = INIT_BODY_FIXED + initiator.as_bytes().len() + responder.as_bytes().len();
-        // At most CHALLENGE_BODY_LEN (149), so it always fits.
+        // At most CHALLENGE_BODY_LEN (157), so it always fits.
         CHALLENGE_BODY_LEN.saturating_sub(unpadded) as u16
     }
 }
@@ -603,6 +603,7 @@ fn get_cookie(r: &mut Reader<'_>) -> Result<Cookie, DecodeError> {
         nonce_r: get_nonce(r, "cookie.nonce_r")?,
         epoch: r.u64("cookie.epoch")?,
         params: get_params(r)?,
+        issued: r.u64("cookie.issued")?,
         key_id: r.u8("cookie.key_id")?,
         mac: get_auth(r, "cookie.mac")?,
     })
@@ -812,6 +813,7 @@ fn put_cookie(out: &mut BytesMut, c: &Cookie) {
     put_nonce(out, &c.nonce_r);
     out.put_u64(c.epoch);
     put_params(out, &c.params);
+    out.put_u64(c.issued);
     out.put_u8(c.key_id);
     out.put_slice(&c.mac.0);
 }

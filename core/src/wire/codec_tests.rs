@@ -41,6 +41,7 @@ fn cookie() -> Cookie {
         nonce_r: Nonce([0x22; 16]),
         epoch: 7,
         params: params(),
+        issued: 0x0102_0304_0506_0708,
         key_id: 3,
         mac: auth(0xC0),
     }
@@ -281,9 +282,9 @@ fn documented_sizes() {
             initiator: PeerName::new(&vec![b'a'; ni]).unwrap_or_else(|_| name("a")),
             ..confirm(Summary::default())
         };
-        assert_eq!(len(Body::Confirm(c), 9), 164 + ni);
+        assert_eq!(len(Body::Confirm(c), 9), 172 + ni);
     }
-    assert_eq!(len(Body::Challenge(challenge()), 9), 201);
+    assert_eq!(len(Body::Challenge(challenge()), 9), 209);
     assert_eq!(len(Body::Accept(Accept { summary: Summary::default() }), 9), 64);
     assert_eq!(len(Body::Stale(Stale { current_epoch: 1 }), 9), 60);
     assert_eq!(Pdu::PACKET_OVERHEAD, 54);
@@ -327,7 +328,7 @@ fn min_padding_prevents_amplification() {
     }
     let long = PeerName::new(&[b'a'; 64]).unwrap_or_else(|_| name("a"));
     assert_eq!(Init::min_padding(&long, &long), 0);
-    assert_eq!(Init::min_padding(&name("a"), &name("b")), 201 - 92);
+    assert_eq!(Init::min_padding(&name("a"), &name("b")), 209 - 92);
 }
 
 #[test]
@@ -533,7 +534,7 @@ fn non_canonical_names() {
     // The responder name and the CONFIRM name are checked the same way.
     assert_eq!(Pdu::decode(&with_byte(&bytes, len_at + 15, b'B')), out_of_range("init.responder"));
     let confirm = examples()[3].to_bytes();
-    let at = HEADER_LEN + 83 + 1;
+    let at = HEADER_LEN + 91 + 1;
     assert_eq!(confirm[at], b'm');
     assert_eq!(Pdu::decode(&with_byte(&confirm, at, b'M')), out_of_range("confirm.initiator"));
 }

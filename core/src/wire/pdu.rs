@@ -23,6 +23,7 @@ pub const MAX_SUMMARY_ENTRIES: usize = 1024;
 
 /// A 16-byte authenticator: a MAC over the PDU, or an AEAD tag.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AuthTag(pub [u8; AUTH_LEN]);
 
 impl fmt::Debug for AuthTag {
@@ -37,6 +38,7 @@ impl fmt::Debug for AuthTag {
 
 /// A 16-byte handshake nonce.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Nonce(pub [u8; NONCE_LEN]);
 
 impl fmt::Debug for Nonce {
@@ -143,6 +145,7 @@ impl fmt::Display for PeerName {
 
 /// Association parameters proposed in INIT and agreed (element-wise minimum) in CHALLENGE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Params {
     /// Largest datagram either side will send, in bytes (whole PDU).
     pub max_datagram: u16,
@@ -168,6 +171,7 @@ impl Params {
 
 /// Fields common to every PDU. Version and lengths are encoding details and live in `codec`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Header {
     /// Session id: which session of the receiving endpoint this PDU is for.
     pub sid: u32,
@@ -187,6 +191,7 @@ impl fmt::Debug for Header {
 
 /// One PDU: header, typed body, authenticator.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Pdu {
     /// The common header.
     pub header: Header,
@@ -222,6 +227,7 @@ pub enum PduType {
 
 /// The typed body of a PDU.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Body {
     /// See [`Init`].
     Init(Init),
@@ -267,6 +273,7 @@ impl fmt::Debug for Body {
 /// INIT: the initiator's opening. Unauthenticated (nothing can be, before the challenge);
 /// the responder answers it statelessly. Padded so that the CHALLENGE is never larger.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Init {
     /// The initiator's tag: the responder puts it in `dst_tag` of everything it sends.
     pub tag_i: u64,
@@ -285,6 +292,7 @@ pub struct Init {
 /// The responder's state, carried by the initiator and MAC'd under the responder's local
 /// cookie key, so the responder keeps no state before a valid CONFIRM (SCTP's state cookie).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Cookie {
     /// Initiator's tag.
     pub tag_i: u64,
@@ -298,7 +306,11 @@ pub struct Cookie {
     pub epoch: u64,
     /// The agreed parameters.
     pub params: Params,
-    /// Which of the responder's cookie keys made `mac` (key rotation).
+    /// The responder's clock when it made the cookie, in microseconds
+    /// ([`Instant::as_micros`](crate::Instant::as_micros)): cookies expire.
+    pub issued: u64,
+    /// Which of the responder's rotating cookie keys made `mac`: the low byte of the key's
+    /// time bucket (`issued / cookie_lifetime`).
     pub key_id: u8,
     /// MAC of all fields above under the responder's cookie key.
     pub mac: AuthTag,
@@ -306,6 +318,7 @@ pub struct Cookie {
 
 /// CHALLENGE: the responder's stateless reply to INIT.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Challenge {
     /// Responder's tag.
     pub tag_r: u64,
@@ -323,6 +336,7 @@ pub struct Challenge {
 
 /// CONFIRM: the initiator echoes the cookie, proves the key, and opens recovery.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Confirm {
     /// The cookie from the CHALLENGE, unchanged.
     pub cookie: Cookie,
@@ -336,6 +350,7 @@ pub struct Confirm {
 
 /// ACCEPT: the association is established; carries the responder's summary.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Accept {
     /// The responder's receive-side session summary (durable state only).
     pub summary: Summary,
@@ -343,6 +358,7 @@ pub struct Accept {
 
 /// STALE: "my epoch is at least `current_epoch`" — a stable fact, never an error.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Stale {
     /// The responder's persisted epoch.
     pub current_epoch: u64,
@@ -350,6 +366,7 @@ pub struct Stale {
 
 /// Message priority, highest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[repr(u8)]
 pub enum Priority {
     /// Urgent.
@@ -362,6 +379,7 @@ pub enum Priority {
 
 /// How a receiver resolved a message for good.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Resolution {
     /// Stored and handed to the application.
     Delivered,
@@ -373,6 +391,7 @@ pub enum Resolution {
 
 /// Why a receiver refused a message permanently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[repr(u8)]
 pub enum RejectReason {
     /// Larger than the receiver accepts.
@@ -385,6 +404,7 @@ pub enum RejectReason {
 
 /// Why an association was closed in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[repr(u8)]
 pub enum CloseReason {
     /// Idle for the association lifetime.
@@ -397,6 +417,7 @@ pub enum CloseReason {
 
 /// Why an association was aborted. An abort ends the association, never the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[repr(u8)]
 pub enum AbortReason {
     /// The application asked for it.
@@ -411,6 +432,7 @@ pub enum AbortReason {
 
 /// One ACK'd range of packet numbers, `smallest..=largest`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PnRange {
     /// Smallest acknowledged pn.
     pub smallest: u64,
@@ -420,6 +442,7 @@ pub struct PnRange {
 
 /// Metadata on the first segment (offset 0) of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct FirstSegment {
     /// Total message length in bytes.
     pub total_len: u64,
@@ -431,6 +454,7 @@ pub struct FirstSegment {
 
 /// A message segment: bytes `offset..offset+bytes.len()` of message `msn`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct DataFrame {
     /// Message sequence number (session-wide, per direction).
     pub msn: u64,
@@ -441,6 +465,7 @@ pub struct DataFrame {
     /// Present exactly when `offset == 0`.
     pub first: Option<FirstSegment>,
     /// The segment's bytes.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))]
     pub bytes: Bytes,
 }
 
@@ -459,6 +484,7 @@ impl fmt::Debug for DataFrame {
 
 /// A durable partial message: bytes `0..durable` of `msn` are stored at the receiver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PartialEntry {
     /// The message.
     pub msn: u64,
@@ -468,6 +494,7 @@ pub struct PartialEntry {
 
 /// A resolution above the cumulative watermark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ResolvedEntry {
     /// The message.
     pub msn: u64,
@@ -478,6 +505,7 @@ pub struct ResolvedEntry {
 /// A receiver's durable view of one direction of the session: only stable facts, so a
 /// late or duplicated summary can never move anything backwards.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Summary {
     /// Every msn `< resolved_below` is resolved (outcomes of non-delivered ones are
     /// reported in `resolved` until the sender has acknowledged them).
@@ -490,6 +518,7 @@ pub struct Summary {
 
 /// A data-phase frame. Frames of one packet may be processed in any order.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Frame {
     /// Elicits an ACK; used for keepalive and probes.
     Ping,

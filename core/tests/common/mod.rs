@@ -2,19 +2,31 @@
 #![allow(dead_code, unreachable_pub)]
 
 use assoc_core::sim::{Impairments, Pair};
-use assoc_core::{Config, PeerName, Psk};
+use assoc_core::{Config, PeerName, Psk, Suite};
 
 /// A canonical peer name from a literal.
 pub fn name(s: &str) -> PeerName {
     PeerName::new(s.as_bytes()).expect("valid test name")
 }
 
-/// Configs for "alpha" (index 0) and "beta" (index 1) sharing a PSK.
+/// Configs for "alpha" (index 0) and "beta" (index 1) sharing a PSK, with the insecure
+/// symbolic suite, so tests can read every datagram with `Pdu::decode`.
 pub fn configs() -> (Config, Config) {
+    configs_with(Suite::Symbolic)
+}
+
+/// The real suite when it is compiled in (the default), else the symbolic one.
+pub fn real_suite() -> Suite {
+    Suite::recommended()
+}
+
+/// [`configs`] with the given crypto suite.
+pub fn configs_with(suite: Suite) -> (Config, Config) {
     let psk = Psk::new(b"0123456789abcdef").expect("16 bytes");
     let mut a = Config::new(name("alpha"), name("beta"), psk.clone());
     let mut b = Config::new(name("beta"), name("alpha"), psk);
     for c in [&mut a, &mut b] {
+        c.suite = suite;
         // Open retries must not run out during long hostile runs.
         c.max_open_retries = 10_000;
         c.open_interval = assoc_core::Duration::from_secs(5);
@@ -33,6 +45,7 @@ use bytes::Bytes;
 
 /// Two sessions whose datagrams are captured, so a test decides what is delivered, when,
 /// in which order, and how often. Records are made durable immediately.
+#[derive(Clone)]
 pub struct Manual {
     /// The sessions: 0 is alpha, 1 is beta.
     pub s: [Session; 2],
