@@ -1,3 +1,31 @@
-//! Model checking of the `assoc-core` state machine with stateright (issue 6).
+//! # assoc-model
 //!
-//! Not yet built: this crate exists so the workspace layout is fixed from day one.
+//! Model checking of the **shipping** `assoc-core` state machine with
+//! [stateright](https://docs.rs/stateright/0.31.0) (DESIGN.md §11, issue 6).
+//!
+//! Each actor ([`actor::Side`]) *wraps* a real [`assoc_core::Session`] and drives it the
+//! way an io-adapter does — there is no re-implementation of protocol logic here. The
+//! network is stateright's unordered, duplicating network (reordering, duplication,
+//! replay and unbounded delay in one rule), optionally lossy; the environment drops
+//! links, fails dials, delays fsyncs and crashes sides between a record and its
+//! durability. Time never advances: any armed timer may fire at any moment.
+//!
+//! Modules, one job each:
+//!
+//! * [`actor`] — the driver around the session (inputs, outputs, timers, disk, ghost);
+//! * [`preset`] — bounds and environment of a run, and building the model;
+//! * [`properties`] — the `always` / `sometimes` properties and the AG EF goal;
+//! * [`graph`] — our own BFS over the `Model` trait: minimal traces and AG EF;
+//! * [`check`] — a full check: stateright's checker plus the graph pass, as a table;
+//! * [`mutants`] — every hidden mutation of the core must be caught;
+//! * [`walk`] — seeded random walks beyond the exhaustive bounds;
+//! * [`trace`] — readable counterexamples.
+
+pub mod actor;
+pub mod check;
+pub mod graph;
+pub mod mutants;
+pub mod preset;
+pub mod properties;
+pub mod trace;
+pub mod walk;

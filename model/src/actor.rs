@@ -1,0 +1,420 @@
+//! The actor: one side of the pair, wrapping the real [`assoc_core::Session`].
+//!
+//! The actor is the session's *driver*, exactly as an io-adapter is: it feeds [`Input`]s,
+//! drains [`Output`]s, keeps records "in fsync" until a model timer completes them, owns
+//! the bearer, and re-issues the application's commands after a restart. It contains no
+//! protocol logic: every decision is the shipping code's.
+//!
+//! * `Msg` is the core's typed [`Pdu`]: each transmitted datagram is decoded with
+//!   [`Pdu::decode`] and re-encoded with [`Pdu::to_bytes`] on delivery (the codec is
+//!   canonical, so this round-trips exactly).
+//! * Timers are the core's [`Timer`]s, mirrored from [`Session::armed_timers`] after every
+//!   step and fired with [`Session::handle_timer`] at the constant [`MODEL_NOW`], plus
+//!   model-only timers for the environment ([`ModelTimer`]).
+//! * `Storage` is [`Disk`]: the durable [`SessionStore`] plus a ghost history that the
+//!   model (never the session) keeps across crashes.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt;
+
+use assoc_core::wire::Pdu;
+use assoc_core::{
+    Config, Event, Input, Instant, LinkState, Output, Record, Role, Session, SessionState, SessionStore,
+    Timer,
+};
+use stateright::actor::{model_timeout, Actor, Id, Out};
+
+/// The one instant at which everything in the model happens. Time never advances: any
+/// armed timer may fire at any moment (the core's handlers trust the firing), so absolute
+/// deadlines stay a function of the configuration and the state space stays finite.
+pub const MODEL_NOW: Instant = Instant::from_micros(1_000_000_000);
+
+/// Timers of one side: the core's own plus the environment's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ModelTimer {
+    /// A timer armed by the session; fired with [`Session::handle_timer`].
+    Core(Timer),
+    /// The oldest record in fsync becomes durable.
+    Fsync,
+    /// The bearer comes (back) up: our dial completes, or the peer connects to us.
+    LinkUp,
+    /// A requested dial fails (only when the preset allows dial failures).
+    DialFail,
+    /// The bearer drops (bounded per side by the preset's link-drop budget).
+    LinkDrop,
+}
+
+impl ModelTimer {
+    /// Whether firing this timer is an environment fault rather than progress. AG EF looks
+    /// for a path to the goal without further faults.
+    pub fn is_fault(self) -> bool {
+        matches!(self, ModelTimer::DialFail | ModelTimer::LinkDrop)
+    }
+}
+
+/// The identity of one association as a side saw it established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AssocId {
+    /// Its epoch.
+    pub epoch: u64,
+    /// This side's tag.
+    pub local_tag: u64,
+    /// The peer's tag.
+    pub peer_tag: u64,
+    /// Which side opened it.
+    pub role: Role,
+}
+
+impl fmt::Display for AssocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = match self.role {
+            Role::Initiator => "I",
+            Role::Responder => "R",
+        };
+        write!(f, "e{}/{} {:04x}:{:04x}", self.epoch, r, self.local_tag & 0xffff, self.peer_tag & 0xffff)
+    }
+}
+
+/// A broken promise about epochs, recorded by the ghost when it happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Violation {
+    /// An association was established at an epoch not above the previous one's, within
+    /// one incarnation of the session.
+    EstablishedBackwards {
+        /// The previous association.
+        before: AssocId,
+        /// The new one.
+        now: AssocId,
+    },
+    /// An association was reported up to the application at an epoch not above one
+    /// reported before (across crashes): a reused or regressed epoch.
+    ReportedBackwards {
+        /// The previous association reported up.
+        before: Reported,
+        /// The new one.
+        now: Reported,
+    },
+}
+
+/// An association as reported to the application by `Event::AssociationUp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Reported {
+    /// Its epoch.
+    pub epoch: u64,
+    /// Which side opened it.
+    pub role: Role,
+}
+
+/// What the model remembers about a side across crashes. Never shown to the session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Ghost {
+    /// The last association reported up to the application (`Event::AssociationUp`).
+    pub last_up: Option<Reported>,
+    /// Link drops used from the preset's budget.
+    pub link_drops: u8,
+    /// Restarts after a crash so far (bounded by the preset).
+    pub restarts: u8,
+    /// A link drop or crash happened after an association had been reported up.
+    pub disrupted: bool,
+    /// An association was reported up after such a disruption.
+    pub reestablished: bool,
+    /// The first epoch violation seen, if any (sticky).
+    pub violation: Option<Violation>,
+}
+
+/// The actor's `Storage`: the durable session store (only records whose fsync completed)
+/// and the ghost. Survives crashes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Disk {
+    /// What the session would restore from.
+    pub store: SessionStore,
+    /// Model-only history.
+    pub ghost: Ghost,
+}
+
+/// One side's state: the real session and the driver's bookkeeping.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SideState {
+    /// The shipping state machine.
+    pub session: Session,
+    /// Records emitted but not yet durable, oldest first.
+    pub in_fsync: VecDeque<(u64, Record)>,
+    /// A copy of what is on disk (the saved `Storage`).
+    pub disk: Disk,
+    /// The last association established in memory by this incarnation.
+    pub last_seen: Option<AssocId>,
+}
+
+impl SideState {
+    /// The current association's identity, if it is usable.
+    pub fn usable(&self) -> Option<AssocId> {
+        self.session.association().filter(|a| a.usable).map(|a| AssocId {
+            epoch: a.epoch,
+            local_tag: a.local_tag,
+            peer_tag: a.peer_tag,
+            role: a.role,
+        })
+    }
+}
+
+impl fmt::Debug for SideState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.session;
+        let state = match s.state() {
+            SessionState::Idle => "idle",
+            SessionState::Opening => "opening",
+            SessionState::Established => "established",
+            SessionState::Closing => "closing",
+            SessionState::Draining => "draining",
+        };
+        let link = match s.link() {
+            LinkState::Down => "down",
+            LinkState::Dialing => "dialing",
+            LinkState::Up => "up",
+        };
+        write!(
+            f,
+            "{} {state} epoch={} disk={} link={link}",
+            s.config().local_name.as_str(),
+            s.store().epoch,
+            self.disk.store.epoch,
+        )?;
+        if let Some(a) = s.association() {
+            let id = AssocId { epoch: a.epoch, local_tag: a.local_tag, peer_tag: a.peer_tag, role: a.role };
+            write!(f, " assoc=[{id}{}]", if a.usable { "" } else { " unusable" })?;
+        }
+        if !self.in_fsync.is_empty() {
+            let recs: Vec<String> = self.in_fsync.iter().map(|(seq, r)| format!("#{seq} {r:?}")).collect();
+            write!(f, " fsync=[{}]", recs.join(", "))?;
+        }
+        let timers: Vec<String> = s.armed_timers().map(|(t, _)| format!("{t:?}")).collect();
+        if !timers.is_empty() {
+            write!(f, " timers=[{}]", timers.join(","))?;
+        }
+        if let Some(up) = self.disk.ghost.last_up {
+            write!(f, " last_up=e{}", up.epoch)?;
+        }
+        if let Some(v) = self.disk.ghost.violation {
+            write!(f, " VIOLATION={v:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One side of the pair: its configuration and what its application and environment do.
+#[derive(Clone, Debug)]
+pub struct Side {
+    /// The peer's actor id.
+    pub peer: Id,
+    /// The core configuration of this side (names, bounds, mutations).
+    pub cfg: Config,
+    /// The application keeps an association open (`Input::Open`, re-issued after a
+    /// restart and after `Event::OpenFailed`).
+    pub holds_open: bool,
+    /// How many times the environment may drop this side's bearer.
+    pub max_link_drops: u8,
+    /// Whether a requested dial may fail.
+    pub dial_failures: bool,
+}
+
+/// What happens to a side in one step.
+enum Stimulus<'a> {
+    Datagram(&'a Pdu),
+    Timer(ModelTimer),
+}
+
+impl Side {
+    /// The deterministic seed of an incarnation restored at `epoch`. The session mixes the
+    /// epoch in as well; a fixed seed per (side, durable epoch) keeps the state space finite.
+    fn seed(&self, epoch: u64) -> u64 {
+        let id = u64::from(self.cfg.local_name.as_bytes()[0]);
+        0x5EED_0000_0000_0000 ^ (id << 32) ^ epoch
+    }
+
+    /// The stateright timers that should be armed for `st`.
+    fn wanted_timers(&self, st: &SideState) -> BTreeSet<ModelTimer> {
+        let mut t: BTreeSet<ModelTimer> =
+            st.session.armed_timers().map(|(t, _)| ModelTimer::Core(t)).collect();
+        if !st.in_fsync.is_empty() {
+            t.insert(ModelTimer::Fsync);
+        }
+        match st.session.link() {
+            LinkState::Up => {
+                if st.disk.ghost.link_drops < self.max_link_drops {
+                    t.insert(ModelTimer::LinkDrop);
+                }
+            }
+            LinkState::Dialing => {
+                t.insert(ModelTimer::LinkUp);
+                if self.dial_failures {
+                    t.insert(ModelTimer::DialFail);
+                }
+            }
+            LinkState::Down => {
+                t.insert(ModelTimer::LinkUp);
+            }
+        }
+        t
+    }
+
+    /// Feeds one input and drains every output, like a driver.
+    fn input(&self, st: &mut SideState, input: Input, o: &mut Out<Self>) {
+        let before = st.session.association().map(|a| (a.epoch, a.local_tag, a.peer_tag));
+        let _ = st.session.handle_input(MODEL_NOW, input);
+        self.after_input(st, before, o);
+    }
+
+    /// Notes an in-memory establishment, then drains.
+    fn after_input(&self, st: &mut SideState, before: Option<(u64, u64, u64)>, o: &mut Out<Self>) {
+        if let Some(a) = st.session.association() {
+            if Some((a.epoch, a.local_tag, a.peer_tag)) != before {
+                let id =
+                    AssocId { epoch: a.epoch, local_tag: a.local_tag, peer_tag: a.peer_tag, role: a.role };
+                if let Some(prev) = st.last_seen {
+                    if id.epoch <= prev.epoch && st.disk.ghost.violation.is_none() {
+                        st.disk.ghost.violation =
+                            Some(Violation::EstablishedBackwards { before: prev, now: id });
+                    }
+                }
+                st.last_seen = Some(id);
+            }
+        }
+        self.drain(st, o);
+    }
+
+    fn drain(&self, st: &mut SideState, o: &mut Out<Self>) {
+        loop {
+            let mut reopen = false;
+            while let Some(out) = st.session.poll_output() {
+                match out {
+                    Output::Persist { seq, record } => st.in_fsync.push_back((seq, record)),
+                    // No bearer, no datagram: drivers drop what they cannot send.
+                    Output::Transmit(t) if st.session.link() == LinkState::Up => {
+                        let pdu = Pdu::decode(&t.datagram).expect("the core only transmits canonical PDUs");
+                        o.send(self.peer, pdu);
+                    }
+                    Output::Event(Event::AssociationUp { epoch, role }) => self.reported_up(st, epoch, role),
+                    Output::Event(Event::OpenFailed { .. }) => reopen = self.holds_open,
+                    // The session tracks the bearer itself (Dialing / Down); the model
+                    // answers through the `LinkUp` / `DialFail` timers.
+                    _ => {}
+                }
+            }
+            if !reopen {
+                break;
+            }
+            // The application still wants the association: it asks again.
+            let _ = st.session.handle_input(MODEL_NOW, Input::Open);
+        }
+    }
+
+    /// The application learns that an association is up.
+    fn reported_up(&self, st: &mut SideState, epoch: u64, role: Role) {
+        let id = Reported { epoch, role };
+        let g = &mut st.disk.ghost;
+        if let Some(prev) = g.last_up {
+            if id.epoch <= prev.epoch && g.violation.is_none() {
+                g.violation = Some(Violation::ReportedBackwards { before: prev, now: id });
+            }
+        }
+        g.reestablished |= g.disrupted;
+        g.last_up = Some(id);
+    }
+
+    /// Runs one stimulus on a clone of the state; writes back only if something changed,
+    /// and mirrors the timers.
+    fn step(&self, state: &mut Cow<'_, SideState>, stimulus: Stimulus<'_>, o: &mut Out<Self>) {
+        let old: &SideState = state;
+        let mut st = old.clone();
+        match stimulus {
+            Stimulus::Datagram(pdu) => {
+                if st.session.link() != LinkState::Up {
+                    return; // no bearer: nothing arrives
+                }
+                self.input(&mut st, Input::Datagram(pdu.to_bytes()), o);
+            }
+            Stimulus::Timer(ModelTimer::Core(t)) => {
+                let before = st.session.association().map(|a| (a.epoch, a.local_tag, a.peer_tag));
+                st.session.handle_timer(MODEL_NOW, t);
+                self.after_input(&mut st, before, o);
+            }
+            Stimulus::Timer(ModelTimer::Fsync) => {
+                if let Some((seq, record)) = st.in_fsync.pop_front() {
+                    st.disk.store.apply(&record);
+                    self.input(&mut st, Input::Persisted { upto: seq }, o);
+                }
+            }
+            Stimulus::Timer(ModelTimer::LinkUp) => self.input(&mut st, Input::LinkUp, o),
+            Stimulus::Timer(ModelTimer::DialFail) => self.input(&mut st, Input::DialFailed, o),
+            Stimulus::Timer(ModelTimer::LinkDrop) => {
+                let g = &mut st.disk.ghost;
+                g.link_drops += 1;
+                g.disrupted |= g.last_up.is_some();
+                self.input(&mut st, Input::LinkDown, o);
+            }
+        }
+        let (was, now) = (self.wanted_timers(old), self.wanted_timers(&st));
+        for t in now.difference(&was) {
+            o.set_timer(*t, model_timeout());
+        }
+        for t in was.difference(&now) {
+            o.cancel_timer(*t);
+        }
+        if let Stimulus::Timer(fired) = stimulus {
+            // stateright disarmed the fired timer; re-arm it if it is still wanted.
+            if now.contains(&fired) && was.contains(&fired) {
+                o.set_timer(fired, model_timeout());
+            }
+        }
+        if st.disk != old.disk {
+            o.save(st.disk.clone());
+        }
+        if st != *old {
+            *state = Cow::Owned(st);
+        }
+    }
+}
+
+impl Actor for Side {
+    type Msg = Pdu;
+    type Timer = ModelTimer;
+    type State = SideState;
+    type Storage = Disk;
+    type Random = ();
+
+    fn name(&self) -> String {
+        self.cfg.local_name.as_str().to_string()
+    }
+
+    fn on_start(&self, _id: Id, storage: &Option<Disk>, o: &mut Out<Self>) -> SideState {
+        let mut disk = storage.clone().unwrap_or_default();
+        if storage.is_some() {
+            // A restart: the process crashed and comes back from its disk.
+            disk.ghost.disrupted |= disk.ghost.last_up.is_some();
+            disk.ghost.restarts = disk.ghost.restarts.saturating_add(1);
+        }
+        let session = Session::restore(self.cfg.clone(), disk.store.clone(), self.seed(disk.store.epoch))
+            .expect("model configurations are valid");
+        let mut st = SideState { session, in_fsync: VecDeque::new(), disk, last_seen: None };
+        // The bearer (a bound socket) is up; the application re-issues its commands.
+        self.input(&mut st, Input::LinkUp, o);
+        if self.holds_open {
+            self.input(&mut st, Input::Open, o);
+        }
+        for t in self.wanted_timers(&st) {
+            o.set_timer(t, model_timeout());
+        }
+        // Always saved, so that a restart can be told from the first start.
+        o.save(st.disk.clone());
+        st
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<'_, SideState>, _src: Id, msg: Pdu, o: &mut Out<Self>) {
+        self.step(state, Stimulus::Datagram(&msg), o);
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<'_, SideState>, timer: &ModelTimer, o: &mut Out<Self>) {
+        self.step(state, Stimulus::Timer(*timer), o);
+    }
+}

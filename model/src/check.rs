@@ -1,0 +1,391 @@
+//! A full check of one preset: stateright's checker (BFS or DFS, any number of threads)
+//! for the `always` / `sometimes` properties, then our own graph pass ([`crate::graph`])
+//! for AG EF and for minimal traces. The result is a table.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use assoc_core::mutation::Mutations;
+use stateright::{Checker, Model};
+
+use crate::graph::{self, AgEfSpec, Explored, Progress, Search, Watch};
+use crate::preset::{AssocModel, Preset};
+use crate::properties::{self, Kind, Prop, NO_STUCK_STATE, NO_STUCK_STATE_DOC};
+use crate::trace;
+
+/// stateright's search order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Breadth first (more memory).
+    Bfs,
+    /// Depth first (less memory).
+    Dfs,
+}
+
+/// What a check runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Only this property (a stateright property name or [`NO_STUCK_STATE`]).
+    pub property: Option<String>,
+    /// stateright worker threads.
+    pub threads: usize,
+    /// stateright's search order.
+    pub strategy: Strategy,
+    /// Run stateright's checker.
+    pub stateright: bool,
+    /// Run the graph pass (AG EF and minimal traces).
+    pub graph: bool,
+    /// Print progress lines every this often (None: silent).
+    pub progress: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            property: None,
+            threads: 1,
+            strategy: Strategy::Bfs,
+            stateright: true,
+            graph: true,
+            progress: None,
+        }
+    }
+}
+
+/// How one property came out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `always` held / no stuck state.
+    Holds,
+    /// `sometimes`: an example, with the length of the shortest one.
+    Example {
+        /// Actions in the shortest example.
+        len: usize,
+    },
+    /// `sometimes`: never reached.
+    Missing,
+    /// `always` failed: the minimal counterexample.
+    Counterexample {
+        /// Actions in the minimal counterexample.
+        len: usize,
+        /// The trace, rendered.
+        trace: String,
+    },
+    /// AG EF failed.
+    Stuck {
+        /// Number of stuck states.
+        states: usize,
+        /// Actions in the shortest path to one.
+        len: usize,
+        /// The trace, rendered.
+        trace: String,
+    },
+}
+
+impl Outcome {
+    /// Whether this outcome fails the check.
+    pub fn failed(&self) -> bool {
+        matches!(self, Outcome::Missing | Outcome::Counterexample { .. } | Outcome::Stuck { .. })
+    }
+    /// The trace length of a failure or example.
+    pub fn trace_len(&self) -> Option<usize> {
+        match self {
+            Outcome::Example { len } | Outcome::Counterexample { len, .. } | Outcome::Stuck { len, .. } => {
+                Some(*len)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One row of the result table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Property name.
+    pub name: &'static str,
+    /// `always`, `sometimes` or `AG EF`.
+    pub kind: &'static str,
+    /// What it means.
+    pub doc: &'static str,
+    /// How it came out.
+    pub outcome: Outcome,
+}
+
+/// State counts of one pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counts {
+    /// Generated states (including revisits).
+    pub states: usize,
+    /// Unique states.
+    pub unique: usize,
+    /// Maximum depth.
+    pub depth: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// The result of a check.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Preset name.
+    pub preset: &'static str,
+    /// One row per property checked.
+    pub rows: Vec<Row>,
+    /// stateright's counts, if it ran.
+    pub stateright: Option<Counts>,
+    /// The graph pass's counts, if it ran.
+    pub graph: Option<Counts>,
+    /// AG EF details: (goal states, boundary states), if it ran.
+    pub agef_detail: Option<(usize, usize)>,
+}
+
+impl Report {
+    /// Whether any property failed.
+    pub fn failed(&self) -> bool {
+        self.rows.iter().any(|r| r.outcome.failed())
+    }
+
+    /// The row of property `name`.
+    pub fn row(&self, name: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+
+    /// The final table, then every failure's trace.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "preset {}", self.preset);
+        if let Some(c) = self.stateright {
+            let _ = writeln!(
+                out,
+                "  stateright: states={} unique={} depth={} time={:.2}s",
+                c.states,
+                c.unique,
+                c.depth,
+                c.elapsed.as_secs_f64()
+            );
+        }
+        if let Some(c) = self.graph {
+            let _ = writeln!(
+                out,
+                "  graph pass: states={} unique={} depth={} time={:.2}s",
+                c.states,
+                c.unique,
+                c.depth,
+                c.elapsed.as_secs_f64()
+            );
+        }
+        if let (Some(a), Some(b)) = (self.stateright, self.graph) {
+            if a.unique != b.unique {
+                let _ = writeln!(
+                    out,
+                    "  WARNING: unique counts differ (stateright {} vs graph {})",
+                    a.unique, b.unique
+                );
+            }
+        }
+        let w = self.rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
+        let _ = writeln!(out, "  {:<w$}  {:<9}  result", "property", "kind");
+        for r in &self.rows {
+            let res = match &r.outcome {
+                Outcome::Holds => "holds".to_string(),
+                Outcome::Example { len } => format!("holds (example in {len} steps)"),
+                Outcome::Missing => "FAILS: never reached".to_string(),
+                Outcome::Counterexample { len, .. } => {
+                    format!("FAILS: counterexample in {len} steps")
+                }
+                Outcome::Stuck { states, len, .. } => {
+                    format!("FAILS: {states} stuck states, shortest path {len} steps")
+                }
+            };
+            let _ = writeln!(out, "  {:<w$}  {:<9}  {res}", r.name, r.kind);
+        }
+        if let Some((goal, boundary)) = self.agef_detail {
+            let _ = writeln!(
+                out,
+                "  (AG EF: {goal} goal states; {boundary} states leave the epoch bound and count as able to reach it)"
+            );
+        }
+        for r in &self.rows {
+            match &r.outcome {
+                Outcome::Counterexample { trace, .. } => {
+                    let _ = writeln!(out, "\ncounterexample to \"{}\" ({}):\n{trace}", r.name, r.doc);
+                }
+                Outcome::Stuck { trace, .. } => {
+                    let _ = writeln!(
+                        out,
+                        "\nshortest path to a STUCK state (\"{}\": {}):\n{trace}",
+                        r.name, r.doc
+                    );
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+fn kind_name(p: &Prop) -> &'static str {
+    match p.expectation {
+        Kind::Always => "always",
+        Kind::Sometimes => "sometimes",
+    }
+}
+
+fn selected(opts: &Options) -> (Vec<&'static Prop>, bool) {
+    match opts.property.as_deref() {
+        None => (properties::ALL.iter().collect(), true),
+        Some(NO_STUCK_STATE) => (Vec::new(), true),
+        Some(name) => (properties::by_name(name).into_iter().collect(), false),
+    }
+}
+
+/// Runs stateright's checker on `model`, printing progress if asked.
+fn run_stateright(model: AssocModel, opts: &Options) -> (Counts, Vec<(&'static str, usize)>) {
+    let start = Instant::now();
+    let builder = model.checker().threads(opts.threads.max(1));
+    let checker = match opts.strategy {
+        Strategy::Bfs => Box::new(builder.spawn_bfs()) as Box<dyn CheckerDyn>,
+        Strategy::Dfs => Box::new(builder.spawn_dfs()),
+    };
+    let mut last = Instant::now();
+    let mut last_states = 0usize;
+    while !checker.done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if let Some(every) = opts.progress {
+            if last.elapsed() >= every {
+                let (states, unique, depth) = checker.counts();
+                let rate = (states - last_states) as f64 / last.elapsed().as_secs_f64();
+                println!(
+                    "  checking… states={states} unique={unique} states/s={rate:.0} depth={depth} ({:.0}s)",
+                    start.elapsed().as_secs_f64()
+                );
+                last = Instant::now();
+                last_states = states;
+            }
+        }
+    }
+    let (states, unique, depth) = checker.counts();
+    let found = checker.found();
+    (Counts { states, unique, depth, elapsed: start.elapsed() }, found)
+}
+
+/// Object-safe view of a running checker.
+trait CheckerDyn {
+    fn done(&self) -> bool;
+    fn counts(&self) -> (usize, usize, usize);
+    fn found(&self) -> Vec<(&'static str, usize)>;
+}
+
+impl<C: Checker<AssocModel>> CheckerDyn for C {
+    fn done(&self) -> bool {
+        self.is_done()
+    }
+    fn counts(&self) -> (usize, usize, usize) {
+        (self.state_count(), self.unique_state_count(), self.max_depth())
+    }
+    fn found(&self) -> Vec<(&'static str, usize)> {
+        self.discoveries().into_iter().map(|(name, path)| (name, path.into_actions().len())).collect()
+    }
+}
+
+/// Runs the graph pass: minimal traces for every selected property and AG EF.
+pub fn run_graph(
+    model: &AssocModel,
+    props: &[&'static Prop],
+    agef: bool,
+    progress: Option<Duration>,
+) -> Explored {
+    let mut cb = |p: &Progress| {
+        println!(
+            "  graph pass… states={} unique={} states/s={:.0} depth={} ({:.0}s)",
+            p.states,
+            p.unique,
+            p.states as f64 / p.elapsed.as_secs_f64().max(1e-9),
+            p.depth,
+            p.elapsed.as_secs_f64()
+        );
+    };
+    let watch = props
+        .iter()
+        .map(|p| match p.expectation {
+            Kind::Always => Watch::Violates(p.condition),
+            Kind::Sometimes => Watch::Satisfies(p.condition),
+        })
+        .collect();
+    graph::explore(
+        model,
+        Search {
+            watch,
+            agef: agef.then_some(AgEfSpec {
+                goal: properties::goal,
+                is_progress: trace::is_progress,
+                optimistic_exit: crate::preset::bound_exit,
+            }),
+            progress: if progress.is_some() { Some(&mut cb) } else { None },
+            progress_every: progress.unwrap_or(Duration::from_secs(3600)),
+        },
+    )
+}
+
+/// Checks `preset` with `mutations` active.
+pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
+    let (props, agef) = selected(opts);
+    let agef = agef && preset.agef;
+    let props: Vec<&'static Prop> = props.into_iter().filter(|p| (p.applies)(preset)).collect();
+    let model = preset.model(mutations);
+    let mut report =
+        Report { preset: preset.name, rows: Vec::new(), stateright: None, graph: None, agef_detail: None };
+    let mut sr_found = Vec::new();
+    if opts.stateright && !props.is_empty() {
+        let (counts, found) = run_stateright(preset.model(mutations), opts);
+        report.stateright = Some(counts);
+        sr_found = found;
+    }
+    let explored = (opts.graph || agef).then(|| run_graph(&model, &props, agef, opts.progress));
+    if let Some(e) = &explored {
+        report.graph = Some(Counts {
+            states: e.progress.states,
+            unique: e.progress.unique,
+            depth: e.progress.depth,
+            elapsed: e.progress.elapsed,
+        });
+    }
+    for (i, p) in props.iter().enumerate() {
+        let graph_hit = explored.as_ref().and_then(|e| e.found[i]);
+        // With a property filter, stateright still checks all; only the selected are shown.
+        let sr_hit = sr_found.iter().find(|(n, _)| *n == p.name).map(|(_, l)| *l);
+        let outcome = match (p.expectation, &explored, graph_hit, sr_hit) {
+            (Kind::Always, Some(e), Some(id), _) => {
+                let path = e.path(&model, id);
+                Outcome::Counterexample { len: path.len(), trace: trace::render(&path) }
+            }
+            (Kind::Always, None, _, Some(len)) => {
+                Outcome::Counterexample { len, trace: "  (run the graph pass for the minimal trace)".into() }
+            }
+            (Kind::Always, _, _, _) => Outcome::Holds,
+            (Kind::Sometimes, Some(e), Some(id), _) => Outcome::Example { len: e.path(&model, id).len() },
+            (Kind::Sometimes, None, _, Some(len)) => Outcome::Example { len },
+            (Kind::Sometimes, _, _, _) => Outcome::Missing,
+        };
+        report.rows.push(Row { name: p.name, kind: kind_name(p), doc: p.doc, outcome });
+    }
+    if let Some(a) = explored.as_ref().and_then(|e| e.agef.map(|a| (e, a))) {
+        let (e, a) = a;
+        report.agef_detail = Some((a.goal_states, a.boundary_states));
+        let outcome = match a.first_stuck {
+            None => Outcome::Holds,
+            Some(id) => {
+                let path = e.path(&model, id);
+                Outcome::Stuck { states: a.stuck, len: path.len(), trace: trace::render(&path) }
+            }
+        };
+        report.rows.push(Row { name: NO_STUCK_STATE, kind: "AG EF", doc: NO_STUCK_STATE_DOC, outcome });
+    }
+    report
+}
+
+/// The unique-state count stateright's BFS reports for `preset` (no mutation).
+pub fn stateright_unique(preset: &Preset, strategy: Strategy, threads: usize) -> usize {
+    let opts = Options { threads, strategy, ..Options::default() };
+    run_stateright(preset.model(Mutations::NONE), &opts).0.unique
+}

@@ -1,0 +1,447 @@
+//! Our own explicit-state exploration over stateright's [`Model`] trait: a single-threaded
+//! breadth-first search that keeps the whole state graph (fingerprints, BFS parents and
+//! edges, not the states), so that it can
+//!
+//! * give the **shortest** counterexample to each `always` property and the shortest
+//!   example of each `sometimes` property (stateright 0.31's own discoveries are not
+//!   minimal: later ones overwrite earlier ones), and
+//! * decide the CTL property **AG EF goal** ("no stuck state"): forward exploration,
+//!   reverse edges, backward reachability from the goal states. Only *progress* edges
+//!   count for EF (faults such as crashes, link drops and losses never rescue a state),
+//!   while AG ranges over every reachable state. A state with a progress successor
+//!   outside the *search bound* (as opposed to an environment budget; the model says
+//!   which) counts as able to reach the goal — optimistic: the bound, not the protocol,
+//!   stopped the search there — so every stuck state reported is stuck for real.
+//!
+//! Ids are assigned in BFS order, so the smallest failing id is a failing state of
+//! minimal depth.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use stateright::Model;
+
+/// A state predicate of model `M`.
+pub type Predicate<M> = fn(&M, &<M as Model>::State) -> bool;
+
+/// What to look for during the exploration.
+pub struct Search<'a, M: Model> {
+    /// Predicates whose first (shallowest) satisfying state is recorded, in order.
+    /// Pass the *negation* of an `always` property's condition via [`Watch::Violates`].
+    pub watch: Vec<Watch<M>>,
+    /// The AG EF goal and the progress-edge classifier, if AG EF is wanted.
+    pub agef: Option<AgEfSpec<M>>,
+    /// Called every `progress_every` with the counts so far.
+    pub progress: Option<&'a mut dyn FnMut(&Progress)>,
+    /// How often to call `progress`.
+    pub progress_every: Duration,
+}
+
+/// One predicate to watch.
+pub enum Watch<M: Model> {
+    /// Record the first state where the predicate is false (an `always` property).
+    Violates(Predicate<M>),
+    /// Record the first state where the predicate is true (a `sometimes` property).
+    Satisfies(Predicate<M>),
+}
+
+/// AG EF parameters.
+pub struct AgEfSpec<M: Model> {
+    /// The goal states.
+    pub goal: Predicate<M>,
+    /// Whether an action is progress (usable on an EF path); faults are not.
+    pub is_progress: fn(&M::Action) -> bool,
+    /// Whether an out-of-boundary successor (reached by progress) counts as able to reach
+    /// the goal: true where only a search bound, not a budget, excludes it.
+    pub optimistic_exit: Predicate<M>,
+}
+
+/// Counts reported while exploring.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    /// Generated states (including revisits).
+    pub states: usize,
+    /// Unique states.
+    pub unique: usize,
+    /// Depth of the BFS level being expanded (1 = init states).
+    pub depth: usize,
+    /// Time since the start.
+    pub elapsed: Duration,
+}
+
+/// The result of an exploration.
+pub struct Explored {
+    /// Final counts.
+    pub progress: Progress,
+    /// Per watched predicate: the id of the first matching state.
+    pub found: Vec<Option<u32>>,
+    /// AG EF result, if asked for.
+    pub agef: Option<AgEf>,
+    parents: Vec<(u32, u32)>,
+}
+
+/// Result of the AG EF check.
+#[derive(Clone, Copy, Debug)]
+pub struct AgEf {
+    /// Reachable states from which the goal cannot be reached without faults.
+    pub stuck: usize,
+    /// The shallowest stuck state.
+    pub first_stuck: Option<u32>,
+    /// Goal states found.
+    pub goal_states: usize,
+    /// States counted as able to reach the goal because a successor left the boundary.
+    pub boundary_states: usize,
+}
+
+const ROOT: u32 = u32::MAX;
+
+/// Fingerprints are already hashes: the map uses them as they are.
+#[derive(Default)]
+struct IdentityHasher(u64);
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A 64-bit fingerprint of a state (SipHash with fixed keys: stable across runs).
+pub fn fingerprint<T: Hash>(t: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    t.hash(&mut h);
+    h.finish()
+}
+
+/// Explores every reachable state within the boundary, breadth first.
+pub fn explore<M>(model: &M, mut search: Search<'_, M>) -> Explored
+where
+    M: Model,
+    M::State: Hash,
+{
+    let start = Instant::now();
+    let mut last_report = start;
+    let mut ids: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>> = HashMap::default();
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    let mut depth_of: Vec<u16> = Vec::new();
+    let mut found: Vec<Option<u32>> = vec![None; search.watch.len()];
+    let want_agef = search.agef.is_some();
+    // Edges (only kept for AG EF): CSR over states in id order; the top bit marks a fault.
+    let mut edge_start: Vec<u32> = Vec::new();
+    let mut edges: Vec<u32> = Vec::new();
+    let mut goal: Vec<bool> = Vec::new();
+    let mut escapes: Vec<bool> = Vec::new();
+    let mut progress = Progress::default();
+    let mut pending: VecDeque<(u32, M::State)> = VecDeque::new();
+
+    let check = |id: u32, s: &M::State, found: &mut Vec<Option<u32>>| {
+        for (w, slot) in search.watch.iter().zip(found.iter_mut()) {
+            if slot.is_some() {
+                continue;
+            }
+            let hit = match w {
+                Watch::Violates(p) => !p(model, s),
+                Watch::Satisfies(p) => p(model, s),
+            };
+            if hit {
+                *slot = Some(id);
+            }
+        }
+    };
+
+    for (i, s) in model.init_states().into_iter().enumerate() {
+        if !model.within_boundary(&s) {
+            continue;
+        }
+        progress.states += 1;
+        let fp = fingerprint(&s);
+        if ids.contains_key(&fp) {
+            continue;
+        }
+        let id = parents.len() as u32;
+        ids.insert(fp, id);
+        parents.push((ROOT, i as u32));
+        depth_of.push(1);
+        check(id, &s, &mut found);
+        if let Some(spec) = &search.agef {
+            goal.push((spec.goal)(model, &s));
+        }
+        pending.push_back((id, s));
+    }
+
+    let mut actions = Vec::new();
+    while let Some((id, s)) = pending.pop_front() {
+        let d = depth_of[id as usize];
+        progress.depth = progress.depth.max(usize::from(d));
+        if want_agef {
+            // States are popped in id order, so edge lists line up with ids.
+            debug_assert_eq!(edge_start.len(), id as usize);
+            edge_start.push(edges.len() as u32);
+            escapes.push(false);
+        }
+        actions.clear();
+        model.actions(&s, &mut actions);
+        for (ai, action) in actions.drain(..).enumerate() {
+            let fault = search.agef.as_ref().is_some_and(|a| !(a.is_progress)(&action));
+            let Some(next) = model.next_state(&s, action) else {
+                continue;
+            };
+            if !model.within_boundary(&next) {
+                if let Some(spec) = &search.agef {
+                    if !fault && (spec.optimistic_exit)(model, &next) {
+                        escapes[id as usize] = true;
+                    }
+                }
+                continue;
+            }
+            progress.states += 1;
+            let fp = fingerprint(&next);
+            let nid = match ids.get(&fp) {
+                Some(&n) => n,
+                None => {
+                    let n = parents.len() as u32;
+                    ids.insert(fp, n);
+                    parents.push((id, ai as u32));
+                    depth_of.push(d.saturating_add(1));
+                    check(n, &next, &mut found);
+                    if let Some(spec) = &search.agef {
+                        goal.push((spec.goal)(model, &next));
+                    }
+                    pending.push_back((n, next));
+                    n
+                }
+            };
+            if want_agef {
+                edges.push(if fault { nid | 1 << 31 } else { nid });
+            }
+        }
+        let now = Instant::now();
+        if now - last_report >= search.progress_every {
+            last_report = now;
+            progress.unique = parents.len();
+            progress.elapsed = now - start;
+            if let Some(cb) = search.progress.as_mut() {
+                cb(&progress);
+            }
+        }
+    }
+    progress.unique = parents.len();
+    progress.elapsed = start.elapsed();
+
+    let agef = if want_agef {
+        edge_start.push(edges.len() as u32);
+        Some(backward(&edge_start, &edges, &goal, &escapes))
+    } else {
+        None
+    };
+    Explored { progress, found, agef, parents }
+}
+
+/// Backward reachability over progress edges from goal and boundary states.
+fn backward(edge_start: &[u32], edges: &[u32], goal: &[bool], escapes: &[bool]) -> AgEf {
+    let n = goal.len();
+    // Reverse CSR of progress edges.
+    let mut indeg = vec![0u32; n + 1];
+    for &e in edges {
+        if e & 1 << 31 == 0 {
+            indeg[e as usize + 1] += 1;
+        }
+    }
+    for i in 0..n {
+        indeg[i + 1] += indeg[i];
+    }
+    let mut fill = indeg.clone();
+    let mut rev = vec![0u32; indeg[n] as usize];
+    for src in 0..n {
+        for &e in &edges[edge_start[src] as usize..edge_start[src + 1] as usize] {
+            if e & 1 << 31 == 0 {
+                let slot = &mut fill[e as usize];
+                rev[*slot as usize] = src as u32;
+                *slot += 1;
+            }
+        }
+    }
+    let mut good = vec![false; n];
+    let mut queue = VecDeque::new();
+    let (mut goal_states, mut boundary_states) = (0, 0);
+    for i in 0..n {
+        if goal[i] || escapes[i] {
+            goal_states += usize::from(goal[i]);
+            boundary_states += usize::from(escapes[i] && !goal[i]);
+            good[i] = true;
+            queue.push_back(i as u32);
+        }
+    }
+    while let Some(t) = queue.pop_front() {
+        let t = t as usize;
+        for &src in &rev[indeg[t] as usize..indeg[t + 1] as usize] {
+            if !good[src as usize] {
+                good[src as usize] = true;
+                queue.push_back(src);
+            }
+        }
+    }
+    let stuck = good.iter().filter(|g| !**g).count();
+    AgEf { stuck, first_stuck: good.iter().position(|g| !*g).map(|i| i as u32), goal_states, boundary_states }
+}
+
+impl Explored {
+    /// The init-state index and action indices leading to state `id` (BFS: shortest).
+    pub fn path_indices(&self, id: u32) -> (usize, Vec<usize>) {
+        let mut steps = Vec::new();
+        let mut cur = id;
+        loop {
+            let (parent, ai) = self.parents[cur as usize];
+            if parent == ROOT {
+                steps.reverse();
+                return (ai as usize, steps);
+            }
+            steps.push(ai as usize);
+            cur = parent;
+        }
+    }
+
+    /// Replays the path to state `id`: the init state, then each action with the state it
+    /// leads to.
+    pub fn path<M: Model>(&self, model: &M, id: u32) -> Path<M>
+    where
+        M::State: Clone,
+        M::Action: Clone,
+    {
+        let (init, steps) = self.path_indices(id);
+        let mut state = model.init_states().into_iter().nth(init).expect("init index recorded by explore");
+        let init_state = state.clone();
+        let mut out = Vec::new();
+        let mut actions = Vec::new();
+        for ai in steps.iter().copied() {
+            actions.clear();
+            model.actions(&state, &mut actions);
+            let action = actions.swap_remove(ai);
+            let next = model.next_state(&state, action.clone()).expect("recorded actions are not ignored");
+            out.push((action, next.clone()));
+            state = next;
+        }
+        Path { init: init_state, init_index: init, indices: steps, steps: out }
+    }
+}
+
+/// A replayed path: the init state and each step.
+pub struct Path<M: Model> {
+    /// The initial state.
+    pub init: M::State,
+    /// Index of the initial state in `init_states()`.
+    pub init_index: usize,
+    /// Action indices (as stateright's Explorer numbers them).
+    pub indices: Vec<usize>,
+    /// Each action and the state after it.
+    pub steps: Vec<(M::Action, M::State)>,
+}
+
+impl<M: Model> Path<M> {
+    /// The number of actions.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+    /// Whether the path has no action.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+    /// The last state.
+    pub fn last_state(&self) -> &M::State {
+        self.steps.last().map_or(&self.init, |(_, s)| s)
+    }
+    /// The Explorer URL fragment of this path (`#/steps/...`).
+    pub fn explorer_fragment(&self) -> String {
+        let mut s = format!("#/steps/{}", self.init_index);
+        for i in &self.indices {
+            s.push_str(&format!("/{i}"));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A counter 0..=n with an optional trap: from `trap` the only move is to itself.
+    struct Chain {
+        n: u8,
+        trap: Option<u8>,
+    }
+    impl Model for Chain {
+        type State = u8;
+        type Action = i8;
+        fn init_states(&self) -> Vec<u8> {
+            vec![0]
+        }
+        fn actions(&self, s: &u8, a: &mut Vec<i8>) {
+            if Some(*s) == self.trap {
+                a.push(0);
+                return;
+            }
+            if *s < self.n {
+                a.push(1);
+            }
+            if *s > 0 {
+                a.push(-1);
+            }
+        }
+        fn next_state(&self, s: &u8, a: i8) -> Option<u8> {
+            Some((i16::from(*s) + i16::from(a)) as u8)
+        }
+    }
+
+    fn below_3(_: &Chain, s: &u8) -> bool {
+        *s < 3
+    }
+    fn is_top(m: &Chain, s: &u8) -> bool {
+        *s == m.n
+    }
+    fn is_two(_: &Chain, s: &u8) -> bool {
+        *s == 2
+    }
+
+    #[test]
+    fn shortest_counterexample_and_agef() {
+        let m = Chain { n: 10, trap: None };
+        let e = explore(
+            &m,
+            Search {
+                watch: vec![Watch::Violates(below_3)],
+                agef: Some(AgEfSpec { goal: is_top, is_progress: |_| true, optimistic_exit: |_, _| true }),
+                progress: None,
+                progress_every: Duration::from_secs(1),
+            },
+        );
+        assert_eq!(e.progress.unique, 11);
+        let id = e.found[0].unwrap();
+        let p = e.path(&m, id);
+        assert_eq!(p.len(), 3, "0→1→2→3 is the shortest");
+        assert_eq!(*p.last_state(), 3);
+        assert_eq!(e.agef.unwrap().stuck, 0);
+
+        let trapped = Chain { n: 10, trap: Some(4) };
+        let e = explore(
+            &trapped,
+            Search {
+                watch: vec![],
+                agef: Some(AgEfSpec { goal: is_two, is_progress: |_| true, optimistic_exit: |_, _| true }),
+                progress: None,
+                progress_every: Duration::from_secs(1),
+            },
+        );
+        let a = e.agef.unwrap();
+        assert_eq!(a.stuck, 1, "only the trap itself cannot get back to 2");
+        let p = e.path(&trapped, a.first_stuck.unwrap());
+        assert_eq!(*p.last_state(), 4);
+        assert_eq!(p.len(), 4);
+    }
+}

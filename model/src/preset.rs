@@ -1,0 +1,310 @@
+//! Presets (bounds and environment) and building the stateright model from one.
+
+use assoc_core::mutation::{Mutation, Mutations};
+use assoc_core::wire::Body;
+use assoc_core::{Config, DialPolicy, Duration, PeerName, Psk, Suite};
+use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
+use stateright::{Model, Property};
+
+use crate::actor::{ModelTimer, Side};
+use crate::properties;
+
+/// stateright's actor model of two [`Side`]s over an unordered, duplicating network.
+pub type Inner = ActorModel<Side, Preset, ()>;
+/// One state of the model.
+pub type State = ActorModelState<Side, ()>;
+/// One action of the model.
+pub type Action = ActorModelAction<assoc_core::wire::Pdu, ModelTimer, ()>;
+
+/// The model checked: stateright's [`ActorModel`] with one normalisation. The duplicating
+/// network remembers the *last delivered* envelope (`last_msg`, only used by old Explorer
+/// URLs); it is part of the hashed state and multiplies the state count several times
+/// without meaning anything, so every state is stored with `last_msg = None`. Everything
+/// else delegates to the inner model.
+pub struct AssocModel {
+    /// The actor model.
+    pub inner: Inner,
+}
+
+impl AssocModel {
+    /// The preset this model was built from.
+    pub fn preset(&self) -> &Preset {
+        &self.inner.cfg
+    }
+}
+
+fn normalize(mut s: State) -> State {
+    if let Network::UnorderedDuplicating(_, last) = &mut s.network {
+        *last = None;
+    }
+    s
+}
+
+impl Model for AssocModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        self.inner.init_states().into_iter().map(normalize).collect()
+    }
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        self.inner.actions(state, actions)
+    }
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        self.inner.next_state(last, action).map(normalize)
+    }
+    fn format_action(&self, action: &Action) -> String {
+        crate::trace::action_line(action)
+    }
+    fn format_step(&self, last: &State, action: Action) -> Option<String> {
+        self.inner.format_step(last, action)
+    }
+    fn as_svg(&self, path: stateright::Path<State, Action>) -> Option<String> {
+        self.inner.as_svg(path)
+    }
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties::ALL
+            .iter()
+            .filter(|p| (p.applies)(&self.inner.cfg))
+            .map(|p| Property { expectation: p.expectation(), name: p.name, condition: p.condition })
+            .collect()
+    }
+    fn within_boundary(&self, state: &State) -> bool {
+        within_boundary(&self.inner.cfg, state)
+    }
+}
+
+/// For AG EF: an out-of-boundary successor that only a search bound (epoch, packet
+/// number) excludes, not a budget.
+pub fn bound_exit(m: &AssocModel, s: &State) -> bool {
+    within_budgets(m.preset(), s)
+}
+
+/// Bounds and environment of one model run. Also the model's `cfg`, so properties and
+/// the boundary can read it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Preset {
+    /// Name used on the command line.
+    pub name: &'static str,
+    /// One line for the tables.
+    pub about: &'static str,
+    /// Largest epoch any session may reach (in memory); beyond is outside the boundary.
+    pub max_epoch: u64,
+    /// Whether side 1 also opens associations (collisions); otherwise it only answers
+    /// (`DialPolicy::RemoteOnly`) and keeps what the peer opens.
+    pub both_open: bool,
+    /// Link drops the environment may inflict, per side.
+    pub link_drops: [u8; 2],
+    /// Crashes (restarts) per side.
+    pub crashes: [u8; 2],
+    /// Whether the network may lose PDUs.
+    pub lossy: bool,
+    /// Whether dials may fail.
+    pub dial_failures: bool,
+    /// Whether the AG EF ("no stuck state") check applies: only where every fault is one
+    /// the protocol can notice (without keepalive, a peer's lost association is not).
+    pub agef: bool,
+    /// Whether keepalives are on: the only way a side learns that its peer crashed or
+    /// lost its association while nothing else is sent.
+    pub keepalive: bool,
+    /// `Config::handshake_retransmits` of both sides.
+    pub handshake_retransmits: u32,
+    /// `Config::max_open_retries` of both sides.
+    pub max_open_retries: u32,
+    /// `Config::max_probes` of both sides.
+    pub max_probes: u32,
+}
+
+/// The CI preset: the opener's disruptions (its crash, its link drop) and the
+/// protocol's own recovery from them (a higher epoch supersedes).
+pub const CI: Preset = Preset {
+    name: "ci",
+    about: "epoch<=2, alpha opens, beta answers; alpha: 1 crash + 1 link drop",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [1, 0],
+    crashes: [1, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+};
+
+/// The CI preset for the answering side's disruptions (safety only: without keepalive
+/// nothing tells the opener that its peer lost the association).
+pub const CI_PEER_CRASH: Preset = Preset {
+    name: "ci-peer-crash",
+    about: "epoch<=2, alpha opens, beta answers; beta: 1 crash + 1 link drop; safety only",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [0, 1],
+    crashes: [0, 1],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: false,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+};
+
+/// The CI collision preset: both sides open at once.
+pub const CI_COLLIDE: Preset = Preset {
+    name: "ci-collide",
+    about: "epoch<=2, both sides open at once",
+    max_epoch: 2,
+    both_open: true,
+    link_drops: [0, 0],
+    crashes: [0, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+};
+
+/// The CI preset with loss: a lost PDU is never replayed (on a lossless duplicating
+/// network every PDU can still arrive, which hides stuck states).
+pub const CI_LOSSY: Preset = Preset {
+    name: "ci-lossy",
+    about: "epoch<=2, alpha opens, beta answers; alpha: 1 crash; lossy",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [0, 0],
+    crashes: [1, 0],
+    lossy: true,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+};
+
+/// The default preset of `check`: a few minutes in release.
+pub const STANDARD: Preset = Preset {
+    name: "standard",
+    about: "epoch<=2, alpha opens; alpha: 1 crash + 1 link drop; lossy; dial failures",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [1, 0],
+    crashes: [1, 0],
+    lossy: true,
+    dial_failures: true,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+};
+
+/// A deep run: minutes to hours.
+pub const DEEP: Preset = Preset {
+    name: "deep",
+    about: "epoch<=3, both open; crash + link drop on each side; lossy; dial failures; keepalive",
+    max_epoch: 3,
+    both_open: true,
+    link_drops: [1, 1],
+    crashes: [1, 1],
+    lossy: true,
+    dial_failures: true,
+    keepalive: true,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+};
+
+/// Every preset, in size order.
+pub const ALL: [&Preset; 6] = [&CI, &CI_PEER_CRASH, &CI_COLLIDE, &CI_LOSSY, &STANDARD, &DEEP];
+
+/// The preset called `name`.
+pub fn by_name(name: &str) -> Option<&'static Preset> {
+    ALL.iter().copied().find(|p| p.name == name)
+}
+
+/// Side names: side 0 orders first, so it wins a collision tie-break.
+pub const NAMES: [&str; 2] = ["alpha", "beta"];
+
+impl Preset {
+    /// The core configuration of side `i` (0 or 1).
+    pub fn core_config(&self, i: usize, mutations: Mutations) -> Config {
+        let name = |s: &str| PeerName::new(s.as_bytes()).expect("valid model name");
+        let psk = Psk::new(b"model-checking-psk").expect("16+ bytes");
+        let mut c = Config::new(name(NAMES[i]), name(NAMES[1 - i]), psk);
+        c.keepalive = self.keepalive.then_some(Duration::from_secs(30));
+        c.handshake_retransmits = self.handshake_retransmits;
+        c.max_open_retries = self.max_open_retries;
+        c.max_probes = self.max_probes;
+        c.ack_ranges = 2;
+        c.drain_ptos = 1;
+        // Symbolic crypto: the model assumes perfect crypto (and the real suite is slow).
+        c.suite = Suite::Symbolic;
+        c.mutations = mutations;
+        if i == 1 && !self.both_open {
+            c.dial = DialPolicy::RemoteOnly;
+        }
+        c
+    }
+
+    /// The model of this preset with `mutations` active on both sides.
+    pub fn model(&self, mutations: Mutations) -> AssocModel {
+        let sides = (0..2).map(|i| Side {
+            peer: stateright::actor::Id::from(1 - i),
+            cfg: self.core_config(i, mutations),
+            // Side 1 holds what it is given (it never dials unless `both_open`).
+            holds_open: true,
+            max_link_drops: self.link_drops[i],
+            dial_failures: self.dial_failures,
+        });
+        let inner = ActorModel::new(self.clone(), ())
+            .actors(sides)
+            .init_network(Network::new_unordered_duplicating([]))
+            .lossy_network(if self.lossy { LossyNetwork::Yes } else { LossyNetwork::No })
+            .max_crashes(usize::from(self.crashes.iter().any(|c| *c > 0)))
+            .within_boundary(within_boundary);
+        AssocModel { inner }
+    }
+
+    /// The model with one mutation active.
+    pub fn mutant(&self, m: Mutation) -> AssocModel {
+        self.model(Mutations::NONE.with(m))
+    }
+}
+
+/// Most outputs a session may hold back behind its write barrier in the checked space.
+///
+/// Every replayed PDU that a session answers while a record is in fsync queues one more
+/// answer behind the barrier, so on a duplicating network the queue is unbounded (the
+/// answers are identical, and sending an identical PDU twice into a duplicating network
+/// is the same as once). States beyond this bound are outside the checked space.
+pub const MAX_HELD_OUTPUTS: usize = 3;
+
+/// The checked space: no session's epoch beyond the preset's bound, no packet number
+/// beyond [`MAX_PN`], no more than
+/// [`MAX_HELD_OUTPUTS`] held outputs, and no side crashed once its crash budget is spent
+/// (stateright bounds only *concurrent* crashes).
+pub fn within_boundary(p: &Preset, s: &State) -> bool {
+    within_budgets(p, s)
+        && s.actor_states.iter().all(|a| a.session.store().epoch <= p.max_epoch)
+        && s.network.iter_all().all(|e| !matches!(e.msg.body, Body::Packet(_)) || e.msg.header.pn <= MAX_PN)
+}
+
+/// Largest packet number any side may send in the checked space (a search bound, like
+/// the epoch bound: keepalives and probes could otherwise number packets forever).
+pub const MAX_PN: u64 = 3;
+
+/// The boundary without the epoch bound. A successor outside the boundary only because of
+/// its epoch is where the *bound* stopped the search (AG EF counts it as able to reach
+/// the goal); a successor outside a budget is a path the environment may not take.
+pub fn within_budgets(p: &Preset, s: &State) -> bool {
+    s.actor_states.iter().enumerate().all(|(i, a)| {
+        a.session.pending_outputs() <= MAX_HELD_OUTPUTS
+            && !(s.crashed[i] && a.disk.ghost.restarts >= p.crashes[i])
+    })
+}

@@ -1,0 +1,58 @@
+//! Every hidden mutation of the core is caught, with the minimal trace length recorded:
+//! the preset that catches it, the property that fails and the number of actions.
+
+use assoc_core::mutation::Mutation;
+use assoc_model::check::Outcome;
+use assoc_model::mutants;
+
+fn caught(m: Mutation, preset: &str, property: &str, len: usize) {
+    let r = mutants::run_one(m);
+    let table = r.report.table();
+    assert_eq!(r.caught, Some((preset, property, len)), "{}: {table}", m.name());
+}
+
+/// The seed failure: the responder keeps the association it has and re-accepts the new
+/// attempt's CONFIRM as a duplicate; the restarted initiator ends up alone at epoch 2.
+#[test]
+fn responder_keyed_by_peer_gets_stuck() {
+    caught(Mutation::ResponderKeyedByPeer, "ci", "no stuck state", 12);
+}
+
+/// A replayed CONFIRM of an older attempt is accepted below the persisted epoch.
+#[test]
+fn no_epoch_check_regresses_the_epoch() {
+    caught(Mutation::NoEpochCheck, "ci", "epochs monotone", 11);
+}
+
+/// The AssociationUp leaves before Epoch(1) is durable; after a crash the same epoch is
+/// established and reported again.
+#[test]
+fn ack_before_fsync_reuses_an_epoch() {
+    caught(Mutation::AckBeforeFsync, "ci", "epochs monotone", 8);
+}
+
+/// The naive session that assumes the bearer keeps order takes the previous
+/// association's ACCEPT as the answer to its new CONFIRM (which was lost): it sits alone
+/// on an association the peer never had. The printed trace ends stuck.
+#[test]
+fn assume_in_order_is_the_seed_failure() {
+    let r = mutants::run_one(Mutation::AssumeInOrder);
+    let row = r.report.row("no stuck state").expect("AG EF ran");
+    match &row.outcome {
+        Outcome::Stuck { len, trace, .. } => {
+            assert_eq!(*len, 12, "{trace}");
+            assert!(trace.contains("network loses alpha → CONFIRM"), "{trace}");
+            assert!(trace.contains("beta → ACCEPT (dst_tag=92ce e1) → alpha"), "{trace}");
+        }
+        other => panic!("expected a stuck state, got {other:?}"),
+    }
+    assert_eq!(r.caught, Some(("ci-lossy", "no stuck state", 12)));
+}
+
+#[test]
+fn every_mutation_is_caught() {
+    for m in mutants::MODELLED {
+        let r = mutants::run_one(m);
+        assert!(r.caught.is_some(), "{} missed:\n{}", m.name(), r.report.table());
+    }
+}

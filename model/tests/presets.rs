@@ -1,0 +1,72 @@
+//! The CI presets: every property holds, and the exact number of unique states is pinned
+//! (stateright's BFS and our own graph pass must agree), so that any change in the
+//! semantics of the core or of the model shows up here.
+//!
+//! If a deliberate change of the core moves a count, re-run
+//! `cargo run --release -p assoc-model -- check --preset <P>` and update the number.
+
+use assoc_core::mutation::Mutations;
+use assoc_model::check::{self, Options, Outcome, Strategy};
+use assoc_model::preset::{self, Preset};
+
+fn check_preset(p: &Preset, unique: usize) {
+    let report = check::run(p, Mutations::NONE, &Options::default());
+    let table = report.table();
+    assert!(!report.failed(), "{table}");
+    let sr = report.stateright.expect("stateright ran");
+    let graph = report.graph.expect("graph pass ran");
+    assert_eq!(sr.unique, graph.unique, "stateright and the graph pass disagree\n{table}");
+    assert_eq!(sr.unique, unique, "unique states of preset {} changed\n{table}", p.name);
+    if p.agef {
+        let row = report.row("no stuck state").expect("AG EF ran");
+        assert_eq!(row.outcome, Outcome::Holds);
+    }
+}
+
+#[test]
+fn ci() {
+    check_preset(&preset::CI, 4202);
+}
+
+#[test]
+fn ci_peer_crash() {
+    check_preset(&preset::CI_PEER_CRASH, 16474);
+}
+
+#[test]
+fn ci_collide() {
+    check_preset(&preset::CI_COLLIDE, 2758);
+}
+
+#[test]
+fn ci_lossy() {
+    check_preset(&preset::CI_LOSSY, 100_016);
+}
+
+#[test]
+fn dfs_and_two_threads_see_the_same_space() {
+    let n = check::stateright_unique(&preset::CI, Strategy::Dfs, 2);
+    assert_eq!(n, 4202);
+}
+
+#[test]
+#[ignore = "minutes in release; run with --ignored --release"]
+fn standard() {
+    let report = check::run(&preset::STANDARD, Mutations::NONE, &Options::default());
+    assert!(!report.failed(), "{}", report.table());
+}
+
+#[test]
+#[ignore = "a deep run; use the CLI: check --preset deep"]
+fn deep() {
+    let report = check::run(&preset::DEEP, Mutations::NONE, &Options::default());
+    assert!(!report.failed(), "{}", report.table());
+}
+
+#[test]
+fn random_walks_find_no_violation() {
+    let model = preset::STANDARD.model(Mutations::NONE);
+    let r = assoc_model::walk::simulate(&model, 7, 3_000, 60);
+    assert!(r.violation.is_none());
+    assert!(r.reached.iter().any(|(_, hit)| *hit));
+}
