@@ -273,11 +273,14 @@ pub enum DropReason {
     /// This side never initiates (dial policy) or the input does not apply now.
     #[error("not applicable in the current state")]
     NotApplicable,
+    /// The output queue is at its bound (the driver lags); the peer will retransmit.
+    #[error("output queue full")]
+    Backpressure,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::WrongSession,
         DropReason::WrongPeer,
         DropReason::Stale,
@@ -289,6 +292,7 @@ impl DropReason {
         DropReason::Duplicate,
         DropReason::Draining,
         DropReason::NotApplicable,
+        DropReason::Backpressure,
     ];
 
     pub(crate) fn index(self) -> usize {

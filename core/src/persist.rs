@@ -154,9 +154,11 @@ impl SessionStore {
         match record {
             Record::Epoch(e) => self.epoch = self.epoch.max(*e),
             Record::Submitted { id, message } => {
-                if id.0 >= self.next_id {
+                // u64::MAX is never an id the core writes; refusing it keeps `next_id` above
+                // every id without overflow.
+                if id.0 >= self.next_id && id.0 < u64::MAX {
                     self.next_id = id.0 + 1;
-                    self.queued_bytes += message.bytes.len() as u64;
+                    self.queued_bytes = self.queued_bytes.saturating_add(message.bytes.len() as u64);
                     self.outbound.insert(*id, message.clone());
                 }
             }
@@ -203,7 +205,8 @@ impl SessionStore {
     }
 
     fn resolve_inbound(&mut self, msn: u64, resolution: Resolution) {
-        if msn < self.watermark {
+        // The first resolution is final (a stable fact): a later one never replaces it.
+        if msn < self.watermark || matches!(self.inbound.get(&msn), Some(StoredInbound::Resolved(_))) {
             return;
         }
         self.inbound.insert(msn, StoredInbound::Resolved(resolution));
@@ -213,6 +216,9 @@ impl SessionStore {
                 self.recent_non_delivered.insert(self.watermark, *r);
             }
             self.inbound.remove(&self.watermark);
+            if self.watermark == u64::MAX {
+                break;
+            }
             self.watermark += 1;
         }
         let keep_from = self.watermark.saturating_sub(MAX_MSG_WINDOW);

@@ -298,13 +298,11 @@ impl Sender {
         at: Instant,
     ) -> (Vec<Record>, Vec<Finished>) {
         let (mut records, mut done) = (Vec::new(), Vec::new());
-        let due: BTreeSet<MessageId> = self
-            .deadlines
-            .iter()
-            .chain(self.timeouts.iter())
-            .take_while(|(d, _)| *d <= at)
-            .map(|(_, id)| *id)
-            .collect();
+        let due_in = |set: &BTreeSet<(Instant, MessageId)>| {
+            set.iter().take_while(|(d, _)| *d <= at).map(|(_, id)| *id).collect::<Vec<_>>()
+        };
+        let due: BTreeSet<MessageId> =
+            due_in(&self.deadlines).into_iter().chain(due_in(&self.timeouts)).collect();
         for id in due {
             let Some(m) = store.outbound.get(&id).filter(|m| m.cancel.is_none()) else { continue };
             if m.msn.is_none() || cfg.mutations.is_active(Mutation::NdrInDoubtOnTimer) {

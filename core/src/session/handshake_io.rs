@@ -92,6 +92,10 @@ impl Session {
         if self.attempt.is_some() && self.cfg.local_name < self.cfg.peer_name {
             return self.drop_pdu(DropReason::Collision);
         }
+        // While the driver lags, answers would only pile up: the initiator retransmits.
+        if self.outbox.waiting() >= self.max_waiting_outputs() {
+            return self.drop_pdu(DropReason::Backpressure);
+        }
         let authentic =
             self.cfg.suite.verify_handshake(&handshake::handshake_mac_key(&self.cfg), datagram, raw);
         // An INIT that fails its MAC is answered only while the budget lasts: beyond it, a

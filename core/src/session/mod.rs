@@ -235,10 +235,17 @@ impl Session {
         let result = match input {
             Input::Datagram(d) => self.on_datagram(now, d),
             Input::Timeout => {
+                // Fire everything due; a flush may arm a timer that is due already (a
+                // message that expires now), so repeat until nothing is due.
                 for _ in 0..MAX_TIMERS_PER_TIMEOUT {
                     match self.timers.first_due(now) {
                         Some(t) => self.fire(now, t),
-                        None => break,
+                        None => {
+                            self.flush(now);
+                            if self.timers.first_due(now).is_none() {
+                                break;
+                            }
+                        }
                     }
                 }
                 Ok(())
@@ -316,7 +323,10 @@ impl Session {
             },
             Input::Cancel(id) => self.cancel(now, id),
         };
-        self.flush(now);
+        // A rejected input leaves the session exactly as it was: no deferred work either.
+        if result.is_ok() {
+            self.flush(now);
+        }
         result
     }
 

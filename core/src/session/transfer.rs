@@ -178,6 +178,11 @@ impl Session {
         Ok(())
     }
 
+    /// The most outputs that may wait for the driver (the memory bound of the output queue).
+    pub(super) fn max_waiting_outputs(&self) -> usize {
+        self.cfg.max_packets_in_flight as usize + 16
+    }
+
     /// Moves pending frames and messages into packets and re-syncs the timers.
     pub(super) fn flush(&mut self, now: Instant) {
         self.deliver_ready();
@@ -185,7 +190,7 @@ impl Session {
         let max_budget = usize::from(self.cfg.params.max_datagram).saturating_sub(Pdu::PACKET_OVERHEAD);
         // Bounded whatever the peer sends: while the driver has not drained or persisted,
         // new packets wait as state (ACK ranges, flags, queued frames), not as datagrams.
-        let max_waiting = self.cfg.max_packets_in_flight as usize + 16;
+        let max_waiting = self.max_waiting_outputs();
         for _ in 0..MAX_PACKETS_PER_FLUSH {
             if self.outbox.waiting() >= max_waiting {
                 break;
