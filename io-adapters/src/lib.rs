@@ -1,3 +1,55 @@
-//! I/O drivers for `assoc-core` (issue 7).
+//! # assoc-io
 //!
-//! Not yet built: this crate exists so the workspace layout is fixed from day one.
+//! Drivers that run an [`assoc_core::Session`] over real sockets and a real disk. They move
+//! bytes and time and hold no protocol logic: every decision is the core's.
+//!
+//! * [`blocking`] (feature `std`): one driver thread, blocking on a channel with the
+//!   timeout from `poll_timeout`.
+//! * [`tokio`](crate::tokio) (feature `tokio`): one task, `select!` over the socket,
+//!   commands and a single reusable sleep.
+//! * Bearers ([`Bearer`]): UDP datagrams, or TCP with a 4-byte big-endian length per PDU,
+//!   a new connection per dial, and frames of older connections still handed to the
+//!   session. Dial on demand: the driver opens a bearer when the core outputs
+//!   `BearerRequest::Dial` and hangs up on `HangUp`.
+//! * [`Store`]: the session's durable state in [`redb`], one write transaction per write
+//!   barrier, restored with [`Session::restore`](assoc_core::Session::restore) on start.
+//!   Delivered messages land in the store's inbox in the same transaction as their
+//!   `Delivered` record; outcomes likewise. Nothing acknowledged is ever lost.
+//! * [`Shim`]: a seeded impairment shim (loss, duplication, reordering, delay, rate limit)
+//!   in front of either bearer.
+//! * [`Clock`]: microseconds since the UNIX epoch, monotone within the process, because
+//!   the core persists deadlines.
+//!
+//! ## The driver loop (both drivers)
+//!
+//! ```text
+//! loop {
+//!     release due shim PDUs; flush:  drain poll_output() —
+//!         Persist  → collect;  Transmit → shim or socket;  Bearer → dial / hang up;
+//!         Event    → inbox / outcome / submit replies / logs
+//!       commit the collected records in ONE write transaction, Persisted { upto }, drain again
+//!     wait for the first of: socket, command, min(poll_timeout, shim release)
+//!     read the clock; handle everything that arrived (batched); Timeout if due
+//! }
+//! ```
+//!
+//! The `assoc` binary (feature `cli`) wraps all this: `assoc serve`, `assoc send`,
+//! `assoc queue` and an impairment `assoc relay`.
+
+pub mod api;
+#[cfg(feature = "std")]
+pub mod blocking;
+pub mod clock;
+mod engine;
+pub mod frame;
+mod limits;
+mod links;
+pub mod shim;
+pub mod store;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+pub use api::{Bearer, Delivery, Error, IoStats, Options, OutcomeReport, Snapshot};
+pub use clock::Clock;
+pub use shim::{Impairment, Shim, ShimStats};
+pub use store::{Ack, Store, StoreError, SyncMode};

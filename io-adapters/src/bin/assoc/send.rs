@@ -1,0 +1,200 @@
+//! `assoc send`: submit files (one message each) or stdin lines (one message each) to the
+//! peer and wait for every outcome, with progress. Restartable: run it again with the same
+//! store and input after a crash and it resumes the same transfer without sending
+//! anything twice.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use assoc_core::{Outcome, Priority, Submission};
+use assoc_io::tokio::Endpoint;
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+
+use crate::common::{fnv1a, human, stop_signal, Fallible, SessionArgs, FNV_OFFSET};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Prio {
+    Urgent,
+    Normal,
+    NonUrgent,
+}
+
+/// Arguments of `assoc send`.
+#[derive(Args, Debug)]
+pub(crate) struct SendArgs {
+    /// The peer's address.
+    #[arg(long)]
+    to: SocketAddr,
+    /// Send this file as one message (repeatable). Without it, each line of stdin is one message.
+    #[arg(long)]
+    file: Vec<PathBuf>,
+    /// Local address to bind (UDP; default any).
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+    /// Priority of the messages.
+    #[arg(long, value_enum, default_value = "normal")]
+    priority: Prio,
+    /// Give up waiting after this many seconds (the messages stay queued in the store).
+    #[arg(long)]
+    timeout_secs: Option<u64>,
+    #[command(flatten)]
+    session: SessionArgs,
+}
+
+fn read_messages(args: &SendArgs) -> Fallible<Vec<Bytes>> {
+    if args.file.is_empty() {
+        let mut all = Vec::new();
+        std::io::stdin().read_to_end(&mut all)?;
+        let mut lines: Vec<Bytes> = all.split(|b| *b == b'\n').map(Bytes::copy_from_slice).collect();
+        if all.ends_with(b"\n") || all.is_empty() {
+            lines.pop();
+        }
+        Ok(lines)
+    } else {
+        args.file
+            .iter()
+            .map(|f| std::fs::read(f).map(Bytes::from).map_err(|e| format!("{}: {e}", f.display()).into()))
+            .collect()
+    }
+}
+
+pub(crate) async fn run(args: SendArgs) -> Fallible<i32> {
+    let messages = read_messages(&args)?;
+    if messages.is_empty() {
+        eprintln!("assoc: nothing to send");
+        return Ok(0);
+    }
+    // A transfer is identified by its content: the same input resumes the same app ids.
+    let fingerprint =
+        messages.iter().fold(fnv1a(FNV_OFFSET, &(messages.len() as u64).to_be_bytes()), |h, m| {
+            fnv1a(fnv1a(h, &(m.len() as u64).to_be_bytes()), m)
+        });
+    let job_key = format!("send-job:{fingerprint:016x}");
+    let mut store = args.session.open_store()?;
+    let first = match store.app_meta(&job_key)? {
+        Some(first) => {
+            eprintln!("assoc: resuming this transfer (app ids from {first})");
+            first
+        }
+        None => {
+            let first = store.app_meta("send-job:next")?.unwrap_or(1).max(store.max_app_id() + 1);
+            store.set_app_meta(&[(&job_key, first), ("send-job:next", first + messages.len() as u64)])?;
+            first
+        }
+    };
+    let app_ids = first..first + messages.len() as u64;
+    let sizes: BTreeMap<u64, u64> = app_ids.clone().zip(messages.iter().map(|m| m.len() as u64)).collect();
+    let total: u64 = sizes.values().sum();
+    // Outcomes known from an earlier run of this transfer.
+    let mut outcomes: BTreeMap<u64, Outcome> = BTreeMap::new();
+    for app_id in app_ids.clone() {
+        if let Some(o) = store.app_id_status(app_id)?.and_then(|s| s.outcome) {
+            outcomes.insert(app_id, o);
+        }
+    }
+
+    let options = args.session.options(args.session.bearer(args.bind, Some(args.to)))?;
+    let (endpoint, _deliveries, mut reports) = Endpoint::start(options, store).await?;
+    let priority = match args.priority {
+        Prio::Urgent => Priority::Urgent,
+        Prio::Normal => Priority::Normal,
+        Prio::NonUrgent => Priority::NonUrgent,
+    };
+    let subs: Vec<Submission> = app_ids
+        .clone()
+        .zip(messages)
+        .filter(|(app_id, _)| !outcomes.contains_key(app_id))
+        .map(|(app_id, bytes)| Submission { app_id, priority, deadline: None, bytes })
+        .collect();
+    let mut refused = 0;
+    for chunk in subs.chunks(1000) {
+        for (s, r) in chunk.iter().zip(endpoint.submit_many(chunk.to_vec()).await?) {
+            if let Err(e) = r {
+                eprintln!("assoc: message {} refused: {e}", s.app_id - first + 1);
+                refused += 1;
+            }
+        }
+    }
+    eprintln!(
+        "assoc: {} messages ({}) to {} as {}: {} already done, {} in custody",
+        sizes.len(),
+        human(total),
+        args.to,
+        args.session.name,
+        outcomes.len(),
+        subs.len() - refused
+    );
+
+    let started = Instant::now();
+    let deadline = args.timeout_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    let mut progress = tokio::time::interval(Duration::from_secs(1));
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let mut last = (Instant::now(), 0u64);
+    let code = loop {
+        if outcomes.len() + refused == sizes.len() {
+            break 0;
+        }
+        tokio::select! {
+            () = &mut stop => { eprintln!("assoc: interrupted; the messages stay queued in the store"); break 130 }
+            () = sleep_until(deadline) => { eprintln!("assoc: timed out; the messages stay queued in the store"); break 3 }
+            r = reports.recv() => match r {
+                Some(r) => {
+                    if app_ids.contains(&r.app_id) {
+                        outcomes.insert(r.app_id, r.outcome);
+                    }
+                    r.ack();
+                }
+                None => break 1,
+            },
+            _ = progress.tick() => {
+                let s = endpoint.snapshot().await?;
+                let done: u64 = outcomes.keys().filter_map(|a| sizes.get(a)).sum();
+                let acked = (done + s.acked_bytes).min(total);
+                let rate = acked.saturating_sub(last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
+                last = (Instant::now(), acked);
+                eprintln!(
+                    "assoc: {} of {} acknowledged ({:.0} %), {}/s; {}/{} messages done; {:?}, {} retransmissions",
+                    human(acked),
+                    human(total),
+                    if total == 0 { 100.0 } else { 100.0 * acked as f64 / total as f64 },
+                    human(rate as u64),
+                    outcomes.len(),
+                    sizes.len(),
+                    s.state,
+                    s.core.packets_lost + s.core.probes
+                );
+            }
+        }
+    };
+    let delivered = outcomes.values().filter(|o| **o == Outcome::Delivered).count();
+    if code == 0 {
+        eprintln!(
+            "assoc: done in {:.1} s: {delivered} of {} messages delivered",
+            started.elapsed().as_secs_f64(),
+            sizes.len()
+        );
+        for (app_id, o) in outcomes.iter().filter(|(_, o)| **o != Outcome::Delivered) {
+            eprintln!("assoc: message {} not delivered: {o:?}", app_id - first + 1);
+        }
+    }
+    let s = endpoint.shutdown().await?;
+    eprintln!(
+        "assoc: {} pdus sent, {} retransmissions, {} associations",
+        s.io.pdus_out,
+        s.core.packets_lost + s.core.probes,
+        s.core.associations
+    );
+    Ok(if code == 0 && delivered + refused < sizes.len() || refused > 0 { 2 } else { code })
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,164 @@
+//! `assoc serve`: listen for the peer and hand delivered messages to stdout or a directory.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use assoc_io::tokio::Endpoint;
+use assoc_io::Delivery;
+use clap::Args;
+
+use crate::common::{human, stop_signal, Fallible, SessionArgs};
+
+/// Arguments of `assoc serve`.
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (UDP socket or TCP listener).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Write each delivered message to `DIR/<msn>-<app id>.msg` (atomically; a message
+    /// handed over again after a crash overwrites its own file). Default: print to stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also dial the peer here when there is something to send (default: only answer).
+    #[arg(long)]
+    peer_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    session: SessionArgs,
+}
+
+pub(crate) async fn run(args: ServeArgs) -> Fallible<i32> {
+    let options = args.session.options(args.session.bearer(Some(args.listen), args.peer_addr))?;
+    let store = args.session.open_store()?;
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)?;
+    }
+    let (endpoint, mut deliveries, mut outcomes) = Endpoint::start(options, store).await?;
+    eprintln!(
+        "assoc: serving {} as {} for peer {} over {:?}; store {}",
+        endpoint.local_addr().map_or_else(|| args.listen.to_string(), |a| a.to_string()),
+        args.session.name,
+        args.session.peer,
+        args.session.bearer,
+        args.session.store.display()
+    );
+    let mut progress = tokio::time::interval(Duration::from_secs(1));
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let (mut count, mut bytes) = (0u64, 0u64);
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut stop => break,
+            d = deliveries.recv() => match d {
+                Some(d) => {
+                    // Take whatever else is waiting too: one directory sync for the batch.
+                    let mut batch = vec![d];
+                    while batch.len() < 256 {
+                        match deliveries.try_recv() {
+                            Some(d) => batch.push(d),
+                            None => break,
+                        }
+                    }
+                    hand_over(&batch, args.out.as_deref())?;
+                    for d in batch {
+                        d.ack();
+                        count += 1;
+                        bytes += d.bytes.len() as u64;
+                    }
+                }
+                None => break,
+            },
+            o = outcomes.recv() => match o {
+                Some(o) => {
+                    eprintln!("assoc: message app id {} → {:?}", o.app_id, o.outcome);
+                    o.ack();
+                }
+                None => break,
+            },
+            _ = progress.tick() => {
+                let s = endpoint.snapshot().await?;
+                let received = bytes + s.inbound_partial_bytes;
+                if received != last.1 {
+                    let rate = (received - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
+                    let partial = if s.inbound_expected_bytes > 0 {
+                        format!(
+                            "; receiving {} of {} ({:.0} %)",
+                            human(s.inbound_partial_bytes),
+                            human(s.inbound_expected_bytes),
+                            100.0 * s.inbound_partial_bytes as f64 / s.inbound_expected_bytes as f64
+                        )
+                    } else {
+                        String::new()
+                    };
+                    eprintln!(
+                        "assoc: {count} messages delivered ({}){partial}; {}/s; epoch {}",
+                        human(bytes),
+                        human(rate as u64),
+                        s.epoch
+                    );
+                    last = (Instant::now(), received);
+                }
+            }
+        }
+    }
+    eprintln!("assoc: shutting down");
+    // Hand over what the driver already delivered; anything later stays in the store's
+    // inbox and is handed over at the next start.
+    let mut batch = Vec::new();
+    while let Some(d) = deliveries.try_recv() {
+        batch.push(d);
+    }
+    hand_over(&batch, args.out.as_deref())?;
+    for d in batch {
+        d.ack();
+        count += 1;
+    }
+    let s = endpoint.shutdown().await?;
+    eprintln!(
+        "assoc: {count} messages delivered this run; {} pdus in, {} refused (garbage, stale or duplicate)",
+        s.io.pdus_in, s.io.pdus_refused
+    );
+    Ok(0)
+}
+
+/// Writes deliveries where they belong; only then are they acknowledged. With `--out`,
+/// each message is written to a temporary file, synced and renamed, and the directory is
+/// synced once for the batch, so an acknowledged message is on disk.
+fn hand_over(batch: &[Delivery], out: Option<&Path>) -> Fallible<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    match out {
+        Some(dir) => {
+            for d in batch {
+                let name = format!("{:012}-{}.msg", d.msn, d.app_id);
+                let tmp = dir.join(format!(".{name}.tmp"));
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(&d.bytes)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, dir.join(&name))?;
+            }
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            for d in batch {
+                match std::str::from_utf8(&d.bytes) {
+                    Ok(text) if !text.chars().any(char::is_control) => writeln!(stdout, "{text}")?,
+                    _ => writeln!(
+                        stdout,
+                        "[message {} (app id {}): {}]",
+                        d.msn,
+                        d.app_id,
+                        human(d.bytes.len() as u64)
+                    )?,
+                }
+            }
+            stdout.flush()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! The glue both drivers share: a [`Session`], its [`Store`], and the application's
+//! waiting replies. No protocol logic lives here — only the drain contract:
+//!
+//! 1. feed inputs ([`Engine::pdu`], [`Engine::tick`], [`Engine::command`]);
+//! 2. [`Engine::flush`]: drain every output; collect the `Persist` records drained in one go,
+//!    commit them (with pending acknowledgements) in **one** write transaction, report
+//!    `Persisted { upto }`, and drain again until nothing is left. Transmits and bearer
+//!    requests come out as [`Effect`]s for the driver; events go to the application.
+//!
+//! Drivers batch several inputs before one flush, so one commit (one `fsync`) covers
+//! everything that arrived together: group commit.
+
+use std::collections::HashMap;
+
+use assoc_core::{
+    BearerRequest, Event, Input, InputError, Instant, MessageId, Output, Session, StoredInbound, Submission,
+};
+use bytes::Bytes;
+
+use crate::api::{Acker, Delivery, Error, IoStats, Options, OutcomeReport, Snapshot};
+use crate::clock::os_seed;
+use crate::shim::ShimStats;
+use crate::store::{Ack, Store};
+
+/// A reply to a waiting caller, whatever channel its driver uses.
+pub(crate) type Reply<T> = Box<dyn FnOnce(T) + Send>;
+
+/// What the application asks of the driver.
+pub(crate) enum Command {
+    /// Take custody of a message; reply once it is durably queued.
+    Submit {
+        submission: Submission,
+        /// Choose a fresh app id (`true`), or use the given one and return the earlier
+        /// message's id if that app id was already submitted (`false`).
+        auto_app_id: bool,
+        reply: Reply<Result<MessageId, Error>>,
+    },
+    /// Give up on a message.
+    Cancel { id: MessageId, reply: Reply<Result<(), Error>> },
+    /// The application is done with a delivery or an outcome.
+    Ack(Ack),
+    /// Keep an association up.
+    Open,
+    /// Release the association.
+    Release,
+    /// Force the bearer down (tests and operators).
+    DropLink,
+    /// Report a snapshot.
+    Snapshot(Reply<Snapshot>),
+    /// Release, wait up to the grace period, stop.
+    Shutdown,
+}
+
+/// What the driver must do with the bearer.
+#[derive(Debug)]
+pub(crate) enum Effect {
+    Transmit(Bytes),
+    Bearer(BearerRequest),
+}
+
+/// Where deliveries and outcomes go.
+pub(crate) struct Sinks {
+    pub(crate) deliver: Box<dyn FnMut(Delivery) + Send>,
+    pub(crate) report: Box<dyn FnMut(OutcomeReport) + Send>,
+    pub(crate) acker: Acker,
+}
+
+pub(crate) struct Engine {
+    session: Session,
+    store: Store,
+    sinks: Sinks,
+    /// Submissions waiting for their `Queued` event.
+    pending: HashMap<MessageId, Reply<Result<MessageId, Error>>>,
+    /// App ids submitted but not yet committed, for de-duplication.
+    uncommitted: HashMap<u64, MessageId>,
+    max_app_id: u64,
+    acks: Vec<Ack>,
+    delivered: u64,
+    outcomes: u64,
+}
+
+impl Engine {
+    pub(crate) fn new(options: &Options, store: Store, sinks: Sinks) -> Result<Engine, Error> {
+        let seed = options.seed.unwrap_or_else(os_seed);
+        let session = Session::restore(options.config.clone(), store.session_store().clone(), seed)?;
+        let max_app_id = store.max_app_id();
+        Ok(Engine {
+            session,
+            store,
+            sinks,
+            pending: HashMap::new(),
+            uncommitted: HashMap::new(),
+            max_app_id,
+            acks: Vec::new(),
+            delivered: 0,
+            outcomes: 0,
+        })
+    }
+
+    /// Hands the application what the store holds from before: unacknowledged deliveries
+    /// and outcomes.
+    pub(crate) fn start(&mut self) -> Result<(), Error> {
+        for e in self.store.inbox()? {
+            tracing::debug!(msn = e.msn, "handing over a delivery kept from before");
+            self.delivered += 1;
+            let acker = self.sinks.acker.clone();
+            (self.sinks.deliver)(Delivery { msn: e.msn, app_id: e.app_id, bytes: e.bytes, acker });
+        }
+        for e in self.store.outcomes()? {
+            self.outcomes += 1;
+            let acker = self.sinks.acker.clone();
+            (self.sinks.report)(OutcomeReport { id: e.id, app_id: e.app_id, outcome: e.outcome, acker });
+        }
+        Ok(())
+    }
+
+    /// Feeds a core input (link up/down, dial failed, …).
+    pub(crate) fn input(&mut self, now: Instant, input: Input) {
+        if let Err(e) = self.session.handle_input(now, input) {
+            tracing::debug!("input refused: {e}");
+        }
+    }
+
+    /// Feeds one received PDU; `true` if the session accepted it.
+    pub(crate) fn pdu(&mut self, now: Instant, bytes: Bytes) -> bool {
+        match self.session.handle_input(now, Input::Datagram(bytes)) {
+            Ok(()) => true,
+            Err(e) => {
+                let refused: InputError = e;
+                tracing::trace!("pdu dropped: {refused}");
+                false
+            }
+        }
+    }
+
+    /// The session's next deadline.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+
+    /// Fires the session's timers if the clock reached its deadline.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        if self.session.poll_timeout().is_some_and(|t| t <= now) {
+            self.session.handle_timeout(now);
+        }
+    }
+
+    /// Handles an application command; returns the ones that concern the driver itself.
+    pub(crate) fn command(&mut self, now: Instant, cmd: Command) -> Result<Option<Command>, Error> {
+        match cmd {
+            Command::Submit { submission, auto_app_id, reply } => {
+                self.submit(now, submission, auto_app_id, reply)?
+            }
+            Command::Cancel { id, reply } => match self.session.handle_input(now, Input::Cancel(id)) {
+                Ok(()) => reply(Ok(())),
+                Err(_) => reply(Err(Error::UnknownMessage(id))),
+            },
+            Command::Ack(a) => self.acks.push(a),
+            Command::Open => self.input(now, Input::Open),
+            Command::Release => self.input(now, Input::Release),
+            other => return Ok(Some(other)),
+        }
+        Ok(None)
+    }
+
+    fn submit(
+        &mut self,
+        now: Instant,
+        mut submission: Submission,
+        auto_app_id: bool,
+        reply: Reply<Result<MessageId, Error>>,
+    ) -> Result<(), Error> {
+        if auto_app_id {
+            submission.app_id = self.max_app_id + 1;
+        } else if let Some(id) = self.known_app_id(submission.app_id)? {
+            reply(Ok(id));
+            return Ok(());
+        }
+        let app_id = submission.app_id;
+        match self.session.submit(now, submission) {
+            Ok(id) => {
+                self.max_app_id = self.max_app_id.max(app_id);
+                self.uncommitted.insert(app_id, id);
+                self.pending.insert(id, reply);
+            }
+            Err(e) => reply(Err(Error::Submit(e))),
+        }
+        Ok(())
+    }
+
+    fn known_app_id(&self, app_id: u64) -> Result<Option<MessageId>, Error> {
+        if let Some(id) = self.uncommitted.get(&app_id) {
+            return Ok(Some(*id));
+        }
+        Ok(self.store.app_id_status(app_id)?.map(|s| s.id))
+    }
+
+    /// Drains the session: transmits and bearer requests into `out`, records committed in
+    /// one transaction per barrier, events to the application.
+    pub(crate) fn flush(&mut self, now: Instant, out: &mut Vec<Effect>) -> Result<(), Error> {
+        loop {
+            let mut records = Vec::new();
+            let mut upto = 0;
+            while let Some(output) = self.session.poll_output() {
+                match output {
+                    Output::Persist { seq, record } => {
+                        records.push(record);
+                        upto = seq;
+                    }
+                    Output::Transmit(t) => out.push(Effect::Transmit(t.datagram)),
+                    Output::Bearer(b) => out.push(Effect::Bearer(b)),
+                    Output::Event(e) => self.on_event(e),
+                    other => tracing::debug!("unknown output ignored: {other:?}"),
+                }
+            }
+            if records.is_empty() && self.acks.is_empty() {
+                return Ok(());
+            }
+            let acks = std::mem::take(&mut self.acks);
+            self.store.commit(&records, &acks)?;
+            if records.is_empty() {
+                return Ok(());
+            }
+            self.input(now, Input::Persisted { upto });
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Queued { id, app_id } => {
+                if self.uncommitted.get(&app_id) == Some(&id) {
+                    self.uncommitted.remove(&app_id);
+                }
+                if let Some(reply) = self.pending.remove(&id) {
+                    reply(Ok(id));
+                }
+            }
+            Event::Delivered { msn, app_id, bytes } => {
+                self.delivered += 1;
+                let acker = self.sinks.acker.clone();
+                (self.sinks.deliver)(Delivery { msn, app_id, bytes, acker });
+            }
+            Event::Outcome { id, app_id, outcome } => {
+                self.outcomes += 1;
+                tracing::debug!(?id, app_id, ?outcome, "outcome");
+                let acker = self.sinks.acker.clone();
+                (self.sinks.report)(OutcomeReport { id, app_id, outcome, acker });
+            }
+            Event::AssociationUp { epoch, role } => tracing::info!(epoch, ?role, "association up"),
+            Event::AssociationDown { epoch, reason } => tracing::info!(epoch, ?reason, "association down"),
+            Event::OpenFailed { attempts } => tracing::warn!(attempts, "opening an association failed"),
+            Event::AuthenticationFailed { stage } => {
+                tracing::warn!(?stage, "peer failed authentication (wrong pre-shared key?)")
+            }
+            other => tracing::debug!("event: {other:?}"),
+        }
+    }
+
+    /// Whether a graceful shutdown may stop now: no association or attempt in progress
+    /// (a draining one has completed its release), and nothing left to commit.
+    pub(crate) fn is_quiet(&self) -> bool {
+        use assoc_core::SessionState::{Draining, Idle};
+        matches!(self.session.state(), Idle | Draining) && self.acks.is_empty()
+    }
+
+    pub(crate) fn snapshot(&self, io: IoStats, shim: Option<ShimStats>) -> Snapshot {
+        let s = &self.session;
+        let store = s.store();
+        let acked_bytes = s.resume_points().map(|(_, at)| at).sum();
+        let (mut partial, mut expected) = (0, 0);
+        for entry in store.inbound.values() {
+            if let StoredInbound::Partial { first, bytes } = entry {
+                partial += bytes.len() as u64;
+                expected += first.map_or(bytes.len() as u64, |f| f.total_len);
+            }
+        }
+        let (commits, records) = self.store.counters();
+        Snapshot {
+            state: s.state(),
+            link: s.link(),
+            epoch: store.epoch,
+            unresolved: store.outbound.len(),
+            unresolved_bytes: store.outbound.values().map(|m| m.bytes.len() as u64).sum(),
+            acked_bytes,
+            inbound_partial_bytes: partial,
+            inbound_expected_bytes: expected,
+            delivered: self.delivered,
+            outcomes: self.outcomes,
+            commits,
+            records,
+            core: s.stats().clone(),
+            io,
+            shim,
+        }
+    }
+
+    /// Stops: waiting callers learn the endpoint stopped.
+    pub(crate) fn close(&mut self) {
+        for (_, reply) in self.pending.drain() {
+            reply(Err(Error::Stopped));
+        }
+    }
+}

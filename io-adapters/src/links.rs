@@ -1,0 +1,254 @@
+//! Bearer bookkeeping both drivers share: which TCP connection PDUs go out on, when the
+//! session is told the link is up or down, and where UDP datagrams go. No protocol logic:
+//! the only signal taken from the session is whether it accepted a PDU.
+//!
+//! TCP rules:
+//! * a dialed connection becomes current at once (`LinkUp`);
+//! * an accepted connection becomes current only if there is none, or once the session
+//!   accepts a PDU from it — so a garbage client that connects cannot divert our traffic;
+//! * older connections stay open and their frames still reach the session (it drops
+//!   stale ones); they close when the peer closes them or they stall;
+//! * `LinkDown` only when the current connection closes;
+//! * a connection whose first PDUs are all refused is garbage and is dropped.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use assoc_core::Input;
+use bytes::Bytes;
+
+/// Refused PDUs a connection may send before any accepted one, then it is dropped.
+const MAX_REFUSED_BEFORE_ACCEPT: u64 = 16;
+
+/// A connection as the driver holds it: a way to queue frames and to close it.
+pub(crate) trait ConnHandle {
+    /// Queues one framed PDU; `false` if it could not be queued.
+    fn send(&self, frame: Bytes) -> bool;
+    /// Closes the connection (both directions).
+    fn close(&self);
+}
+
+struct Conn<H> {
+    handle: H,
+    accepted: u64,
+    refused: u64,
+}
+
+/// The TCP connections of one endpoint.
+pub(crate) struct Links<H: ConnHandle> {
+    conns: BTreeMap<u64, Conn<H>>,
+    current: Option<u64>,
+    dialing: bool,
+    max: usize,
+}
+
+impl<H: ConnHandle> Links<H> {
+    pub(crate) fn new(max: usize) -> Self {
+        Links { conns: BTreeMap::new(), current: None, dialing: false, max: max.max(2) }
+    }
+
+    /// The session asked to dial; `false` if a dial is already under way.
+    pub(crate) fn start_dial(&mut self) -> bool {
+        !std::mem::replace(&mut self.dialing, true)
+    }
+
+    /// A dial completed.
+    pub(crate) fn dialed(&mut self, id: u64, handle: H) -> Option<Input> {
+        if !std::mem::replace(&mut self.dialing, false) {
+            // Hung up meanwhile: nobody wants this connection.
+            handle.close();
+            return None;
+        }
+        self.make_room();
+        self.conns.insert(id, Conn { handle, accepted: 0, refused: 0 });
+        self.current = Some(id);
+        Some(Input::LinkUp)
+    }
+
+    /// A dial failed.
+    pub(crate) fn dial_failed(&mut self) -> Option<Input> {
+        std::mem::replace(&mut self.dialing, false).then_some(Input::DialFailed)
+    }
+
+    /// A peer connected to us.
+    pub(crate) fn accepted(&mut self, id: u64, handle: H) -> Option<Input> {
+        self.make_room();
+        self.conns.insert(id, Conn { handle, accepted: 0, refused: 0 });
+        if self.current.is_none() {
+            self.current = Some(id);
+            return Some(Input::LinkUp);
+        }
+        None
+    }
+
+    /// A PDU from connection `id` was accepted (`true`) or refused by the session.
+    /// Returns an input for the session, and whether the connection should be dropped.
+    pub(crate) fn pdu(&mut self, id: u64, accepted: bool) -> (Option<Input>, bool) {
+        let Some(c) = self.conns.get_mut(&id) else { return (None, false) };
+        if accepted {
+            c.accepted += 1;
+            let was_down = self.current.is_none();
+            self.current = Some(id);
+            return (was_down.then_some(Input::LinkUp), false);
+        }
+        c.refused += 1;
+        let garbage = c.accepted == 0 && c.refused >= MAX_REFUSED_BEFORE_ACCEPT && self.current != Some(id);
+        (None, garbage)
+    }
+
+    /// Connection `id` closed (or is being dropped).
+    pub(crate) fn closed(&mut self, id: u64) -> Option<Input> {
+        let c = self.conns.remove(&id)?;
+        c.handle.close();
+        if self.current == Some(id) {
+            self.current = None;
+            return Some(Input::LinkDown);
+        }
+        None
+    }
+
+    /// Sends on the current connection; `false` if there is none or its queue is full.
+    pub(crate) fn send(&self, frame: Bytes) -> bool {
+        self.current.and_then(|id| self.conns.get(&id)).is_some_and(|c| c.handle.send(frame))
+    }
+
+    /// Closes every connection (the session asked to hang up, or the driver stops).
+    pub(crate) fn hang_up(&mut self) {
+        self.dialing = false;
+        self.current = None;
+        for (_, c) in std::mem::take(&mut self.conns) {
+            c.handle.close();
+        }
+    }
+
+    /// Closes the current connection, as if the link dropped.
+    pub(crate) fn drop_current(&mut self) -> Option<Input> {
+        let id = self.current?;
+        self.closed(id)
+    }
+
+    /// Connections held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// At the limit, drops the oldest connection that is not current, preferring ones
+    /// that never carried an accepted PDU.
+    fn make_room(&mut self) {
+        while self.conns.len() >= self.max {
+            let current = self.current;
+            let victim = self
+                .conns
+                .iter()
+                .filter(|(id, _)| Some(**id) != current)
+                .min_by_key(|(id, c)| (c.accepted > 0, **id))
+                .map(|(id, _)| *id);
+            match victim {
+                Some(id) => {
+                    tracing::debug!(conn = id, "too many connections: dropping the oldest unused one");
+                    self.closed(id);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// Where UDP datagrams go: the configured peer, or the source of the last datagram the
+/// session accepted.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct UdpPeer {
+    fixed: Option<SocketAddr>,
+    learned: Option<SocketAddr>,
+}
+
+impl UdpPeer {
+    pub(crate) fn new(fixed: Option<SocketAddr>) -> Self {
+        UdpPeer { fixed, learned: None }
+    }
+
+    pub(crate) fn target(&self) -> Option<SocketAddr> {
+        self.fixed.or(self.learned)
+    }
+
+    /// The session accepted a datagram from `from`.
+    pub(crate) fn accepted_from(&mut self, from: SocketAddr) {
+        if self.fixed.is_none() && self.learned != Some(from) {
+            tracing::debug!(%from, "peer address learned");
+            self.learned = Some(from);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[derive(Clone, Default)]
+    struct Fake {
+        sent: Rc<RefCell<Vec<Bytes>>>,
+        closed: Rc<RefCell<bool>>,
+    }
+    impl ConnHandle for Fake {
+        fn send(&self, frame: Bytes) -> bool {
+            self.sent.borrow_mut().push(frame);
+            true
+        }
+        fn close(&self) {
+            *self.closed.borrow_mut() = true;
+        }
+    }
+
+    #[test]
+    fn a_garbage_client_cannot_divert_traffic_and_is_dropped() {
+        let mut l = Links::new(4);
+        let (real, junk) = (Fake::default(), Fake::default());
+        assert_eq!(l.accepted(1, real.clone()), Some(Input::LinkUp));
+        assert_eq!(l.accepted(2, junk.clone()), None);
+        assert!(l.send(Bytes::from_static(b"x")));
+        assert_eq!(real.sent.borrow().len(), 1);
+        assert!(junk.sent.borrow().is_empty());
+        let mut dropped = false;
+        for _ in 0..MAX_REFUSED_BEFORE_ACCEPT {
+            dropped = l.pdu(2, false).1;
+        }
+        assert!(dropped);
+        assert_eq!(l.closed(2), None, "not current: the link stays up");
+        assert!(*junk.closed.borrow());
+        assert_eq!(l.closed(1), Some(Input::LinkDown));
+    }
+
+    #[test]
+    fn dial_answers_once_and_late_dials_are_closed() {
+        let mut l = Links::new(4);
+        assert!(l.start_dial());
+        assert!(!l.start_dial());
+        l.hang_up();
+        let late = Fake::default();
+        assert_eq!(l.dialed(5, late.clone()), None);
+        assert!(*late.closed.borrow());
+        assert!(l.start_dial());
+        assert_eq!(l.dial_failed(), Some(Input::DialFailed));
+        assert_eq!(l.dial_failed(), None);
+    }
+
+    #[test]
+    fn old_connections_stay_until_closed_and_the_newest_accepted_one_carries_traffic() {
+        let mut l = Links::new(3);
+        let a = Fake::default();
+        assert!(l.start_dial());
+        assert_eq!(l.dialed(1, a.clone()), Some(Input::LinkUp));
+        let b = Fake::default();
+        assert!(l.start_dial());
+        assert_eq!(l.dialed(2, b.clone()), Some(Input::LinkUp));
+        assert_eq!(l.pdu(1, true), (None, false), "a late frame on the old one switches back");
+        assert!(l.send(Bytes::new()));
+        assert_eq!(a.sent.borrow().len(), 1);
+        assert_eq!(l.closed(2), None);
+        assert_eq!(l.drop_current(), Some(Input::LinkDown));
+        assert_eq!(l.len(), 0);
+    }
+}

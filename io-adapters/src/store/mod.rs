@@ -1,0 +1,719 @@
+//! The durable session store: a [`redb`] database holding one session's
+//! [`SessionStore`], the application's inbox of delivered messages and its outcome log.
+//!
+//! Records from the core are applied with [`SessionStore::apply`] — the only fold of
+//! records — to an in-memory copy of the *durable* state, and every key that fold touched is
+//! written through to the tables, all in **one write transaction per write barrier**
+//! ([`Store::commit`]). A `Delivered` record puts the message into the inbox table and a
+//! `Finished` record puts the outcome into the outcome table in that same transaction, so a
+//! crash at any moment either loses the record and what it hands over, or keeps both: the
+//! peer is only told "delivered" after the message is in the application's inbox.
+//!
+//! The application drains the inbox and the outcome log and acknowledges what it has
+//! processed ([`Ack`]); unacknowledged entries are handed over again after a restart.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | field name | epoch, next id, next msn, watermark, highest app id |
+//! | `outbound` | message id | [`assoc_core::StoredMessage`] |
+//! | `inbound` | msn | head of a partial or resolved inbound message |
+//! | `chunks` | (msn, offset) | bytes of a partial inbound message |
+//! | `recent` | msn | recent non-delivered resolutions below the watermark |
+//! | `inbox` | msn | delivered message not yet acknowledged by the application |
+//! | `outcomes` | message id | outcome not yet acknowledged by the application |
+//! | `app_ids` | app id | message id and, once known, its outcome |
+//! | `app_meta` | name | free `u64` values for applications (the CLI's transfer jobs) |
+
+mod codec;
+
+use std::path::{Path, PathBuf};
+
+use assoc_core::{MessageId, Outcome, Record, SessionStore, StoredInbound, MAX_MSG_WINDOW};
+use bytes::Bytes;
+use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
+
+pub use codec::Corrupt;
+use codec::InboundHead;
+
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+const OUTBOUND: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outbound");
+const INBOUND: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("inbound");
+const CHUNKS: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("chunks");
+const RECENT: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("recent");
+const INBOX: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("inbox");
+const OUTCOMES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outcomes");
+const APP_IDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("app_ids");
+const APP_META: TableDefinition<'_, &str, u64> = TableDefinition::new("app_meta");
+
+/// Version of the table layout, kept in `meta`.
+const FORMAT: u64 = 1;
+
+/// Why the store failed. Any failure to commit is fatal for the driver: it cannot report
+/// records durable, so it stops rather than let the session run ahead of its disk.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database reported an error (I/O, lock held by another process, …).
+    #[error("database: {0}")]
+    Db(Box<redb::Error>),
+    /// A stored value does not decode.
+    #[error(transparent)]
+    Corrupt(#[from] Corrupt),
+    /// The file was written by an incompatible version of this crate.
+    #[error("store format {found} is not supported (expected {FORMAT})")]
+    Format {
+        /// The version found in the file.
+        found: u64,
+    },
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(Box::new(e.into()))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// How hard a commit works to be durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// `fsync` before a commit returns: survives power loss (the default).
+    #[default]
+    Full,
+    /// Hand the pages to the OS without waiting for `fsync`: survives a process crash
+    /// (even `SIGKILL`), not a power loss. For tests and demos on slow disks.
+    Os,
+}
+
+/// Something the application has processed and the store may forget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ack {
+    /// The delivered message with this msn.
+    Delivery(u64),
+    /// The outcome of this message.
+    Outcome(MessageId),
+}
+
+/// A delivered message waiting in the inbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// Its msn: unique, and increasing in delivery order.
+    pub msn: u64,
+    /// The sending application's id.
+    pub app_id: u64,
+    /// The content.
+    pub bytes: Bytes,
+}
+
+/// An outcome waiting in the outcome log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutcomeEntry {
+    /// The message.
+    pub id: MessageId,
+    /// The application's id for it.
+    pub app_id: u64,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// What happened to a message the application submitted with a given app id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppIdStatus {
+    /// The session's id for it.
+    pub id: MessageId,
+    /// Its outcome, once it has one.
+    pub outcome: Option<Outcome>,
+}
+
+/// A redb-backed durable store for one session.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    /// The durable state: exactly what the tables hold, as a [`SessionStore`].
+    durable: SessionStore,
+    /// Highest app id ever submitted through this store.
+    max_app_id: u64,
+    sync: SyncMode,
+    commits: u64,
+    records: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).field("commits", &self.commits).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` and loads the durable session state.
+    ///
+    /// Fails if another process holds the store open.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = Database::create(&path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let found = meta.get("format")?.map(|v| v.value());
+            match found {
+                None => {
+                    meta.insert("format", FORMAT)?;
+                }
+                Some(FORMAT) => {}
+                Some(found) => return Err(StoreError::Format { found }),
+            }
+            txn.open_table(OUTBOUND)?;
+            txn.open_table(INBOUND)?;
+            txn.open_table(CHUNKS)?;
+            txn.open_table(RECENT)?;
+            txn.open_table(INBOX)?;
+            txn.open_table(OUTCOMES)?;
+            txn.open_table(APP_IDS)?;
+            txn.open_table(APP_META)?;
+        }
+        txn.commit()?;
+        let mut store = Store {
+            db,
+            path,
+            durable: SessionStore::default(),
+            max_app_id: 0,
+            sync: SyncMode::Full,
+            commits: 0,
+            records: 0,
+        };
+        store.load()?;
+        Ok(store)
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Chooses how commits are made durable (default [`SyncMode::Full`]).
+    pub fn set_sync(&mut self, sync: SyncMode) {
+        self.sync = sync;
+    }
+
+    /// The durable session state, for [`assoc_core::Session::restore`].
+    pub fn session_store(&self) -> &SessionStore {
+        &self.durable
+    }
+
+    /// Highest application id ever submitted through this store (0: none).
+    pub fn max_app_id(&self) -> u64 {
+        self.max_app_id
+    }
+
+    /// Write transactions committed and records applied since this store was opened.
+    pub fn counters(&self) -> (u64, u64) {
+        (self.commits, self.records)
+    }
+
+    fn load(&mut self) -> Result<(), StoreError> {
+        let (state, max_app_id) = self.read_state()?;
+        self.durable = state;
+        self.max_app_id = max_app_id;
+        Ok(())
+    }
+
+    fn read_state(&self) -> Result<(SessionStore, u64), StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let get = |k: &str| -> Result<u64, StoreError> { Ok(meta.get(k)?.map(|v| v.value()).unwrap_or(0)) };
+        // Outbound messages go in through `apply`, so whatever it derives from them (byte
+        // totals, say) is derived the same way as in the session.
+        let mut s = SessionStore::default();
+        s.apply(&Record::Epoch(get("epoch")?));
+        for row in txn.open_table(OUTBOUND)?.iter()? {
+            let (k, v) = row?;
+            let message = codec::decode_message(v.value())?;
+            s.apply(&Record::Submitted { id: MessageId(k.value()), message });
+        }
+        s.next_id = s.next_id.max(get("next_id")?);
+        s.next_msn = s.next_msn.max(get("next_msn")?);
+        s.watermark = get("watermark")?;
+        let max_app_id = get("max_app_id")?;
+        let chunks = txn.open_table(CHUNKS)?;
+        for row in txn.open_table(INBOUND)?.iter()? {
+            let (k, v) = row?;
+            let msn = k.value();
+            let entry = match codec::decode_head(v.value())? {
+                InboundHead::Resolved(r) => StoredInbound::Resolved(r),
+                InboundHead::Partial { first, len } => {
+                    let mut bytes = Vec::new();
+                    for c in chunks.range((msn, 0)..=(msn, u64::MAX))? {
+                        let (ck, cv) = c?;
+                        if ck.value().1 != bytes.len() as u64 {
+                            return Err(Corrupt { what: "inbound chunk" }.into());
+                        }
+                        bytes.extend_from_slice(cv.value());
+                    }
+                    if bytes.len() as u64 != len {
+                        return Err(Corrupt { what: "inbound chunk" }.into());
+                    }
+                    StoredInbound::Partial { first, bytes: Bytes::from(bytes) }
+                }
+            };
+            s.inbound.insert(msn, entry);
+        }
+        for row in txn.open_table(RECENT)?.iter()? {
+            let (k, v) = row?;
+            s.recent_non_delivered.insert(k.value(), codec::decode_resolution(v.value())?);
+        }
+        Ok((s, max_app_id))
+    }
+
+    /// Delivered messages the application has not acknowledged, in msn order.
+    pub fn inbox(&self) -> Result<Vec<InboxEntry>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut out = Vec::new();
+        for row in txn.open_table(INBOX)?.iter()? {
+            let (k, v) = row?;
+            let (app_id, bytes) = codec::decode_inbox(v.value())?;
+            out.push(InboxEntry { msn: k.value(), app_id, bytes });
+        }
+        Ok(out)
+    }
+
+    /// Outcomes the application has not acknowledged, in message id order.
+    pub fn outcomes(&self) -> Result<Vec<OutcomeEntry>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut out = Vec::new();
+        for row in txn.open_table(OUTCOMES)?.iter()? {
+            let (k, v) = row?;
+            let (app_id, outcome) = codec::decode_outcome(v.value())?;
+            out.push(OutcomeEntry { id: MessageId(k.value()), app_id, outcome });
+        }
+        Ok(out)
+    }
+
+    /// What became of the message submitted with `app_id`, if one was.
+    pub fn app_id_status(&self, app_id: u64) -> Result<Option<AppIdStatus>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(APP_IDS)?;
+        let Some(v) = table.get(app_id)? else { return Ok(None) };
+        let (id, outcome) = codec::decode_app_id(v.value())?;
+        Ok(Some(AppIdStatus { id, outcome }))
+    }
+
+    /// An application value stored under `key` (see the `app_meta` table).
+    pub fn app_meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(APP_META)?;
+        let v = table.get(key)?.map(|v| v.value());
+        Ok(v)
+    }
+
+    /// Durably sets the application values `pairs` in one transaction.
+    pub fn set_app_meta(&mut self, pairs: &[(&str, u64)]) -> Result<(), StoreError> {
+        let txn = self.begin()?;
+        {
+            let mut table = txn.open_table(APP_META)?;
+            for (k, v) in pairs {
+                table.insert(*k, *v)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn begin(&self) -> Result<WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(match self.sync {
+            SyncMode::Full => Durability::Immediate,
+            SyncMode::Os => Durability::Eventual,
+        });
+        Ok(txn)
+    }
+
+    /// Applies `records` (in sequence order) and `acks` in one write transaction and
+    /// commits it. When this returns `Ok`, every record is durable: report
+    /// [`assoc_core::Input::Persisted`].
+    ///
+    /// On `Err` nothing was committed and the in-memory view may be ahead of the disk: the
+    /// store must not be used any further (drop it and open it again).
+    pub fn commit(&mut self, records: &[Record], acks: &[Ack]) -> Result<(), StoreError> {
+        if records.is_empty() && acks.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin()?;
+        {
+            let mut t = Tables::open(&txn)?;
+            for record in records {
+                self.write_record(&mut t, record)?;
+            }
+            for ack in acks {
+                match ack {
+                    Ack::Delivery(msn) => {
+                        t.inbox.remove(*msn)?;
+                    }
+                    Ack::Outcome(id) => {
+                        t.outcomes.remove(id.0)?;
+                    }
+                }
+            }
+            let d = &self.durable;
+            for (k, v) in [
+                ("epoch", d.epoch),
+                ("next_id", d.next_id),
+                ("next_msn", d.next_msn),
+                ("watermark", d.watermark),
+                ("max_app_id", self.max_app_id),
+            ] {
+                t.meta.insert(k, v)?;
+            }
+        }
+        txn.commit()?;
+        self.commits += 1;
+        self.records += records.len() as u64;
+        Ok(())
+    }
+
+    /// Folds one record into the durable view and writes through every key it touched.
+    fn write_record(&mut self, t: &mut Tables<'_>, record: &Record) -> Result<(), StoreError> {
+        let before_wm = self.durable.watermark;
+        match record {
+            Record::Epoch(_) => self.durable.apply(record),
+            Record::Submitted { id, message } => {
+                let fresh = id.0 >= self.durable.next_id;
+                self.durable.apply(record);
+                if fresh {
+                    self.write_outbound(t, *id)?;
+                    self.max_app_id = self.max_app_id.max(message.app_id);
+                    t.app_ids.insert(message.app_id, codec::encode_app_id(*id, None).as_slice())?;
+                }
+            }
+            Record::Assigned { id, .. } | Record::CancelRequested { id, .. } => {
+                self.durable.apply(record);
+                self.write_outbound(t, *id)?;
+            }
+            Record::Finished { id, outcome } => {
+                let app_id = self.durable.outbound.get(id).map(|m| m.app_id);
+                self.durable.apply(record);
+                t.outbound.remove(id.0)?;
+                if let Some(app_id) = app_id {
+                    t.outcomes.insert(id.0, codec::encode_outcome(app_id, *outcome).as_slice())?;
+                    t.app_ids.insert(app_id, codec::encode_app_id(*id, Some(*outcome)).as_slice())?;
+                }
+            }
+            Record::Chunk { msn, .. } => {
+                let before = partial_len(&self.durable, *msn);
+                self.durable.apply(record);
+                let after = partial_len(&self.durable, *msn);
+                if let (Some(StoredInbound::Partial { first, bytes }), Some(after)) =
+                    (self.durable.inbound.get(msn), after)
+                {
+                    let from = before.unwrap_or(0);
+                    if after > from {
+                        t.chunks.insert((*msn, from), &bytes[from as usize..])?;
+                    }
+                    let head = InboundHead::Partial { first: *first, len: after };
+                    t.inbound.insert(*msn, codec::encode_head(&head).as_slice())?;
+                }
+            }
+            Record::Delivered { msn, app_id, bytes } => {
+                let fresh = *msn >= before_wm
+                    && !matches!(self.durable.inbound.get(msn), Some(StoredInbound::Resolved(_)));
+                self.durable.apply(record);
+                if fresh {
+                    t.inbox.insert(*msn, codec::encode_inbox(*app_id, bytes).as_slice())?;
+                }
+                self.write_resolution(t, *msn, before_wm)?;
+            }
+            Record::Resolved { msn, .. } => {
+                self.durable.apply(record);
+                self.write_resolution(t, *msn, before_wm)?;
+            }
+            // A record kind this version does not know: fold it and rewrite everything.
+            _ => {
+                self.durable.apply(record);
+                self.rewrite_all(t)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_outbound(&self, t: &mut Tables<'_>, id: MessageId) -> Result<(), StoreError> {
+        match self.durable.outbound.get(&id) {
+            Some(m) => t.outbound.insert(id.0, codec::encode_message(m).as_slice())?,
+            None => t.outbound.remove(id.0)?,
+        };
+        Ok(())
+    }
+
+    /// Writes through an inbound resolution of `msn` that may have moved the watermark from
+    /// `before_wm`: the msn's own entry, every entry the watermark passed, and the recent
+    /// non-deliveries it added or pruned.
+    fn write_resolution(&self, t: &mut Tables<'_>, msn: u64, before_wm: u64) -> Result<(), StoreError> {
+        let after_wm = self.durable.watermark;
+        let passed = before_wm..after_wm;
+        for m in passed.clone().chain(std::iter::once(msn).filter(|m| !passed.contains(m))) {
+            self.write_inbound(t, m)?;
+        }
+        let (old_keep, new_keep) =
+            (before_wm.saturating_sub(MAX_MSG_WINDOW), after_wm.saturating_sub(MAX_MSG_WINDOW));
+        for m in old_keep..new_keep {
+            t.recent.remove(m)?;
+        }
+        for m in passed {
+            if let Some(r) = self.durable.recent_non_delivered.get(&m) {
+                t.recent.insert(m, codec::encode_resolution(*r).as_slice())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the tables' entry for inbound `msn` equal the durable view's.
+    fn write_inbound(&self, t: &mut Tables<'_>, msn: u64) -> Result<(), StoreError> {
+        match self.durable.inbound.get(&msn) {
+            None => {
+                t.inbound.remove(msn)?;
+                t.chunks.retain_in((msn, 0)..=(msn, u64::MAX), |_, _| false)?;
+            }
+            Some(StoredInbound::Resolved(r)) => {
+                t.inbound.insert(msn, codec::encode_head(&InboundHead::Resolved(*r)).as_slice())?;
+                t.chunks.retain_in((msn, 0)..=(msn, u64::MAX), |_, _| false)?;
+            }
+            Some(StoredInbound::Partial { first, bytes }) => {
+                t.chunks.retain_in((msn, 0)..=(msn, u64::MAX), |_, _| false)?;
+                if !bytes.is_empty() {
+                    t.chunks.insert((msn, 0), bytes.as_ref())?;
+                }
+                let head = InboundHead::Partial { first: *first, len: bytes.len() as u64 };
+                t.inbound.insert(msn, codec::encode_head(&head).as_slice())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the session tables from the durable view (for record kinds added later).
+    fn rewrite_all(&self, t: &mut Tables<'_>) -> Result<(), StoreError> {
+        t.outbound.retain(|_, _| false)?;
+        for id in self.durable.outbound.keys() {
+            self.write_outbound(t, *id)?;
+        }
+        t.inbound.retain(|_, _| false)?;
+        t.chunks.retain(|_, _| false)?;
+        for msn in self.durable.inbound.keys() {
+            self.write_inbound(t, *msn)?;
+        }
+        t.recent.retain(|_, _| false)?;
+        for (m, r) in &self.durable.recent_non_delivered {
+            t.recent.insert(*m, codec::encode_resolution(*r).as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads the whole state from disk and compares it with the in-memory durable view:
+    /// `Ok(true)` when the tables hold exactly what the fold of the committed records says.
+    pub fn verify(&self) -> Result<bool, StoreError> {
+        let (state, max_app_id) = self.read_state()?;
+        Ok(state == self.durable && max_app_id == self.max_app_id)
+    }
+}
+
+fn partial_len(s: &SessionStore, msn: u64) -> Option<u64> {
+    match s.inbound.get(&msn) {
+        Some(StoredInbound::Partial { bytes, .. }) => Some(bytes.len() as u64),
+        _ => None,
+    }
+}
+
+/// The session tables opened in one write transaction.
+struct Tables<'t> {
+    meta: Table<'t, &'static str, u64>,
+    outbound: Table<'t, u64, &'static [u8]>,
+    inbound: Table<'t, u64, &'static [u8]>,
+    chunks: Table<'t, (u64, u64), &'static [u8]>,
+    recent: Table<'t, u64, &'static [u8]>,
+    inbox: Table<'t, u64, &'static [u8]>,
+    outcomes: Table<'t, u64, &'static [u8]>,
+    app_ids: Table<'t, u64, &'static [u8]>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Tables {
+            meta: txn.open_table(META)?,
+            outbound: txn.open_table(OUTBOUND)?,
+            inbound: txn.open_table(INBOUND)?,
+            chunks: txn.open_table(CHUNKS)?,
+            recent: txn.open_table(RECENT)?,
+            inbox: txn.open_table(INBOX)?,
+            outcomes: txn.open_table(OUTCOMES)?,
+            app_ids: txn.open_table(APP_IDS)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use assoc_core::rng::Rng;
+    use assoc_core::wire::{FirstSegment, RejectReason, Resolution};
+    use assoc_core::{Instant, NonDelivery, Priority, StoredMessage};
+
+    fn temp(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("assoc-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    /// A random but plausible record stream: submissions, assignments, cancels, outcomes,
+    /// chunked inbound messages, deliveries and resolutions, with repeats and stale ones.
+    #[derive(Default)]
+    struct Gen {
+        next_id: u64,
+        next_msn: u64,
+        inbound_msn: u64,
+        partial: std::collections::BTreeMap<u64, u64>,
+    }
+
+    fn records(g: &mut Gen, rng: &mut Rng, n: usize) -> Vec<Record> {
+        let Gen { next_id, next_msn, inbound_msn, partial } = g;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let r = match rng.next_u64() % 10 {
+                0 => Record::Epoch(rng.next_u64() % 50),
+                1 | 2 => {
+                    *next_id += 1;
+                    Record::Submitted {
+                        id: MessageId(*next_id - 1),
+                        message: StoredMessage {
+                            app_id: rng.next_u64() % 1000 + 1,
+                            priority: Priority::Normal,
+                            submitted: Instant::from_micros(5),
+                            deadline: Instant::from_micros(1 << 40),
+                            bytes: Bytes::from(vec![7u8; (rng.next_u64() % 50) as usize]),
+                            msn: None,
+                            cancel: None,
+                        },
+                    }
+                }
+                3 => {
+                    *next_msn += 1;
+                    Record::Assigned { id: MessageId(rng.next_u64() % (*next_id).max(1)), msn: *next_msn - 1 }
+                }
+                4 => Record::CancelRequested {
+                    id: MessageId(rng.next_u64() % (*next_id).max(1)),
+                    reason: NonDelivery::Rejected(RejectReason::Refused),
+                },
+                5 => Record::Finished {
+                    id: MessageId(rng.next_u64() % (*next_id).max(1)),
+                    outcome: if rng.next_u64() % 2 == 0 {
+                        Outcome::Delivered
+                    } else {
+                        Outcome::NonDelivered(NonDelivery::Expired)
+                    },
+                },
+                6 | 7 => {
+                    let msn = *inbound_msn + rng.next_u64() % 4;
+                    let have = partial.entry(msn).or_default();
+                    let len = rng.next_u64() % 20 + 1;
+                    // Mostly extending chunks, sometimes a stale or gapped one.
+                    let offset = if rng.next_u64() % 5 == 0 { *have + 3 } else { *have };
+                    if offset == *have {
+                        *have += len;
+                    }
+                    Record::Chunk {
+                        msn,
+                        offset,
+                        first: (offset == 0).then_some(FirstSegment {
+                            total_len: 999,
+                            priority: Priority::Urgent,
+                            app_id: msn,
+                        }),
+                        bytes: Bytes::from(vec![msn as u8; len as usize]),
+                    }
+                }
+                8 => {
+                    let msn = *inbound_msn + rng.next_u64() % 3;
+                    if msn == *inbound_msn {
+                        *inbound_msn += 1;
+                    }
+                    Record::Delivered { msn, app_id: msn + 100, bytes: Bytes::from(vec![1u8; 3]) }
+                }
+                _ => {
+                    let msn = (*inbound_msn).saturating_sub(1) + rng.next_u64() % 3;
+                    Record::Resolved { msn, resolution: Resolution::Cancelled }
+                }
+            };
+            out.push(r);
+        }
+        out
+    }
+
+    #[test]
+    fn tables_always_equal_the_fold_and_survive_reopening() {
+        let path = temp("fold");
+        let mut rng = Rng::new(3);
+        let mut fold = SessionStore::default();
+        let mut g = Gen::default();
+        {
+            let mut store = Store::open(&path).unwrap();
+            store.set_sync(SyncMode::Os);
+            for batch in 0..200 {
+                let recs = records(&mut g, &mut rng, (batch % 7) + 1);
+                for r in &recs {
+                    fold.apply(r);
+                }
+                store.commit(&recs, &[]).unwrap();
+                assert_eq!(store.session_store(), &fold, "batch {batch}");
+                if batch % 20 == 0 {
+                    assert!(store.verify().unwrap(), "batch {batch}: tables differ from the fold");
+                }
+            }
+            assert!(store.verify().unwrap());
+            let inbox = store.inbox().unwrap();
+            assert!(!inbox.is_empty());
+            let acks: Vec<Ack> = inbox.iter().map(|e| Ack::Delivery(e.msn)).collect();
+            store.commit(&[], &acks).unwrap();
+            assert!(store.inbox().unwrap().is_empty());
+        }
+        let reopened = Store::open(&path).unwrap();
+        assert_eq!(reopened.session_store(), &fold);
+        assert!(fold.watermark > 10 && fold.outbound.len() > 5, "the stream exercised the tables: {fold:?}");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn outcomes_and_app_ids_are_recorded_with_the_finished_record() {
+        let path = temp("outcomes");
+        let mut store = Store::open(&path).unwrap();
+        let message = StoredMessage {
+            app_id: 77,
+            priority: Priority::Urgent,
+            submitted: Instant::from_micros(1),
+            deadline: Instant::from_micros(2),
+            bytes: Bytes::from_static(b"x"),
+            msn: None,
+            cancel: None,
+        };
+        store.commit(&[Record::Submitted { id: MessageId(0), message }], &[]).unwrap();
+        assert_eq!(store.app_id_status(77).unwrap(), Some(AppIdStatus { id: MessageId(0), outcome: None }));
+        assert_eq!(store.max_app_id(), 77);
+        store.commit(&[Record::Finished { id: MessageId(0), outcome: Outcome::Delivered }], &[]).unwrap();
+        assert_eq!(
+            store.outcomes().unwrap(),
+            vec![OutcomeEntry { id: MessageId(0), app_id: 77, outcome: Outcome::Delivered }]
+        );
+        assert_eq!(store.app_id_status(77).unwrap().and_then(|s| s.outcome), Some(Outcome::Delivered));
+        store.commit(&[], &[Ack::Outcome(MessageId(0))]).unwrap();
+        assert!(store.outcomes().unwrap().is_empty());
+        assert!(store.app_id_status(77).unwrap().is_some(), "app ids are kept for idempotent submission");
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+}
