@@ -92,7 +92,7 @@ impl Reassembler {
         store: &SessionStore,
         d: &DataFrame,
     ) -> (Vec<Record>, Option<DataIgnored>) {
-        let fx = self.0.on_data(cfg, store, d);
+        let fx = self.0.on_data(cfg, &cfg.params, store, d);
         let ignored = fx.ignored.map(|i| match i {
             Ignored::Duplicate => DataIgnored::Duplicate,
             Ignored::OutsideWindow => DataIgnored::OutsideWindow,
@@ -103,7 +103,7 @@ impl Reassembler {
     }
     /// The sender gives up on `msn`.
     pub fn on_cancel(&mut self, cfg: &Config, store: &SessionStore, msn: u64) -> Option<Record> {
-        self.0.on_cancel(cfg, store, msn)
+        self.0.on_cancel(&cfg.params, store, msn)
     }
     /// The next message to deliver, if its turn has come.
     pub fn deliverable(store: &SessionStore) -> Option<Record> {

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::mutation::Mutation;
 use crate::persist::{Record, SessionStore, StoredInbound};
 use crate::wire::{
-    DataFrame, FirstSegment, Frame, PartialEntry, RejectReason, Resolution, ResolvedEntry, Summary,
+    DataFrame, FirstSegment, Frame, Params, PartialEntry, RejectReason, Resolution, ResolvedEntry, Summary,
 };
 
 /// Why a DATA frame was ignored (the packet itself was fine). Counted in stats.
@@ -75,9 +75,17 @@ impl Receiver {
     }
 
     /// Processes one DATA frame against the store (which already holds every earlier record).
-    pub(crate) fn on_data(&mut self, cfg: &Config, store: &SessionStore, d: &DataFrame) -> Effects {
+    /// `params` are the association's agreed parameters: the sender limits what it sends by
+    /// them, so the receiver must checkpoint and window by the same values.
+    pub(crate) fn on_data(
+        &mut self,
+        cfg: &Config,
+        params: &Params,
+        store: &SessionStore,
+        d: &DataFrame,
+    ) -> Effects {
         let mut fx = Effects::default();
-        let w = u64::from(cfg.params.msg_window);
+        let w = u64::from(params.msg_window);
         let dedup_off = cfg.mutations.is_active(Mutation::NoDuplicateSuppression);
         if (d.msn < store.watermark && !dedup_off)
             || matches!(store.inbound.get(&d.msn), Some(StoredInbound::Resolved(_)))
@@ -125,7 +133,7 @@ impl Receiver {
         if d.fin {
             r.total = r.total.or(Some(end));
         }
-        let window = u64::from(cfg.params.checkpoint_window) * u64::from(cfg.params.checkpoint_size);
+        let window = u64::from(params.checkpoint_window) * u64::from(params.checkpoint_size);
         if r.total.is_some_and(|t| end > t) || end > (durable.len() as u64).saturating_add(window) {
             fx.ignored = Some(Ignored::OutOfBounds);
             return fx;
@@ -140,12 +148,12 @@ impl Receiver {
             return fx;
         }
         r.segments.insert(d.offset, d.bytes.clone());
-        self.checkpoint(cfg, d.msn, durable, &mut fx);
+        self.checkpoint(params, d.msn, durable, &mut fx);
         fx
     }
 
     /// Turns the contiguous prefix into a `Chunk` record at a checkpoint or at the end.
-    fn checkpoint(&mut self, cfg: &Config, msn: u64, durable: Bytes, fx: &mut Effects) {
+    fn checkpoint(&mut self, params: &Params, msn: u64, durable: Bytes, fx: &mut Effects) {
         let Some(r) = self.pending.get_mut(&msn) else { return };
         let start = durable.len() as u64;
         let mut contiguous: Vec<u8> = Vec::new();
@@ -161,7 +169,7 @@ impl Receiver {
             }
         }
         let complete = r.total == Some(at);
-        let reached_checkpoint = at - start >= u64::from(cfg.params.checkpoint_size);
+        let reached_checkpoint = at - start >= u64::from(params.checkpoint_size);
         if !(complete || reached_checkpoint) {
             return;
         }
@@ -193,11 +201,11 @@ impl Receiver {
     }
 
     /// The sender gives up on `msn`: cancel it unless it is already resolved.
-    pub(crate) fn on_cancel(&mut self, cfg: &Config, store: &SessionStore, msn: u64) -> Option<Record> {
+    pub(crate) fn on_cancel(&mut self, params: &Params, store: &SessionStore, msn: u64) -> Option<Record> {
         self.summary_due = true;
         let resolved =
             msn < store.watermark || matches!(store.inbound.get(&msn), Some(StoredInbound::Resolved(_)));
-        if resolved || msn >= store.watermark.saturating_add(u64::from(cfg.params.msg_window)) {
+        if resolved || msn >= store.watermark.saturating_add(u64::from(params.msg_window)) {
             if let Some(r) = resolution_of(store, msn) {
                 self.answers.push(Frame::Resolved { msn, resolution: r });
             }

@@ -82,17 +82,19 @@ impl Session {
 
     /// DATA, SUMMARY, CANCEL, RESOLVED and REJECT: order-independent, idempotent effects.
     fn on_session_frames(&mut self, now: Instant, frames: &[Frame]) -> Result<(), AbortReason> {
+        // The agreed parameters: what the peer's sender limits itself by.
+        let params = self.assoc.as_ref().map_or(self.cfg.params, |a| a.params);
         for frame in frames {
             match frame {
                 Frame::Data(d) => {
-                    let fx = self.receiver.on_data(&self.cfg, &self.store, d);
+                    let fx = self.receiver.on_data(&self.cfg, &params, &self.store, d);
                     if let Some(why) = fx.ignored {
                         self.count_ignored(why);
                     }
                     self.persist_inbound(fx.records);
                 }
                 Frame::Cancel { msn } => {
-                    if let Some(r) = self.receiver.on_cancel(&self.cfg, &self.store, *msn) {
+                    if let Some(r) = self.receiver.on_cancel(&params, &self.store, *msn) {
                         self.persist_inbound(alloc::vec![r]);
                     }
                 }
