@@ -169,7 +169,9 @@ fn blocking_under_garbage(tcp: bool) -> Snapshot {
         assert!(snap.io.connections_dropped >= 5, "{:?}", snap.io);
     } else {
         assert!(garbage_count > 100);
-        assert!(snap.io.pdus_refused >= garbage_count, "every garbage datagram counted: {:?}", snap.io);
+        // Loopback UDP may drop datagrams when the receive buffer overflows on a loaded
+        // machine; what must hold is that (almost) all that arrived were refused and counted.
+        assert!(snap.io.pdus_refused * 100 >= garbage_count * 95, "garbage datagrams counted: {:?}", snap.io);
         assert!(snap.core.undecodable > 0);
     }
     a.shutdown().unwrap();
