@@ -67,12 +67,15 @@ coverage() {
     rustup component add --toolchain nightly llvm-tools-preview >/dev/null 2>&1 \
         || echo "could not add llvm-tools-preview; trying with what is installed" >&2
     mkdir -p "fuzz/target/corpus/$t"
-    cargo +nightly fuzz coverage --target-dir "$TARGET_DIR" "$t" "fuzz/corpus/$t" "fuzz/target/corpus/$t"
+    # A separate target dir: the coverage build must not replace the fuzzing build.
+    local cov_dir="$TARGET_DIR/coverage-build"
+    cargo +nightly fuzz coverage --target-dir "$cov_dir" "$t" "fuzz/corpus/$t" "fuzz/target/corpus/$t"
     local sysroot host llvm_cov bin
     sysroot=$(rustc +nightly --print sysroot)
     host=$(rustc +nightly -vV | sed -n 's/^host: //p')
     llvm_cov="$sysroot/lib/rustlib/$host/bin/llvm-cov"
-    bin="$TARGET_DIR/$host/coverage/$host/release/$t"
+    bin="$cov_dir/$host/release/$t"
+    [ -x "$bin" ] || bin="$cov_dir/$host/coverage/$host/release/$t"
     if [ ! -x "$llvm_cov" ]; then
         echo "no llvm-cov in the nightly toolchain (llvm-tools-preview missing); profile data is in fuzz/coverage/$t" >&2
         exit 1

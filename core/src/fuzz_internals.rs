@@ -113,8 +113,9 @@ impl Reassembler {
     pub fn take_answers(&mut self) -> Vec<Frame> {
         self.0.take_answers()
     }
-    /// Per msn being reassembled: bytes buffered beyond its durable prefix.
-    pub fn buffered(&self) -> Vec<(u64, u64)> {
-        self.0.buffered()
+    /// Per msn being reassembled: bytes buffered beyond its durable prefix in `store`
+    /// (overlapping segments count once each).
+    pub fn buffered(&self, store: &SessionStore) -> Vec<(u64, u64)> {
+        self.0.buffered(store)
     }
 }

@@ -218,11 +218,16 @@ impl Receiver {
 
     /// Per msn being reassembled: bytes buffered beyond its durable prefix (for the fuzzers).
     #[cfg(fuzzing)]
-    pub(crate) fn buffered(&self) -> Vec<(u64, u64)> {
-        self.pending
-            .iter()
-            .map(|(&msn, r)| (msn, r.segments.values().map(|b| b.len() as u64).sum()))
-            .collect()
+    pub(crate) fn buffered(&self, store: &SessionStore) -> Vec<(u64, u64)> {
+        let durable = |msn| match store.inbound.get(&msn) {
+            Some(StoredInbound::Partial { bytes, .. }) => bytes.len() as u64,
+            _ => 0,
+        };
+        let beyond = |msn, segments: &BTreeMap<u64, Bytes>| {
+            let d = durable(msn);
+            segments.iter().map(|(&off, b)| (off + b.len() as u64).saturating_sub(off.max(d))).sum()
+        };
+        self.pending.iter().map(|(&msn, r)| (msn, beyond(msn, &r.segments))).collect()
     }
 
     /// Frames answering CANCELs and rejections, to send in the next packet.

@@ -193,7 +193,7 @@ impl Harness {
         check_store(&self.cfg, &self.store)?;
         let per = u64::from(self.cfg.params.checkpoint_window) * u64::from(self.cfg.params.checkpoint_size);
         let mut total = 0u64;
-        for (msn, b) in self.r.buffered() {
+        for (msn, b) in self.r.buffered(&self.store) {
             if b > per {
                 return Err(format!("msn {msn}: {b} bytes buffered beyond the durable prefix, bound {per}"));
             }
