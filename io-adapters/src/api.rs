@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use assoc_core::{
-    Config, ConfigError, InitBudget, LinkState, MessageId, Outcome, SessionState, Stats, SubmitError,
+    Config, ConfigError, InitBudget, Instant, LinkState, MessageId, Outcome, SessionState, Stats,
+    SubmitError, Timer,
 };
 use bytes::Bytes;
 
@@ -164,6 +165,17 @@ pub struct IoStats {
     pub inits_limited: u64,
 }
 
+/// What the driver holds of the bearer right now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BearerState {
+    /// TCP connections open (0 for UDP).
+    pub connections: usize,
+    /// Whether PDUs have somewhere to go: a current TCP connection, or a UDP peer address.
+    pub current: bool,
+    /// Whether a dial is in progress.
+    pub dialing: bool,
+}
+
 /// A view of the endpoint for progress displays, tests and operators.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
@@ -197,6 +209,12 @@ pub struct Snapshot {
     pub io: IoStats,
     /// The impairment shim's counters, when one is in use.
     pub shim: Option<ShimStats>,
+    /// The bearer as the driver holds it.
+    pub bearer: BearerState,
+    /// The session's armed timers and their deadlines.
+    pub timers: Vec<(Timer, Instant)>,
+    /// The driver's clock when the snapshot was taken.
+    pub now: Instant,
 }
 
 /// Why an endpoint operation failed.

@@ -49,6 +49,7 @@ impl Default for Clock {
 }
 
 /// Converts a core duration to a std one.
+#[cfg(feature = "std")]
 pub(crate) fn to_std(d: assoc_core::Duration) -> std::time::Duration {
     std::time::Duration::from_micros(d.as_micros())
 }

@@ -17,7 +17,7 @@ use assoc_core::{
 };
 use bytes::Bytes;
 
-use crate::api::{Acker, Delivery, Error, IoStats, Options, OutcomeReport, Snapshot};
+use crate::api::{Acker, BearerState, Delivery, Error, IoStats, Options, OutcomeReport, Snapshot};
 use crate::clock::os_seed;
 use crate::shim::ShimStats;
 use crate::store::{Ack, Store};
@@ -263,7 +263,13 @@ impl Engine {
         matches!(self.session.state(), Idle | Draining) && self.acks.is_empty()
     }
 
-    pub(crate) fn snapshot(&self, io: IoStats, shim: Option<ShimStats>) -> Snapshot {
+    pub(crate) fn snapshot(
+        &self,
+        now: Instant,
+        io: IoStats,
+        shim: Option<ShimStats>,
+        bearer: BearerState,
+    ) -> Snapshot {
         let s = &self.session;
         let store = s.store();
         let acked_bytes = s.resume_points().map(|(_, at)| at).sum();
@@ -291,6 +297,9 @@ impl Engine {
             core: s.stats().clone(),
             io,
             shim,
+            bearer,
+            timers: s.armed_timers().collect(),
+            now,
         }
     }
 

@@ -5,7 +5,7 @@
 //!
 //! * [`blocking`] (feature `std`): one driver thread, blocking on a channel with the
 //!   timeout from `poll_timeout`.
-//! * [`tokio`](crate::tokio) (feature `tokio`): one task, `select!` over the socket,
+//! * [`tokio`] (feature `tokio`): one task, `select!` over the socket,
 //!   commands and a single reusable sleep.
 //! * Bearers ([`Bearer`]): UDP datagrams, or TCP with a 4-byte big-endian length per PDU,
 //!   a new connection per dial, and frames of older connections still handed to the
@@ -40,16 +40,19 @@ pub mod api;
 #[cfg(feature = "std")]
 pub mod blocking;
 pub mod clock;
+#[cfg(any(feature = "std", feature = "tokio"))]
 mod engine;
 pub mod frame;
+#[cfg(any(feature = "std", feature = "tokio"))]
 mod limits;
+#[cfg(any(feature = "std", feature = "tokio"))]
 mod links;
 pub mod shim;
 pub mod store;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-pub use api::{Bearer, Delivery, Error, IoStats, Options, OutcomeReport, Snapshot};
+pub use api::{Bearer, BearerState, Delivery, Error, IoStats, Options, OutcomeReport, Snapshot};
 pub use clock::Clock;
 pub use shim::{Impairment, Shim, ShimStats};
 pub use store::{Ack, Store, StoreError, SyncMode};

@@ -55,7 +55,7 @@ impl<H: ConnHandle> Links<H> {
     /// A dial completed.
     pub(crate) fn dialed(&mut self, id: u64, handle: H) -> Option<Input> {
         if !std::mem::replace(&mut self.dialing, false) {
-            // Hung up meanwhile: nobody wants this connection.
+            // The driver is stopping: nobody wants this connection.
             handle.close();
             return None;
         }
@@ -113,18 +113,37 @@ impl<H: ConnHandle> Links<H> {
     }
 
     /// Closes every connection (the session asked to hang up, or the driver stops).
+    ///
+    /// A dial in flight is *not* forgotten: when it completes it is reported as `LinkUp`.
+    /// The session may want the bearer again by then (it can hang up while it is still
+    /// waiting for its own dial, see the report on issue 7), and a bearer coming up is
+    /// always safe to report — an unneeded one is hung up again after `disconnect_delay`.
     pub(crate) fn hang_up(&mut self) {
-        self.dialing = false;
         self.current = None;
         for (_, c) in std::mem::take(&mut self.conns) {
             c.handle.close();
         }
     }
 
+    /// Closes everything and forgets a dial in flight (the driver stops).
+    pub(crate) fn close_all(&mut self) {
+        self.dialing = false;
+        self.hang_up();
+    }
+
     /// Closes the current connection, as if the link dropped.
     pub(crate) fn drop_current(&mut self) -> Option<Input> {
         let id = self.current?;
         self.closed(id)
+    }
+
+    /// What the driver holds, for snapshots.
+    pub(crate) fn state(&self) -> crate::api::BearerState {
+        crate::api::BearerState {
+            connections: self.conns.len(),
+            current: self.current.is_some(),
+            dialing: self.dialing,
+        }
     }
 
     /// Connections held.
@@ -222,14 +241,20 @@ mod tests {
     }
 
     #[test]
-    fn dial_answers_once_and_late_dials_are_closed() {
+    fn dial_answers_once_and_outlives_a_hang_up_but_not_a_stop() {
         let mut l = Links::new(4);
         assert!(l.start_dial());
         assert!(!l.start_dial());
         l.hang_up();
+        assert!(!l.start_dial(), "the dial in flight still answers");
         let late = Fake::default();
-        assert_eq!(l.dialed(5, late.clone()), None);
-        assert!(*late.closed.borrow());
+        assert_eq!(l.dialed(5, late.clone()), Some(Input::LinkUp), "reported once it completes");
+        assert!(!*late.closed.borrow());
+        assert!(l.start_dial());
+        l.close_all();
+        let stopped = Fake::default();
+        assert_eq!(l.dialed(6, stopped.clone()), None);
+        assert!(*stopped.closed.borrow(), "after a stop, a late dial is closed");
         assert!(l.start_dial());
         assert_eq!(l.dial_failed(), Some(Input::DialFailed));
         assert_eq!(l.dial_failed(), None);

@@ -2,6 +2,7 @@
 //! datagrams, TCP clients that send junk, truncated frames, impossible lengths, or stall.
 //! Nothing panics, garbage is counted or its connection dropped, and the real transfer
 //! completes unaffected.
+#![cfg(feature = "std")]
 mod common;
 
 use std::io::Write;
@@ -188,6 +189,7 @@ fn tcp_garbage_clients_are_dropped_and_the_association_unaffected() {
     blocking_under_garbage(true);
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokio_tcp_garbage_clients_are_dropped() {
     use assoc_io::tokio::Endpoint;

@@ -1,21 +1,27 @@
 //! The std driver: two endpoints on loopback exchange messages both ways through the
 //! impairment shim (25 % reordering, 5 % loss, 2 % duplication, 50 ms jitter) while the
-//! link is dropped every 300 ms. Every message must be delivered exactly once, in order,
+//! link is dropped whenever an association has been up for 300 ms. Every message must be delivered exactly once, in order,
 //! with identical bytes, and every outcome reported.
 //!
 //! `ASSOC_MESSAGES` per direction (default 10,000, the size; CI runs it):
 //! `ASSOC_MESSAGES=10000 cargo test --release -p assoc-io --test loopback_blocking -- --nocapture`
+#![cfg(feature = "std")]
 mod common;
 
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use assoc_core::SessionState;
 use assoc_io::blocking::Endpoint;
 use assoc_io::{Bearer, Impairment, Options, Store};
 use common::*;
 
+/// How long an association lives before the adversary drops its link.
+const DROP_AFTER: Duration = Duration::from_millis(300);
+
 fn run(tcp: bool, n: u64, seed: u64) {
+    trace();
     let dir = TempDir::new("loop-std");
     let (ca, cb) = configs();
     let any = "127.0.0.1:0".parse().unwrap();
@@ -48,6 +54,14 @@ fn run(tcp: bool, n: u64, seed: u64) {
     oa.seed = Some(seed ^ 0xA);
     let (a, a_in, a_out) = Endpoint::start(oa, open("a.redb")).unwrap();
 
+    // Both MTAs hold an association open. Over TCP only A can dial (B listens), so A must,
+    // or B's messages would wait for A's next message. Over UDP a forced link drop is seen by
+    // one side only; the other keeps sending on the dead association until its probe
+    // timeouts run out (tens of seconds), unless the dropping side opens a new one at once.
+    a.open().unwrap();
+    if !tcp {
+        b.open().unwrap();
+    }
     let started = Instant::now();
     let (done_tx, done_rx) = mpsc::channel();
     let mut sent = [Sent::default(), Sent::default()];
@@ -88,24 +102,30 @@ fn run(tcp: bool, n: u64, seed: u64) {
         }));
     }
     drop(done_tx);
-    // Drop the link every 300 ms until all four readers are done.
+    // The adversary: whenever both sides have held an established association for
+    // DROP_AFTER, drop the link (alternating sides), until all four readers are done.
     let limit = Duration::from_secs(
         std::env::var("ASSOC_LIMIT_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60 + n / 20),
     );
     let mut finished = 0;
     let mut drops = 0u64;
+    let mut up_since: Option<Instant> = None;
     while finished < 4 {
-        match done_rx.recv_timeout(Duration::from_millis(300)) {
+        match done_rx.recv_timeout(Duration::from_millis(50)) {
             Ok(_) => finished += 1,
             Err(_) => {
-                assert!(
-                    started.elapsed() < limit,
-                    "not done after {limit:?}: {:?} / {:?}",
-                    a.snapshot(),
-                    b.snapshot()
-                );
-                [&a, &b][(drops % 2) as usize].drop_link().unwrap();
-                drops += 1;
+                let (sa, sb) = (a.snapshot().unwrap(), b.snapshot().unwrap());
+                assert!(started.elapsed() < limit, "not done after {limit:?}:\na: {sa:?}\nb: {sb:?}");
+                if sa.state == SessionState::Established && sb.state == SessionState::Established {
+                    let since = *up_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= DROP_AFTER {
+                        [&a, &b][(drops % 2) as usize].drop_link().unwrap();
+                        drops += 1;
+                        up_since = None;
+                    }
+                } else {
+                    up_since = None;
+                }
             }
         }
     }

@@ -1,13 +1,15 @@
 //! The tokio driver: the same exchange as `loopback_blocking` — messages both ways through
 //! the impairment shim (25 % reordering, 5 % loss, 2 % duplication, 50 ms jitter) with the
-//! link dropped every 300 ms — checked the same way.
+//! link dropped whenever an association has been up for 300 ms — checked the same way.
 //!
 //! `ASSOC_MESSAGES` per direction (default 10,000):
 //! `cargo test --release -p assoc-io --test loopback_tokio -- --nocapture`
+#![cfg(feature = "tokio")]
 mod common;
 
 use std::time::{Duration, Instant};
 
+use assoc_core::SessionState;
 use assoc_io::tokio::{Deliveries, Endpoint, Outcomes};
 use assoc_io::{Bearer, Impairment, Options, Store};
 use common::*;
@@ -39,7 +41,11 @@ async fn read_all(
     (received, outcomes)
 }
 
+/// How long an association lives before the adversary drops its link.
+const DROP_AFTER: Duration = Duration::from_millis(300);
+
 async fn run(tcp: bool, n: u64, seed: u64) {
+    trace();
     let dir = TempDir::new("loop-tokio");
     let (ca, cb) = configs();
     let any = "127.0.0.1:0".parse().unwrap();
@@ -72,6 +78,14 @@ async fn run(tcp: bool, n: u64, seed: u64) {
     oa.seed = Some(seed ^ 0xA);
     let (a, a_in, a_out) = Endpoint::start(oa, open("a.redb")).await.unwrap();
 
+    // Both MTAs hold an association open. Over TCP only A can dial (B listens), so A must,
+    // or B's messages would wait for A's next message. Over UDP a forced link drop is seen by
+    // one side only; the other keeps sending on the dead association until its probe
+    // timeouts run out (tens of seconds), unless the dropping side opens a new one at once.
+    a.open().unwrap();
+    if !tcp {
+        b.open().unwrap();
+    }
     let started = Instant::now();
     let mut sent = [Sent::default(), Sent::default()];
     for (side, ep) in [(0, &a), (1, &b)] {
@@ -86,9 +100,23 @@ async fn run(tcp: bool, n: u64, seed: u64) {
         std::env::var("ASSOC_LIMIT_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60 + n / 20),
     );
     let (ea, eb) = (a.clone(), b.clone());
+    // The adversary: whenever both sides have held an established association for
+    // DROP_AFTER, drop the link (alternating sides).
     let dropper = tokio::spawn(async move {
+        let mut up_since: Option<Instant> = None;
         for k in 0u64.. {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let (Ok(sa), Ok(sb)) = (ea.snapshot().await, eb.snapshot().await) else { return k };
+                if sa.state == SessionState::Established && sb.state == SessionState::Established {
+                    if up_since.get_or_insert_with(Instant::now).elapsed() >= DROP_AFTER {
+                        break;
+                    }
+                } else {
+                    up_since = None;
+                }
+            }
+            up_since = None;
             let ep = if k % 2 == 0 { &ea } else { &eb };
             if ep.drop_link().is_err() {
                 return k;

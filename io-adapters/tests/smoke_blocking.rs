@@ -1,4 +1,5 @@
 //! A quick std-driver exchange without impairment, over UDP and TCP.
+#![cfg(feature = "std")]
 mod common;
 
 use assoc_core::Priority;

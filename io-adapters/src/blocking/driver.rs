@@ -12,7 +12,7 @@ use assoc_core::{BearerRequest, Input, Instant};
 use bytes::Bytes;
 
 use super::net::{self, Msg, StdConn};
-use crate::api::{Bearer, Error, IoStats, Options, Snapshot};
+use crate::api::{Bearer, BearerState, Error, IoStats, Options, Snapshot};
 use crate::clock::{to_std, Clock};
 use crate::engine::{Command, Effect, Engine};
 use crate::frame;
@@ -101,7 +101,7 @@ impl Driver {
         self.engine.close();
         self.stop.store(true, Ordering::Relaxed);
         if let Net::Tcp { links, .. } = &mut self.net {
-            links.hang_up();
+            links.close_all();
         }
         // Helper threads notice the stop flag within their poll interval; keep draining the
         // channel meanwhile so none stays blocked on a full queue.
@@ -117,7 +117,13 @@ impl Driver {
     }
 
     fn snapshot(&self) -> Snapshot {
-        self.engine.snapshot(self.io, self.shim.as_ref().map(Shim::stats))
+        let bearer = match &self.net {
+            Net::Udp { peer, .. } => {
+                BearerState { connections: 0, current: peer.target().is_some(), dialing: false }
+            }
+            Net::Tcp { links, .. } => links.state(),
+        };
+        self.engine.snapshot(self.clock.now(), self.io, self.shim.as_ref().map(Shim::stats), bearer)
     }
 
     fn run_loop(&mut self) -> Result<(), Error> {

@@ -98,10 +98,15 @@ impl Endpoint {
                 let _ = ack_tx.send(Msg::Cmd(Command::Ack(a)));
             })),
         };
+        let options_name = options.config.local_name.as_str().to_string();
         let mut engine = Engine::new(&options, store, sinks)?;
         engine.start()?;
         let (driver, local_addr) = Driver::new(engine, options, rx, tx.clone())?;
-        let thread = std::thread::Builder::new().name("assoc-driver".into()).spawn(move || driver.run())?;
+        let span = tracing::info_span!("assoc", local = %options_name);
+        let thread = std::thread::Builder::new().name("assoc-driver".into()).spawn(move || {
+            let _entered = span.enter();
+            driver.run()
+        })?;
         let inner = Inner { tx, thread: Mutex::new(Some(thread)), local_addr };
         Ok((Endpoint { inner: Arc::new(inner) }, Deliveries { rx: drx }, Outcomes { rx: orx }))
     }

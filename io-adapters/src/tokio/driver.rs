@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::api::{Bearer, Error, IoStats, Options, Snapshot};
+use crate::api::{Bearer, BearerState, Error, IoStats, Options, Snapshot};
 use crate::clock::Clock;
 use crate::engine::{Command, Effect, Engine};
 use crate::frame;
@@ -129,13 +129,19 @@ impl Driver {
         let result = self.run_loop().await;
         self.engine.close();
         if let Net::Tcp { links, .. } = &mut self.net {
-            links.hang_up();
+            links.close_all();
         }
         result.map(|()| self.snapshot())
     }
 
     fn snapshot(&self) -> Snapshot {
-        self.engine.snapshot(self.io, self.shim.as_ref().map(Shim::stats))
+        let bearer = match &self.net {
+            Net::Udp { peer, .. } => {
+                BearerState { connections: 0, current: peer.target().is_some(), dialing: false }
+            }
+            Net::Tcp { links, .. } => links.state(),
+        };
+        self.engine.snapshot(self.clock.now(), self.io, self.shim.as_ref().map(Shim::stats), bearer)
     }
 
     async fn run_loop(&mut self) -> Result<(), Error> {

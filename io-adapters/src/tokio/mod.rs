@@ -39,6 +39,7 @@ use assoc_core::{MessageId, Priority, Submission};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::api::{Acker, Delivery, Error, Options, OutcomeReport, Snapshot};
 use crate::engine::{Command, Engine, Reply, Sinks};
@@ -103,10 +104,11 @@ impl Endpoint {
                 let _ = ack_tx.send(Command::Ack(a));
             })),
         };
+        let span = tracing::info_span!("assoc", local = %options.config.local_name.as_str());
         let mut engine = Engine::new(&options, store, sinks)?;
         engine.start()?;
         let (driver, local_addr) = Driver::new(engine, options, cmds).await?;
-        let task = tokio::spawn(driver.run());
+        let task = tokio::spawn(driver.run().instrument(span));
         let inner = Inner { tx, task: Mutex::new(Some(task)), local_addr };
         Ok((Endpoint { inner: Arc::new(inner) }, Deliveries { rx: drx }, Outcomes { rx: orx }))
     }

@@ -153,3 +153,13 @@ pub fn sync_mode() -> assoc_io::SyncMode {
         _ => assoc_io::SyncMode::Os,
     }
 }
+
+/// Logs to stderr at debug level when `ASSOC_TRACE` is set (for hunting a failure).
+pub fn trace() {
+    if std::env::var_os("ASSOC_TRACE").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
+    }
+}
