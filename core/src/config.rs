@@ -402,6 +402,10 @@ mod tests {
             ("init_budget.burst", |c| c.init_budget.burst = 1, |c| c.init_budget.burst = 0),
             ("init_budget.per_second", |c| c.init_budget.per_second = 1, |c| c.init_budget.per_second = 0),
         ];
+        // A PSK can only be built with at least 16 bytes; longer ones are fine too.
+        let mut c = base();
+        c.psk = Psk::new(&[9u8; 32]).unwrap();
+        assert_eq!(c.validate(), Ok(()), "a 32-byte PSK");
         for (field, at_limit, past_limit) in cases {
             let mut c = base();
             at_limit(&mut c);
