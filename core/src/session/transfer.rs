@@ -199,6 +199,7 @@ impl Session {
             }
             let Some(a) = self.assoc.as_mut() else { break };
             self.stats.0.packets_lost += a.take_lost();
+            self.stats.0.spurious_losses += a.take_spurious();
             if a.take_summary_lost() {
                 self.receiver.summary_due = true;
             }
