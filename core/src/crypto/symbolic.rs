@@ -24,13 +24,22 @@ struct Absorber {
 }
 
 impl Absorber {
-    fn byte(&mut self, x: u8) {
-        self.a = mix(self.a ^ u64::from(x)).rotate_left(7);
-        self.b = self.b.wrapping_mul(0x100_0000_01B3) ^ u64::from(x) ^ self.a;
+    fn word(&mut self, x: u64) {
+        self.a = mix(self.a ^ x).rotate_left(7);
+        self.b = self.b.wrapping_mul(0x100_0000_01B3) ^ x ^ self.a;
     }
+    /// The length, then eight bytes at a time (a packet body costs one mixing step per
+    /// word, not per byte), then the tail byte by byte.
     fn bytes(&mut self, xs: &[u8]) {
-        for &x in (xs.len() as u64).to_be_bytes().iter().chain(xs) {
-            self.byte(x);
+        self.word(xs.len() as u64);
+        let mut words = xs.chunks_exact(8);
+        for w in &mut words {
+            let mut le = [0u8; 8];
+            le.copy_from_slice(w);
+            self.word(u64::from_le_bytes(le));
+        }
+        for &x in words.remainder() {
+            self.word(u64::from(x));
         }
     }
 }
