@@ -36,8 +36,10 @@ def parse_divan(text):
             continue
         if last:
             cols = [c.strip() for c in line.split("│")]
-            if len(cols) >= 4 and cols[3]:
-                r = re.match(r"([\d.]+) ([KMGT]?)(\S+)", cols[3])
+            while cols and not cols[0]:
+                cols.pop(0)  # the tree's drawing
+            if len(cols) >= 3 and cols[2]:
+                r = re.match(r"([\d.]+) ([KMGT]?)(\S+)", cols[2])
                 if r:
                     out[last]["rate"] = float(r.group(1)) * RATE[r.group(2)]
                     out[last]["unit"] = r.group(3)
@@ -65,7 +67,7 @@ def core_table(d):
     suites = [("Symbolic", "symbolic"), ("ChaCha20Poly1305", "chacha20-poly1305")]
 
     def get(path):
-        return d.get("transfer/" + path)
+        return d.get(path)
 
     transfers = [
         ("messages_64b", 64, "msg/s", "≥ 1 M msg/s"),
@@ -114,6 +116,27 @@ def core_table(d):
     return "\n".join(rows) + "\n\nBaselines:\n\n| baseline | median | throughput |\n|---|---:|---:|\n" + "\n".join(base)
 
 
+def callgrind_table(path):
+    ir = {}
+    for line in open(path):
+        f = line.split()
+        if len(f) == 2 and f[1].isdigit():
+            ir[f[0]] = int(f[1])
+    rows = ["| workload | instructions | per message | baseline | baseline instructions | ratio (baseline / transfer) |",
+            "|---|---:|---:|---|---:|---:|"]
+    for spec, v in ir.items():
+        what, n, size = spec.split(",")[:3]
+        if what not in ("sym", "chacha"):
+            continue
+        base = ("memcpy" if what == "sym" else "aead") + f",{n},{size}"
+        label = "memcpy" if what == "sym" else "AEAD seal+open per datagram"
+        b = ir.get(base)
+        suite = "symbolic" if what == "sym" else "chacha20-poly1305"
+        rows.append(f"| {n} × {size} B, {suite} | {v:,} | {v // int(n):,} | {label} | "
+                    + (f"{b:,} | {b / v:.3f} |" if b else "– | – |"))
+    return "\n".join(rows)
+
+
 def model_table(path):
     rows = ["| preset | states | unique | time | states/s | peak RSS | status |", "|---|---:|---:|---:|---:|---:|---|"]
     for line in open(path):
@@ -150,6 +173,14 @@ def main():
                   "the machinery), against the AEAD primitive's own seal+open with ChaCha20-Poly1305 "
                   "(the limit with encryption on). For messages, the baseline is one operation per "
                   "message.", "", core_table(parse_divan(open(core).read())), ""]
+    cg = os.path.join(out, "callgrind.tsv")
+    if os.path.exists(cg):
+        parts += ["### Core, instructions (callgrind: exact, repeatable)", "",
+                  "`ASSOC_PROFILE=WHAT,N,SIZE valgrind --tool=callgrind --toggle-collect='*run_profile*' "
+                  "target/release/deps/transfer-…` — instructions for the whole workload (a transfer "
+                  "includes its handshake), per message, and as a ratio: baseline instructions / "
+                  "transfer instructions (the throughput ratio on a machine where instructions cost "
+                  "alike).", "", callgrind_table(cg), ""]
     lb = sorted(glob.glob(os.path.join(out, "loopback-*.md")))
     if lb:
         parts += ["## Adapters on loopback", "",
@@ -170,6 +201,10 @@ def main():
             parts += [open(setup).read().strip(), ""]
         for f in imp:
             parts += [open(f).read().strip(), ""]
+        relay = os.path.join(out, "impaired-relay.log")
+        if os.path.exists(relay) and open(relay).read().strip():
+            parts += ["The relay's counters over the whole impaired part:", "", "```",
+                      open(relay).read().strip(), "```", ""]
     model = os.path.join(out, "model.tsv")
     if os.path.exists(model):
         parts += ["## Model checking", "",

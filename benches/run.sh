@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every benchmark of the project and writes the results, as markdown tables with the
 # machine they ran on, into benches/RESULTS.md and into README.md (between the
-# `bench-table` markers). Installs what it needs (apt: valgrind is not needed here; time,
-# iproute2, iputils-ping, python3).
+# `bench-table` markers). Installs what it needs with apt (python3, valgrind, time,
+# iproute2, iputils-ping).
 #
 #   benches/run.sh [--quick] [--only core,loopback,impaired,model] [--repeat N]
 #
 # --quick    small workloads, fewer repeats, only the fast model presets (a few minutes)
-# --only     run only these parts (the tables of the others are left out)
+# --only     run only these parts: core,callgrind,loopback,impaired,model (the tables
+#            of the others are left out)
 # --repeat   runs per adapter figure (default 3; impaired: 1, at 1 Mbit/s)
 #
 # The impaired-link part needs root, TUN devices and network namespaces; without them it is
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 OUT="$ROOT/target/bench-results"
 QUICK=0
-ONLY="core,loopback,impaired,model"
+ONLY="core,callgrind,loopback,impaired,model"
 REPEAT=3
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -58,6 +59,24 @@ if want core; then
     step "core benchmarks (divan)"
     samples=$([[ $QUICK == 1 ]] && echo 5 || echo 20)
     nice cargo bench -p assoc-core --bench transfer -- --sample-count "$samples" | tee "$OUT/core.txt"
+fi
+
+# --- core, instruction counts (exactly repeatable, unlike wall-clock time) --------------
+if want callgrind; then
+    step "core instruction counts (callgrind)"
+    if apt_need valgrind valgrind; then
+        nice cargo bench -p assoc-core --bench transfer --no-run 2>&1 | tee "$OUT/callgrind-build.txt" >&2
+        bin=$(sed -n 's/.*Executable benches\/transfer.rs (\(.*\))/\1/p' "$OUT/callgrind-build.txt" | tail -1)
+        : >"$OUT/callgrind.tsv"
+        for spec in sym,5000,64 chacha,5000,64 sym,2000,1024 chacha,2000,1024 sym,4,1048576 chacha,4,1048576 \
+            aead,4,1048576 memcpy,4,1048576 aead,5000,64 aead,2000,1024 memcpy,5000,64 memcpy,2000,1024; do
+            ir=$(ASSOC_PROFILE=$spec valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+                --toggle-collect='*run_profile*' "$bin" 2>&1 | sed -n 's/.*refs: *\([0-9,]*\).*/\1/p' | tr -d ,)
+            printf '%s\t%s\n' "$spec" "$ir" | tee -a "$OUT/callgrind.tsv"
+        done
+    else
+        echo "valgrind unavailable: no instruction counts" >&2
+    fi
 fi
 
 # --- adapters --------------------------------------------------------------------------
@@ -108,7 +127,7 @@ EOF
             echo "could not set up the namespaces and the TUN relay: skipping" | tee "$OUT/impaired-setup.txt"
         fi
         bash benches/impair/netns.sh down
-        cat /tmp/assoc-impair/relay.log >&2 || true
+        cp /tmp/assoc-impair/relay.log "$OUT/impaired-relay.log" 2>/dev/null || true
         trap - EXIT
     fi
 fi
@@ -119,7 +138,7 @@ if want model; then
     apt_need /usr/bin/time time || true
     nice cargo build --release -p assoc-model
     presets=$(target/release/assoc-model presets | awk 'NF==0 {exit} {print $1}')
-    limit=1800
+    limit=${ASSOC_MODEL_LIMIT:-600}
     if [[ $QUICK == 1 ]]; then presets=$(echo "$presets" | grep '^ci'); limit=300; fi
     : >"$OUT/model.tsv"
     for p in $presets; do
@@ -129,6 +148,11 @@ if want model; then
         /usr/bin/time -v -o "$OUT/model-$p.time" timeout "$limit" target/release/assoc-model check --preset "$p" \
             >"$log" 2>&1 || status="exit $? (timeout ${limit}s = 124)"
         line=$(grep -m1 'stateright: states=' "$log" || true)
+        if [[ -z $line ]]; then
+            # Not finished: the last progress line says how far it got and how fast.
+            line=$(grep 'checking… states=' "$log" | tail -1 | sed 's/(\([0-9]*\)s)/time=\1s/')
+            status="not finished in ${limit}s (partial figures)"
+        fi
         states=$(sed -n 's/.*states=\([0-9]*\).*/\1/p' <<<"$line")
         unique=$(sed -n 's/.*unique=\([0-9]*\).*/\1/p' <<<"$line")
         secs=$(sed -n 's/.*time=\([0-9.]*\)s.*/\1/p' <<<"$line")

@@ -22,17 +22,51 @@ use divan::counter::{BytesCount, ItemsCount};
 use divan::Bencher;
 
 fn main() {
-    // `ASSOC_PROFILE=SUITE,N,SIZE,REORDER%,LOSS%` runs one transfer and exits, for
-    // `valgrind --tool=callgrind` (SUITE: `sym` or `chacha`).
+    // `ASSOC_PROFILE=WHAT,N,SIZE[,REORDER%,LOSS%]` runs one workload and exits, for
+    // `valgrind --tool=callgrind --toggle-collect='*run_profile*'` (instruction counts
+    // repeat exactly). WHAT: `sym` or `chacha` (a transfer of N messages of SIZE bytes),
+    // `aead` (seal+open of N × SIZE bytes in datagram-sized pieces), `memcpy` (N copies).
     if let Ok(spec) = std::env::var("ASSOC_PROFILE") {
-        let f: Vec<&str> = spec.split(',').collect();
-        let suite = if f[0] == "sym" { Suite::Symbolic } else { Suite::ChaCha20Poly1305 };
-        let num = |i: usize| f[i].parse::<usize>().expect("ASSOC_PROFILE=SUITE,N,SIZE,REORDER,LOSS");
-        let n = num(1);
-        assert_eq!(transfer(suite, n, num(2), num(3) as u64, num(4) as u64), n);
+        run_profile(&spec);
         return;
     }
     divan::main();
+}
+
+#[inline(never)]
+fn run_profile(spec: &str) {
+    let f: Vec<&str> = spec.split(',').collect();
+    let num = |i: usize| {
+        f.get(i).map_or(0, |v| v.parse::<usize>().expect("ASSOC_PROFILE=WHAT,N,SIZE,REORDER,LOSS"))
+    };
+    let (n, size) = (num(1), num(2));
+    match f[0] {
+        "aead" => {
+            use chacha20poly1305::{aead::AeadInPlace, ChaCha20Poly1305, KeyInit};
+            let aead = ChaCha20Poly1305::new(&[7u8; 32].into());
+            let mut buf = vec![0x5au8; size];
+            for _ in 0..n {
+                for piece in buf.chunks_mut(DATAGRAM - 60) {
+                    let tag =
+                        aead.encrypt_in_place_detached(&[0u8; 12].into(), b"header", piece).expect("seal");
+                    aead.decrypt_in_place_detached(&[0u8; 12].into(), b"header", piece, &tag).expect("open");
+                }
+            }
+            divan::black_box(&buf);
+        }
+        "memcpy" => {
+            let src = vec![0x5au8; size];
+            let mut dst = vec![0u8; size];
+            for _ in 0..n {
+                dst.copy_from_slice(divan::black_box(&src));
+                divan::black_box(&dst);
+            }
+        }
+        what => {
+            let suite = if what == "sym" { Suite::Symbolic } else { Suite::ChaCha20Poly1305 };
+            assert_eq!(transfer(suite, n, size, num(3) as u64, num(4) as u64), n);
+        }
+    }
 }
 
 /// A datagram network that reorders `reorder_pct` % and loses `loss_pct` % (seeded).
