@@ -196,10 +196,18 @@ impl SessionStore {
             }
             // Only a chunk that extends the durable prefix exactly applies (idempotence).
             if offset == prefix.len() as u64 && !bytes.is_empty() {
-                let mut joined = alloc::vec::Vec::with_capacity(prefix.len() + bytes.len());
-                joined.extend_from_slice(prefix);
+                // Grow the prefix in place when nobody else holds it (amortised doubling),
+                // instead of re-copying the whole prefix for every chunk.
+                let mut joined = match core::mem::take(prefix).try_into_mut() {
+                    Ok(unique) => unique,
+                    Err(shared) => {
+                        let mut m = bytes::BytesMut::with_capacity(shared.len() + bytes.len());
+                        m.extend_from_slice(&shared);
+                        m
+                    }
+                };
                 joined.extend_from_slice(bytes);
-                *prefix = Bytes::from(joined);
+                *prefix = joined.freeze();
             }
         }
     }

@@ -17,6 +17,9 @@ pub struct Stats {
     pub handshake_retransmits: u64,
     /// Packets declared lost.
     pub packets_lost: u64,
+    /// Loss declarations found spurious: the peer acknowledged the packet after it was
+    /// declared lost (it was reordered). Each raises the reordering thresholds.
+    pub spurious_losses: u64,
     /// Probe timeouts fired.
     pub probes: u64,
     /// Associations established.
@@ -27,6 +30,8 @@ pub struct Stats {
     pub init_auth_failures: u64,
     /// Messages delivered to the application.
     pub delivered: u64,
+    /// Handshakes whose peer summary went backwards ([`Event::PeerStateLost`](crate::Event::PeerStateLost)).
+    pub peer_state_lost: u64,
     /// Payload bytes sent in DATA frames, retransmissions included.
     pub data_bytes_sent: u64,
     /// DATA frames for resolved messages or already durable bytes.

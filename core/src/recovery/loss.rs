@@ -3,15 +3,27 @@
 //! The detector never reads a clock: ACKs carry `now`, and [`LossDetector::on_timeout`]
 //! trusts the firing of the deadline from [`LossDetector::deadline`], whenever it happens.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
-use super::rtt::{RttEstimator, PACKET_THRESHOLD};
+use super::rtt::{Ratio, RttEstimator, PACKET_THRESHOLD, TIME_THRESHOLD};
 use crate::time::{Duration, Instant};
 use crate::wire::{Frame, PnRange};
 
 /// Largest PTO backoff exponent: the PTO period grows as `pto_base · 2^min(pto_count, 30)`.
 pub(crate) const MAX_PTO_SHIFT: u32 = 30;
+
+/// Declared-lost packets remembered so that a later ACK for one of them is recognised as
+/// a spurious loss declaration (the packet was only reordered).
+pub(crate) const REMEMBERED_LOSSES: usize = 32;
+
+/// Largest packet reordering threshold that spurious losses can raise it to.
+pub(crate) const MAX_PACKET_THRESHOLD: u64 = 64;
+
+/// Largest time threshold spurious losses can raise it to, in eighths of the RTT (8×: with
+/// jitter several times the base RTT, reordered packets arrive up to ~5 smoothed RTTs
+/// after they were sent).
+const MAX_TIME_THRESHOLD_EIGHTHS: u64 = 64;
 
 /// A packet handed to the network and tracked until acknowledged or declared lost.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -33,6 +45,9 @@ pub(crate) struct AckResult {
     pub(crate) acked: Vec<SentPacket>,
     /// Packets declared lost as a consequence, by ascending pn.
     pub(crate) lost: Vec<SentPacket>,
+    /// Packets this ACK acknowledged that had been declared lost earlier (they were
+    /// reordered, not lost): each raised the reordering thresholds.
+    pub(crate) spurious: u32,
 }
 
 /// Why an ACK frame was refused. The detector's state is unchanged when this is returned.
@@ -83,6 +98,15 @@ pub(crate) struct LossDetector {
     loss_time: Option<Instant>,
     /// When the last ack-eliciting packet was sent.
     last_ack_eliciting_sent: Option<Instant>,
+    /// The most recent loss declarations, oldest first: (pn, when it was sent,
+    /// `largest_acked` when it was declared lost). At most [`REMEMBERED_LOSSES`].
+    recently_lost: VecDeque<(u64, Instant, u64)>,
+    /// Packet reordering threshold: RFC 9002's 3, raised by spurious losses to the
+    /// reordering they revealed (at most [`MAX_PACKET_THRESHOLD`]).
+    packet_threshold: u64,
+    /// Time reordering threshold in eighths of the RTT: RFC 9002's 9/8, raised by spurious
+    /// losses to cover the delay they revealed (at most 8×).
+    time_threshold_eighths: u64,
 }
 
 impl LossDetector {
@@ -99,10 +123,19 @@ impl LossDetector {
             pto_count: 0,
             loss_time: None,
             last_ack_eliciting_sent: None,
+            recently_lost: VecDeque::new(),
+            packet_threshold: PACKET_THRESHOLD,
+            time_threshold_eighths: TIME_THRESHOLD.num * 8 / TIME_THRESHOLD.den,
         }
     }
 
-    /// Starts tracking `packet`.
+    /// Records that `packet` was sent and, if it is ack-eliciting, starts tracking it.
+    ///
+    /// Packets that elicit no ACK (ACK-only ones) are not tracked (RFC 9002 §2: they are
+    /// not "in flight"): nothing acknowledges them unless a later ack-eliciting packet
+    /// does, and they carry nothing to retransmit, so tracking them would only grow `sent`
+    /// and the window count while the peer stays silent. Their pns still count as sent, so
+    /// an ACK of them is legal and advances `largest_acked`.
     ///
     /// # Panics
     ///
@@ -113,8 +146,8 @@ impl LossDetector {
         self.largest_sent = Some(self.largest_sent.map_or(packet.pn, |l| l.max(packet.pn)));
         if packet.ack_eliciting {
             self.last_ack_eliciting_sent = Some(packet.time_sent);
+            self.track(packet);
         }
-        self.track(packet);
     }
 
     /// Processes the ranges of one ACK frame received at `now` (RFC 9002 §6, `OnAckReceived`).
@@ -122,7 +155,12 @@ impl LossDetector {
     /// Ranges may come in any order and overlap; a range whose bounds are swapped is read as
     /// `min..=max`. Acknowledging pns already acknowledged, already declared lost, or never
     /// tracked is harmless: acknowledging the same ranges twice changes nothing the second
-    /// time. If nothing is newly acknowledged, nothing but `largest_acked` changes.
+    /// time. Acknowledging a packet declared lost earlier (remembered among the last
+    /// [`REMEMBERED_LOSSES`]) counts as a spurious loss and raises the reordering
+    /// thresholds. Otherwise, if nothing is newly acknowledged and `largest_acked` does not
+    /// grow, nothing but `largest_acked` changes; if it grows (an untracked ACK-only packet was acknowledged,
+    /// which RFC 9002 would have newly acknowledged), the PTO backoff resets and loss
+    /// detection runs as for any new acknowledgement.
     ///
     /// # Errors
     ///
@@ -140,16 +178,19 @@ impl LossDetector {
         if self.largest_sent.is_none_or(|l| ack_largest > l) {
             return Err(AckError::UnsentPacket { pn: ack_largest });
         }
+        let advanced = self.largest_acked.is_none_or(|l| ack_largest > l);
         self.largest_acked = Some(self.largest_acked.map_or(ack_largest, |l| l.max(ack_largest)));
 
         let mut acked = Vec::new();
+        let mut spurious = 0;
         for r in ranges {
             let (lo, hi) = bounds(r);
             let pns: Vec<u64> = self.sent.range(lo..=hi).map(|(&pn, _)| pn).collect();
             acked.extend(pns.into_iter().filter_map(|pn| self.untrack(pn)));
+            spurious += self.on_spurious_losses(lo, hi, now);
         }
-        if acked.is_empty() {
-            return Ok(AckResult::default());
+        if acked.is_empty() && !advanced {
+            return Ok(AckResult { spurious, ..AckResult::default() });
         }
         acked.sort_unstable_by_key(|p| p.pn);
 
@@ -163,7 +204,32 @@ impl LossDetector {
         }
         self.pto_count = 0;
         let lost = self.detect_lost(now);
-        Ok(AckResult { acked, lost })
+        Ok(AckResult { acked, lost, spurious })
+    }
+
+    /// Forgets the remembered loss declarations of pns in `lo..=hi`, acknowledged at `now`
+    /// (they were reordered, not lost), and raises the reordering thresholds so that the
+    /// same reordering would not be taken for loss again (RFC 9002 §6.1.1 and §6.1.2 allow
+    /// adaptive thresholds; RFC 8985 §6.2 adapts TCP RACK's window the same way): the
+    /// packet threshold to the reordering seen in packets, the time threshold to the
+    /// packet's delay in RTTs, both capped. Returns how many there were.
+    fn on_spurious_losses(&mut self, lo: u64, hi: u64, now: Instant) -> u32 {
+        let (mut found, mut packets, mut eighths) = (0, self.packet_threshold, self.time_threshold_eighths);
+        let rtt = &self.rtt;
+        self.recently_lost.retain(|&(pn, sent, largest_then)| {
+            if !(lo..=hi).contains(&pn) {
+                return true;
+            }
+            found += 1;
+            let reordering = largest_then.saturating_sub(pn).saturating_add(1);
+            packets = packets.max(reordering.min(MAX_PACKET_THRESHOLD));
+            let delay = now.saturating_duration_since(sent);
+            eighths = eighths.max(rtt.eighths_covering(delay).min(MAX_TIME_THRESHOLD_EIGHTHS));
+            false
+        });
+        self.packet_threshold = packets;
+        self.time_threshold_eighths = eighths;
+        found
     }
 
     /// When [`on_timeout`](Self::on_timeout) should fire (RFC 9002 §6.2.1): the loss time if
@@ -204,7 +270,8 @@ impl LossDetector {
         self.pto_count
     }
 
-    /// How many packets are tracked (sent, neither acknowledged nor declared lost).
+    /// How many ack-eliciting packets are in flight (sent, neither acknowledged nor
+    /// declared lost); ACK-only packets are never counted (RFC 9002 §2).
     pub(crate) fn in_flight(&self) -> usize {
         self.sent.len()
     }
@@ -236,10 +303,10 @@ impl LossDetector {
         let Some(largest) = self.largest_acked else {
             return Vec::new();
         };
-        let delay = self.rtt.loss_delay();
+        let delay = self.rtt.loss_delay(Ratio { num: self.time_threshold_eighths, den: 8 });
         let mut lost_pns = Vec::new();
         for (&pn, p) in self.sent.range(..=largest) {
-            let by_count = largest.saturating_sub(pn) >= PACKET_THRESHOLD;
+            let by_count = largest.saturating_sub(pn) >= self.packet_threshold;
             let lost_at = p.time_sent + delay;
             if by_count || now >= lost_at {
                 lost_pns.push(pn);
@@ -247,7 +314,14 @@ impl LossDetector {
                 self.loss_time = Some(self.loss_time.map_or(lost_at, |t| t.min(lost_at)));
             }
         }
-        lost_pns.into_iter().filter_map(|pn| self.untrack(pn)).collect()
+        let lost: Vec<SentPacket> = lost_pns.into_iter().filter_map(|pn| self.untrack(pn)).collect();
+        for p in &lost {
+            if self.recently_lost.len() == REMEMBERED_LOSSES {
+                self.recently_lost.pop_front();
+            }
+            self.recently_lost.push_back((p.pn, p.time_sent, largest));
+        }
+        lost
     }
 
     /// Adds `packet` to `sent`, keeping the ack-eliciting count.
@@ -371,11 +445,21 @@ mod tests {
         ]);
         run("non-eliciting largest gives no sample", &[
             Send(0, 0, true), Send(1, 10, false),
-            Ack(&[(1, 1)], 0, 50, &[1], &[]),
+            // pn 1 is not tracked (ACK-only), yet acknowledging it runs loss detection.
+            Ack(&[(1, 1)], 0, 50, &[], &[]),
             // RTT still initial; pn 0 times out at 0 + 9/8 * 100 ms.
             Check(100_000, 50_000, Some(112_500), 0),
             Timeout(Fired::Lost(&[0])),
             Check(100_000, 50_000, None, 0),
+        ]);
+        run("ack-only packets are not in flight, yet acknowledging one detects loss", &[
+            Send(0, 0, true), Send(1, 1, false), Send(2, 2, false), Send(3, 3, false),
+            Timeout(Fired::Probe(0)),
+            Check(100_000, 50_000, Some(650_000), 1),
+            // Nothing tracked is newly acked, but largest_acked grows past pn 0 by 3.
+            Ack(&[(3, 3)], 0, 50, &[], &[0]),
+            Check(100_000, 50_000, None, 0),
+            Ack(&[(3, 3)], 0, 60, &[], &[]),
         ]);
         run("old largest gives no sample; duplicate ack is a no-op", &[
             Send(0, 0, true), Send(1, 1, true), Send(2, 2, true),
@@ -430,6 +514,41 @@ mod tests {
         ]);
     }
 
+    /// An ACK for a packet already declared lost is a spurious loss: the thresholds rise to
+    /// the reordering it revealed, so the same reordering is not taken for loss again.
+    #[test]
+    fn spurious_losses_raise_the_thresholds() {
+        let mut d = LossDetector::new(RTT0, MAD);
+        let initial = (PACKET_THRESHOLD, 9);
+        assert_eq!((d.packet_threshold, d.time_threshold_eighths), initial);
+        for pn in 0..5 {
+            d.on_packet_sent(packet(pn, pn, true));
+        }
+        // Sample 96 ms, loss delay 108 ms: 0 and 1 are lost by count.
+        let r = d.on_ack_received(&ranges(&[(4, 4)]), Duration::ZERO, at(100)).unwrap();
+        assert_eq!((pns(&r.acked), pns(&r.lost), r.spurious), (alloc::vec![4], alloc::vec![0, 1], 0));
+        // pn 0 arrives after all, 150 ms after it was sent and 5 packets out of order.
+        let r = d.on_ack_received(&ranges(&[(0, 0)]), Duration::ZERO, at(150)).unwrap();
+        assert_eq!((pns(&r.acked), pns(&r.lost), r.spurious), (alloc::vec![], alloc::vec![], 1));
+        // 150 ms in eighths of 96 ms, rounded up: 13.
+        assert_eq!((d.packet_threshold, d.time_threshold_eighths), (5, 13));
+        // Counted once.
+        let before = d.clone();
+        assert_eq!(d.on_ack_received(&ranges(&[(0, 0)]), Duration::ZERO, at(160)), Ok(AckResult::default()));
+        assert_eq!(d, before);
+        // Now pn 5, 4 packets below the largest acknowledged and within 13/8 of the RTT, is
+        // not lost (it would have been with the initial thresholds); 2 and 3 are.
+        for pn in 5..10 {
+            d.on_packet_sent(packet(pn, 200 + pn, true));
+        }
+        let r = d.on_ack_received(&ranges(&[(9, 9)]), Duration::ZERO, at(300)).unwrap();
+        assert_eq!((pns(&r.acked), pns(&r.lost)), (alloc::vec![9], alloc::vec![2, 3]));
+        // Both thresholds are capped however late a packet turns up.
+        let r = d.on_ack_received(&ranges(&[(1, 1)]), Duration::ZERO, at(3_600_000)).unwrap();
+        assert_eq!(r.spurious, 1);
+        assert_eq!((d.packet_threshold, d.time_threshold_eighths), (5, MAX_TIME_THRESHOLD_EIGHTHS));
+    }
+
     #[test]
     fn unsent_packet_is_refused_without_effect() {
         let mut d = LossDetector::new(RTT0, MAD);
@@ -457,8 +576,9 @@ mod tests {
         for pn in 0..4 {
             d.on_packet_sent(packet(pn, pn, pn % 2 == 0));
         }
-        assert_eq!((d.in_flight(), d.has_ack_eliciting_in_flight()), (4, true));
-        assert_eq!(pns(&d.drain_all()), alloc::vec![0, 1, 2, 3]);
+        // The ACK-only packets 1 and 3 are not tracked.
+        assert_eq!((d.in_flight(), d.has_ack_eliciting_in_flight()), (2, true));
+        assert_eq!(pns(&d.drain_all()), alloc::vec![0, 2]);
         assert_eq!((d.in_flight(), d.has_ack_eliciting_in_flight(), d.deadline()), (0, false, None));
         assert_eq!(d.on_timeout(), TimeoutAction::Idle);
     }
@@ -478,7 +598,8 @@ mod tests {
     }
 
     /// Pseudo-random sends, ACKs (arbitrary, overlapping, swapped) and timer firings: every
-    /// sent pn is handed back at most once, as acked or lost; a repeated ACK is a no-op.
+    /// sent ack-eliciting pn is handed back at most once, as acked or lost, ACK-only ones
+    /// never (they are not tracked); a repeated ACK is a no-op.
     #[test]
     fn random_operations_keep_accounting_exact() {
         let mut seed = 0x1234_5678_u64;
@@ -488,14 +609,18 @@ mod tests {
         };
         for _ in 0..300 {
             let mut d = LossDetector::new(RTT0, MAD);
-            let (mut sent, mut now, mut done) = (0u64, 0u64, Vec::new());
+            let (mut sent, mut now, mut done, mut ack_only) = (0u64, 0u64, Vec::new(), Vec::new());
             for _ in 0..60 {
                 now += next(50) * 1_000;
                 match next(4) {
                     0 | 1 => {
+                        let eliciting = next(3) > 0;
+                        if !eliciting {
+                            ack_only.push(sent);
+                        }
                         d.on_packet_sent(SentPacket {
                             time_sent: Instant::from_micros(now),
-                            ..packet(sent, 0, next(3) > 0)
+                            ..packet(sent, 0, eliciting)
                         });
                         sent += 1;
                     }
@@ -525,9 +650,13 @@ mod tests {
                         }
                     }
                 }
-                let eliciting = d.sent.values().filter(|p| p.ack_eliciting).count();
-                assert_eq!(d.ack_eliciting_in_flight, eliciting);
-                let mut all: Vec<u64> = done.iter().copied().chain(d.sent.keys().copied()).collect();
+                assert!(d.sent.values().all(|p| p.ack_eliciting));
+                assert!(d.recently_lost.len() <= REMEMBERED_LOSSES);
+                assert!((PACKET_THRESHOLD..=MAX_PACKET_THRESHOLD).contains(&d.packet_threshold));
+                assert!((9..=MAX_TIME_THRESHOLD_EIGHTHS).contains(&d.time_threshold_eighths));
+                assert_eq!(d.ack_eliciting_in_flight, d.sent.len());
+                let mut all: Vec<u64> =
+                    done.iter().chain(d.sent.keys()).chain(ack_only.iter()).copied().collect();
                 all.sort_unstable();
                 assert_eq!(all, (0..sent).collect::<Vec<_>>());
             }
