@@ -426,3 +426,76 @@ fn open_retries_exhausted_give_up_unsent_messages_but_keep_opening_for_in_doubt_
     assert_eq!(outcomes(&m.events[0]), [], "an in-doubt message is never given up unilaterally");
     assert_eq!(open_backoff(&m), Some((Timer::OpenBackoff, m.now + a.open_interval)));
 }
+
+/// The receiver's RESOLVED and REJECT frames settle a message at once (no need to wait
+/// for a summary); one about a msn never sent is an impossible claim.
+#[test]
+fn resolved_and_reject_frames_settle_at_once_and_a_never_sent_msn_aborts() {
+    let cases = [
+        (
+            Frame::Resolved { msn: 0, resolution: assoc_core::wire::Resolution::Delivered },
+            Some(Outcome::Delivered),
+        ),
+        (
+            Frame::Reject { msn: 0, reason: RejectReason::TooLarge },
+            Some(Outcome::NonDelivered(NonDelivery::Rejected(RejectReason::TooLarge))),
+        ),
+        (Frame::Resolved { msn: 1, resolution: assoc_core::wire::Resolution::Delivered }, None),
+    ];
+    for (frame, want) in cases {
+        let (mut m, _) = established();
+        m.s[0].submit(m.now, msg(7, b"x")).unwrap();
+        m.drain(0); // msn 0 is sent, and never delivered
+        let p = m.s[1].seal_raw_packet(m.now, vec![frame.clone()]).unwrap();
+        m.input(0, Input::Datagram(p)).unwrap();
+        match want {
+            Some(outcome) => assert_eq!(outcomes(&m.events[0]), [(7, outcome)], "{frame:?}"),
+            None => {
+                assert_eq!(outcomes(&m.events[0]), [], "{frame:?}");
+                assert!(
+                    m.events[0].iter().any(|e| matches!(
+                        e,
+                        Event::AssociationDown {
+                            reason: assoc_core::DownReason::Aborted(
+                                assoc_core::wire::AbortReason::ProtocolViolation
+                            ),
+                            ..
+                        }
+                    )),
+                    "{frame:?}"
+                );
+            }
+        }
+    }
+}
+
+/// While a large message is under way, `resume_points` reports where a new association
+/// would resume it: the receiver's durable prefix as last reported, which only grows.
+#[test]
+fn resume_points_follow_the_receivers_checkpoints() {
+    let (mut m, mut d) = established();
+    let cs = u64::from(m.s[0].config().params.checkpoint_size);
+    let len = 4 * cs as usize;
+    let id = m.s[0].submit(m.now, Submission { bytes: vec![7u8; len].into(), ..msg(1, b"") }).unwrap();
+    m.drain(0);
+    let mut seen = Vec::new();
+    for _ in 0..10_000 {
+        // One datagram at a time each way, so progress is observed between steps.
+        let mut moved = false;
+        for from in 0..2 {
+            if d[from] < m.sent[from].len() {
+                let _ = m.deliver(from, d[from]);
+                d[from] += 1;
+                moved = true;
+            }
+        }
+        seen.extend(m.s[0].resume_points().filter(|&(i, acked)| i == id && acked > 0).map(|(_, a)| a));
+        if !moved {
+            break;
+        }
+    }
+    assert_eq!(delivered(&m.events[1]), [(0, 1)], "the message arrived");
+    assert!(!seen.is_empty(), "no checkpoint was ever reported");
+    assert!(seen.iter().all(|&a| a >= cs && a < len as u64), "a checkpoint, short of the end: {seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "only grows: {seen:?}");
+}
