@@ -482,10 +482,10 @@ fn resume_points_follow_the_receivers_checkpoints() {
     for _ in 0..10_000 {
         // One datagram at a time each way, so progress is observed between steps.
         let mut moved = false;
-        for from in 0..2 {
-            if d[from] < m.sent[from].len() {
-                let _ = m.deliver(from, d[from]);
-                d[from] += 1;
+        for (from, next) in d.iter_mut().enumerate() {
+            if *next < m.sent[from].len() {
+                let _ = m.deliver(from, *next);
+                *next += 1;
                 moved = true;
             }
         }
