@@ -20,7 +20,7 @@ use std::fmt;
 
 use assoc_core::wire::{Body, Frame, Pdu};
 use assoc_core::{
-    Config, Event, Input, Instant, LinkState, Outcome, Output, Priority, Record, Role, Session,
+    Config, Event, Input, Instant, LinkState, NonDelivery, Outcome, Output, Priority, Record, Role, Session,
     SessionState, SessionStore, StoredInbound, Submission, Timer,
 };
 use bytes::Bytes;
@@ -137,8 +137,10 @@ pub enum MsgFault {
         /// The application id.
         app_id: u64,
     },
-    /// Releasing the association gave a message a non-delivery outcome.
-    NdrOnRelease {
+    /// A non-delivery outcome without its cause: the model's applications never cancel,
+    /// so `Cancelled` has none (releasing the association is not one), and `Expired` has
+    /// none unless the preset lets time reach the expiry.
+    UncausedNdr {
         /// The application id.
         app_id: u64,
     },
@@ -440,6 +442,14 @@ impl Side {
                         if !g.queued.contains(&app_id) || g.outcomes.insert(app_id, outcome).is_some() {
                             g.faults.insert(MsgFault::ExtraOutcome { app_id });
                         }
+                        let uncaused = match outcome {
+                            Outcome::NonDelivered(NonDelivery::Cancelled) => true,
+                            Outcome::NonDelivered(NonDelivery::Expired) => !self.expiry,
+                            _ => false,
+                        };
+                        if uncaused {
+                            g.faults.insert(MsgFault::UncausedNdr { app_id });
+                        }
                     }
                     Output::Event(Event::Delivered { msn, app_id, bytes }) => {
                         self.delivered(&mut st.disk.ghost, msn, app_id, &bytes)
@@ -536,18 +546,7 @@ impl Side {
             Stimulus::Timer(ModelTimer::DialFail) => self.input(&mut st, Input::DialFailed, o),
             Stimulus::Timer(ModelTimer::Release) => {
                 st.disk.ghost.released = true;
-                let before = st.disk.ghost.outcomes.clone();
                 self.input(&mut st, Input::Release, o);
-                let g = &mut st.disk.ghost;
-                let new_ndrs: Vec<u64> = g
-                    .outcomes
-                    .iter()
-                    .filter(|(a, o)| !before.contains_key(a) && matches!(o, Outcome::NonDelivered(_)))
-                    .map(|(a, _)| *a)
-                    .collect();
-                for app_id in new_ndrs {
-                    g.faults.insert(MsgFault::NdrOnRelease { app_id });
-                }
             }
             Stimulus::Timer(ModelTimer::LinkDrop) => {
                 let g = &mut st.disk.ghost;

@@ -254,10 +254,10 @@ pub const DEEP: Preset = Preset {
     release: [false, false],
 };
 
-/// Messages: alpha sends one two-segment message; alpha crashes once and drops its link once.
+/// alpha sends 1 one-segment message
 pub const CI_MSG: Preset = Preset {
     name: "ci-msg",
-    about: "alpha sends 1 two-segment message; alpha: 1 crash + 1 link drop",
+    about: "alpha sends 1 one-segment message",
     max_epoch: 2,
     both_open: false,
     link_drops: [0, 0],
@@ -269,14 +269,88 @@ pub const CI_MSG: Preset = Preset {
     handshake_retransmits: 1,
     max_open_retries: 1,
     max_probes: 1,
-    max_pn: 3,
+    max_pn: 2,
     workload: [&[SMALL], &[]],
     expiry: false,
     release: [false, false],
 };
 
+/// alpha sends 1 two-segment message; alpha: 1 link drop
+pub const CI_RESUME: Preset = Preset {
+    name: "ci-resume",
+    about: "alpha sends 1 two-segment message; alpha: 1 link drop",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [1, 0],
+    crashes: [0, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+    max_pn: 2,
+    workload: [&[LARGE], &[]],
+    expiry: false,
+    release: [false, false],
+};
+
+/// alpha sends 1 one-segment message; it may expire
+pub const CI_EXPIRY: Preset = Preset {
+    name: "ci-expiry",
+    about: "alpha sends 1 one-segment message; it may expire",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [0, 0],
+    crashes: [0, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+    max_pn: 2,
+    workload: [&[SMALL], &[]],
+    expiry: true,
+    release: [false, false],
+};
+
+/// alpha sends 1 one-segment message; alpha releases once
+pub const CI_RELEASE: Preset = Preset {
+    name: "ci-release",
+    about: "alpha sends 1 one-segment message; alpha releases once",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [0, 0],
+    crashes: [0, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+    max_pn: 2,
+    workload: [&[SMALL], &[]],
+    expiry: false,
+    release: [true, false],
+};
+
 /// Every preset, in size order.
-pub const ALL: [&Preset; 7] = [&CI, &CI_PEER_CRASH, &CI_COLLIDE, &CI_LOSSY, &CI_MSG, &STANDARD, &DEEP];
+pub const ALL: [&Preset; 10] = [
+    &CI,
+    &CI_PEER_CRASH,
+    &CI_COLLIDE,
+    &CI_LOSSY,
+    &CI_MSG,
+    &CI_RESUME,
+    &CI_EXPIRY,
+    &CI_RELEASE,
+    &STANDARD,
+    &DEEP,
+];
 
 /// The preset called `name`.
 pub fn by_name(name: &str) -> Option<&'static Preset> {
