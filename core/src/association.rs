@@ -25,6 +25,14 @@ pub(crate) enum Phase {
     Draining,
 }
 
+/// Consecutive ACK-only packets after which, while an ack-eliciting packet of ours is in
+/// flight, the next ACK-only packet carries a PING (as QUIC implementations do, e.g.
+/// quiche's 19 consecutive non-retransmittable packets). ACK-only packets are never
+/// acknowledged on their own, so a side that only answers the peer's PINGs would otherwise
+/// learn nothing about its own outstanding packet until its probe timer fires — after an
+/// inflated RTT estimate, days later — and its window stays full meanwhile.
+pub(crate) const ACK_ONLY_BEFORE_PING: u32 = 16;
+
 /// What a processed packet means for the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PacketEffect {
@@ -66,6 +74,8 @@ pub(crate) struct Association {
     pending: Pending,
     /// Packets declared lost (or probed) since the session last looked.
     lost: Unobserved<u64>,
+    /// ACK-only packets sent since the last ack-eliciting one.
+    ack_only_streak: u32,
 }
 
 /// Identity and keys of a new association.
@@ -99,6 +109,7 @@ impl Association {
             received: RangeSet::new(ack_ranges as usize),
             pending: Pending::default(),
             lost: Unobserved::default(),
+            ack_only_streak: 0,
         }
     }
 
@@ -306,6 +317,13 @@ impl Association {
         core::mem::take(&mut self.pending.ping)
     }
 
+    /// Whether a packet about to go out anyway without an ack-eliciting frame should carry
+    /// a PING: after [`ACK_ONLY_BEFORE_PING`] ACK-only packets in a row while something of
+    /// ours awaits acknowledgement (the peer acknowledges only ack-eliciting packets).
+    pub(crate) fn ping_with_ack(&self) -> bool {
+        self.ack_only_streak >= ACK_ONLY_BEFORE_PING && self.loss.has_ack_eliciting_in_flight()
+    }
+
     /// Whether a packet carrying our summary was lost (a fresh summary should go out).
     pub(crate) fn take_summary_lost(&mut self) -> bool {
         core::mem::take(&mut self.pending.summary_lost)
@@ -316,7 +334,8 @@ impl Association {
         core::mem::take(&mut self.lost.0)
     }
 
-    /// Packets sent and neither acknowledged nor declared lost.
+    /// Ack-eliciting packets sent and neither acknowledged nor declared lost (ACK-only
+    /// packets never count: nothing acknowledges them on their own).
     pub(crate) fn packets_in_flight(&self) -> usize {
         self.loss.in_flight()
     }
@@ -328,6 +347,7 @@ impl Association {
         let header = Header { sid, dst_tag: self.peer_tag, epoch: self.epoch, pn };
         let retransmittable: Vec<Frame> = frames.iter().filter(|f| is_retransmittable(f)).cloned().collect();
         let ack_eliciting = frames.iter().any(Frame::is_ack_eliciting);
+        self.ack_only_streak = if ack_eliciting { 0 } else { self.ack_only_streak.saturating_add(1) };
         let pdu = Pdu { header, body: Body::Packet(frames), auth: AuthTag::default() };
         let datagram = suite.seal_packet(&self.keys.send, pn, pdu.authenticated_prefix());
         self.loss.on_packet_sent(SentPacket { pn, time_sent: now, ack_eliciting, frames: retransmittable });

@@ -198,6 +198,20 @@ pub enum Event {
         /// Which proof failed.
         stage: AuthStage,
     },
+    /// The peer's durable receive state went backwards (its store was wiped or restored
+    /// from an old backup): its handshake summary says it resolved our messages only below
+    /// `resolved_below`, but it had resolved every msn below `expected` before.
+    ///
+    /// The peer delivers in msn order and now waits for msns it has forgotten, so our
+    /// messages from `expected` on cannot be delivered until an operator reconciles the
+    /// two stores. They stay in custody (each still ends in one [`Event::Outcome`], e.g. by
+    /// expiry or cancellation); nothing is dropped. Reported once per association.
+    PeerStateLost {
+        /// The peer's watermark for our messages, as it now reports it.
+        resolved_below: u64,
+        /// Every msn below this had been resolved by the peer's earlier word.
+        expected: u64,
+    },
 }
 
 impl fmt::Debug for Event {
@@ -211,6 +225,9 @@ impl fmt::Debug for Event {
             Event::AssociationUp { epoch, role } => write!(f, "Up(e={epoch} {role:?})"),
             Event::AssociationDown { epoch, reason } => write!(f, "Down(e={epoch} {reason:?})"),
             Event::OpenFailed { attempts } => write!(f, "OpenFailed({attempts})"),
+            Event::PeerStateLost { resolved_below, expected } => {
+                write!(f, "PeerStateLost(resolved_below={resolved_below} expected={expected})")
+            }
             Event::AuthenticationFailed { stage } => write!(f, "AuthFailed({stage:?})"),
         }
     }

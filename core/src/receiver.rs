@@ -147,7 +147,7 @@ impl Receiver {
             self.summary_due = true;
             return fx;
         }
-        r.segments.insert(d.offset, d.bytes.clone());
+        insert_new_parts(&mut r.segments, durable.len() as u64, d.offset, &d.bytes);
         self.checkpoint(params, d.msn, durable, &mut fx);
         fx
     }
@@ -286,6 +286,35 @@ fn resolution_of(store: &SessionStore, msn: u64) -> Option<Resolution> {
     None
 }
 
+/// Buffers the parts of `bytes` at `offset` that are neither durable (below `durable`) nor
+/// already buffered, as slices of `bytes` (no copy). The segments stay disjoint, so what
+/// is buffered beyond the durable prefix never exceeds the checkpoint window however the
+/// peer's segments overlap. (`conflicts` has checked that overlapping parts agree.)
+fn insert_new_parts(segments: &mut BTreeMap<u64, Bytes>, durable: u64, offset: u64, bytes: &Bytes) {
+    let end = offset + bytes.len() as u64;
+    let mut at = offset.max(durable);
+    // Only the last segment starting below `at` can cover it (segments are disjoint).
+    if let Some((&off, seg)) = segments.range(..at).next_back() {
+        at = at.max(off + seg.len() as u64);
+    }
+    if at >= end {
+        return;
+    }
+    let mut gaps = Vec::new();
+    for (&off, seg) in segments.range(at..end) {
+        if off > at {
+            gaps.push((at, off));
+        }
+        at = at.max(off + seg.len() as u64);
+    }
+    if at < end {
+        gaps.push((at, end));
+    }
+    for (lo, hi) in gaps {
+        segments.insert(lo, bytes.slice((lo - offset) as usize..(hi - offset) as usize));
+    }
+}
+
 /// Whether `bytes` at `offset` disagree with what is already durable or buffered.
 fn conflicts(durable: &Bytes, segments: &BTreeMap<u64, Bytes>, offset: u64, bytes: &Bytes) -> bool {
     let disagree = |base: u64, known: &[u8]| {
@@ -295,4 +324,42 @@ fn conflicts(durable: &Bytes, segments: &BTreeMap<u64, Bytes>, offset: u64, byte
                 != bytes[(lo - offset) as usize..(hi - offset) as usize]
     };
     disagree(0, durable) || segments.iter().any(|(&off, seg)| disagree(off, seg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(segments: &BTreeMap<u64, Bytes>) -> Vec<(u64, Vec<u8>)> {
+        segments.iter().map(|(&off, b)| (off, b.to_vec())).collect()
+    }
+
+    /// Overlapping segments at different offsets are buffered once: only the parts neither
+    /// durable nor held, so the buffer never exceeds the span the segments cover.
+    #[test]
+    fn overlapping_segments_are_buffered_once() {
+        let msg: Vec<u8> = (0..64u8).collect();
+        let seg = |lo: usize, hi: usize| Bytes::copy_from_slice(&msg[lo..hi]);
+        let mut s = BTreeMap::new();
+        insert_new_parts(&mut s, 8, 10, &seg(10, 20));
+        insert_new_parts(&mut s, 8, 30, &seg(30, 40));
+        // Covers a gap on both sides of 10..20, the gap 20..30, and overlaps 30..40.
+        insert_new_parts(&mut s, 8, 4, &seg(4, 36));
+        // Entirely held already: nothing changes.
+        insert_new_parts(&mut s, 8, 12, &seg(12, 38));
+        // Starts inside a held segment and runs past the last one.
+        insert_new_parts(&mut s, 8, 35, &seg(35, 45));
+        let want: Vec<(u64, Vec<u8>)> = [(8, 10), (10, 20), (20, 30), (30, 40), (40, 45)]
+            .iter()
+            .map(|&(lo, hi)| (lo as u64, msg[lo..hi].to_vec()))
+            .collect();
+        assert_eq!(held(&s), want);
+        let total: usize = s.values().map(Bytes::len).sum();
+        assert_eq!(total, 45 - 8);
+        // Below the durable prefix nothing is buffered; an empty segment adds nothing.
+        let mut s = BTreeMap::new();
+        insert_new_parts(&mut s, 20, 0, &seg(0, 20));
+        insert_new_parts(&mut s, 0, 0, &Bytes::new());
+        assert!(s.is_empty());
+    }
 }

@@ -208,6 +208,12 @@ impl Sender {
         !store.outbound.is_empty()
     }
 
+    /// Every msn below this is resolved by the receiver's word: the smallest msn in doubt,
+    /// or the next msn to assign when none is.
+    pub(crate) fn resolved_below(&self, store: &SessionStore) -> u64 {
+        self.assigned.keys().next().copied().unwrap_or(store.next_msn)
+    }
+
     /// Whether a message was sent and is unresolved (in doubt).
     pub(crate) fn has_in_doubt(&self) -> bool {
         !self.assigned.is_empty()

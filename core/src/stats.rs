@@ -27,6 +27,8 @@ pub struct Stats {
     pub init_auth_failures: u64,
     /// Messages delivered to the application.
     pub delivered: u64,
+    /// Handshakes whose peer summary went backwards ([`Event::PeerStateLost`](crate::Event::PeerStateLost)).
+    pub peer_state_lost: u64,
     /// Payload bytes sent in DATA frames, retransmissions included.
     pub data_bytes_sent: u64,
     /// DATA frames for resolved messages or already durable bytes.

@@ -291,3 +291,37 @@ fn urgent_goes_first_and_aging_promotes_a_waiting_non_urgent_message() {
     // Without aging the order would be 12, 11, 10.
     assert_eq!(order, [10, 12, 11]);
 }
+
+/// A receiver whose store is wiped forgets which msns it delivered and waits forever for
+/// them; the sender must say so (`Event::PeerStateLost`) instead of stalling silently, and
+/// keep the message in custody.
+#[test]
+fn a_wiped_receiver_store_is_reported_not_a_silent_stall() {
+    let (a, b) = small_configs();
+    let mut p = Pair::new(a, b, Impairments::none(), 7).unwrap();
+    let mut ledger = Ledger::default();
+    p.link_up_now();
+    for id in 0..2 {
+        submit(&mut p, &mut ledger, 0, id, 100, None);
+    }
+    assert!(p.run_until(Duration::from_secs(60), |p| {
+        p.events[0].iter().filter(|e| matches!(e, Event::Outcome { .. })).count() == 2
+    }));
+    let lost = |p: &Pair| {
+        p.events[0].iter().filter(|e| matches!(e, Event::PeerStateLost { .. })).cloned().collect::<Vec<_>>()
+    };
+    assert!(lost(&p).is_empty(), "nothing went backwards yet");
+
+    p.durable[1] = assoc_core::SessionStore::default();
+    p.crash(1);
+    submit(&mut p, &mut ledger, 0, 2, 100, None);
+    p.run_for(Duration::from_secs(60));
+    let reported = lost(&p);
+    assert!(!reported.is_empty(), "no report; events {:?}", p.events[0]);
+    assert!(reported.iter().all(|e| *e == Event::PeerStateLost { resolved_below: 0, expected: 2 }));
+    assert_eq!(p.sessions[0].stats().peer_state_lost, reported.len() as u64);
+    // Still in custody: no outcome for the third message, nothing delivered twice.
+    assert_eq!(p.events[0].iter().filter(|e| matches!(e, Event::Outcome { .. })).count(), 2);
+    let delivered = p.events[1].iter().filter(|e| matches!(e, Event::Delivered { .. })).count();
+    assert_eq!(delivered, 2, "b: {:?}", p.events[1]);
+}

@@ -262,3 +262,98 @@ fn a_flood_from_the_peer_never_grows_the_output_queue_beyond_its_bound() {
     let acks = m.sent[1].iter().filter(|p| matches!(Pdu::decode(p).unwrap().body, Body::Packet(ref f) if f.iter().any(|f| matches!(f, Frame::Ack { .. })))).count();
     assert!(acks > 0);
 }
+
+fn frames_of(datagram: &Bytes) -> Vec<Frame> {
+    match Pdu::decode(datagram).map(|p| p.body) {
+        Ok(Body::Packet(frames)) => frames,
+        _ => Vec::new(),
+    }
+}
+
+/// RFC 9002 §2: ACK-only packets are not in flight. With a window of one packet, a side that
+/// only answers the peer's PINGs (with ACK-only packets nobody acknowledges) can still send
+/// DATA; and when its own PING was lost, it adds a PING to an ACK after a streak of them,
+/// so the loss is found without waiting for its probe timer.
+#[test]
+fn ack_only_packets_neither_fill_the_window_nor_hide_a_lost_ping() {
+    let (mut a, b) = common::configs();
+    a.max_packets_in_flight = 1;
+    let mut m = Manual::with(a, b);
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    for _ in 0..4 {
+        m.exchange(&mut d);
+    }
+    assert_eq!(m.s[0].state(), SessionState::Established);
+    // alpha's PING is lost.
+    m.s[0].seal_raw_packet(m.now, vec![Frame::Ping]).unwrap();
+    // beta pings alpha over and over; alpha answers each with an ACK.
+    let mut with_ping = None;
+    for k in 0..40 {
+        let p = m.s[1].seal_raw_packet(m.now, vec![Frame::Ping]).unwrap();
+        let before = m.sent[0].len();
+        m.input(0, Input::Datagram(p)).unwrap();
+        let answers = &m.sent[0][before..];
+        assert_eq!(answers.len(), 1, "one answer per PING");
+        let frames = frames_of(&answers[0]);
+        assert!(frames.iter().any(|f| matches!(f, Frame::Ack { .. })));
+        if frames.contains(&Frame::Ping) {
+            with_ping = Some(k);
+            break;
+        }
+    }
+    // After 16 ACK-only answers, the 17th carries a PING.
+    assert_eq!(with_ping, Some(16));
+    d[0] = m.sent[0].len() - 1;
+    d[1] = m.sent[1].len();
+    let lost_before = m.s[0].stats().packets_lost;
+    m.exchange(&mut d);
+    // beta's ACK of that PING reveals the lost one.
+    assert_eq!(m.s[0].stats().packets_lost, lost_before + 1);
+    // Nothing of alpha's is in flight any more: DATA goes out at once, window of one.
+    let before = m.sent[0].len();
+    m.input(0, Input::Submit(msg(7, b"hello"))).unwrap();
+    assert!(m.sent[0][before..].iter().any(|p| frames_of(p).iter().any(|f| matches!(f, Frame::Data(_)))));
+    m.exchange(&mut d);
+    assert_eq!(delivered(&m.events[1]), [(0, 7)]);
+}
+
+/// While the driver does not report records durable, open attempts (each an `Epoch` record
+/// and an INIT behind it) and dials stop at the output queue's bound instead of piling up;
+/// once the records are durable, the waiting outputs leave and opening resumes.
+#[test]
+fn open_attempts_never_pile_up_behind_records_that_are_not_durable() {
+    let (mut a, _) = common::configs();
+    a.max_packets_in_flight = 2;
+    let bound = a.max_packets_in_flight as usize + 16;
+    let mut s = assoc_core::Session::new(a, 3).unwrap();
+    let mut now = assoc_core::Instant::ZERO;
+    let mut held = 0;
+    for _ in 0..200 {
+        for input in [Input::LinkUp, Input::Open, Input::Timeout, Input::LinkDown, Input::Timeout] {
+            if matches!(input, Input::Timeout) {
+                now = now.max(s.poll_timeout().unwrap_or(now));
+            }
+            let _ = s.handle_input(now, input);
+            // The driver takes the records but never reports them durable.
+            while s.poll_output().is_some() {}
+            held = s.pending_outputs();
+            if held > bound {
+                let mut c = s.clone();
+                c.handle_input(now, Input::Persisted { upto: u64::MAX }).unwrap();
+                let v: Vec<_> = std::iter::from_fn(|| c.poll_output()).collect();
+                panic!("{held} outputs wait, bound {bound}: {v:?}");
+            }
+        }
+    }
+    assert_eq!(held, bound, "the attempts did reach the bound");
+    s.handle_input(now, Input::Persisted { upto: u64::MAX }).unwrap();
+    let mut inits = 0;
+    while let Some(o) = s.poll_output() {
+        if let assoc_core::Output::Transmit(t) = o {
+            inits += usize::from(matches!(Pdu::decode(&t.datagram).map(|p| p.body), Ok(Body::Init(_))));
+        }
+    }
+    assert!(inits > 0);
+    assert_eq!(s.pending_outputs(), 0);
+}

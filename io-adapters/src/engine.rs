@@ -252,6 +252,12 @@ impl Engine {
             Event::AuthenticationFailed { stage } => {
                 tracing::warn!(?stage, "peer failed authentication (wrong pre-shared key?)")
             }
+            Event::PeerStateLost { resolved_below, expected } => tracing::error!(
+                resolved_below,
+                expected,
+                "the peer's store went backwards (wiped or restored from a backup): our messages \
+                 from msn {expected} on cannot be delivered until the stores are reconciled"
+            ),
             other => tracing::debug!("event: {other:?}"),
         }
     }

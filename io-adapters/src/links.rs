@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use assoc_core::wire::{PduType, RawPdu};
 use assoc_core::Input;
 use bytes::Bytes;
 
@@ -174,30 +175,63 @@ impl<H: ConnHandle> Links<H> {
     }
 }
 
-/// Where UDP datagrams go: the configured peer, or the source of the last datagram the
-/// session accepted.
+/// Where UDP datagrams go: the configured peer, or else the source of the last
+/// *authenticated* PDU the session accepted.
+///
+/// An INIT is accepted without authentication (the responder answers it statelessly), so
+/// anyone who recorded one can replay it from any address. Its source therefore never
+/// becomes the peer address; only the CHALLENGE answering it goes back there. CONFIRM,
+/// ACCEPT, STALE and PACKET prove the key (or answer such a PDU), so their source does.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct UdpPeer {
     fixed: Option<SocketAddr>,
     learned: Option<SocketAddr>,
+    /// Source of the last accepted INIT: where CHALLENGEs go.
+    challenge_to: Option<SocketAddr>,
 }
 
 impl UdpPeer {
     pub(crate) fn new(fixed: Option<SocketAddr>) -> Self {
-        UdpPeer { fixed, learned: None }
+        UdpPeer { fixed, learned: None, challenge_to: None }
     }
 
+    /// Where the session's PDUs go, if anywhere.
     pub(crate) fn target(&self) -> Option<SocketAddr> {
         self.fixed.or(self.learned)
     }
 
-    /// The session accepted a datagram from `from`.
-    pub(crate) fn accepted_from(&mut self, from: SocketAddr) {
-        if self.fixed.is_none() && self.learned != Some(from) {
-            tracing::debug!(%from, "peer address learned");
-            self.learned = Some(from);
+    /// Where to send `pdu`: a CHALLENGE to the INIT it answers, anything else to [`target`].
+    ///
+    /// [`target`]: UdpPeer::target
+    pub(crate) fn destination(&self, pdu: &Bytes) -> Option<SocketAddr> {
+        match (self.fixed, self.challenge_to) {
+            (None, Some(to)) if pdu_type(pdu) == Some(PduType::Challenge) => Some(to),
+            _ => self.target(),
         }
     }
+
+    /// The session accepted the datagram `pdu` from `from`.
+    pub(crate) fn accepted_from(&mut self, from: SocketAddr, pdu: &Bytes) {
+        if self.fixed.is_some() {
+            return;
+        }
+        match pdu_type(pdu) {
+            Some(PduType::Init) => self.challenge_to = Some(from),
+            // A CHALLENGE proves nothing either; we only get one after sending an INIT,
+            // which needed a target already.
+            Some(PduType::Challenge) | None => {}
+            Some(_) => {
+                if self.learned != Some(from) {
+                    tracing::debug!(%from, "peer address learned");
+                    self.learned = Some(from);
+                }
+            }
+        }
+    }
+}
+
+fn pdu_type(pdu: &Bytes) -> Option<PduType> {
+    RawPdu::parse(pdu).ok().map(|raw| raw.ty)
 }
 
 #[cfg(test)]
@@ -275,5 +309,54 @@ mod tests {
         assert_eq!(l.closed(2), None);
         assert_eq!(l.drop_current(), Some(Input::LinkDown));
         assert_eq!(l.len(), 0);
+    }
+
+    /// A datagram `RawPdu::parse` accepts as type `ty` (the body is never decoded here).
+    fn pdu(ty: PduType) -> Bytes {
+        let mut d = vec![assoc_core::wire::VERSION, ty as u8, 0, 0];
+        d.extend_from_slice(&7u32.to_be_bytes()); // sid
+        let dst_tag: u64 = if ty == PduType::Init { 0 } else { 9 };
+        d.extend_from_slice(&dst_tag.to_be_bytes());
+        d.extend_from_slice(&1u64.to_be_bytes()); // epoch
+        d.extend_from_slice(&0u64.to_be_bytes()); // pn
+        d.extend_from_slice(&0u32.to_be_bytes()); // body_len
+        d.extend_from_slice(&[0; 16]); // auth
+        let d = Bytes::from(d);
+        assert_eq!(pdu_type(&d), Some(ty));
+        d
+    }
+
+    #[test]
+    fn a_replayed_init_gets_its_challenge_but_cannot_steer_the_peer_address() {
+        let (peer, attacker): (SocketAddr, SocketAddr) =
+            ("10.0.0.1:7400".parse().unwrap(), "10.6.6.6:9999".parse().unwrap());
+        let mut p = UdpPeer::new(None);
+        // First contact: the CHALLENGE answers the INIT's source; nothing else has a target.
+        p.accepted_from(peer, &pdu(PduType::Init));
+        assert_eq!(p.target(), None);
+        assert_eq!(p.destination(&pdu(PduType::Challenge)), Some(peer));
+        assert_eq!(p.destination(&pdu(PduType::Packet)), None);
+        // The authentic CONFIRM makes its source the peer address.
+        p.accepted_from(peer, &pdu(PduType::Confirm));
+        assert_eq!(p.target(), Some(peer));
+        // An INIT replayed from elsewhere: answered there, but data still goes to the peer.
+        p.accepted_from(attacker, &pdu(PduType::Init));
+        assert_eq!(p.destination(&pdu(PduType::Challenge)), Some(attacker));
+        assert_eq!(p.destination(&pdu(PduType::Packet)), Some(peer));
+        assert_eq!(p.destination(&pdu(PduType::Accept)), Some(peer));
+        // The peer moving (a restart on a new port) is followed once it authenticates.
+        let moved: SocketAddr = "10.0.0.1:7401".parse().unwrap();
+        p.accepted_from(moved, &pdu(PduType::Packet));
+        assert_eq!(p.target(), Some(moved));
+    }
+
+    #[test]
+    fn a_fixed_peer_address_is_never_overridden() {
+        let fixed: SocketAddr = "10.0.0.1:7400".parse().unwrap();
+        let mut p = UdpPeer::new(Some(fixed));
+        p.accepted_from("10.6.6.6:1".parse().unwrap(), &pdu(PduType::Init));
+        p.accepted_from("10.6.6.6:2".parse().unwrap(), &pdu(PduType::Packet));
+        assert_eq!(p.destination(&pdu(PduType::Challenge)), Some(fixed));
+        assert_eq!(p.destination(&pdu(PduType::Packet)), Some(fixed));
     }
 }

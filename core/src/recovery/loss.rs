@@ -102,7 +102,13 @@ impl LossDetector {
         }
     }
 
-    /// Starts tracking `packet`.
+    /// Records that `packet` was sent and, if it is ack-eliciting, starts tracking it.
+    ///
+    /// Packets that elicit no ACK (ACK-only ones) are not tracked (RFC 9002 §2: they are
+    /// not "in flight"): nothing acknowledges them unless a later ack-eliciting packet
+    /// does, and they carry nothing to retransmit, so tracking them would only grow `sent`
+    /// and the window count while the peer stays silent. Their pns still count as sent, so
+    /// an ACK of them is legal and advances `largest_acked`.
     ///
     /// # Panics
     ///
@@ -113,8 +119,8 @@ impl LossDetector {
         self.largest_sent = Some(self.largest_sent.map_or(packet.pn, |l| l.max(packet.pn)));
         if packet.ack_eliciting {
             self.last_ack_eliciting_sent = Some(packet.time_sent);
+            self.track(packet);
         }
-        self.track(packet);
     }
 
     /// Processes the ranges of one ACK frame received at `now` (RFC 9002 §6, `OnAckReceived`).
@@ -122,7 +128,10 @@ impl LossDetector {
     /// Ranges may come in any order and overlap; a range whose bounds are swapped is read as
     /// `min..=max`. Acknowledging pns already acknowledged, already declared lost, or never
     /// tracked is harmless: acknowledging the same ranges twice changes nothing the second
-    /// time. If nothing is newly acknowledged, nothing but `largest_acked` changes.
+    /// time. If nothing is newly acknowledged and `largest_acked` does not grow, nothing but
+    /// `largest_acked` changes; if it grows (an untracked ACK-only packet was acknowledged,
+    /// which RFC 9002 would have newly acknowledged), the PTO backoff resets and loss
+    /// detection runs as for any new acknowledgement.
     ///
     /// # Errors
     ///
@@ -140,6 +149,7 @@ impl LossDetector {
         if self.largest_sent.is_none_or(|l| ack_largest > l) {
             return Err(AckError::UnsentPacket { pn: ack_largest });
         }
+        let advanced = self.largest_acked.is_none_or(|l| ack_largest > l);
         self.largest_acked = Some(self.largest_acked.map_or(ack_largest, |l| l.max(ack_largest)));
 
         let mut acked = Vec::new();
@@ -148,7 +158,7 @@ impl LossDetector {
             let pns: Vec<u64> = self.sent.range(lo..=hi).map(|(&pn, _)| pn).collect();
             acked.extend(pns.into_iter().filter_map(|pn| self.untrack(pn)));
         }
-        if acked.is_empty() {
+        if acked.is_empty() && !advanced {
             return Ok(AckResult::default());
         }
         acked.sort_unstable_by_key(|p| p.pn);
@@ -204,7 +214,8 @@ impl LossDetector {
         self.pto_count
     }
 
-    /// How many packets are tracked (sent, neither acknowledged nor declared lost).
+    /// How many ack-eliciting packets are in flight (sent, neither acknowledged nor
+    /// declared lost); ACK-only packets are never counted (RFC 9002 §2).
     pub(crate) fn in_flight(&self) -> usize {
         self.sent.len()
     }
@@ -371,11 +382,21 @@ mod tests {
         ]);
         run("non-eliciting largest gives no sample", &[
             Send(0, 0, true), Send(1, 10, false),
-            Ack(&[(1, 1)], 0, 50, &[1], &[]),
+            // pn 1 is not tracked (ACK-only), yet acknowledging it runs loss detection.
+            Ack(&[(1, 1)], 0, 50, &[], &[]),
             // RTT still initial; pn 0 times out at 0 + 9/8 * 100 ms.
             Check(100_000, 50_000, Some(112_500), 0),
             Timeout(Fired::Lost(&[0])),
             Check(100_000, 50_000, None, 0),
+        ]);
+        run("ack-only packets are not in flight, yet acknowledging one detects loss", &[
+            Send(0, 0, true), Send(1, 1, false), Send(2, 2, false), Send(3, 3, false),
+            Timeout(Fired::Probe(0)),
+            Check(100_000, 50_000, Some(650_000), 1),
+            // Nothing tracked is newly acked, but largest_acked grows past pn 0 by 3.
+            Ack(&[(3, 3)], 0, 50, &[], &[0]),
+            Check(100_000, 50_000, None, 0),
+            Ack(&[(3, 3)], 0, 60, &[], &[]),
         ]);
         run("old largest gives no sample; duplicate ack is a no-op", &[
             Send(0, 0, true), Send(1, 1, true), Send(2, 2, true),
@@ -457,8 +478,9 @@ mod tests {
         for pn in 0..4 {
             d.on_packet_sent(packet(pn, pn, pn % 2 == 0));
         }
-        assert_eq!((d.in_flight(), d.has_ack_eliciting_in_flight()), (4, true));
-        assert_eq!(pns(&d.drain_all()), alloc::vec![0, 1, 2, 3]);
+        // The ACK-only packets 1 and 3 are not tracked.
+        assert_eq!((d.in_flight(), d.has_ack_eliciting_in_flight()), (2, true));
+        assert_eq!(pns(&d.drain_all()), alloc::vec![0, 2]);
         assert_eq!((d.in_flight(), d.has_ack_eliciting_in_flight(), d.deadline()), (0, false, None));
         assert_eq!(d.on_timeout(), TimeoutAction::Idle);
     }
@@ -478,7 +500,8 @@ mod tests {
     }
 
     /// Pseudo-random sends, ACKs (arbitrary, overlapping, swapped) and timer firings: every
-    /// sent pn is handed back at most once, as acked or lost; a repeated ACK is a no-op.
+    /// sent ack-eliciting pn is handed back at most once, as acked or lost, ACK-only ones
+    /// never (they are not tracked); a repeated ACK is a no-op.
     #[test]
     fn random_operations_keep_accounting_exact() {
         let mut seed = 0x1234_5678_u64;
@@ -488,14 +511,18 @@ mod tests {
         };
         for _ in 0..300 {
             let mut d = LossDetector::new(RTT0, MAD);
-            let (mut sent, mut now, mut done) = (0u64, 0u64, Vec::new());
+            let (mut sent, mut now, mut done, mut ack_only) = (0u64, 0u64, Vec::new(), Vec::new());
             for _ in 0..60 {
                 now += next(50) * 1_000;
                 match next(4) {
                     0 | 1 => {
+                        let eliciting = next(3) > 0;
+                        if !eliciting {
+                            ack_only.push(sent);
+                        }
                         d.on_packet_sent(SentPacket {
                             time_sent: Instant::from_micros(now),
-                            ..packet(sent, 0, next(3) > 0)
+                            ..packet(sent, 0, eliciting)
                         });
                         sent += 1;
                     }
@@ -525,9 +552,10 @@ mod tests {
                         }
                     }
                 }
-                let eliciting = d.sent.values().filter(|p| p.ack_eliciting).count();
-                assert_eq!(d.ack_eliciting_in_flight, eliciting);
-                let mut all: Vec<u64> = done.iter().copied().chain(d.sent.keys().copied()).collect();
+                assert!(d.sent.values().all(|p| p.ack_eliciting));
+                assert_eq!(d.ack_eliciting_in_flight, d.sent.len());
+                let mut all: Vec<u64> =
+                    done.iter().chain(d.sent.keys()).chain(ack_only.iter()).copied().collect();
                 all.sort_unstable();
                 assert_eq!(all, (0..sent).collect::<Vec<_>>());
             }

@@ -283,6 +283,13 @@ impl Session {
     /// The summary exchange that begins every association: settle what the peer resolved
     /// and learn where to resume. An impossible claim aborts the new association.
     fn start_transfer(&mut self, now: Instant, peer_summary: &Summary) {
+        // Durable receive state is monotone, and the handshake's summary is current: a
+        // watermark below what the peer already confirmed means it lost its store.
+        let expected = self.sender.resolved_below(&self.store);
+        if peer_summary.resolved_below < expected {
+            self.stats.0.peer_state_lost += 1;
+            self.event(Event::PeerStateLost { resolved_below: peer_summary.resolved_below, expected });
+        }
         if let Err(reason) = self.apply_peer_summary(peer_summary) {
             self.abort_association(now, reason);
         }

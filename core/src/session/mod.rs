@@ -416,6 +416,12 @@ impl Session {
                 self.arm_disconnect_if_unused(now);
             }
             Timer::Disconnect => {
+                // Behind a full output queue a HangUp would only wait (and the next LinkUp
+                // would queue another): look again later.
+                if self.outbox.waiting() >= self.max_waiting_outputs() {
+                    self.timers.set(Timer::Disconnect, now + self.cfg.disconnect_delay);
+                    return;
+                }
                 if !self.has_usable_association() && self.attempt.is_none() && self.link != LinkState::Down {
                     self.outbox.push(Output::Bearer(BearerRequest::HangUp));
                     self.link = LinkState::Down;
@@ -425,11 +431,19 @@ impl Session {
     }
 
     fn on_handshake_timer(&mut self, now: Instant) {
+        let backlogged = self.outbox.waiting() >= self.max_waiting_outputs();
         let Some(attempt) = self.attempt.as_mut() else {
             return;
         };
         if attempt.retransmits >= self.cfg.handshake_retransmits {
             self.attempt_failed(now);
+            return;
+        }
+        // While the driver lags, the INIT or CONFIRM sent last still waits in the output
+        // queue: another copy would only pile up. Look again one RTO later.
+        if backlogged {
+            let rto = self.cfg.handshake_rto.saturating_shl(attempt.retransmits);
+            self.timers.set(Timer::Handshake, now + rto);
             return;
         }
         attempt.retransmits += 1;
@@ -453,12 +467,18 @@ impl Session {
         self.assoc.as_ref().is_some_and(|a| a.phase != Phase::Draining)
     }
 
+    /// Starts opening if an association is wanted and none is usable or being opened —
+    /// but not while the output queue is at its bound (`max_waiting_outputs`): a `Dial` or
+    /// an INIT would only wait behind the rest, and every new attempt would add one more.
+    /// Every input ends in `flush`, which calls this again (the driver's `Persisted`, which
+    /// drains the queue, included).
     fn maybe_open(&mut self, now: Instant) {
         if !self.wants_association()
             || self.cfg.dial == DialPolicy::RemoteOnly
             || self.has_usable_association()
             || self.attempt.is_some()
             || self.timers.is_armed(Timer::OpenBackoff)
+            || self.outbox.waiting() >= self.max_waiting_outputs()
         {
             return;
         }
@@ -472,7 +492,13 @@ impl Session {
         }
     }
 
+    /// Starts an open attempt (an `Epoch` record and an INIT) — unless the output queue is
+    /// at its bound, as in `maybe_open` (a STALE answer restarts here directly); the next
+    /// input tries again through `maybe_open`.
     fn start_attempt(&mut self, now: Instant) {
+        if self.outbox.waiting() >= self.max_waiting_outputs() {
+            return;
+        }
         let epoch = self.store.epoch.saturating_add(1);
         self.persist(Record::Epoch(epoch));
         let mut nonce = Nonce::default();

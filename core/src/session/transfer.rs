@@ -236,7 +236,7 @@ impl Session {
                 }
                 break;
             }
-            if ping && !frames.iter().any(Frame::is_ack_eliciting) {
+            if (ping || a.ping_with_ack()) && !frames.iter().any(Frame::is_ack_eliciting) {
                 frames.push(Frame::Ping);
             }
             for f in &frames {

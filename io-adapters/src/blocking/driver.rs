@@ -220,7 +220,9 @@ impl Driver {
 
     fn send_now(&mut self, pdu: Bytes) {
         let sent = match &mut self.net {
-            Net::Udp { socket, peer } => peer.target().is_some_and(|to| socket.send_to(&pdu, to).is_ok()),
+            Net::Udp { socket, peer } => {
+                peer.destination(&pdu).is_some_and(|to| socket.send_to(&pdu, to).is_ok())
+            }
             Net::Tcp { links, .. } => links.send(frame::encode(&pdu)),
         };
         if sent {
@@ -243,10 +245,10 @@ impl Driver {
                     self.io.inits_limited += 1;
                     return Ok(());
                 }
-                let accepted = self.engine.pdu(now, bytes);
+                let accepted = self.engine.pdu(now, bytes.clone());
                 if let Net::Udp { peer, .. } = &mut self.net {
                     if accepted {
-                        peer.accepted_from(from);
+                        peer.accepted_from(from, &bytes);
                     }
                 }
                 if !accepted {

@@ -219,12 +219,12 @@ impl Driver {
                     self.io.inits_limited += 1;
                     return Ok(());
                 }
-                let accepted = self.engine.pdu(now, bytes);
+                let accepted = self.engine.pdu(now, bytes.clone());
                 if !accepted {
                     self.io.pdus_refused += 1;
                 }
                 if let (Net::Udp { peer, .. }, true) = (&mut self.net, accepted) {
-                    peer.accepted_from(from);
+                    peer.accepted_from(from, &bytes);
                 }
             }
             Wake::Udp(Err(e)) => {
@@ -385,7 +385,9 @@ impl Driver {
 
     fn send_now(&mut self, pdu: Bytes) {
         let sent = match &mut self.net {
-            Net::Udp { socket, peer } => peer.target().is_some_and(|to| socket.try_send_to(&pdu, to).is_ok()),
+            Net::Udp { socket, peer } => {
+                peer.destination(&pdu).is_some_and(|to| socket.try_send_to(&pdu, to).is_ok())
+            }
             Net::Tcp { links, .. } => links.send(frame::encode(&pdu)),
         };
         if sent {
