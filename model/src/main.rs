@@ -30,7 +30,8 @@ struct Cli {
 enum Command {
     /// Check every property (or one) of a preset; non-zero exit if any fails.
     Check {
-        /// Preset: ci, ci-collide, standard, deep.
+        /// Preset (see `presets`): ci, ci-peer-crash, ci-collide, ci-lossy, ci-msg, ci-resume,
+        /// ci-expiry, ci-release, standard, assoc, deep.
         #[arg(long, default_value = "standard")]
         preset: String,
         /// Only this property (see `presets` for the names; "no stuck state" is AG EF).

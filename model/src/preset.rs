@@ -212,10 +212,33 @@ pub const CI_LOSSY: Preset = Preset {
     release: [false, false],
 };
 
-/// The default preset of `check`: a few minutes in release.
+/// The default preset of `check`: a few minutes in release. Messages both ways (alpha's
+/// in two segments), alpha crashes once and drops its link once.
 pub const STANDARD: Preset = Preset {
     name: "standard",
-    about: "epoch<=2, alpha opens; alpha: 1 crash + 1 link drop; lossy; dial failures",
+    about: "alpha sends 1 two-segment message; alpha: 1 crash + 1 link drop",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [1, 0],
+    crashes: [1, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+    max_pn: 2,
+    workload: [&[LARGE], &[]],
+    expiry: false,
+    release: [false, false],
+};
+
+/// The association-level preset of the first model (no messages): lossy, dial failures,
+/// alpha crashes once and drops its link once.
+pub const ASSOC: Preset = Preset {
+    name: "assoc",
+    about: "epoch<=2, alpha opens; alpha: 1 crash + 1 link drop; lossy; dial failures; no messages",
     max_epoch: 2,
     both_open: false,
     link_drops: [1, 0],
@@ -233,23 +256,24 @@ pub const STANDARD: Preset = Preset {
     release: [false, false],
 };
 
-/// A deep run: minutes to hours.
+/// A deep run: 2 messages each way (one in two segments), a crash and a link drop on each
+/// side, a lossy network, both sides opening. Hours, if it finishes.
 pub const DEEP: Preset = Preset {
     name: "deep",
-    about: "epoch<=3, both open; crash + link drop on each side; lossy; dial failures; keepalive",
+    about: "2 messages each way (multi-segment); both open; crash + link drop per side; lossy",
     max_epoch: 3,
     both_open: true,
     link_drops: [1, 1],
     crashes: [1, 1],
     lossy: true,
-    dial_failures: true,
-    keepalive: true,
+    dial_failures: false,
+    keepalive: false,
     agef: true,
     handshake_retransmits: 1,
     max_open_retries: 1,
     max_probes: 1,
     max_pn: 3,
-    workload: [&[], &[]],
+    workload: [&[LARGE, SMALL], &[LARGE, SMALL]],
     expiry: false,
     release: [false, false],
 };
