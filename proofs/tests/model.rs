@@ -16,15 +16,19 @@ use assoc_model::properties::{self, NO_STUCK_STATE};
 use assoc_proofs::{explore, results_markdown, BLESS, CI_PRESETS};
 
 static REPORTS: [OnceLock<Report>; CI_PRESETS.len()] = [const { OnceLock::new() }; CI_PRESETS.len()];
-static MUTANTS: OnceLock<Vec<MutantResult>> = OnceLock::new();
+static MUTANTS: [OnceLock<MutantResult>; Mutation::ALL.len()] =
+    [const { OnceLock::new() }; Mutation::ALL.len()];
 
 fn report(name: &str) -> &'static Report {
     let i = CI_PRESETS.iter().position(|p| p.name == name).expect("a CI preset");
     REPORTS[i].get_or_init(|| explore(CI_PRESETS[i]))
 }
 
-fn mutant_results() -> &'static [MutantResult] {
-    MUTANTS.get_or_init(mutants::run_all)
+/// The result of mutation `m`, computed once (each mutation in its own cell, so that
+/// the tests run them in parallel).
+fn mutant(m: Mutation) -> &'static MutantResult {
+    let i = Mutation::ALL.iter().position(|x| *x == m).expect("listed in ALL");
+    MUTANTS[i].get_or_init(|| mutants::run_one(m))
 }
 
 /// Asserts that property `property` of preset `preset` holds (or, for `sometimes`, is
@@ -181,7 +185,7 @@ macro_rules! caught {
         $(
             #[test]
             fn $test() {
-                let r = mutant_results().iter().find(|r| r.mutation == $m).expect("every mutation runs");
+                let r = mutant($m);
                 assert!(r.caught.is_some(), "{} missed:\n{}", $m.name(), r.report.table());
             }
         )*
@@ -203,7 +207,8 @@ caught! {
 #[test]
 fn results_table_is_fresh() {
     let reports: Vec<(&Preset, &Report)> = CI_PRESETS.iter().map(|p| (*p, report(p.name))).collect();
-    let fresh = results_markdown(&reports, mutant_results());
+    let mutants: Vec<MutantResult> = Mutation::ALL.iter().map(|m| mutant(*m).clone()).collect();
+    let fresh = results_markdown(&reports, &mutants);
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/RESULTS.md");
     if std::env::var_os("ASSOC_BLESS").is_some() {
         std::fs::write(path, &fresh).expect("write RESULTS.md");
