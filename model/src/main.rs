@@ -171,12 +171,12 @@ fn run(cli: Cli) -> Result<bool, String> {
         }
         Command::Mutants { traces } => {
             let mut all = true;
-            println!("{:<26} {:<8} {:<11} {:<34} trace", "mutation", "result", "preset", "property");
+            println!("{:<26} {:<8} {:<11} {:<40} trace", "mutation", "result", "preset", "property");
             for r in mutants::run_all() {
                 match r.caught {
                     Some((preset, prop, len)) => {
                         println!(
-                            "{:<26} {:<8} {preset:<11} {prop:<34} {len} steps",
+                            "{:<26} {:<8} {preset:<11} {prop:<40} {len} steps",
                             r.mutation.name(),
                             "caught"
                         );

@@ -363,7 +363,7 @@ pub const CI_RELEASE: Preset = Preset {
 };
 
 /// Every preset, in size order.
-pub const ALL: [&Preset; 10] = [
+pub const ALL: [&Preset; 11] = [
     &CI,
     &CI_PEER_CRASH,
     &CI_COLLIDE,
@@ -373,6 +373,7 @@ pub const ALL: [&Preset; 10] = [
     &CI_EXPIRY,
     &CI_RELEASE,
     &STANDARD,
+    &ASSOC,
     &DEEP,
 ];
 
