@@ -6,8 +6,10 @@
 //!
 //! Each transfer benchmark moves N messages from one in-memory session to another through
 //! a lean loop (records are durable at once, datagrams go through a queue that can reorder
-//! and lose). Throughput = items / wall time. Baselines in the same run: `memcpy` of the
-//! same sizes (the limit of the machinery) and, with the real suite, the AEAD primitive.
+//! and lose). Throughput = items / wall time. Every transfer runs with both suites. Baselines
+//! in the same run: `memcpy` of the same sizes (the limit of the machinery) and the AEAD
+//! primitive's own seal+open of the same bytes (the limit with encryption on), both whole and
+//! cut into datagram-sized pieces as the protocol must.
 
 use std::collections::VecDeque;
 
@@ -20,7 +22,51 @@ use divan::counter::{BytesCount, ItemsCount};
 use divan::Bencher;
 
 fn main() {
+    // `ASSOC_PROFILE=WHAT,N,SIZE[,REORDER%,LOSS%]` runs one workload and exits, for
+    // `valgrind --tool=callgrind --toggle-collect='*run_profile*'` (instruction counts
+    // repeat exactly). WHAT: `sym` or `chacha` (a transfer of N messages of SIZE bytes),
+    // `aead` (seal+open of N × SIZE bytes in datagram-sized pieces), `memcpy` (N copies).
+    if let Ok(spec) = std::env::var("ASSOC_PROFILE") {
+        run_profile(&spec);
+        return;
+    }
     divan::main();
+}
+
+#[inline(never)]
+fn run_profile(spec: &str) {
+    let f: Vec<&str> = spec.split(',').collect();
+    let num = |i: usize| {
+        f.get(i).map_or(0, |v| v.parse::<usize>().expect("ASSOC_PROFILE=WHAT,N,SIZE,REORDER,LOSS"))
+    };
+    let (n, size) = (num(1), num(2));
+    match f[0] {
+        "aead" => {
+            use chacha20poly1305::{aead::AeadInPlace, ChaCha20Poly1305, KeyInit};
+            let aead = ChaCha20Poly1305::new(&[7u8; 32].into());
+            let mut buf = vec![0x5au8; size];
+            for _ in 0..n {
+                for piece in buf.chunks_mut(DATAGRAM - 60) {
+                    let tag =
+                        aead.encrypt_in_place_detached(&[0u8; 12].into(), b"header", piece).expect("seal");
+                    aead.decrypt_in_place_detached(&[0u8; 12].into(), b"header", piece, &tag).expect("open");
+                }
+            }
+            divan::black_box(&buf);
+        }
+        "memcpy" => {
+            let src = vec![0x5au8; size];
+            let mut dst = vec![0u8; size];
+            for _ in 0..n {
+                dst.copy_from_slice(divan::black_box(&src));
+                divan::black_box(&dst);
+            }
+        }
+        what => {
+            let suite = if what == "sym" { Suite::Symbolic } else { Suite::ChaCha20Poly1305 };
+            assert_eq!(transfer(suite, n, size, num(3) as u64, num(4) as u64), n);
+        }
+    }
 }
 
 /// A datagram network that reorders `reorder_pct` % and loses `loss_pct` % (seeded).
@@ -61,7 +107,7 @@ fn configs(suite: Suite) -> (Config, Config) {
         c.suite = suite;
         c.max_queued_messages = 1_000_000;
         c.max_queued_bytes = 1 << 34;
-        c.params.max_datagram = 1400;
+        c.params.max_datagram = DATAGRAM as u16;
         c.params.msg_window = 512;
         c.max_packets_in_flight = 256;
         c.keepalive = None;
@@ -113,7 +159,7 @@ fn transfer(suite: Suite, n: usize, size: usize, reorder_pct: u64, loss_pct: u64
     delivered
 }
 
-const SUITES: [Suite; 1] = [Suite::Symbolic];
+const SUITES: [Suite; 2] = [Suite::Symbolic, Suite::ChaCha20Poly1305];
 
 #[divan::bench(args = SUITES, sample_count = 10)]
 fn messages_64b(b: Bencher<'_, '_>, suite: Suite) {
@@ -156,6 +202,41 @@ fn memcpy_baseline(b: Bencher<'_, '_>, size: usize) {
     });
 }
 
+/// The datagram budget the transfer benchmarks use (`params.max_datagram`).
+const DATAGRAM: usize = 1400;
+
+/// Baseline: ChaCha20-Poly1305 seal then open of `size` bytes in one piece, in place
+/// (the primitive alone: no allocation, no framing).
+#[divan::bench(args = [64, 1024, 1 << 20])]
+fn aead_seal_open(b: Bencher<'_, '_>, size: usize) {
+    use chacha20poly1305::{aead::AeadInPlace, ChaCha20Poly1305, KeyInit};
+    let aead = ChaCha20Poly1305::new(&[7u8; 32].into());
+    let mut buf = vec![0x5au8; size];
+    let nonce = [0u8; 12].into();
+    b.counter(BytesCount::new(size)).bench_local(|| {
+        let tag = aead.encrypt_in_place_detached(&nonce, b"header", &mut buf).expect("seal");
+        aead.decrypt_in_place_detached(&nonce, b"header", &mut buf, &tag).expect("open");
+        divan::black_box(&buf);
+    });
+}
+
+/// Baseline: the same seal+open of `size` bytes cut into pieces that fit a datagram (what
+/// any datagram protocol must do at least: one AEAD call per packet).
+#[divan::bench(args = [1 << 20])]
+fn aead_seal_open_per_datagram(b: Bencher<'_, '_>, size: usize) {
+    use chacha20poly1305::{aead::AeadInPlace, ChaCha20Poly1305, KeyInit};
+    let aead = ChaCha20Poly1305::new(&[7u8; 32].into());
+    let mut buf = vec![0x5au8; size];
+    let nonce = [0u8; 12].into();
+    b.counter(BytesCount::new(size)).bench_local(|| {
+        for piece in buf.chunks_mut(DATAGRAM - 60) {
+            let tag = aead.encrypt_in_place_detached(&nonce, b"header", piece).expect("seal");
+            aead.decrypt_in_place_detached(&nonce, b"header", piece, &tag).expect("open");
+        }
+        divan::black_box(&buf);
+    });
+}
+
 fn data_packet(len: usize) -> Pdu {
     let first = Some(FirstSegment { total_len: len as u64, priority: P::Normal, app_id: 7 });
     let data = DataFrame { msn: 3, offset: 0, fin: true, first, bytes: Bytes::from(vec![1u8; len]) };
@@ -167,24 +248,59 @@ fn data_packet(len: usize) -> Pdu {
     }
 }
 
+/// The wire codec alone (cleartext PDU to bytes); the suite's packet protection is part of
+/// the transfer benchmarks.
 #[divan::bench(args = [64, 1024])]
 fn codec_encode(b: Bencher<'_, '_>, len: usize) {
     let pdu = data_packet(len);
     b.bench_local(|| divan::black_box(&pdu).to_bytes());
 }
 
+/// The wire codec alone (bytes to a cleartext PDU).
 #[divan::bench(args = [64, 1024])]
 fn codec_decode(b: Bencher<'_, '_>, len: usize) {
     let bytes = data_packet(len).to_bytes();
     b.bench_local(|| Pdu::decode(divan::black_box(&bytes)).expect("valid"));
 }
 
-/// `poll_timeout` on an idle established session: must be O(1) (a cached minimum).
-#[divan::bench]
-fn poll_timeout_idle(b: Bencher<'_, '_>) {
-    let (ca, _) = configs(Suite::Symbolic);
-    let mut s = Session::new(ca, 1).expect("config");
-    let _ = s.handle_input(Instant::ZERO, Input::LinkUp);
-    let _ = s.handle_input(Instant::ZERO, Input::Open);
-    b.bench_local(|| divan::black_box(&s).poll_timeout());
+/// `poll_timeout` on an established session with nothing to send: must be O(1) (a cached
+/// minimum).
+#[divan::bench(args = SUITES)]
+fn poll_timeout_idle(b: Bencher<'_, '_>, suite: Suite) {
+    let (ca, cb) = configs(suite);
+    let mut s = [Session::new(ca, 1).expect("config"), Session::new(cb, 2).expect("config")];
+    let mut now = Instant::ZERO;
+    for side in &mut s {
+        side.handle_input(now, Input::LinkUp).expect("link up");
+    }
+    s[0].handle_input(now, Input::Open).expect("open");
+    // Run the handshake to completion, then measure the idle session.
+    for _ in 0..1000 {
+        let mut moved = false;
+        for i in 0..2 {
+            while let Some(out) = s[i].poll_output() {
+                match out {
+                    Output::Persist { seq, .. } => {
+                        let _ = s[i].handle_input(now, Input::Persisted { upto: seq });
+                    }
+                    Output::Transmit(t) => {
+                        moved = true;
+                        let _ = s[1 - i].handle_input(now, Input::Datagram(t.datagram));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !moved {
+            match s.iter().filter_map(Session::poll_timeout).min() {
+                Some(t) if s[0].state() != assoc_core::SessionState::Established => {
+                    now = now.max(t);
+                    s.iter_mut().for_each(|x| x.handle_timeout(now));
+                }
+                _ => break,
+            }
+        }
+    }
+    assert_eq!(s[0].state(), assoc_core::SessionState::Established);
+    b.bench_local(|| divan::black_box(&s[0]).poll_timeout());
 }

@@ -76,6 +76,8 @@ pub(crate) struct Association {
     lost: Unobserved<u64>,
     /// ACK-only packets sent since the last ack-eliciting one.
     ack_only_streak: u32,
+    /// Loss declarations found spurious since the session last looked.
+    spurious: Unobserved<u64>,
 }
 
 /// Identity and keys of a new association.
@@ -110,6 +112,7 @@ impl Association {
             pending: Pending::default(),
             lost: Unobserved::default(),
             ack_only_streak: 0,
+            spurious: Unobserved::default(),
         }
     }
 
@@ -154,6 +157,7 @@ impl Association {
                 Frame::Ack { ranges, ack_delay_us } => {
                     match self.loss.on_ack_received(ranges, Duration::from_micros(*ack_delay_us), now) {
                         Ok(result) => {
+                            self.spurious.0 += u64::from(result.spurious);
                             if let Phase::Closing(reason) = self.phase {
                                 if result.acked.iter().any(|p| p.frames.contains(&Frame::Close { reason })) {
                                     self.phase = Phase::Draining;
@@ -319,14 +323,23 @@ impl Association {
 
     /// Whether a packet about to go out anyway without an ack-eliciting frame should carry
     /// a PING: after [`ACK_ONLY_BEFORE_PING`] ACK-only packets in a row while something of
-    /// ours awaits acknowledgement (the peer acknowledges only ack-eliciting packets).
+    /// ours awaits acknowledgement (the peer acknowledges only ack-eliciting packets) —
+    /// never while draining, when nothing is recovered any more.
     pub(crate) fn ping_with_ack(&self) -> bool {
-        self.ack_only_streak >= ACK_ONLY_BEFORE_PING && self.loss.has_ack_eliciting_in_flight()
+        self.phase != Phase::Draining
+            && self.ack_only_streak >= ACK_ONLY_BEFORE_PING
+            && self.loss.has_ack_eliciting_in_flight()
     }
 
     /// Whether a packet carrying our summary was lost (a fresh summary should go out).
     pub(crate) fn take_summary_lost(&mut self) -> bool {
         core::mem::take(&mut self.pending.summary_lost)
+    }
+
+    /// Loss declarations found spurious (the packet was acknowledged after all) since the
+    /// last call.
+    pub(crate) fn take_spurious(&mut self) -> u64 {
+        core::mem::take(&mut self.spurious.0)
     }
 
     /// Packets declared lost (or whose frames a probe repeated) since the last call.

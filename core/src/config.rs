@@ -328,6 +328,96 @@ mod tests {
         }
     }
 
+    /// Every limit `validate` enforces, exactly: the boundary value is accepted and the
+    /// first value past it is refused, naming the field (kills off-by-one and dropped checks).
+    #[test]
+    fn each_limit_accepts_its_boundary_and_refuses_one_past_it() {
+        type Mutate = fn(&mut Config);
+        fn us(v: u64) -> Duration {
+            Duration::from_micros(v)
+        }
+        let cases: &[(&str, Mutate, Mutate)] = &[
+            (
+                "params.max_datagram",
+                |c| c.params.max_datagram = MIN_DATAGRAM,
+                |c| c.params.max_datagram = MIN_DATAGRAM - 1,
+            ),
+            ("params.msg_window", |c| c.params.msg_window = 1, |c| c.params.msg_window = 0),
+            ("params.msg_window", |c| c.params.msg_window = 512, |c| c.params.msg_window = 513),
+            (
+                "params.checkpoint_size",
+                |c| c.params.checkpoint_size = 1024,
+                |c| c.params.checkpoint_size = 1023,
+            ),
+            (
+                "params.checkpoint_window",
+                |c| c.params.checkpoint_window = 1,
+                |c| c.params.checkpoint_window = 0,
+            ),
+            ("lifetime", |c| c.lifetime = us(1), |c| c.lifetime = Duration::ZERO),
+            (
+                "open_interval",
+                |c| (c.open_interval, c.open_backoff_start) = (us(1), us(1)),
+                |c| c.open_interval = Duration::ZERO,
+            ),
+            (
+                "open_backoff_start",
+                |c| c.open_backoff_start = us(1),
+                |c| c.open_backoff_start = Duration::ZERO,
+            ),
+            (
+                "open_backoff_start",
+                |c| c.open_backoff_start = c.open_interval,
+                |c| c.open_backoff_start = c.open_interval + us(1),
+            ),
+            ("handshake_rto", |c| c.handshake_rto = us(1), |c| c.handshake_rto = Duration::ZERO),
+            ("initial_rtt", |c| c.initial_rtt = us(1), |c| c.initial_rtt = Duration::ZERO),
+            ("disconnect_delay", |c| c.disconnect_delay = us(1), |c| c.disconnect_delay = Duration::ZERO),
+            ("max_probes", |c| c.max_probes = 1, |c| c.max_probes = 0),
+            ("keepalive", |c| c.keepalive = Some(us(1)), |c| c.keepalive = Some(Duration::ZERO)),
+            ("keepalive", |c| c.keepalive = None, |c| c.keepalive = Some(Duration::ZERO)),
+            ("ack_ranges", |c| c.ack_ranges = 1, |c| c.ack_ranges = 0),
+            ("ack_ranges", |c| c.ack_ranges = 64, |c| c.ack_ranges = 65),
+            ("drain_ptos", |c| c.drain_ptos = 1, |c| c.drain_ptos = 0),
+            ("max_queued_messages", |c| c.max_queued_messages = 1, |c| c.max_queued_messages = 0),
+            (
+                "max_message_len",
+                |c| c.max_message_len = c.max_queued_bytes,
+                |c| c.max_message_len = c.max_queued_bytes + 1,
+            ),
+            ("expiry", |c| c.expiry[0] = us(1), |c| c.expiry[0] = Duration::ZERO),
+            ("expiry", |c| c.expiry[2] = us(1), |c| c.expiry[2] = Duration::ZERO),
+            (
+                "expiry",
+                |c| c.transfer_timeout_per_kib[1] = us(1),
+                |c| c.transfer_timeout_per_kib[1] = Duration::ZERO,
+            ),
+            ("aging_interval", |c| c.aging_interval = us(1), |c| c.aging_interval = Duration::ZERO),
+            ("max_packets_in_flight", |c| c.max_packets_in_flight = 1, |c| c.max_packets_in_flight = 0),
+            (
+                "cookie_lifetime",
+                |c| c.cookie_lifetime = Duration::from_millis(1),
+                |c| c.cookie_lifetime = Duration::from_millis(1) - us(1),
+            ),
+            ("init_budget.burst", |c| c.init_budget.burst = 1, |c| c.init_budget.burst = 0),
+            ("init_budget.per_second", |c| c.init_budget.per_second = 1, |c| c.init_budget.per_second = 0),
+        ];
+        // A PSK can only be built with at least 16 bytes; longer ones are fine too.
+        let mut c = base();
+        c.psk = Psk::new(&[9u8; 32]).unwrap();
+        assert_eq!(c.validate(), Ok(()), "a 32-byte PSK");
+        for (field, at_limit, past_limit) in cases {
+            let mut c = base();
+            at_limit(&mut c);
+            assert_eq!(c.validate(), Ok(()), "{field} at its limit");
+            past_limit(&mut c);
+            match c.validate() {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, *field),
+                other => panic!("{field} past its limit: expected an error, got {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn the_real_suite_is_the_default_when_compiled_in() {
         assert_eq!(base().suite, Suite::recommended());

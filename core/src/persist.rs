@@ -196,10 +196,18 @@ impl SessionStore {
             }
             // Only a chunk that extends the durable prefix exactly applies (idempotence).
             if offset == prefix.len() as u64 && !bytes.is_empty() {
-                let mut joined = alloc::vec::Vec::with_capacity(prefix.len() + bytes.len());
-                joined.extend_from_slice(prefix);
+                // Grow the prefix in place when nobody else holds it (amortised doubling),
+                // instead of re-copying the whole prefix for every chunk.
+                let mut joined = match core::mem::take(prefix).try_into_mut() {
+                    Ok(unique) => unique,
+                    Err(shared) => {
+                        let mut m = bytes::BytesMut::with_capacity(shared.len() + bytes.len());
+                        m.extend_from_slice(&shared);
+                        m
+                    }
+                };
                 joined.extend_from_slice(bytes);
-                *prefix = Bytes::from(joined);
+                *prefix = joined.freeze();
             }
         }
     }
@@ -344,6 +352,55 @@ mod tests {
         assert_eq!(
             s.inbound.get(&0),
             Some(&StoredInbound::Partial { first: None, bytes: Bytes::from_static(b"abcd") })
+        );
+    }
+
+    fn message(bytes: &'static [u8]) -> StoredMessage {
+        StoredMessage {
+            app_id: 1,
+            priority: Priority::Normal,
+            submitted: Instant::ZERO,
+            deadline: Instant::from_micros(1_000),
+            bytes: Bytes::from_static(bytes),
+            msn: None,
+            cancel: None,
+        }
+    }
+
+    #[test]
+    fn submissions_apply_once_in_id_order_and_count_their_bytes() {
+        let mut s = SessionStore::default();
+        let sub =
+            |id: u64, bytes: &'static [u8]| Record::Submitted { id: MessageId(id), message: message(bytes) };
+        s.apply(&sub(0, b"abc"));
+        s.apply(&sub(3, b"defgh"));
+        assert_eq!((s.next_id, s.queued_bytes, s.outbound.len()), (4, 8, 2));
+        // Replays and ids below next_id change nothing.
+        let before = s.clone();
+        s.apply(&sub(3, b"defgh"));
+        s.apply(&sub(1, b"x"));
+        assert_eq!(s, before);
+        // u64::MAX is refused (next_id could not go above it) and changes nothing.
+        s.apply(&sub(u64::MAX, b"y"));
+        assert_eq!(s, before);
+        s.apply(&sub(u64::MAX - 1, b"z"));
+        assert_eq!((s.next_id, s.queued_bytes), (u64::MAX, 9));
+        s.apply(&Record::Finished { id: MessageId(3), outcome: Outcome::Delivered });
+        assert_eq!((s.queued_bytes, s.outbound.len()), (4, 2));
+    }
+
+    #[test]
+    fn chunks_below_the_watermark_are_ignored() {
+        let mut s = SessionStore::default();
+        s.apply(&Record::Delivered { msn: 0, app_id: 7, bytes: Bytes::from_static(b"x") });
+        let before = s.clone();
+        s.apply(&Record::Chunk { msn: 0, offset: 0, first: None, bytes: Bytes::from_static(b"x") });
+        assert_eq!(s, before, "msn 0 is resolved");
+        s.apply(&Record::Chunk { msn: 1, offset: 0, first: None, bytes: Bytes::from_static(b"y") });
+        assert_eq!(
+            s.inbound.get(&1),
+            Some(&StoredInbound::Partial { first: None, bytes: Bytes::from_static(b"y") }),
+            "msn 1 is at the watermark"
         );
     }
 

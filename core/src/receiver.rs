@@ -156,17 +156,14 @@ impl Receiver {
     fn checkpoint(&mut self, params: &Params, msn: u64, durable: Bytes, fx: &mut Effects) {
         let Some(r) = self.pending.get_mut(&msn) else { return };
         let start = durable.len() as u64;
-        let mut contiguous: Vec<u8> = Vec::new();
+        // First find how far the contiguous prefix reaches; copy it only when it becomes a
+        // record (copying on every segment made a message's cost quadratic in its size).
         let mut at = start;
         for (&off, seg) in &r.segments {
-            let seg_end = off + seg.len() as u64;
             if off > at {
                 break;
             }
-            if seg_end > at {
-                contiguous.extend_from_slice(&seg[(at - off) as usize..]);
-                at = seg_end;
-            }
+            at = at.max(off + seg.len() as u64);
         }
         let complete = r.total == Some(at);
         let reached_checkpoint = at - start >= u64::from(params.checkpoint_size);
@@ -175,6 +172,15 @@ impl Receiver {
         }
         if at == start && complete && start > 0 {
             return; // already durable in full
+        }
+        let mut contiguous: Vec<u8> = Vec::with_capacity((at - start) as usize);
+        let mut copied = start;
+        for (&off, seg) in r.segments.range(..at) {
+            let seg_end = off + seg.len() as u64;
+            if seg_end > copied {
+                contiguous.extend_from_slice(&seg[(copied - off) as usize..]);
+                copied = seg_end;
+            }
         }
         fx.records.push(Record::Chunk {
             msn,

@@ -17,6 +17,9 @@ pub struct Stats {
     pub handshake_retransmits: u64,
     /// Packets declared lost.
     pub packets_lost: u64,
+    /// Loss declarations found spurious: the peer acknowledged the packet after it was
+    /// declared lost (it was reordered). Each raises the reordering thresholds.
+    pub spurious_losses: u64,
     /// Probe timeouts fired.
     pub probes: u64,
     /// Associations established.

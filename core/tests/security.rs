@@ -682,7 +682,7 @@ fn transfer_run(suite: Suite, seed: u64) -> Result<(), String> {
 
 #[test]
 fn messages_transfer_exactly_once_over_a_hostile_network_with_the_real_suite() {
-    let seeds = std::env::var("ASSOC_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(20u64);
+    let seeds = common::seeds(20);
     let failures: Vec<String> = (0..seeds).filter_map(|seed| transfer_run(REAL, seed).err()).collect();
     assert!(failures.is_empty(), "{} of {seeds} failed; first: {}", failures.len(), failures[0]);
 }

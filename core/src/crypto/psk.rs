@@ -112,6 +112,13 @@ mod tests {
             Err(PskError::NotHex { at: 2, found: ' ' })
         );
         assert_eq!(Psk::from_hex("0x11"), Err(PskError::NotHex { at: 1, found: 'x' }));
+        // Both nibbles of every byte land where they belong.
+        let psk = Psk::from_hex("f0E1d2C3b4A5968778695a4B3c2D1e0F").unwrap();
+        let want =
+            [0xf0, 0xe1, 0xd2, 0xc3, 0xb4, 0xa5, 0x96, 0x87, 0x78, 0x69, 0x5a, 0x4b, 0x3c, 0x2d, 0x1e, 0x0f];
+        assert_eq!(psk.as_bytes(), want);
+        assert!(!psk.is_empty());
+        assert_eq!(psk.len(), 16);
         let e = Psk::from_hex("zz").unwrap_err();
         assert_eq!(
             format!("{e}"),

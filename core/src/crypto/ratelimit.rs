@@ -96,6 +96,7 @@ mod tests {
     #[test]
     fn bursts_then_refills_at_the_configured_rate() {
         let mut r = InitRateLimiter::new(InitBudget { burst: 3, per_second: 2 });
+        assert_eq!(r.budget(), InitBudget { burst: 3, per_second: 2 });
         let t0 = Instant::from_micros(10_000_000);
         assert!((0..3).all(|_| r.try_acquire(t0)));
         let full = r;

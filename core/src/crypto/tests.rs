@@ -187,9 +187,18 @@ mod primitives {
         // Test case 6: a key longer than the block is hashed first.
         let mac = P::hmac(&[0xaa; 131], &[b"Test Using Larger Than Block-Size Key - Hash Key First"]);
         assert_eq!(hex(&mac), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
-        // A key of exactly one block is used as is.
+        // A key of exactly one block is used as is; one byte longer is hashed. Checked
+        // against the hmac crate's own keying for every length around the block size.
         let mac = P::hmac(&[0x0b; 64], &[b"Hi There"]);
         assert_eq!(mac, P::hmac(&[0x0b; 64], &[b"Hi ", b"There"]));
+        for len in [0, 1, 32, 63, 64, 65, 100] {
+            use hmac::{Hmac, Mac};
+            let key = vec![0x0bu8; len];
+            let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).unwrap();
+            m.update(b"Hi There");
+            let want: [u8; 32] = m.finalize().into_bytes().into();
+            assert_eq!(P::hmac(&key, &[b"Hi There"]), want, "key of {len} bytes");
+        }
     }
 
     #[test]
@@ -318,3 +327,61 @@ mod vectors {
         "000000034a63d9771917f5c13fbe36c1bd48db1c8cbdc0",
     );
 }
+
+// ----- found by mutation testing (core/mutants.md) -----
+
+#[test]
+fn only_the_real_suite_is_secure() {
+    assert!(!Suite::Symbolic.is_secure());
+    assert!(!Suite::Symbolic.encrypts());
+    #[cfg(feature = "rustcrypto")]
+    {
+        assert!(Suite::ChaCha20Poly1305.is_secure());
+        assert!(Suite::ChaCha20Poly1305.encrypts());
+    }
+}
+
+/// Tags are equal only when every byte is: differences never cancel out, wherever they are.
+#[test]
+fn constant_time_eq_sees_every_difference() {
+    let a = [0x5Au8; AUTH_LEN];
+    assert!(constant_time_eq(&a, &a));
+    for i in 0..AUTH_LEN {
+        for j in 0..AUTH_LEN {
+            let mut b = a;
+            // One flipped bit at i; with i != j, the same bit flipped at j too, so that the
+            // two byte differences are equal (they would cancel under XOR-accumulation).
+            b[i] ^= 0x01;
+            if i != j {
+                b[j] ^= 0x01;
+            }
+            assert!(!constant_time_eq(&a, &b), "differences at {i} and {j}");
+        }
+    }
+}
+
+/// The symbolic suite's bytes are pinned: the model's state counts, the checked-in fuzz
+/// corpora and every test that reads symbolic PDUs depend on them, and a weakened mixing
+/// function (one that loses input bits) would let distinct transcripts collide.
+#[test]
+fn symbolic_suite_outputs_are_stable() {
+    use super::symbolic::Symbolic as P;
+    let key = Key([0x42; 32]);
+    let mut body = *b"body";
+    let got = [
+        hex(&P::hmac(b"key", &[b"a", b"bc"])),
+        hex(&P::hmac(b"key", &[b"ab", b"c"])),
+        hex(&P::extract(b"salt", b"ikm")),
+        hex(&P::expand(&[7; 32], &[b"info"])),
+        hex(&P::seal(&key, &[1; 12], b"aad", &mut body)),
+    ];
+    let want = [SYM_HMAC_A_BC, SYM_HMAC_AB_C, SYM_EXTRACT, SYM_EXPAND, SYM_SEAL];
+    assert_eq!(got, want);
+    assert_eq!(&body, b"body", "the symbolic suite does not encrypt");
+}
+
+const SYM_HMAC_A_BC: &str = "f16cf7d4f6d88f554b6dc027afbfab46cf914167f6de91f3d1a4ab8be7753138";
+const SYM_HMAC_AB_C: &str = "347e80e306fdfb32b84a6ba44c3e2606ef901ef9fa054a6bce76f2a4a90f9519";
+const SYM_EXTRACT: &str = "ae863eb15f77bc3da5d3320ccc30b4ff81c631993562d7a9af9dcff7ac18f069";
+const SYM_EXPAND: &str = "b4fbeac2551095269ecad057e79c1e65c063deea67f305129de79c57c3f2e70e";
+const SYM_SEAL: &str = "c38766ade979cb37287074eb8c7d083c";

@@ -3,15 +3,27 @@
 //! The detector never reads a clock: ACKs carry `now`, and [`LossDetector::on_timeout`]
 //! trusts the firing of the deadline from [`LossDetector::deadline`], whenever it happens.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
-use super::rtt::{RttEstimator, PACKET_THRESHOLD};
+use super::rtt::{Ratio, RttEstimator, PACKET_THRESHOLD, TIME_THRESHOLD};
 use crate::time::{Duration, Instant};
 use crate::wire::{Frame, PnRange};
 
 /// Largest PTO backoff exponent: the PTO period grows as `pto_base · 2^min(pto_count, 30)`.
 pub(crate) const MAX_PTO_SHIFT: u32 = 30;
+
+/// Declared-lost packets remembered so that a later ACK for one of them is recognised as
+/// a spurious loss declaration (the packet was only reordered).
+pub(crate) const REMEMBERED_LOSSES: usize = 32;
+
+/// Largest packet reordering threshold that spurious losses can raise it to.
+pub(crate) const MAX_PACKET_THRESHOLD: u64 = 64;
+
+/// Largest time threshold spurious losses can raise it to, in eighths of the RTT (8×: with
+/// jitter several times the base RTT, reordered packets arrive up to ~5 smoothed RTTs
+/// after they were sent).
+const MAX_TIME_THRESHOLD_EIGHTHS: u64 = 64;
 
 /// A packet handed to the network and tracked until acknowledged or declared lost.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -33,6 +45,9 @@ pub(crate) struct AckResult {
     pub(crate) acked: Vec<SentPacket>,
     /// Packets declared lost as a consequence, by ascending pn.
     pub(crate) lost: Vec<SentPacket>,
+    /// Packets this ACK acknowledged that had been declared lost earlier (they were
+    /// reordered, not lost): each raised the reordering thresholds.
+    pub(crate) spurious: u32,
 }
 
 /// Why an ACK frame was refused. The detector's state is unchanged when this is returned.
@@ -83,6 +98,15 @@ pub(crate) struct LossDetector {
     loss_time: Option<Instant>,
     /// When the last ack-eliciting packet was sent.
     last_ack_eliciting_sent: Option<Instant>,
+    /// The most recent loss declarations, oldest first: (pn, when it was sent,
+    /// `largest_acked` when it was declared lost). At most [`REMEMBERED_LOSSES`].
+    recently_lost: VecDeque<(u64, Instant, u64)>,
+    /// Packet reordering threshold: RFC 9002's 3, raised by spurious losses to the
+    /// reordering they revealed (at most [`MAX_PACKET_THRESHOLD`]).
+    packet_threshold: u64,
+    /// Time reordering threshold in eighths of the RTT: RFC 9002's 9/8, raised by spurious
+    /// losses to cover the delay they revealed (at most 8×).
+    time_threshold_eighths: u64,
 }
 
 impl LossDetector {
@@ -99,6 +123,9 @@ impl LossDetector {
             pto_count: 0,
             loss_time: None,
             last_ack_eliciting_sent: None,
+            recently_lost: VecDeque::new(),
+            packet_threshold: PACKET_THRESHOLD,
+            time_threshold_eighths: TIME_THRESHOLD.num * 8 / TIME_THRESHOLD.den,
         }
     }
 
@@ -128,8 +155,10 @@ impl LossDetector {
     /// Ranges may come in any order and overlap; a range whose bounds are swapped is read as
     /// `min..=max`. Acknowledging pns already acknowledged, already declared lost, or never
     /// tracked is harmless: acknowledging the same ranges twice changes nothing the second
-    /// time. If nothing is newly acknowledged and `largest_acked` does not grow, nothing but
-    /// `largest_acked` changes; if it grows (an untracked ACK-only packet was acknowledged,
+    /// time. Acknowledging a packet declared lost earlier (remembered among the last
+    /// [`REMEMBERED_LOSSES`]) counts as a spurious loss and raises the reordering
+    /// thresholds. Otherwise, if nothing is newly acknowledged and `largest_acked` does not
+    /// grow, nothing but `largest_acked` changes; if it grows (an untracked ACK-only packet was acknowledged,
     /// which RFC 9002 would have newly acknowledged), the PTO backoff resets and loss
     /// detection runs as for any new acknowledgement.
     ///
@@ -153,13 +182,15 @@ impl LossDetector {
         self.largest_acked = Some(self.largest_acked.map_or(ack_largest, |l| l.max(ack_largest)));
 
         let mut acked = Vec::new();
+        let mut spurious = 0;
         for r in ranges {
             let (lo, hi) = bounds(r);
             let pns: Vec<u64> = self.sent.range(lo..=hi).map(|(&pn, _)| pn).collect();
             acked.extend(pns.into_iter().filter_map(|pn| self.untrack(pn)));
+            spurious += self.on_spurious_losses(lo, hi, now);
         }
         if acked.is_empty() && !advanced {
-            return Ok(AckResult::default());
+            return Ok(AckResult { spurious, ..AckResult::default() });
         }
         acked.sort_unstable_by_key(|p| p.pn);
 
@@ -173,7 +204,32 @@ impl LossDetector {
         }
         self.pto_count = 0;
         let lost = self.detect_lost(now);
-        Ok(AckResult { acked, lost })
+        Ok(AckResult { acked, lost, spurious })
+    }
+
+    /// Forgets the remembered loss declarations of pns in `lo..=hi`, acknowledged at `now`
+    /// (they were reordered, not lost), and raises the reordering thresholds so that the
+    /// same reordering would not be taken for loss again (RFC 9002 §6.1.1 and §6.1.2 allow
+    /// adaptive thresholds; RFC 8985 §6.2 adapts TCP RACK's window the same way): the
+    /// packet threshold to the reordering seen in packets, the time threshold to the
+    /// packet's delay in RTTs, both capped. Returns how many there were.
+    fn on_spurious_losses(&mut self, lo: u64, hi: u64, now: Instant) -> u32 {
+        let (mut found, mut packets, mut eighths) = (0, self.packet_threshold, self.time_threshold_eighths);
+        let rtt = &self.rtt;
+        self.recently_lost.retain(|&(pn, sent, largest_then)| {
+            if !(lo..=hi).contains(&pn) {
+                return true;
+            }
+            found += 1;
+            let reordering = largest_then.saturating_sub(pn).saturating_add(1);
+            packets = packets.max(reordering.min(MAX_PACKET_THRESHOLD));
+            let delay = now.saturating_duration_since(sent);
+            eighths = eighths.max(rtt.eighths_covering(delay).min(MAX_TIME_THRESHOLD_EIGHTHS));
+            false
+        });
+        self.packet_threshold = packets;
+        self.time_threshold_eighths = eighths;
+        found
     }
 
     /// When [`on_timeout`](Self::on_timeout) should fire (RFC 9002 §6.2.1): the loss time if
@@ -247,10 +303,10 @@ impl LossDetector {
         let Some(largest) = self.largest_acked else {
             return Vec::new();
         };
-        let delay = self.rtt.loss_delay();
+        let delay = self.rtt.loss_delay(Ratio { num: self.time_threshold_eighths, den: 8 });
         let mut lost_pns = Vec::new();
         for (&pn, p) in self.sent.range(..=largest) {
-            let by_count = largest.saturating_sub(pn) >= PACKET_THRESHOLD;
+            let by_count = largest.saturating_sub(pn) >= self.packet_threshold;
             let lost_at = p.time_sent + delay;
             if by_count || now >= lost_at {
                 lost_pns.push(pn);
@@ -258,7 +314,14 @@ impl LossDetector {
                 self.loss_time = Some(self.loss_time.map_or(lost_at, |t| t.min(lost_at)));
             }
         }
-        lost_pns.into_iter().filter_map(|pn| self.untrack(pn)).collect()
+        let lost: Vec<SentPacket> = lost_pns.into_iter().filter_map(|pn| self.untrack(pn)).collect();
+        for p in &lost {
+            if self.recently_lost.len() == REMEMBERED_LOSSES {
+                self.recently_lost.pop_front();
+            }
+            self.recently_lost.push_back((p.pn, p.time_sent, largest));
+        }
+        lost
     }
 
     /// Adds `packet` to `sent`, keeping the ack-eliciting count.
@@ -451,6 +514,41 @@ mod tests {
         ]);
     }
 
+    /// An ACK for a packet already declared lost is a spurious loss: the thresholds rise to
+    /// the reordering it revealed, so the same reordering is not taken for loss again.
+    #[test]
+    fn spurious_losses_raise_the_thresholds() {
+        let mut d = LossDetector::new(RTT0, MAD);
+        let initial = (PACKET_THRESHOLD, 9);
+        assert_eq!((d.packet_threshold, d.time_threshold_eighths), initial);
+        for pn in 0..5 {
+            d.on_packet_sent(packet(pn, pn, true));
+        }
+        // Sample 96 ms, loss delay 108 ms: 0 and 1 are lost by count.
+        let r = d.on_ack_received(&ranges(&[(4, 4)]), Duration::ZERO, at(100)).unwrap();
+        assert_eq!((pns(&r.acked), pns(&r.lost), r.spurious), (alloc::vec![4], alloc::vec![0, 1], 0));
+        // pn 0 arrives after all, 150 ms after it was sent and 5 packets out of order.
+        let r = d.on_ack_received(&ranges(&[(0, 0)]), Duration::ZERO, at(150)).unwrap();
+        assert_eq!((pns(&r.acked), pns(&r.lost), r.spurious), (alloc::vec![], alloc::vec![], 1));
+        // 150 ms in eighths of 96 ms, rounded up: 13.
+        assert_eq!((d.packet_threshold, d.time_threshold_eighths), (5, 13));
+        // Counted once.
+        let before = d.clone();
+        assert_eq!(d.on_ack_received(&ranges(&[(0, 0)]), Duration::ZERO, at(160)), Ok(AckResult::default()));
+        assert_eq!(d, before);
+        // Now pn 5, 4 packets below the largest acknowledged and within 13/8 of the RTT, is
+        // not lost (it would have been with the initial thresholds); 2 and 3 are.
+        for pn in 5..10 {
+            d.on_packet_sent(packet(pn, 200 + pn, true));
+        }
+        let r = d.on_ack_received(&ranges(&[(9, 9)]), Duration::ZERO, at(300)).unwrap();
+        assert_eq!((pns(&r.acked), pns(&r.lost)), (alloc::vec![9], alloc::vec![2, 3]));
+        // Both thresholds are capped however late a packet turns up.
+        let r = d.on_ack_received(&ranges(&[(1, 1)]), Duration::ZERO, at(3_600_000)).unwrap();
+        assert_eq!(r.spurious, 1);
+        assert_eq!((d.packet_threshold, d.time_threshold_eighths), (5, MAX_TIME_THRESHOLD_EIGHTHS));
+    }
+
     #[test]
     fn unsent_packet_is_refused_without_effect() {
         let mut d = LossDetector::new(RTT0, MAD);
@@ -553,6 +651,9 @@ mod tests {
                     }
                 }
                 assert!(d.sent.values().all(|p| p.ack_eliciting));
+                assert!(d.recently_lost.len() <= REMEMBERED_LOSSES);
+                assert!((PACKET_THRESHOLD..=MAX_PACKET_THRESHOLD).contains(&d.packet_threshold));
+                assert!((9..=MAX_TIME_THRESHOLD_EIGHTHS).contains(&d.time_threshold_eighths));
                 assert_eq!(d.ack_eliciting_in_flight, d.sent.len());
                 let mut all: Vec<u64> =
                     done.iter().chain(d.sent.keys()).chain(ack_only.iter()).copied().collect();

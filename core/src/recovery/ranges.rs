@@ -239,6 +239,23 @@ mod tests {
         assert!(big.check_invariant());
     }
 
+    /// The invariant checker (the oracle of the tests and fuzzers) refuses each way a set
+    /// can be broken.
+    #[test]
+    fn invariant_check_refuses_broken_sets() {
+        let set = |ranges: &[(u64, u64)], floor, max_ranges| RangeSet {
+            ranges: ranges.iter().copied().collect(),
+            floor,
+            max_ranges,
+        };
+        assert!(set(&[(2, 3), (5, 5)], 1, 2).check_invariant());
+        assert!(!set(&[(3, 2)], 0, 2).check_invariant(), "start > end");
+        assert!(!set(&[(2, 3)], 3, 2).check_invariant(), "start below the floor");
+        assert!(!set(&[(2, 3), (4, 5)], 0, 2).check_invariant(), "adjacent ranges");
+        assert!(!set(&[(2, 3), (5, 5)], 0, 1).check_invariant(), "more ranges than kept");
+        assert!(!set(&[], 0, 0).check_invariant(), "max_ranges out of bounds");
+    }
+
     #[test]
     fn matches_oracle_and_never_forgets() {
         let mut rng = Lcg(0x5eed);

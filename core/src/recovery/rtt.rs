@@ -118,9 +118,17 @@ impl RttEstimator {
     }
 
     /// How long after a later packet was acknowledged an earlier one counts as lost:
-    /// `max(9/8 · max(smoothed, latest), GRANULARITY)` (RFC 9002 §6.1.2).
-    pub(crate) fn loss_delay(&self) -> Duration {
-        TIME_THRESHOLD.apply(self.smoothed.max(self.latest)).max(GRANULARITY)
+    /// `max(threshold · max(smoothed, latest), GRANULARITY)` (RFC 9002 §6.1.2; the
+    /// threshold is [`TIME_THRESHOLD`] unless spurious losses raised it).
+    pub(crate) fn loss_delay(&self, threshold: Ratio) -> Duration {
+        threshold.apply(self.smoothed.max(self.latest)).max(GRANULARITY)
+    }
+
+    /// The time threshold, in eighths of the RTT, whose loss delay covers `delay` (at
+    /// least `delay` when applied as in [`loss_delay`](Self::loss_delay)), saturating.
+    pub(crate) fn eighths_covering(&self, delay: Duration) -> u64 {
+        let rtt = self.smoothed.max(self.latest).max(GRANULARITY).as_micros();
+        delay.as_micros().saturating_mul(8).div_ceil(rtt)
     }
 
     /// The most recent raw sample (zero before the first).
@@ -179,7 +187,7 @@ mod tests {
         // 333_000 + 4 * 166_500 + 25_000
         assert_eq!(r.pto_base(ms(25)), us(1_024_000));
         // 9/8 * 333_000 = 374_625
-        assert_eq!(r.loss_delay(), us(374_625));
+        assert_eq!(r.loss_delay(TIME_THRESHOLD), us(374_625));
         // Odd initial value: rttvar rounds down.
         assert_eq!(state(&RttEstimator::new(us(3))), (3, 1, 0, 0));
     }
@@ -226,20 +234,20 @@ mod tests {
         r.update(ms(120), ms(10), ms(25)); // smoothed 101_250, rttvar 40_000, latest 120_000
         assert_eq!(r.pto_base(ms(25)), us(101_250 + 160_000 + 25_000));
         // latest > smoothed: 9/8 * 120_000
-        assert_eq!(r.loss_delay(), us(135_000));
+        assert_eq!(r.loss_delay(TIME_THRESHOLD), us(135_000));
 
         // Tiny RTT: the variance term and the loss delay are floored at GRANULARITY.
         let mut tiny = RttEstimator::new(INITIAL_RTT);
         tiny.update(us(100), Duration::ZERO, Duration::ZERO); // smoothed 100, rttvar 50
         assert_eq!(tiny.pto_base(Duration::ZERO), us(100 + 1_000));
-        assert_eq!(tiny.loss_delay(), GRANULARITY);
+        assert_eq!(tiny.loss_delay(TIME_THRESHOLD), GRANULARITY);
     }
 
     #[test]
     fn extreme_inputs_saturate() {
         let mut r = RttEstimator::new(Duration::MAX);
         assert_eq!(r.pto_base(Duration::MAX), Duration::MAX);
-        assert_eq!(r.loss_delay(), Duration::MAX);
+        assert_eq!(r.loss_delay(TIME_THRESHOLD), Duration::MAX);
         r.update(Duration::MAX, Duration::MAX, Duration::MAX);
         r.update(Duration::MAX, Duration::ZERO, Duration::MAX);
         assert_eq!(r.smoothed(), Duration::MAX);

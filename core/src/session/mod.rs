@@ -89,6 +89,10 @@ pub struct Session {
     receiver: Receiver,
     timers: TimerTable,
     outbox: Outbox,
+    /// A flush stopped early because the driver had not drained the outbox (at this time):
+    /// [`Session::poll_output`] resumes it once the outbox is empty, so the work is not left
+    /// waiting for the next input or timer.
+    deferred_flush: Option<Instant>,
     stats: Unobserved<Stats>,
     auth_budget: Unobserved<InitRateLimiter>,
 }
@@ -129,6 +133,7 @@ impl Session {
             receiver: Receiver::default(),
             timers: TimerTable::default(),
             outbox: Outbox::default(),
+            deferred_flush: None,
             stats: Unobserved::default(),
             auth_budget,
         };
@@ -211,12 +216,20 @@ impl Session {
     /// The next output, if any. Call until `None` after every input.
     ///
     /// `Persist` records come first and never wait; other outputs wait until every record
-    /// issued before them is durable ([`Input::Persisted`]).
+    /// issued before them is durable ([`Input::Persisted`]). When an input's packets were
+    /// held back because too many outputs waited undrained, draining the queue to its end
+    /// produces them here (so keep calling until `None`).
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.cfg.mutations.is_active(Mutation::AckBeforeFsync) {
             self.outbox.assume_durable();
         }
+        let out = self.outbox.pop();
+        if out.is_some() || self.outbox.waiting() >= self.max_waiting_outputs() {
+            return out;
+        }
+        let now = self.deferred_flush.take()?;
+        self.flush(now);
         self.outbox.pop()
     }
 

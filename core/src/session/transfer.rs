@@ -193,12 +193,15 @@ impl Session {
         // Bounded whatever the peer sends: while the driver has not drained or persisted,
         // new packets wait as state (ACK ranges, flags, queued frames), not as datagrams.
         let max_waiting = self.max_waiting_outputs();
+        self.deferred_flush = None;
         for _ in 0..MAX_PACKETS_PER_FLUSH {
             if self.outbox.waiting() >= max_waiting {
+                self.deferred_flush = Some(now); // resumed by poll_output once drained
                 break;
             }
             let Some(a) = self.assoc.as_mut() else { break };
             self.stats.0.packets_lost += a.take_lost();
+            self.stats.0.spurious_losses += a.take_spurious();
             if a.take_summary_lost() {
                 self.receiver.summary_due = true;
             }

@@ -675,9 +675,10 @@ fn summary_rules() {
     };
     assert_eq!(accept(many(MAX_SUMMARY_ENTRIES)).check(), Ok(()));
     assert_rejected(accept(many(MAX_SUMMARY_ENTRIES + 1)), "summary.n_resolved");
-    let s =
-        Summary { partial: (0..=MAX_SUMMARY_ENTRIES as u64).map(partial).collect(), ..Summary::default() };
-    assert_rejected(accept(s), "summary.n_partial");
+    let partials = |n: usize| Summary { partial: (0..n as u64).map(partial).collect(), ..Summary::default() };
+    assert_eq!(accept(partials(MAX_SUMMARY_ENTRIES)).check(), Ok(()));
+    assert!(Pdu::decode(&accept(partials(MAX_SUMMARY_ENTRIES)).to_bytes()).is_ok());
+    assert_rejected(accept(partials(MAX_SUMMARY_ENTRIES + 1)), "summary.n_partial");
 
     // The same rules apply to the SUMMARY frame and to CONFIRM.
     let s = Summary { partial: vec![partial(9)], ..base.clone() };
@@ -857,4 +858,57 @@ fn check_agrees_with_decode_on_random_pdus() {
         }
     }
     assert!(valid > 300 && invalid > 300, "valid {valid}, invalid {invalid}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Found by mutation testing (core/mutants.md).
+
+/// Every reason code decodes to its own variant: a PDU carrying each one round-trips
+/// exactly (a decoder that mapped two codes to one variant, or refused one, fails here).
+#[test]
+fn every_reason_code_round_trips_to_its_variant() {
+    let mut frames = Vec::new();
+    for reason in [
+        AbortReason::Requested,
+        AbortReason::RetransmitsExhausted,
+        AbortReason::ProtocolViolation,
+        AbortReason::ResourceLimit,
+    ] {
+        frames.push(Frame::Abort { reason });
+    }
+    for reason in [CloseReason::Idle, CloseReason::Requested, CloseReason::Shutdown] {
+        frames.push(Frame::Close { reason });
+    }
+    for reason in [RejectReason::TooLarge, RejectReason::Refused, RejectReason::Expired] {
+        frames.push(Frame::Reject { msn: 1, reason });
+        frames.push(Frame::Resolved { msn: 2, resolution: Resolution::Rejected(reason) });
+    }
+    for frame in frames {
+        let pdu = packet(vec![frame.clone()]);
+        assert_eq!(Pdu::decode(&pdu.to_bytes()), Ok(pdu), "{frame:?}");
+    }
+}
+
+/// A count above its limit is refused as out of range as soon as it is read — before any
+/// entry is read — not reported as a truncation of entries that were never meant to come.
+#[test]
+fn over_limit_counts_are_refused_before_their_entries() {
+    // An ACK frame claiming MAX_ACK_RANGES + 1 ranges, and no ranges.
+    let mut ack = vec![2u8];
+    ack.extend_from_slice(&0u64.to_be_bytes());
+    ack.extend_from_slice(&(MAX_ACK_RANGES as u16 + 1).to_be_bytes());
+    assert_eq!(Pdu::decode(&packet_with_raw_frame(&ack)), out_of_range("ack.n_ranges"));
+    // A PACKET claiming MAX_FRAMES + 1 frames, and no frames.
+    let body = (MAX_FRAMES as u16 + 1).to_be_bytes();
+    assert_eq!(
+        Pdu::decode(&datagram(PduType::Packet, &hdr(9, 1), &body)),
+        out_of_range("packet.frame_count")
+    );
+    // An ACCEPT whose summary claims MAX_SUMMARY_ENTRIES + 1 resolved entries, and none.
+    let mut body = 0u64.to_be_bytes().to_vec();
+    body.extend_from_slice(&(MAX_SUMMARY_ENTRIES as u16 + 1).to_be_bytes());
+    assert_eq!(
+        Pdu::decode(&datagram(PduType::Accept, &hdr(9, 0), &body)),
+        out_of_range("summary.n_resolved")
+    );
 }

@@ -4,6 +4,13 @@
 use assoc_core::sim::{Impairments, Pair};
 use assoc_core::{Config, PeerName, Psk, Suite};
 
+/// How many seeds a seeded sweep runs: `default` unless the `ASSOC_SEEDS` environment
+/// variable says otherwise (deeper runs set more; mutation testing sets fewer, see
+/// `core/mutants.md`). Sweeps scale their "really exercised" floors with it.
+pub fn seeds(default: u64) -> u64 {
+    std::env::var("ASSOC_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
+}
+
 /// A canonical peer name from a literal.
 pub fn name(s: &str) -> PeerName {
     PeerName::new(s.as_bytes()).expect("valid test name")
