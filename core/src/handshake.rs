@@ -441,4 +441,179 @@ mod tests {
             assert_eq!(decide_confirm(p, c), *want, "row {i}");
         }
     }
+
+    #[test]
+    fn cookie_keys_rotate_once_per_lifetime() {
+        let lifetime = Duration::from_secs(60);
+        assert_eq!(cookie_bucket(0, lifetime), 0);
+        assert_eq!(cookie_bucket(59_999_999, lifetime), 0);
+        assert_eq!(cookie_bucket(60_000_000, lifetime), 1);
+        assert_eq!(cookie_bucket(150_000_000, lifetime), 2);
+        assert_eq!(cookie_bucket(7, Duration::ZERO), 7, "a zero lifetime never divides by zero");
+    }
+
+    /// An INIT is answered only when it names this pair in this direction.
+    #[test]
+    fn init_for_another_pair_is_not_answered() {
+        let name = |s: &[u8]| crate::wire::PeerName::new(s).unwrap();
+        let psk = crate::crypto::Psk::new(&[7u8; 16]).unwrap();
+        let mut cfg = Config::new(name(b"beta"), name(b"alpha"), psk);
+        cfg.suite = Suite::Symbolic;
+        let secret = Key([3; 32]);
+        let ctx = InitContext {
+            cfg: &cfg,
+            secret: &secret,
+            persisted_epoch: 0,
+            now: Instant::ZERO,
+            authentic: true,
+        };
+        let header = Header { sid: cfg.sid, dst_tag: 0, epoch: 1, pn: 0 };
+        let init = |initiator, responder| Init {
+            tag_i: 5,
+            nonce_i: Nonce([1; 16]),
+            initiator: name(initiator),
+            responder: name(responder),
+            params: cfg.params,
+            padding: 0,
+        };
+        assert!(answer_init(&ctx, &header, &init(b"alpha", b"beta"), 10_000).is_ok());
+        let pairs: [(&[u8], &[u8]); 3] = [(b"alpha", b"gamma"), (b"gamma", b"beta"), (b"beta", b"alpha")];
+        for (i, r) in pairs {
+            assert_eq!(
+                answer_init(&ctx, &header, &init(i, r), 10_000),
+                Err(Refusal::Drop(DropReason::WrongPeer)),
+                "{:?} -> {:?}",
+                core::str::from_utf8(i),
+                core::str::from_utf8(r)
+            );
+        }
+    }
+
+    /// alpha (initiator) and beta (responder) on the symbolic suite, alpha's attempt, and
+    /// beta's answer to its INIT: the CHALLENGE's header and body.
+    fn challenged() -> (Config, Config, Key, Attempt, Header, Challenge) {
+        let name = |s: &[u8]| crate::wire::PeerName::new(s).unwrap();
+        let psk = crate::crypto::Psk::new(&[7u8; 16]).unwrap();
+        let mut alpha = Config::new(name(b"alpha"), name(b"beta"), psk.clone());
+        let mut beta = Config::new(name(b"beta"), name(b"alpha"), psk);
+        alpha.suite = Suite::Symbolic;
+        beta.suite = Suite::Symbolic;
+        let secret = Key([3; 32]);
+        let attempt =
+            Attempt { tag_i: 5, nonce_i: Nonce([1; 16]), epoch: 1, retransmits: 0, stage: Stage::InitSent };
+        let init = build_init(&alpha, &attempt);
+        let Ok(Pdu { header, body: Body::Init(body), .. }) = Pdu::decode(&init) else { panic!("an INIT") };
+        let ctx = InitContext {
+            cfg: &beta,
+            secret: &secret,
+            persisted_epoch: 0,
+            now: Instant::from_micros(1_000_000),
+            authentic: true,
+        };
+        let challenge = answer_init(&ctx, &header, &body, init.len()).unwrap();
+        let Ok(Pdu { header, body: Body::Challenge(ch), .. }) = Pdu::decode(&challenge) else {
+            panic!("a CHALLENGE")
+        };
+        (alpha, beta, secret, attempt, header, ch)
+    }
+
+    /// The initiator's checks on a CHALLENGE, one broken field at a time.
+    #[test]
+    fn check_challenge_refuses_each_inconsistency_with_its_reason() {
+        use DropReason::{BadAuth, Duplicate, Stale};
+        let (alpha, _, _, attempt, header, ch) = challenged();
+        let check = |attempt: &Attempt, h: &Header, ch: &Challenge, authentic| {
+            check_challenge(&alpha, attempt, h, ch, Summary::default(), authentic).map(|_| ())
+        };
+        assert_eq!(check(&attempt, &header, &ch, true), Ok(()));
+        let confirming = check_challenge(&alpha, &attempt, &header, &ch, Summary::default(), true).unwrap();
+        let confirm_sent = Attempt { stage: Stage::ConfirmSent(Box::new(confirming)), ..attempt.clone() };
+        assert_eq!(check(&confirm_sent, &header, &ch, true), Err(Refusal::Drop(Duplicate)));
+        assert_eq!(check(&attempt, &Header { dst_tag: 6, ..header }, &ch, true), Err(Refusal::Drop(Stale)));
+        let later = Attempt { epoch: header.epoch + 1, ..attempt.clone() };
+        assert_eq!(
+            check(&later, &header, &ch, true),
+            Err(Refusal::Drop(BadAuth)),
+            "epoch below the attempt's"
+        );
+        assert_eq!(check(&attempt, &header, &ch, false), Err(Refusal::Drop(BadAuth)), "trailer failed");
+
+        type Edit = fn(&mut Challenge);
+        let cases: [(&str, Edit, Refusal); 10] = [
+            ("nonce_i", |c| c.nonce_i = Nonce([9; 16]), Refusal::Drop(Stale)),
+            ("cookie.tag_i", |c| c.cookie.tag_i ^= 1, Refusal::Drop(Stale)),
+            ("cookie.tag_r", |c| c.cookie.tag_r ^= 1, Refusal::Drop(BadAuth)),
+            ("cookie.nonce_r", |c| c.cookie.nonce_r = Nonce([9; 16]), Refusal::Drop(BadAuth)),
+            ("cookie.nonce_i", |c| c.cookie.nonce_i = Nonce([9; 16]), Refusal::Drop(BadAuth)),
+            ("cookie.epoch", |c| c.cookie.epoch += 1, Refusal::Drop(BadAuth)),
+            ("cookie.params", |c| c.cookie.params.msg_window -= 1, Refusal::Drop(BadAuth)),
+            (
+                "params above ours",
+                |c| {
+                    c.params.max_datagram += 1;
+                    c.cookie.params = c.params;
+                },
+                Refusal::Drop(BadAuth),
+            ),
+            ("proof_r", |c| c.proof_r.0[0] ^= 1, Refusal::AuthFailed),
+            ("tag_r (under the proof)", |c| c.tag_r ^= 1, Refusal::Drop(BadAuth)),
+        ];
+        for (what, edit, want) in cases {
+            let mut bad = ch.clone();
+            edit(&mut bad);
+            assert_eq!(check(&attempt, &header, &bad, true), Err(want), "{what}");
+        }
+    }
+
+    /// The responder's checks on a CONFIRM, one broken field at a time, and the cookie's
+    /// lifetime to the microsecond.
+    #[test]
+    fn check_confirm_refuses_each_defect_with_its_reason() {
+        use DropReason::{BadAuth, BadCookie, Stale, WrongPeer};
+        let (alpha, beta, secret, attempt, header, ch) = challenged();
+        let confirming = check_challenge(&alpha, &attempt, &header, &ch, Summary::default(), true).unwrap();
+        let attempt = Attempt { epoch: header.epoch, ..attempt };
+        let datagram = build_confirm(&alpha, &attempt, &confirming);
+        let issued = Instant::from_micros(ch.cookie.issued);
+        let check = |now: Instant, datagram: &Bytes| {
+            let raw = RawPdu::parse(datagram).unwrap();
+            let Ok(Pdu { header, body: Body::Confirm(c), .. }) = Pdu::decode(datagram) else { panic!() };
+            check_confirm(&beta, &secret, now, &header, &c, datagram, &raw)
+                .map(|p| (p.tag_i, p.tag_r, p.epoch))
+        };
+        let ok = Ok((attempt.tag_i, ch.tag_r, header.epoch));
+        assert_eq!(check(issued, &datagram), ok);
+        assert_eq!(check(issued + beta.cookie_lifetime, &datagram), ok, "the last valid microsecond");
+        let late = issued + beta.cookie_lifetime + Duration::from_micros(1);
+        assert_eq!(check(late, &datagram), Err(Refusal::Drop(BadCookie)), "expired");
+        let early = Instant::from_micros(ch.cookie.issued - 1);
+        assert_eq!(check(early, &datagram), Err(Refusal::Drop(BadCookie)), "issued in the future");
+
+        // Re-encode a CONFIRM with one thing changed, sealed under the right key.
+        let reseal = |edit: &dyn Fn(&mut Header, &mut Confirm)| {
+            let Ok(Pdu { mut header, body: Body::Confirm(mut c), .. }) = Pdu::decode(&datagram) else {
+                panic!()
+            };
+            edit(&mut header, &mut c);
+            seal(alpha.suite, &confirming.keys.send.handshake, header, Body::Confirm(c))
+        };
+        let cases: [(&str, &dyn Fn(&mut Header, &mut Confirm), Refusal); 6] = [
+            ("dst_tag", &|h, _| h.dst_tag ^= 1, Refusal::Drop(Stale)),
+            ("epoch", &|h, _| h.epoch += 1, Refusal::Drop(Stale)),
+            ("cookie mac", &|_, c| c.cookie.mac.0[0] ^= 1, Refusal::Drop(BadCookie)),
+            ("cookie key id", &|_, c| c.cookie.key_id ^= 1, Refusal::Drop(BadCookie)),
+            (
+                "initiator",
+                &|_, c| c.initiator = crate::wire::PeerName::new(b"gamma").unwrap(),
+                Refusal::Drop(WrongPeer),
+            ),
+            ("proof_i", &|_, c| c.proof_i.0[0] ^= 1, Refusal::AuthFailed),
+        ];
+        for (what, edit, want) in cases {
+            assert_eq!(check(issued, &reseal(edit)), Err(want), "{what}");
+        }
+        let mut trailer = datagram.to_vec();
+        *trailer.last_mut().unwrap() ^= 1;
+        assert_eq!(check(issued, &Bytes::from(trailer)), Err(Refusal::Drop(BadAuth)), "trailer");
+    }
 }

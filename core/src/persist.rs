@@ -410,9 +410,12 @@ mod tests {
         o.push(Output::Bearer(BearerRequest::Dial));
         o.persist(Record::Epoch(1));
         o.push(Output::Bearer(BearerRequest::HangUp));
+        assert_eq!((o.len(), o.waiting()), (3, 2), "one record, two outputs");
         assert_eq!(o.pop(), Some(Output::Persist { seq: 1, record: Record::Epoch(1) }));
+        assert_eq!((o.len(), o.waiting()), (2, 2));
         assert_eq!(o.pop(), Some(Output::Bearer(BearerRequest::Dial)));
         assert_eq!(o.pop(), None, "held back until record 1 is durable");
+        assert_eq!((o.len(), o.waiting()), (1, 1));
         o.persisted(7);
         assert!(o.all_durable());
         assert_eq!(o.pop(), Some(Output::Bearer(BearerRequest::HangUp)));

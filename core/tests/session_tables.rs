@@ -161,21 +161,35 @@ fn receiver_drops_and_counts_data_outside_the_window_beyond_the_length_or_confli
 
 #[test]
 fn an_authentic_but_impossible_summary_aborts_the_association_never_the_session() {
-    use assoc_core::wire::Summary;
-    let (mut m, _) = established();
-    // beta claims alpha's msn 5 is resolved; alpha never sent anything.
-    let lie = Summary { resolved_below: 6, resolved: vec![], partial: vec![] };
-    let p = m.s[1].seal_raw_packet(m.now, vec![Frame::Summary(lie)]).unwrap();
-    m.input(0, Input::Datagram(p)).unwrap();
-    assert!(m.events[0].iter().any(|e| matches!(
-        e,
-        Event::AssociationDown {
-            reason: assoc_core::DownReason::Aborted(assoc_core::wire::AbortReason::ProtocolViolation),
-            ..
-        }
-    )));
-    // The session survives: alpha holds the association open, so a new one is on its way.
-    assert_eq!(m.s[0].state(), SessionState::Opening);
+    use assoc_core::wire::{PartialEntry, Resolution, ResolvedEntry, Summary};
+    // Alpha never sent anything (its next msn is 0), yet beta claims, in turn, that msns
+    // below 6 are resolved, that msn 0 is resolved, that msn 0 is partly received.
+    let lies = [
+        Summary { resolved_below: 6, resolved: vec![], partial: vec![] },
+        Summary {
+            resolved_below: 0,
+            resolved: vec![ResolvedEntry { msn: 0, resolution: Resolution::Cancelled }],
+            partial: vec![],
+        },
+        Summary { resolved_below: 0, resolved: vec![], partial: vec![PartialEntry { msn: 0, durable: 0 }] },
+    ];
+    for lie in lies {
+        let (mut m, _) = established();
+        let p = m.s[1].seal_raw_packet(m.now, vec![Frame::Summary(lie.clone())]).unwrap();
+        m.input(0, Input::Datagram(p)).unwrap();
+        assert!(
+            m.events[0].iter().any(|e| matches!(
+                e,
+                Event::AssociationDown {
+                    reason: assoc_core::DownReason::Aborted(assoc_core::wire::AbortReason::ProtocolViolation),
+                    ..
+                }
+            )),
+            "{lie:?}"
+        );
+        // The session survives: alpha holds the association open, so a new one is on its way.
+        assert_eq!(m.s[0].state(), SessionState::Opening);
+    }
 }
 
 #[test]
@@ -356,4 +370,59 @@ fn open_attempts_never_pile_up_behind_records_that_are_not_durable() {
     }
     assert!(inits > 0);
     assert_eq!(s.pending_outputs(), 0);
+}
+
+/// Runs side 0 alone (its datagrams go nowhere) until `done` holds; returns whether it did.
+fn run_alone(m: &mut Manual, done: impl Fn(&Manual) -> bool) -> bool {
+    for _ in 0..10_000 {
+        if done(m) {
+            return true;
+        }
+        let Some(t) = m.s[0].poll_timeout() else { return false };
+        m.now = m.now.max(t);
+        let _ = m.input(0, Input::Timeout);
+    }
+    false
+}
+
+fn open_failed(m: &Manual) -> bool {
+    m.events[0].iter().any(|e| matches!(e, Event::OpenFailed { .. }))
+}
+
+/// Open retries run out. Never-sent messages are given up at once; a message in doubt
+/// stays, and the session keeps trying to open at the longest interval, since only the
+/// receiver's word can resolve it. With nothing in doubt, it stops trying.
+#[test]
+fn open_retries_exhausted_give_up_unsent_messages_but_keep_opening_for_in_doubt_ones() {
+    use assoc_core::Timer;
+    let (mut a, b) = common::configs();
+    a.max_open_retries = 1;
+    let open_backoff = |m: &Manual| m.s[0].armed_timers().find(|(t, _)| *t == Timer::OpenBackoff);
+
+    // Nothing in doubt: the peer never answers.
+    let mut m = Manual::with(a.clone(), b.clone());
+    m.s[0].submit(m.now, msg(1, b"never sent")).unwrap();
+    m.drain(0);
+    let _ = m.input(0, Input::Open);
+    assert!(run_alone(&mut m, open_failed), "opening never gave up");
+    assert_eq!(outcomes(&m.events[0]), [(1, Outcome::NonDelivered(NonDelivery::OpenFailed))]);
+    assert_eq!(open_backoff(&m), None, "nothing in doubt: no more attempts");
+
+    // A message in doubt: sent in an association that then lost its link.
+    let mut m = Manual::with(a.clone(), b.clone());
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    for _ in 0..4 {
+        m.exchange(&mut d);
+    }
+    assert_eq!(m.s[0].state(), SessionState::Established);
+    m.s[0].submit(m.now, msg(2, b"in doubt")).unwrap();
+    m.drain(0);
+    assert!(m.s[0].store().outbound.values().all(|s| s.msn.is_some()), "the message went out");
+    m.input(0, Input::LinkDown).unwrap();
+    m.input(0, Input::LinkUp).unwrap();
+    let _ = m.input(0, Input::Open);
+    assert!(run_alone(&mut m, open_failed), "opening never gave up");
+    assert_eq!(outcomes(&m.events[0]), [], "an in-doubt message is never given up unilaterally");
+    assert_eq!(open_backoff(&m), Some((Timer::OpenBackoff, m.now + a.open_interval)));
 }
