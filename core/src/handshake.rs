@@ -597,7 +597,8 @@ mod tests {
             edit(&mut header, &mut c);
             seal(alpha.suite, &confirming.keys.send.handshake, header, Body::Confirm(c))
         };
-        let cases: [(&str, &dyn Fn(&mut Header, &mut Confirm), Refusal); 6] = [
+        type Edit<'a> = &'a dyn Fn(&mut Header, &mut Confirm);
+        let cases: [(&str, Edit<'_>, Refusal); 6] = [
             ("dst_tag", &|h, _| h.dst_tag ^= 1, Refusal::Drop(Stale)),
             ("epoch", &|h, _| h.epoch += 1, Refusal::Drop(Stale)),
             ("cookie mac", &|_, c| c.cookie.mac.0[0] ^= 1, Refusal::Drop(BadCookie)),
