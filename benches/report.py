@@ -209,7 +209,9 @@ def main():
     if os.path.exists(model):
         parts += ["## Model checking", "",
                   "`assoc-model check --preset P` (stateright BFS plus the graph pass), peak RSS "
-                  "from `/usr/bin/time -v`. states/s = states explored by stateright / its time.", "",
+                  "from `/usr/bin/time -v`. states/s = states explored by stateright / its time. The "
+                  "`deep` preset runs only with `run.sh --model-deep` (it does not finish in 10 "
+                  "minutes and passes 20 GB).", "",
                   model_table(model), ""]
     text = "\n".join(parts) + "\n"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -323,9 +323,12 @@ impl Association {
 
     /// Whether a packet about to go out anyway without an ack-eliciting frame should carry
     /// a PING: after [`ACK_ONLY_BEFORE_PING`] ACK-only packets in a row while something of
-    /// ours awaits acknowledgement (the peer acknowledges only ack-eliciting packets).
+    /// ours awaits acknowledgement (the peer acknowledges only ack-eliciting packets) —
+    /// never while draining, when nothing is recovered any more.
     pub(crate) fn ping_with_ack(&self) -> bool {
-        self.ack_only_streak >= ACK_ONLY_BEFORE_PING && self.loss.has_ack_eliciting_in_flight()
+        self.phase != Phase::Draining
+            && self.ack_only_streak >= ACK_ONLY_BEFORE_PING
+            && self.loss.has_ack_eliciting_in_flight()
     }
 
     /// Whether a packet carrying our summary was lost (a fresh summary should go out).

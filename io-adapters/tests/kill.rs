@@ -109,7 +109,8 @@ fn received(dir: &Path) -> BTreeMap<u64, (u64, Vec<u8>)> {
     out
 }
 
-/// Runs one transfer while killing a process `kills` times at random moments.
+/// Runs one transfer while killing a process `kills` times at random moments, then waits
+/// (bounded) for `expect` messages in the receiver's output directory before stopping it.
 /// Returns how many kills hit a running transfer.
 fn transfer_with_kills(
     setup: &Setup<'_>,
@@ -117,6 +118,7 @@ fn transfer_with_kills(
     input: &[u8],
     file: Option<&Path>,
     kills: usize,
+    expect: usize,
 ) -> usize {
     let mut serve = setup.serve(0);
     let mut send = setup.send(0, input, file);
@@ -146,7 +148,14 @@ fn transfer_with_kills(
         let _ = serve.kill();
         panic!("sender ended with {code:?}\n{}", logs(setup.dir));
     }
-    // Graceful stop of the receiver (SIGTERM).
+    // The sender's outcomes say the messages are durable at the receiver, not yet handed
+    // to its application: `serve` writes them out as its driver delivers them (and hands
+    // over at its next start whatever is still in the inbox at a stop). Wait for the
+    // files, then stop it gracefully (SIGTERM).
+    let end = Instant::now() + Duration::from_secs(60);
+    while received(&setup.dir.join("out")).len() < expect && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let _ = Command::new("kill").args(["-TERM", &serve.id().to_string()]).status();
     if wait(&mut serve, Duration::from_secs(10)).is_none() {
         let _ = serve.kill();
@@ -165,7 +174,7 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
     let lines: Vec<String> = (0..2000).map(|i| format!("line {i} {}", "x".repeat(i % 197))).collect();
     let input = lines.join("\n") + "\n";
     let started = Instant::now();
-    let hits = transfer_with_kills(&setup, &mut rng, input.as_bytes(), None, 6);
+    let hits = transfer_with_kills(&setup, &mut rng, input.as_bytes(), None, 6, lines.len());
     assert!(hits >= 4, "only {hits} kills landed during the transfer");
     let got = received(&dir.join("out"));
     assert_eq!(got.len(), lines.len(), "every line delivered exactly once");
@@ -187,7 +196,7 @@ fn sigkill_at_random_points_loses_and_duplicates_nothing() {
     let big_path = dir.join("big.bin");
     std::fs::write(&big_path, &big).unwrap();
     let started = Instant::now();
-    let hits = transfer_with_kills(&setup, &mut rng, b"", Some(&big_path), 4);
+    let hits = transfer_with_kills(&setup, &mut rng, b"", Some(&big_path), 4, lines.len() + 1);
     assert!(hits >= 3, "only {hits} kills landed during the transfer");
     let got = received(&dir.join("out"));
     assert_eq!(got.len(), lines.len() + 1, "the big message arrived once");

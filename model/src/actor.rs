@@ -15,14 +15,15 @@
 //!   model (never the session) keeps across crashes.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
-use assoc_core::wire::Pdu;
+use assoc_core::wire::{Body, Frame, Pdu};
 use assoc_core::{
-    Config, Event, Input, Instant, LinkState, Output, Record, Role, Session, SessionState, SessionStore,
-    Timer,
+    Config, Event, Input, Instant, LinkState, NonDelivery, Outcome, Output, Priority, Record, Role, Session,
+    SessionState, SessionStore, StoredInbound, Submission, Timer,
 };
+use bytes::Bytes;
 use stateright::actor::{model_timeout, Actor, Id, Out};
 
 /// The one instant at which everything in the model happens. Time never advances: any
@@ -43,6 +44,9 @@ pub enum ModelTimer {
     DialFail,
     /// The bearer drops (bounded per side by the preset's link-drop budget).
     LinkDrop,
+    /// The application releases the association (`Input::Release`; once, if the preset
+    /// lets this side release).
+    Release,
 }
 
 impl ModelTimer {
@@ -106,6 +110,42 @@ pub struct Reported {
     pub role: Role,
 }
 
+/// A broken message guarantee, noticed by the driver when the application is told
+/// something (the `Event` is transient, so the ghost keeps the fact). Sticky.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MsgFault {
+    /// A message was handed to the application a second time.
+    DuplicateDelivery {
+        /// The sender's application id.
+        app_id: u64,
+    },
+    /// Delivered bytes differ from what the peer's application submitted (or the peer
+    /// never submitted that id).
+    WrongContent {
+        /// The sender's application id.
+        app_id: u64,
+    },
+    /// A delivery's msn is not above the previous delivery's.
+    OutOfOrder {
+        /// The msn delivered.
+        msn: u64,
+        /// The msn delivered before it.
+        after: u64,
+    },
+    /// A second outcome for one message, or an outcome for one never queued.
+    ExtraOutcome {
+        /// The application id.
+        app_id: u64,
+    },
+    /// A non-delivery outcome without its cause: the model's applications never cancel,
+    /// so `Cancelled` has none (releasing the association is not one), and `Expired` has
+    /// none unless the preset lets time reach the expiry.
+    UncausedNdr {
+        /// The application id.
+        app_id: u64,
+    },
+}
+
 /// What the model remembers about a side across crashes. Never shown to the session.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Ghost {
@@ -121,6 +161,21 @@ pub struct Ghost {
     pub reestablished: bool,
     /// The first epoch violation seen, if any (sticky).
     pub violation: Option<Violation>,
+    /// Application ids of this side's workload whose custody was confirmed (`Queued`).
+    pub queued: BTreeSet<u64>,
+    /// Outcomes reported for this side's messages, by application id.
+    pub outcomes: BTreeMap<u64, Outcome>,
+    /// Messages from the peer handed to the application, in order: (msn, app id).
+    pub delivered: Vec<(u64, u64)>,
+    /// The epoch of the association that last sent each msn's first segment (offset 0).
+    pub first_sent: BTreeMap<u64, u64>,
+    /// Some message was continued from a nonzero offset on a later association than the
+    /// one that (re)started it: a resume from the receiver's checkpoint.
+    pub resumed: bool,
+    /// The application released the association (it no longer asks for one).
+    pub released: bool,
+    /// Broken message guarantees (sticky).
+    pub faults: BTreeSet<MsgFault>,
 }
 
 /// The actor's `Storage`: the durable session store (only records whose fsync completed)
@@ -185,7 +240,8 @@ impl fmt::Debug for SideState {
             write!(f, " assoc=[{id}{}]", if a.usable { "" } else { " unusable" })?;
         }
         if !self.in_fsync.is_empty() {
-            let recs: Vec<String> = self.in_fsync.iter().map(|(seq, r)| format!("#{seq} {r:?}")).collect();
+            let recs: Vec<String> =
+                self.in_fsync.iter().map(|(seq, r)| format!("#{seq} {}", record_line(r))).collect();
             write!(f, " fsync=[{}]", recs.join(", "))?;
         }
         let timers: Vec<String> = s.armed_timers().map(|(t, _)| format!("{t:?}")).collect();
@@ -197,6 +253,48 @@ impl fmt::Debug for SideState {
         }
         if let Some(v) = self.disk.ghost.violation {
             write!(f, " VIOLATION={v:?}")?;
+        }
+        let g = &self.disk.ghost;
+        let acked: BTreeMap<_, _> = s.resume_points().collect();
+        let out: Vec<String> = s
+            .store()
+            .outbound
+            .iter()
+            .map(|(id, m)| {
+                let msn = m.msn.map_or(String::new(), |n| format!("@msn{n}"));
+                let acked = acked.get(id).map_or(String::new(), |a| format!(" acked={a}"));
+                let cancel = if m.cancel.is_some() { " cancelling" } else { "" };
+                format!("#{}{msn}{acked}{cancel}", m.app_id)
+            })
+            .collect();
+        if !out.is_empty() {
+            write!(f, " out=[{}]", out.join(","))?;
+        }
+        if !g.outcomes.is_empty() {
+            let o: Vec<String> = g.outcomes.iter().map(|(a, o)| format!("#{a}:{o:?}")).collect();
+            write!(f, " outcomes=[{}]", o.join(","))?;
+        }
+        let st = s.store();
+        if st.watermark > 0 || !st.inbound.is_empty() {
+            let inb: Vec<String> = st
+                .inbound
+                .iter()
+                .map(|(msn, i)| match i {
+                    StoredInbound::Partial { bytes, .. } => format!("msn{msn}:{}B", bytes.len()),
+                    StoredInbound::Resolved(r) => format!("msn{msn}:{r:?}"),
+                })
+                .collect();
+            write!(f, " in=[wm={} {}]", st.watermark, inb.join(","))?;
+        }
+        if !g.delivered.is_empty() {
+            let d: Vec<String> = g.delivered.iter().map(|(msn, a)| format!("msn{msn}=#{a}")).collect();
+            write!(f, " delivered=[{}]", d.join(","))?;
+        }
+        if g.released {
+            write!(f, " released")?;
+        }
+        if !g.faults.is_empty() {
+            write!(f, " FAULTS={:?}", g.faults)?;
         }
         Ok(())
     }
@@ -216,6 +314,38 @@ pub struct Side {
     pub max_link_drops: u8,
     /// Whether a requested dial may fail.
     pub dial_failures: bool,
+    /// This side's workload: the length of each message its application submits at the
+    /// start (application ids 0, 1, …; content from [`content`]).
+    pub workload: Vec<usize>,
+    /// The peer's workload (what this side's deliveries are checked against).
+    pub peer_workload: Vec<usize>,
+    /// Whether time may reach the messages' expiry (the core's `Expiry` timer may fire).
+    pub expiry: bool,
+    /// Whether the application releases the association once (`Input::Release`).
+    pub release: bool,
+    /// This side's index (0 or 1), for [`content`].
+    pub index: usize,
+}
+
+/// The content of message `app_id` submitted by side `side`: `len` bytes that differ by
+/// position, message and side (so a misplaced segment or a swapped message shows).
+pub fn content(side: usize, app_id: u64, len: usize) -> Bytes {
+    let salt = (side as u8).wrapping_mul(0x40) ^ (app_id as u8).wrapping_mul(0x11);
+    let bytes: Vec<u8> =
+        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add((i >> 8) as u8) ^ salt).collect();
+    bytes.into()
+}
+
+/// A record in one short line (contents by length).
+fn record_line(r: &Record) -> String {
+    match r {
+        Record::Submitted { id, message } => {
+            format!("Submitted({id:?} #{} {}B)", message.app_id, message.bytes.len())
+        }
+        Record::Chunk { msn, offset, bytes, .. } => format!("Chunk(msn{msn} {offset}+{}B)", bytes.len()),
+        Record::Delivered { msn, app_id, bytes } => format!("Delivered(msn{msn} #{app_id} {}B)", bytes.len()),
+        other => format!("{other:?}"),
+    }
 }
 
 /// What happens to a side in one step.
@@ -234,8 +364,15 @@ impl Side {
 
     /// The stateright timers that should be armed for `st`.
     fn wanted_timers(&self, st: &SideState) -> BTreeSet<ModelTimer> {
-        let mut t: BTreeSet<ModelTimer> =
-            st.session.armed_timers().map(|(t, _)| ModelTimer::Core(t)).collect();
+        let mut t: BTreeSet<ModelTimer> = st
+            .session
+            .armed_timers()
+            .filter(|(t, _)| self.expiry || *t != Timer::Expiry)
+            .map(|(t, _)| ModelTimer::Core(t))
+            .collect();
+        if self.release && !st.disk.ghost.released && st.usable().is_some() {
+            t.insert(ModelTimer::Release);
+        }
         if !st.in_fsync.is_empty() {
             t.insert(ModelTimer::Fsync);
         }
@@ -292,10 +429,31 @@ impl Side {
                     // No bearer, no datagram: drivers drop what they cannot send.
                     Output::Transmit(t) if st.session.link() == LinkState::Up => {
                         let pdu = Pdu::decode(&t.datagram).expect("the core only transmits canonical PDUs");
+                        note_sent(&mut st.disk.ghost, &pdu);
                         o.send(self.peer, pdu);
                     }
                     Output::Event(Event::AssociationUp { epoch, role }) => self.reported_up(st, epoch, role),
-                    Output::Event(Event::OpenFailed { .. }) => reopen = self.holds_open,
+                    Output::Event(Event::OpenFailed { .. }) => reopen = self.wants_open(st),
+                    Output::Event(Event::Queued { app_id, .. }) => {
+                        st.disk.ghost.queued.insert(app_id);
+                    }
+                    Output::Event(Event::Outcome { app_id, outcome, .. }) => {
+                        let g = &mut st.disk.ghost;
+                        if !g.queued.contains(&app_id) || g.outcomes.insert(app_id, outcome).is_some() {
+                            g.faults.insert(MsgFault::ExtraOutcome { app_id });
+                        }
+                        let uncaused = match outcome {
+                            Outcome::NonDelivered(NonDelivery::Cancelled) => true,
+                            Outcome::NonDelivered(NonDelivery::Expired) => !self.expiry,
+                            _ => false,
+                        };
+                        if uncaused {
+                            g.faults.insert(MsgFault::UncausedNdr { app_id });
+                        }
+                    }
+                    Output::Event(Event::Delivered { msn, app_id, bytes }) => {
+                        self.delivered(&mut st.disk.ghost, msn, app_id, &bytes)
+                    }
                     // The session tracks the bearer itself (Dialing / Down); the model
                     // answers through the `LinkUp` / `DialFail` timers.
                     _ => {}
@@ -306,6 +464,45 @@ impl Side {
             }
             // The application still wants the association: it asks again.
             let _ = st.session.handle_input(MODEL_NOW, Input::Open);
+        }
+    }
+
+    /// Whether the application (still) asks for an association.
+    fn wants_open(&self, st: &SideState) -> bool {
+        self.holds_open && !st.disk.ghost.released
+    }
+
+    /// The application is handed a message from the peer: check it against what the
+    /// peer's application submitted, and remember it.
+    fn delivered(&self, g: &mut Ghost, msn: u64, app_id: u64, bytes: &Bytes) {
+        if g.delivered.iter().any(|(_, a)| *a == app_id) {
+            g.faults.insert(MsgFault::DuplicateDelivery { app_id });
+        }
+        if let Some(&(after, _)) = g.delivered.last() {
+            if msn <= after {
+                g.faults.insert(MsgFault::OutOfOrder { msn, after });
+            }
+        }
+        let expected =
+            self.peer_workload.get(app_id as usize).map(|len| content(1 - self.index, app_id, *len));
+        if expected.as_ref() != Some(bytes) {
+            g.faults.insert(MsgFault::WrongContent { app_id });
+        }
+        g.delivered.push((msn, app_id));
+    }
+
+    /// Submits every message of the workload whose custody was not confirmed (all of them
+    /// at the first start; after a crash, those whose `Submitted` record was lost — the
+    /// core's contract: a crash before `Queued` means the submission did not happen).
+    fn submit_workload(&self, st: &mut SideState, o: &mut Out<Self>) {
+        for (app_id, len) in self.workload.iter().enumerate() {
+            let app_id = app_id as u64;
+            if st.disk.ghost.queued.contains(&app_id) {
+                continue;
+            }
+            let bytes = content(self.index, app_id, *len);
+            let sub = Submission { app_id, priority: Priority::Normal, deadline: None, bytes };
+            self.input(st, Input::Submit(sub), o);
         }
     }
 
@@ -347,6 +544,10 @@ impl Side {
             }
             Stimulus::Timer(ModelTimer::LinkUp) => self.input(&mut st, Input::LinkUp, o),
             Stimulus::Timer(ModelTimer::DialFail) => self.input(&mut st, Input::DialFailed, o),
+            Stimulus::Timer(ModelTimer::Release) => {
+                st.disk.ghost.released = true;
+                self.input(&mut st, Input::Release, o);
+            }
             Stimulus::Timer(ModelTimer::LinkDrop) => {
                 let g = &mut st.disk.ghost;
                 g.link_drops += 1;
@@ -399,9 +600,10 @@ impl Actor for Side {
         let mut st = SideState { session, in_fsync: VecDeque::new(), disk, last_seen: None };
         // The bearer (a bound socket) is up; the application re-issues its commands.
         self.input(&mut st, Input::LinkUp, o);
-        if self.holds_open {
+        if self.wants_open(&st) {
             self.input(&mut st, Input::Open, o);
         }
+        self.submit_workload(&mut st, o);
         for t in self.wanted_timers(&st) {
             o.set_timer(t, model_timeout());
         }
@@ -416,5 +618,20 @@ impl Actor for Side {
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<'_, SideState>, timer: &ModelTimer, o: &mut Out<Self>) {
         self.step(state, Stimulus::Timer(*timer), o);
+    }
+}
+
+/// Notes the first segments and resumptions of the DATA a side transmits.
+fn note_sent(g: &mut Ghost, pdu: &Pdu) {
+    let Body::Packet(frames) = &pdu.body else { return };
+    for f in frames {
+        if let Frame::Data(d) = f {
+            if d.offset == 0 {
+                // (Re)started from the beginning on this association.
+                g.first_sent.insert(d.msn, pdu.header.epoch);
+            } else if g.first_sent.get(&d.msn).is_some_and(|e| *e != pdu.header.epoch) {
+                g.resumed = true;
+            }
+        }
     }
 }

@@ -37,6 +37,9 @@ pub struct Options {
     pub graph: bool,
     /// Print progress lines every this often (None: silent).
     pub progress: Option<Duration>,
+    /// Stop the graph pass at the first `always` violation (AG EF is then not decided): for
+    /// mutants, where the first failure is all that matters.
+    pub stop_on_violation: bool,
 }
 
 impl Default for Options {
@@ -48,6 +51,7 @@ impl Default for Options {
             stateright: true,
             graph: true,
             progress: None,
+            stop_on_violation: false,
         }
     }
 }
@@ -294,6 +298,7 @@ pub fn run_graph(
     props: &[&'static Prop],
     agef: bool,
     progress: Option<Duration>,
+    stop_on_violation: bool,
 ) -> Explored {
     let mut cb = |p: &Progress| {
         println!(
@@ -323,6 +328,7 @@ pub fn run_graph(
             }),
             progress: if progress.is_some() { Some(&mut cb) } else { None },
             progress_every: progress.unwrap_or(Duration::from_secs(3600)),
+            stop_on_violation,
         },
     )
 }
@@ -341,7 +347,8 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
         report.stateright = Some(counts);
         sr_found = found;
     }
-    let explored = (opts.graph || agef).then(|| run_graph(&model, &props, agef, opts.progress));
+    let explored =
+        (opts.graph || agef).then(|| run_graph(&model, &props, agef, opts.progress, opts.stop_on_violation));
     if let Some(e) = &explored {
         report.graph = Some(Counts {
             states: e.progress.states,

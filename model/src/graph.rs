@@ -36,6 +36,9 @@ pub struct Search<'a, M: Model> {
     pub progress: Option<&'a mut dyn FnMut(&Progress)>,
     /// How often to call `progress`.
     pub progress_every: Duration,
+    /// Stop as soon as an `always` predicate is violated (the violation found is still one
+    /// of minimal depth); AG EF is then not decided (`agef` is `None`).
+    pub stop_on_violation: bool,
 }
 
 /// One predicate to watch.
@@ -177,7 +180,15 @@ where
     }
 
     let mut actions = Vec::new();
+    let violated = |found: &[Option<u32>]| {
+        search.watch.iter().zip(found).any(|(w, f)| matches!(w, Watch::Violates(_)) && f.is_some())
+    };
+    let mut stopped = false;
     while let Some((id, s)) = pending.pop_front() {
+        if search.stop_on_violation && violated(&found) {
+            stopped = true;
+            break;
+        }
         let d = depth_of[id as usize];
         progress.depth = progress.depth.max(usize::from(d));
         if want_agef {
@@ -235,7 +246,7 @@ where
     progress.unique = parents.len();
     progress.elapsed = start.elapsed();
 
-    let agef = if want_agef {
+    let agef = if want_agef && !stopped {
         edge_start.push(edges.len() as u32);
         Some(backward(&edge_start, &edges, &goal, &escapes))
     } else {
@@ -419,6 +430,7 @@ mod tests {
                 agef: Some(AgEfSpec { goal: is_top, is_progress: |_| true, optimistic_exit: |_, _| true }),
                 progress: None,
                 progress_every: Duration::from_secs(1),
+                stop_on_violation: false,
             },
         );
         assert_eq!(e.progress.unique, 11);
@@ -436,6 +448,7 @@ mod tests {
                 agef: Some(AgEfSpec { goal: is_two, is_progress: |_| true, optimistic_exit: |_, _| true }),
                 progress: None,
                 progress_every: Duration::from_secs(1),
+                stop_on_violation: false,
             },
         );
         let a = e.agef.unwrap();

@@ -10,6 +10,12 @@
 //! links, fails dials, delays fsyncs and crashes sides between a record and its
 //! durability. Time never advances: any armed timer may fire at any moment.
 //!
+//! Each side's application submits the preset's workload of messages at the start (and
+//! again, after a crash, whatever was not yet in the session's custody); the driver
+//! checks every delivery against what the peer's application submitted and keeps what
+//! each application was told in a ghost that survives crashes, so the message
+//! guarantees are state properties (see [`properties`]).
+//!
 //! Modules, one job each:
 //!
 //! * [`actor`] — the driver around the session (inputs, outputs, timers, disk, ghost);

@@ -1,14 +1,31 @@
 //! Every hidden mutation of the core must make the checker fail: a counterexample to a
-//! safety property or a stuck state (AG EF). Each mutation is tried on the presets in
-//! [`MUTANT_PRESETS`] order until one catches it.
+//! safety property or a stuck state (AG EF). Each mutation is checked on the smallest
+//! preset that reaches its decision point ([`preset_for`]); the graph pass stops at the
+//! first safety violation (still of minimal depth), so a mutant costs a fraction of a
+//! full check unless only AG EF can catch it.
 
 use assoc_core::mutation::{Mutation, Mutations};
 
 use crate::check::{self, Options, Outcome, Report};
-use crate::preset::{Preset, CI, CI_COLLIDE, CI_LOSSY, CI_PEER_CRASH};
+use crate::preset::{Preset, CI, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_RELEASE, CI_RESUME};
 
-/// Presets tried, in order, for each mutation.
-pub const MUTANT_PRESETS: [&Preset; 4] = [&CI, &CI_PEER_CRASH, &CI_COLLIDE, &CI_LOSSY];
+/// The preset on which mutation `m` is checked: the smallest whose workload and
+/// environment reach the decision point the mutation changes.
+pub fn preset_for(m: Mutation) -> &'static Preset {
+    match m {
+        Mutation::ResponderKeyedByPeer | Mutation::NoEpochCheck | Mutation::AckBeforeFsync => &CI,
+        // The previous association's ACCEPT must overtake a lost CONFIRM.
+        Mutation::AssumeInOrder => &CI_LOSSY,
+        // A message partly sent when the link drops.
+        Mutation::ResumeFromOwnOffset => &CI_RESUME,
+        // A sent message whose expiry fires.
+        Mutation::NdrInDoubtOnTimer => &CI_EXPIRY,
+        // A retransmission after delivery.
+        Mutation::NoDuplicateSuppression => &CI_MSG,
+        // A release while a message is in flight.
+        Mutation::ReleaseDropsInFlight => &CI_RELEASE,
+    }
+}
 
 /// How one mutation fared.
 #[derive(Clone, Debug)]
@@ -23,7 +40,7 @@ pub struct MutantResult {
 
 /// Runs the checker on `preset` with `mutation` active (graph pass only: minimal traces).
 pub fn check_mutant(preset: &Preset, mutation: Mutation) -> Report {
-    let opts = Options { stateright: false, ..Options::default() };
+    let opts = Options { stateright: false, stop_on_violation: true, ..Options::default() };
     check::run(preset, Mutations::NONE.with(mutation), &opts)
 }
 
@@ -43,34 +60,15 @@ pub fn first_failure(r: &Report) -> Option<(&'static str, usize)> {
     fails(false).or_else(|| fails(true))
 }
 
-/// Tries `mutation` on each preset until caught.
+/// Checks `mutation` on its preset.
 pub fn run_one(mutation: Mutation) -> MutantResult {
-    let mut last = None;
-    for preset in MUTANT_PRESETS {
-        let report = check_mutant(preset, mutation);
-        if let Some((prop, len)) = first_failure(&report) {
-            return MutantResult { mutation, caught: Some((preset.name, prop, len)), report };
-        }
-        last = Some(report);
-    }
-    MutantResult { mutation, caught: None, report: last.expect("at least one preset") }
+    let preset = preset_for(mutation);
+    let report = check_mutant(preset, mutation);
+    let caught = first_failure(&report).map(|(prop, len)| (preset.name, prop, len));
+    MutantResult { mutation, caught, report }
 }
 
-/// The mutations this model can see: those of the association layer. Message-layer
-/// mutations need the message workload, which the model does not have yet.
-pub const MODELLED: [Mutation; 4] = [
-    Mutation::ResponderKeyedByPeer,
-    Mutation::NoEpochCheck,
-    Mutation::AckBeforeFsync,
-    Mutation::AssumeInOrder,
-];
-
-/// Whether the model can see mutation `m`.
-pub fn is_modelled(m: Mutation) -> bool {
-    MODELLED.contains(&m)
-}
-
-/// Runs every modelled mutation.
+/// Runs every mutation of the core.
 pub fn run_all() -> Vec<MutantResult> {
-    MODELLED.iter().map(|m| run_one(*m)).collect()
+    Mutation::ALL.iter().map(|m| run_one(*m)).collect()
 }

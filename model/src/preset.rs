@@ -113,6 +113,16 @@ pub struct Preset {
     pub max_open_retries: u32,
     /// `Config::max_probes` of both sides.
     pub max_probes: u32,
+    /// Largest packet number any side may send in the checked space (a search bound, like
+    /// the epoch bound: retransmissions and probes could otherwise number packets forever).
+    pub max_pn: u64,
+    /// Per side: the length of each message its application submits at the start.
+    pub workload: [&'static [usize]; 2],
+    /// Whether time may reach the messages' expiry and transfer timeouts (the core's
+    /// `Expiry` timer may fire); otherwise the model never fires it.
+    pub expiry: bool,
+    /// Per side: whether the application releases the association once.
+    pub release: [bool; 2],
 }
 
 /// The CI preset: the opener's disruptions (its crash, its link drop) and the
@@ -131,6 +141,10 @@ pub const CI: Preset = Preset {
     handshake_retransmits: 1,
     max_open_retries: 1,
     max_probes: 1,
+    max_pn: 3,
+    workload: [&[], &[]],
+    expiry: false,
+    release: [false, false],
 };
 
 /// The CI preset for the answering side's disruptions (safety only: without keepalive
@@ -149,6 +163,10 @@ pub const CI_PEER_CRASH: Preset = Preset {
     handshake_retransmits: 1,
     max_open_retries: 1,
     max_probes: 1,
+    max_pn: 3,
+    workload: [&[], &[]],
+    expiry: false,
+    release: [false, false],
 };
 
 /// The CI collision preset: both sides open at once.
@@ -166,6 +184,10 @@ pub const CI_COLLIDE: Preset = Preset {
     handshake_retransmits: 1,
     max_open_retries: 1,
     max_probes: 1,
+    max_pn: 3,
+    workload: [&[], &[]],
+    expiry: false,
+    release: [false, false],
 };
 
 /// The CI preset with loss: a lost PDU is never replayed (on a lossless duplicating
@@ -184,12 +206,39 @@ pub const CI_LOSSY: Preset = Preset {
     handshake_retransmits: 1,
     max_open_retries: 1,
     max_probes: 1,
+    max_pn: 3,
+    workload: [&[], &[]],
+    expiry: false,
+    release: [false, false],
 };
 
-/// The default preset of `check`: a few minutes in release.
+/// The default preset of `check`: a few minutes in release. Messages both ways (alpha's
+/// in two segments), alpha crashes once and drops its link once.
 pub const STANDARD: Preset = Preset {
     name: "standard",
-    about: "epoch<=2, alpha opens; alpha: 1 crash + 1 link drop; lossy; dial failures",
+    about: "alpha sends 1 two-segment message; alpha: 1 crash + 1 link drop",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [1, 0],
+    crashes: [1, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+    max_pn: 2,
+    workload: [&[LARGE], &[]],
+    expiry: false,
+    release: [false, false],
+};
+
+/// The association-level preset of the first model (no messages): lossy, dial failures,
+/// alpha crashes once and drops its link once.
+pub const ASSOC: Preset = Preset {
+    name: "assoc",
+    about: "epoch<=2, alpha opens; alpha: 1 crash + 1 link drop; lossy; dial failures; no messages",
     max_epoch: 2,
     both_open: false,
     link_drops: [1, 0],
@@ -201,27 +250,132 @@ pub const STANDARD: Preset = Preset {
     handshake_retransmits: 1,
     max_open_retries: 1,
     max_probes: 1,
+    max_pn: 3,
+    workload: [&[], &[]],
+    expiry: false,
+    release: [false, false],
 };
 
-/// A deep run: minutes to hours.
+/// A deep run: 2 messages each way (one in two segments), a crash and a link drop on each
+/// side, a lossy network, both sides opening. Hours, if it finishes.
 pub const DEEP: Preset = Preset {
     name: "deep",
-    about: "epoch<=3, both open; crash + link drop on each side; lossy; dial failures; keepalive",
+    about: "2 messages each way (multi-segment); both open; crash + link drop per side; lossy",
     max_epoch: 3,
     both_open: true,
     link_drops: [1, 1],
     crashes: [1, 1],
     lossy: true,
-    dial_failures: true,
-    keepalive: true,
+    dial_failures: false,
+    keepalive: false,
     agef: true,
     handshake_retransmits: 1,
     max_open_retries: 1,
     max_probes: 1,
+    max_pn: 3,
+    workload: [&[LARGE, SMALL], &[LARGE, SMALL]],
+    expiry: false,
+    release: [false, false],
+};
+
+/// alpha sends 1 one-segment message
+pub const CI_MSG: Preset = Preset {
+    name: "ci-msg",
+    about: "alpha sends 1 one-segment message",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [0, 0],
+    crashes: [0, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+    max_pn: 2,
+    workload: [&[SMALL], &[]],
+    expiry: false,
+    release: [false, false],
+};
+
+/// alpha sends 1 two-segment message; alpha: 1 link drop
+pub const CI_RESUME: Preset = Preset {
+    name: "ci-resume",
+    about: "alpha sends 1 two-segment message; alpha: 1 link drop",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [1, 0],
+    crashes: [0, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+    max_pn: 2,
+    workload: [&[LARGE], &[]],
+    expiry: false,
+    release: [false, false],
+};
+
+/// alpha sends 1 one-segment message; it may expire
+pub const CI_EXPIRY: Preset = Preset {
+    name: "ci-expiry",
+    about: "alpha sends 1 one-segment message; it may expire",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [0, 0],
+    crashes: [0, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+    max_pn: 2,
+    workload: [&[SMALL], &[]],
+    expiry: true,
+    release: [false, false],
+};
+
+/// alpha sends 1 one-segment message; alpha releases once
+pub const CI_RELEASE: Preset = Preset {
+    name: "ci-release",
+    about: "alpha sends 1 one-segment message; alpha releases once",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [0, 0],
+    crashes: [0, 0],
+    lossy: false,
+    dial_failures: false,
+    keepalive: false,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+    max_pn: 2,
+    workload: [&[SMALL], &[]],
+    expiry: false,
+    release: [true, false],
 };
 
 /// Every preset, in size order.
-pub const ALL: [&Preset; 6] = [&CI, &CI_PEER_CRASH, &CI_COLLIDE, &CI_LOSSY, &STANDARD, &DEEP];
+pub const ALL: [&Preset; 11] = [
+    &CI,
+    &CI_PEER_CRASH,
+    &CI_COLLIDE,
+    &CI_LOSSY,
+    &CI_MSG,
+    &CI_RESUME,
+    &CI_EXPIRY,
+    &CI_RELEASE,
+    &STANDARD,
+    &ASSOC,
+    &DEEP,
+];
 
 /// The preset called `name`.
 pub fn by_name(name: &str) -> Option<&'static Preset> {
@@ -243,6 +397,11 @@ impl Preset {
         c.max_probes = self.max_probes;
         c.ack_ranges = 2;
         c.drain_ptos = 1;
+        // Small checkpoints and windows: a message above `CHECKPOINT` bytes takes two
+        // segments with a durable checkpoint in between.
+        c.params.checkpoint_size = CHECKPOINT as u32;
+        c.params.checkpoint_window = 1;
+        c.params.msg_window = 2;
         // Symbolic crypto: the model assumes perfect crypto (and the real suite is slow).
         c.suite = Suite::Symbolic;
         c.mutations = mutations;
@@ -261,6 +420,11 @@ impl Preset {
             holds_open: true,
             max_link_drops: self.link_drops[i],
             dial_failures: self.dial_failures,
+            workload: self.workload[i].to_vec(),
+            expiry: self.expiry,
+            release: self.release[i],
+            index: i,
+            peer_workload: self.workload[1 - i].to_vec(),
         });
         let inner = ActorModel::new(self.clone(), ())
             .actors(sides)
@@ -286,18 +450,23 @@ impl Preset {
 pub const MAX_HELD_OUTPUTS: usize = 3;
 
 /// The checked space: no session's epoch beyond the preset's bound, no packet number
-/// beyond [`MAX_PN`], no more than
+/// beyond the preset's `max_pn`, no more than
 /// [`MAX_HELD_OUTPUTS`] held outputs, and no side crashed once its crash budget is spent
 /// (stateright bounds only *concurrent* crashes).
 pub fn within_boundary(p: &Preset, s: &State) -> bool {
     within_budgets(p, s)
         && s.actor_states.iter().all(|a| a.session.store().epoch <= p.max_epoch)
-        && s.network.iter_all().all(|e| !matches!(e.msg.body, Body::Packet(_)) || e.msg.header.pn <= MAX_PN)
+        && s.network.iter_all().all(|e| !matches!(e.msg.body, Body::Packet(_)) || e.msg.header.pn <= p.max_pn)
 }
 
-/// Largest packet number any side may send in the checked space (a search bound, like
-/// the epoch bound: keepalives and probes could otherwise number packets forever).
-pub const MAX_PN: u64 = 3;
+/// The model's checkpoint size (the core's minimum): a message longer than this is sent
+/// in two segments with a durable checkpoint in between.
+pub const CHECKPOINT: usize = 1024;
+
+/// A message of one segment.
+pub const SMALL: usize = 8;
+/// A message of two segments (one checkpoint in between).
+pub const LARGE: usize = CHECKPOINT + 16;
 
 /// The boundary without the epoch bound. A successor outside the boundary only because of
 /// its epoch is where the *bound* stopped the search (AG EF counts it as able to reach

@@ -6,8 +6,10 @@
 
 use stateright::Expectation;
 
-use crate::actor::{AssocId, SideState};
-use crate::preset::{AssocModel, Preset, State};
+use assoc_core::{Outcome, StoredInbound};
+
+use crate::actor::{AssocId, MsgFault, SideState};
+use crate::preset::{AssocModel, Preset, State, CHECKPOINT};
 
 /// A named property.
 #[derive(Clone, Copy)]
@@ -49,10 +51,11 @@ impl Prop {
 pub const NO_STUCK_STATE: &str = "no stuck state";
 /// One line about the AG EF check.
 pub const NO_STUCK_STATE_DOC: &str =
-    "AG EF: from every reachable state, without further faults, both sides can still agree on a usable association";
+    "AG EF: from every reachable state, without further faults, every submitted \
+     message can still get its outcome (no workload: both sides can still agree on a usable association)";
 
 /// Every stateright property of the model.
-pub const ALL: [Prop; 7] = [
+pub const ALL: [Prop; 15] = [
     Prop {
         expectation: Kind::Always,
         name: "association agreement",
@@ -82,6 +85,65 @@ pub const ALL: [Prop; 7] = [
         applies: always,
     },
     Prop {
+        expectation: Kind::Always,
+        name: "no duplicate delivery",
+        doc: "no message is handed to the receiving application twice",
+        condition: no_duplicate_delivery,
+        applies: has_messages,
+    },
+    Prop {
+        expectation: Kind::Always,
+        name: "delivered = submitted, in msn order",
+        doc: "delivered bytes are the bytes the peer's application submitted, in increasing msn order",
+        condition: delivered_as_submitted,
+        applies: has_messages,
+    },
+    Prop {
+        expectation: Kind::Always,
+        name: "one outcome, agreeing with the receiver",
+        doc: "at most one outcome per queued message; DELIVERED => the receiver delivered it; non-delivered => it never does",
+        condition: outcomes_agree,
+        applies: has_messages,
+    },
+    Prop {
+        expectation: Kind::Always,
+        name: "acks never ahead of durable state",
+        doc: "the receiver's durable prefix acknowledged to a sender (its resume point) is on the receiver's disk",
+        condition: acks_durable,
+        applies: has_messages,
+    },
+    Prop {
+        expectation: Kind::Always,
+        name: "windows respected",
+        doc: "inbound msns stay within watermark + msg_window; a sender's unresolved msns span less than msg_window",
+        condition: windows_respected,
+        applies: has_messages,
+    },
+    Prop {
+        expectation: Kind::Always,
+        name: "release never creates an NDR",
+        doc: "no non-delivery without its cause (the applications never cancel; expiry only where time reaches it)",
+        condition: release_no_ndr,
+        applies: has_messages,
+    },
+    Prop {
+        expectation: Kind::Sometimes,
+        name: "every message delivered",
+        doc: "every submitted message is delivered and its sender told DELIVERED",
+        condition: all_delivered,
+        applies: has_messages,
+    },
+    Prop {
+        expectation: Kind::Sometimes,
+        name: "resumed from a checkpoint",
+        doc: "a message continues from a nonzero durable offset on a later association after a crash or link drop",
+        condition: resumed,
+        applies: |p| {
+            p.workload.iter().any(|w| w.iter().any(|len| *len > CHECKPOINT))
+                && p.crashes.iter().chain(&p.link_drops).any(|n| *n > 0)
+        },
+    },
+    Prop {
         expectation: Kind::Sometimes,
         name: "association established",
         doc: "both sides agree on a usable association",
@@ -106,6 +168,94 @@ pub const ALL: [Prop; 7] = [
 
 fn always(_: &Preset) -> bool {
     true
+}
+
+fn has_messages(p: &Preset) -> bool {
+    p.workload.iter().any(|w| !w.is_empty())
+}
+
+fn no_fault(s: &State, f: fn(&MsgFault) -> bool) -> bool {
+    s.actor_states.iter().all(|a| !a.disk.ghost.faults.iter().any(f))
+}
+
+fn no_duplicate_delivery(_: &AssocModel, s: &State) -> bool {
+    no_fault(s, |f| matches!(f, MsgFault::DuplicateDelivery { .. }))
+}
+
+fn delivered_as_submitted(_: &AssocModel, s: &State) -> bool {
+    no_fault(s, |f| matches!(f, MsgFault::WrongContent { .. } | MsgFault::OutOfOrder { .. }))
+}
+
+fn outcomes_agree(_: &AssocModel, s: &State) -> bool {
+    no_fault(s, |f| matches!(f, MsgFault::ExtraOutcome { .. }))
+        && (0..2).all(|i| {
+            let (me, peer) = (&s.actor_states[i].disk.ghost, &s.actor_states[1 - i].disk.ghost);
+            me.outcomes.iter().all(|(app, o)| {
+                let there = peer.delivered.iter().any(|(_, a)| a == app);
+                match o {
+                    Outcome::Delivered => there,
+                    Outcome::NonDelivered(_) => !there,
+                }
+            })
+        })
+}
+
+/// The Ledger's resume-point check: what a sender believes the receiver holds durably
+/// (from the receiver's acknowledgements) is never more than the receiver's disk holds.
+fn acks_durable(_: &AssocModel, s: &State) -> bool {
+    (0..2).all(|i| {
+        let sender = &s.actor_states[i].session;
+        let disk = &s.actor_states[1 - i].disk.store;
+        sender.resume_points().all(|(id, acked)| {
+            let Some(msn) = sender.store().outbound.get(&id).and_then(|m| m.msn) else { return true };
+            let durable = match disk.inbound.get(&msn) {
+                _ if msn < disk.watermark => u64::MAX,
+                Some(StoredInbound::Partial { bytes, .. }) => bytes.len() as u64,
+                Some(StoredInbound::Resolved(_)) => u64::MAX,
+                None => 0,
+            };
+            acked <= durable
+        })
+    })
+}
+
+fn windows_respected(_: &AssocModel, s: &State) -> bool {
+    s.actor_states.iter().all(|a| {
+        let w = u64::from(a.session.config().params.msg_window);
+        let inbound_ok = |st: &assoc_core::SessionStore| {
+            st.inbound.keys().all(|msn| *msn >= st.watermark && *msn < st.watermark + w)
+        };
+        let st = a.session.store();
+        let mut msns = st.outbound.values().filter_map(|m| m.msn);
+        let lowest = msns.clone().min();
+        let outbound_ok = lowest.is_none_or(|lo| msns.all(|m| m < lo + w));
+        inbound_ok(st) && inbound_ok(&a.disk.store) && outbound_ok
+    })
+}
+
+fn release_no_ndr(_: &AssocModel, s: &State) -> bool {
+    no_fault(s, |f| matches!(f, MsgFault::UncausedNdr { .. }))
+}
+
+fn all_delivered(m: &AssocModel, s: &State) -> bool {
+    let w = &m.preset().workload;
+    (0..2).all(|i| {
+        let g = &s.actor_states[i].disk.ghost;
+        let peer = &s.actor_states[1 - i].disk.ghost;
+        g.outcomes.len() == w[i].len()
+            && g.outcomes.values().all(|o| *o == Outcome::Delivered)
+            && peer.delivered.len() == w[i].len()
+    })
+}
+
+fn resumed(_: &AssocModel, s: &State) -> bool {
+    s.actor_states.iter().any(|a| a.disk.ghost.resumed)
+}
+
+/// Every message of the workload has its outcome at its sender.
+pub fn all_resolved(m: &AssocModel, s: &State) -> bool {
+    let w = &m.preset().workload;
+    (0..2).all(|i| s.actor_states[i].disk.ghost.outcomes.len() >= w[i].len())
 }
 
 /// The property called `name`.
@@ -177,7 +327,12 @@ fn collision(_: &AssocModel, s: &State) -> bool {
     live(s).into_iter().all(|a| a.is_some_and(|a| a.session.state() == assoc_core::SessionState::Opening))
 }
 
-/// The goal of AG EF: both sides agree on a usable association.
-pub fn goal(_: &AssocModel, s: &State) -> bool {
-    agreed(s)
+/// The goal of AG EF: every submitted message has its outcome; without a workload, both
+/// sides agree on a usable association.
+pub fn goal(m: &AssocModel, s: &State) -> bool {
+    if has_messages(m.preset()) {
+        all_resolved(m, s)
+    } else {
+        agreed(s)
+    }
 }

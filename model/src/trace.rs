@@ -79,6 +79,7 @@ pub fn action_line(a: &Action) -> String {
             ModelTimer::LinkUp => format!("{}: bearer comes up", name(*id)),
             ModelTimer::DialFail => format!("{}: dial fails", name(*id)),
             ModelTimer::LinkDrop => format!("{}: bearer DROPS", name(*id)),
+            ModelTimer::Release => format!("{}: application RELEASES the association", name(*id)),
         },
         ActorModelAction::Crash(id) => format!("{} CRASHES (records in fsync are lost)", name(*id)),
         ActorModelAction::Recover(id) => format!("{} restarts from its disk", name(*id)),

@@ -1,6 +1,6 @@
 //! The message-layer mutations, each caught by the guarantees oracle (`sim::Ledger`) over
-//! seeded hostile simulator runs. (The handshake-level mutations are caught by the model:
-//! `cargo run --release -p assoc-model -- mutants`.)
+//! seeded hostile simulator runs: a second, independent catch beside the model's
+//! (`cargo run --release -p assoc-model -- mutants`, which catches every mutation).
 
 use assoc_core::mutation::{Mutation, Mutations};
 use assoc_core::sim::{Impairments, Ledger, Pair};

@@ -548,6 +548,18 @@ fn assoc_std_source(
     let opts = assoc_options(false, tcp, peer)?;
     let (ep, _inbox, outs) = assoc_io::blocking::Endpoint::start(opts, assoc_store(dir, "source.redb")?)?;
     ep.open()?;
+    if std::env::var_os("ASSOC_BENCH_SNAPSHOTS").is_some() {
+        // Diagnostics: the sending endpoint's snapshot every second, on stderr.
+        let ep = ep.clone();
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let every = std::env::var("ASSOC_BENCH_SNAPSHOTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
+            while let Ok(s) = ep.snapshot() {
+                eprintln!("{:>6.1}s {s:?}", t0.elapsed().as_secs_f64());
+                std::thread::sleep(Duration::from_secs_f64(every));
+            }
+        });
+    }
     let subs = submissions(n, &payload);
     let t = Instant::now();
     for i in 0..n {

@@ -182,6 +182,11 @@ impl Session {
         raw: &RawPdu,
         datagram: &Bytes,
     ) -> Result<(), InputError> {
+        // While the driver lags, answers would only pile up (every replayed CONFIRM of the
+        // current association is answered with another ACCEPT): the initiator retransmits.
+        if self.outbox.waiting() >= self.max_waiting_outputs() {
+            return self.drop_pdu(DropReason::Backpressure);
+        }
         let Body::Confirm(c) = self.decode_body(raw.ty, &raw.body)? else {
             return self.drop_pdu(DropReason::NotApplicable);
         };

@@ -216,7 +216,9 @@ impl Session {
     /// The next output, if any. Call until `None` after every input.
     ///
     /// `Persist` records come first and never wait; other outputs wait until every record
-    /// issued before them is durable ([`Input::Persisted`]).
+    /// issued before them is durable ([`Input::Persisted`]). When an input's packets were
+    /// held back because too many outputs waited undrained, draining the queue to its end
+    /// produces them here (so keep calling until `None`).
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.cfg.mutations.is_active(Mutation::AckBeforeFsync) {

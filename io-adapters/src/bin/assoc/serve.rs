@@ -82,7 +82,10 @@ pub(crate) async fn run(args: ServeArgs) -> Fallible<i32> {
                 let s = endpoint.snapshot().await?;
                 let received = bytes + s.inbound_partial_bytes;
                 if received != last.1 {
-                    let rate = (received - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
+                    // A message completing moves its bytes from "partial" to the inbox before
+                    // they are handed over here, so `received` can go down for a moment.
+                    let rate =
+                        received.saturating_sub(last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
                     let partial = if s.inbound_expected_bytes > 0 {
                         format!(
                             "; receiving {} of {} ({:.0} %)",
