@@ -662,4 +662,22 @@ mod tests {
             }
         }
     }
+
+    /// An ACK that acknowledges nothing new and does not raise the largest acknowledged pn
+    /// (the peer repeating itself, e.g. in its ACK-only packets) must not reset the probe
+    /// backoff: that would keep probing a dead peer at the base period forever.
+    #[test]
+    fn a_repeated_ack_does_not_reset_the_probe_backoff() {
+        let mut d = LossDetector::new(RTT0, MAD);
+        d.on_packet_sent(packet(0, 0, true));
+        d.on_packet_sent(packet(1, 1, true));
+        let first = d.on_ack_received(&ranges(&[(0, 0)]), Duration::from_millis(0), at(100)).unwrap();
+        assert_eq!(pns(&first.acked), [0]);
+        assert!(matches!(d.on_timeout(), TimeoutAction::Probe { .. }), "pn 1 is probed");
+        assert_eq!(d.pto_count, 1);
+        let before = d.clone();
+        let again = d.on_ack_received(&ranges(&[(0, 0)]), Duration::from_millis(0), at(400));
+        assert_eq!(again, Ok(AckResult::default()));
+        assert_eq!(d, before, "the backoff and everything else stay as they were");
+    }
 }
