@@ -303,63 +303,25 @@ pub const CI_MSG: Preset = Preset {
 pub const CI_RESUME: Preset = Preset {
     name: "ci-resume",
     about: "alpha sends 1 two-segment message; alpha: 1 link drop",
-    max_epoch: 2,
-    both_open: false,
     link_drops: [1, 0],
-    crashes: [0, 0],
-    lossy: false,
-    dial_failures: false,
-    keepalive: false,
-    agef: true,
-    handshake_retransmits: 1,
-    max_open_retries: 1,
-    max_probes: 1,
-    max_pn: 2,
     workload: [&[LARGE], &[]],
-    expiry: false,
-    release: [false, false],
+    ..CI_MSG
 };
 
 /// alpha sends 1 one-segment message; it may expire
 pub const CI_EXPIRY: Preset = Preset {
     name: "ci-expiry",
     about: "alpha sends 1 one-segment message; it may expire",
-    max_epoch: 2,
-    both_open: false,
-    link_drops: [0, 0],
-    crashes: [0, 0],
-    lossy: false,
-    dial_failures: false,
-    keepalive: false,
-    agef: true,
-    handshake_retransmits: 1,
-    max_open_retries: 1,
-    max_probes: 1,
-    max_pn: 2,
-    workload: [&[SMALL], &[]],
     expiry: true,
-    release: [false, false],
+    ..CI_MSG
 };
 
 /// alpha sends 1 one-segment message; alpha releases once
 pub const CI_RELEASE: Preset = Preset {
     name: "ci-release",
     about: "alpha sends 1 one-segment message; alpha releases once",
-    max_epoch: 2,
-    both_open: false,
-    link_drops: [0, 0],
-    crashes: [0, 0],
-    lossy: false,
-    dial_failures: false,
-    keepalive: false,
-    agef: true,
-    handshake_retransmits: 1,
-    max_open_retries: 1,
-    max_probes: 1,
-    max_pn: 2,
-    workload: [&[SMALL], &[]],
-    expiry: false,
     release: [true, false],
+    ..CI_MSG
 };
 
 /// Every preset, in size order.
