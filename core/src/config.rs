@@ -53,7 +53,8 @@ pub struct Config {
     pub handshake_rto: Duration,
     /// Retransmissions of one INIT or CONFIRM before the attempt counts as failed.
     pub handshake_retransmits: u32,
-    /// RTT assumed before the first sample (RFC 9002 §6.2.2 suggests 333 ms).
+    /// RTT assumed before the first sample (RFC 9002 §6.2.2 suggests 333 ms); at most 60 s,
+    /// the largest RTT sample the estimator takes.
     pub initial_rtt: Duration,
     /// Longest time a receiver delays an ACK; enters the probe timeout (RFC 9002 §5.3).
     pub max_ack_delay: Duration,
@@ -232,6 +233,9 @@ impl Config {
                 return Err(invalid(field, "must be greater than zero"));
             }
         }
+        if self.initial_rtt > crate::recovery::rtt::MAX_RTT {
+            return Err(invalid("initial_rtt", "must not exceed 60 s, the largest RTT the estimator takes"));
+        }
         if self.open_backoff_start > self.open_interval {
             return Err(invalid("open_backoff_start", "must not exceed open_interval"));
         }
@@ -372,6 +376,11 @@ mod tests {
             ),
             ("handshake_rto", |c| c.handshake_rto = us(1), |c| c.handshake_rto = Duration::ZERO),
             ("initial_rtt", |c| c.initial_rtt = us(1), |c| c.initial_rtt = Duration::ZERO),
+            (
+                "initial_rtt",
+                |c| c.initial_rtt = Duration::from_secs(60),
+                |c| c.initial_rtt = Duration::from_secs(60) + us(1),
+            ),
             ("disconnect_delay", |c| c.disconnect_delay = us(1), |c| c.disconnect_delay = Duration::ZERO),
             ("max_probes", |c| c.max_probes = 1, |c| c.max_probes = 0),
             ("keepalive", |c| c.keepalive = Some(us(1)), |c| c.keepalive = Some(Duration::ZERO)),

@@ -13,6 +13,13 @@ use crate::wire::{Frame, PnRange};
 /// Largest PTO backoff exponent: the PTO period grows as `pto_base · 2^min(pto_count, 30)`.
 pub(crate) const MAX_PTO_SHIFT: u32 = 30;
 
+/// Longest probe timeout period, backoff included: the probe timer never waits longer
+/// than this after the last ack-eliciting packet (RFC 6298 §2.5 bounds TCP's RTO the same
+/// way; twice [`MAX_RTT`](super::rtt::MAX_RTT), so a probe never fires sooner than the
+/// longest round trip the estimator believes in). Without it, `max_probes` doublings of a
+/// large RTT would keep a dead peer's association open for hours.
+pub(crate) const MAX_PTO_PERIOD: Duration = Duration::from_secs(120);
+
 /// Declared-lost packets remembered so that a later ACK for one of them is recognised as
 /// a spurious loss declaration (the packet was only reordered).
 pub(crate) const REMEMBERED_LOSSES: usize = 32;
@@ -234,7 +241,8 @@ impl LossDetector {
 
     /// When [`on_timeout`](Self::on_timeout) should fire (RFC 9002 §6.2.1): the loss time if
     /// set; else, with an ack-eliciting packet in flight, the PTO
-    /// `last_ack_eliciting_sent + pto_base · 2^min(pto_count, 30)`; else `None`.
+    /// `last_ack_eliciting_sent + min(pto_base · 2^min(pto_count, 30), MAX_PTO_PERIOD)`;
+    /// else `None`.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         if self.loss_time.is_some() {
             return self.loss_time;
@@ -242,7 +250,11 @@ impl LossDetector {
         if self.ack_eliciting_in_flight == 0 {
             return None;
         }
-        let period = self.rtt.pto_base(self.max_ack_delay).saturating_shl(self.pto_count.min(MAX_PTO_SHIFT));
+        let period = self
+            .rtt
+            .pto_base(self.max_ack_delay)
+            .saturating_shl(self.pto_count.min(MAX_PTO_SHIFT))
+            .min(MAX_PTO_PERIOD);
         self.last_ack_eliciting_sent.map(|t| t + period)
     }
 
@@ -591,10 +603,10 @@ mod tests {
             assert!(matches!(d.on_timeout(), TimeoutAction::Probe { .. }));
         }
         assert_eq!(d.pto_count(), 100);
-        assert_eq!(d.deadline(), Some(Instant::from_micros(325_000 << MAX_PTO_SHIFT)));
+        assert_eq!(d.deadline(), Some(Instant::ZERO + MAX_PTO_PERIOD));
         let mut huge = LossDetector::new(Duration::MAX, Duration::MAX);
         huge.on_packet_sent(packet(0, 0, true));
-        assert_eq!(huge.deadline(), Some(Instant::MAX));
+        assert_eq!(huge.deadline(), Some(Instant::ZERO + MAX_PTO_PERIOD));
     }
 
     /// Pseudo-random sends, ACKs (arbitrary, overlapping, swapped) and timer firings: every

@@ -17,6 +17,16 @@ pub(crate) const PACKET_THRESHOLD: u64 = 3;
 /// recommended 9/8).
 pub(crate) const TIME_THRESHOLD: Ratio = Ratio { num: 9, den: 8 };
 
+/// Largest RTT sample the estimator takes; longer samples count as this long.
+///
+/// A datagram delayed by hours (a store-and-forward hop, a suspended laptop, a fuzzer)
+/// would otherwise raise the smoothed RTT to hours, and with it the loss delay and the
+/// probe timeout, so a lost packet would wait days to be declared lost or probed. TCP
+/// bounds its RTO the same way (RFC 6298 §2.5 allows a maximum of at least 60 s). A path
+/// whose real RTT exceeds this still works: its packets are probed, and acknowledged by
+/// whichever copy arrives.
+pub(crate) const MAX_RTT: Duration = Duration::from_secs(60);
+
 /// RTT assumed before the first sample (RFC 9002 §6.2.2, `kInitialRtt`, recommended 333 ms).
 #[cfg(test)]
 pub(crate) const INITIAL_RTT: Duration = Duration::from_millis(333);
@@ -67,8 +77,9 @@ pub(crate) struct RttEstimator {
 
 impl RttEstimator {
     /// An estimator with no samples: `smoothed = initial_rtt`, `rttvar = initial_rtt / 2`
-    /// (RFC 9002 §5.3).
+    /// (RFC 9002 §5.3), with `initial_rtt` capped at [`MAX_RTT`].
     pub(crate) fn new(initial_rtt: Duration) -> Self {
+        let initial_rtt = initial_rtt.min(MAX_RTT);
         RttEstimator {
             latest: Duration::ZERO,
             smoothed: initial_rtt,
@@ -78,12 +89,13 @@ impl RttEstimator {
         }
     }
 
-    /// Takes one RTT sample (RFC 9002 §5.2–5.3).
+    /// Takes one RTT sample (RFC 9002 §5.2–5.3), capped at [`MAX_RTT`].
     ///
     /// `ack_delay` is the peer's reported delay, clamped to `max_ack_delay`; it is
     /// subtracted only if the result stays at or above `min_rtt`. The first sample sets
     /// `smoothed = sample` and `rttvar = sample / 2` and ignores `ack_delay`.
     pub(crate) fn update(&mut self, sample: Duration, ack_delay: Duration, max_ack_delay: Duration) {
+        let sample = sample.min(MAX_RTT);
         self.latest = sample;
         if !self.has_sample {
             self.has_sample = true;
@@ -246,17 +258,36 @@ mod tests {
     #[test]
     fn extreme_inputs_saturate() {
         let mut r = RttEstimator::new(Duration::MAX);
+        assert_eq!(state(&r), (MAX_RTT.as_micros(), MAX_RTT.as_micros() / 2, 0, 0), "initial capped");
         assert_eq!(r.pto_base(Duration::MAX), Duration::MAX);
-        assert_eq!(r.loss_delay(TIME_THRESHOLD), Duration::MAX);
         r.update(Duration::MAX, Duration::MAX, Duration::MAX);
         r.update(Duration::MAX, Duration::ZERO, Duration::MAX);
-        assert_eq!(r.smoothed(), Duration::MAX);
-        r.update(Duration::MAX, Duration::MAX, Duration::MAX); // adjusted = 0
-        assert_eq!(r.smoothed(), us(u64::MAX / 8 * 7 + 7 * (u64::MAX % 8) / 8));
+        assert_eq!((r.smoothed(), r.latest(), r.min_rtt()), (MAX_RTT, MAX_RTT, MAX_RTT));
+        assert_eq!(r.loss_delay(Ratio { num: u64::MAX, den: 1 }), Duration::MAX);
+        r.update(Duration::MAX, Duration::MAX, Duration::MAX); // ack delay beyond min_rtt: ignored
+        assert_eq!(r.smoothed(), MAX_RTT);
         r.update(Duration::ZERO, Duration::MAX, Duration::MAX);
         assert_eq!(r.min_rtt(), Duration::ZERO);
         assert_eq!(r.pto_base(Duration::MAX), Duration::MAX);
         assert_eq!(TIME_THRESHOLD.apply(us(8)), us(9));
         assert_eq!(Ratio { num: 1, den: 0 }.apply(us(1)), Duration::MAX);
+    }
+
+    /// A sample of hours (a datagram held back by the network) moves the estimate no
+    /// further than a sample of [`MAX_RTT`] would: the loss delay stays within 9/8 of it.
+    #[test]
+    fn samples_above_max_rtt_count_as_max_rtt() {
+        let (mut capped, mut hours) = (RttEstimator::new(ms(100)), RttEstimator::new(ms(100)));
+        capped.update(ms(100), Duration::ZERO, Duration::ZERO);
+        hours.update(ms(100), Duration::ZERO, Duration::ZERO);
+        for _ in 0..50 {
+            capped.update(MAX_RTT, Duration::ZERO, Duration::ZERO);
+            hours.update(Duration::from_secs(3 * 3600), Duration::ZERO, Duration::ZERO);
+        }
+        assert_eq!(state(&hours), state(&capped));
+        assert!(hours.loss_delay(TIME_THRESHOLD) <= TIME_THRESHOLD.apply(MAX_RTT));
+        let just_below = MAX_RTT.saturating_sub(us(1));
+        hours.update(just_below, Duration::ZERO, Duration::ZERO);
+        assert_eq!(hours.latest(), just_below, "samples below the cap are taken as they are");
     }
 }
