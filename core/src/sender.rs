@@ -472,3 +472,106 @@ fn outcome_of(r: Resolution, cancel: Option<NonDelivery>) -> Outcome {
         Resolution::Rejected(reason) => Outcome::NonDelivered(NonDelivery::Rejected(reason)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::crypto::Psk;
+    use crate::message::Submission;
+    use crate::wire::{PeerName, Priority};
+
+    fn cfg() -> Config {
+        Config::new(
+            PeerName::new(b"alpha").unwrap(),
+            PeerName::new(b"beta").unwrap(),
+            Psk::new(&[7u8; 16]).unwrap(),
+        )
+    }
+
+    fn params(checkpoint_window: u16, checkpoint_size: u32) -> Params {
+        Params { max_datagram: 1200, msg_window: 64, checkpoint_size, checkpoint_window }
+    }
+
+    /// A sender and store holding `sizes.len()` submitted messages of these sizes.
+    fn queued(cfg: &Config, sizes: &[usize]) -> (Sender, SessionStore) {
+        let (mut sender, mut store) = (Sender::default(), SessionStore::default());
+        for (i, &len) in sizes.iter().enumerate() {
+            let s = Submission {
+                app_id: i as u64,
+                priority: Priority::Normal,
+                deadline: None,
+                bytes: Bytes::from(alloc::vec![0xA5; len]),
+            };
+            let record = Sender::submit(cfg, &store, Instant::ZERO, s).unwrap();
+            apply(&mut sender, &mut store, &record);
+        }
+        (sender, store)
+    }
+
+    fn apply(sender: &mut Sender, store: &mut SessionStore, record: &Record) {
+        sender.observe(store, record);
+        store.apply(record);
+    }
+
+    /// One `fill` with `budget` bytes; the store takes the records it returns.
+    fn fill(
+        sender: &mut Sender,
+        store: &mut SessionStore,
+        p: &Params,
+        budget: usize,
+    ) -> (Vec<Frame>, usize, usize) {
+        let (mut budget, mut frames) = (budget, Vec::new());
+        let records = sender.fill(&cfg(), store, p, Instant::ZERO, &mut budget, &mut frames);
+        for r in &records {
+            apply(sender, store, r);
+        }
+        (frames, budget, records.len())
+    }
+
+    fn data_bytes(frames: &[Frame]) -> u64 {
+        frames.iter().map(|f| if let Frame::Data(d) = f { d.bytes.len() as u64 } else { 0 }).sum()
+    }
+
+    #[test]
+    fn cancels_fill_the_budget_exactly() {
+        let cfg = cfg();
+        let p = params(8, 1024);
+        let (mut sender, mut store) = queued(&cfg, &[8; 5]);
+        let (frames, _, assigned) = fill(&mut sender, &mut store, &p, 10_000);
+        assert_eq!((frames.len(), assigned), (5, 5), "each message goes out whole");
+        for id in store.outbound.keys().copied().collect::<Vec<_>>() {
+            apply(&mut sender, &mut store, &Record::CancelRequested { id, reason: NonDelivery::Cancelled });
+        }
+        // Room for three CANCELs and four spare bytes: three go out, the budget keeps 4.
+        let (frames, left, _) = fill(&mut sender, &mut store, &p, 3 * CANCEL_LEN + 4);
+        assert_eq!(frames, (0..3).map(|msn| Frame::Cancel { msn }).collect::<Vec<_>>());
+        assert_eq!(left, 4);
+        let (frames, left, _) = fill(&mut sender, &mut store, &p, 10_000);
+        assert_eq!(frames, (3..5).map(|msn| Frame::Cancel { msn }).collect::<Vec<_>>());
+        assert_eq!(left, 10_000 - 2 * CANCEL_LEN);
+    }
+
+    #[test]
+    fn in_flight_bytes_stop_at_the_checkpoint_window() {
+        let cfg = cfg();
+        let p = params(2, 1024); // 2 × 1024 bytes may be unacknowledged
+        let (mut sender, mut store) = queued(&cfg, &[10_000]);
+        let (frames, _, _) = fill(&mut sender, &mut store, &p, 100_000);
+        assert_eq!(data_bytes(&frames), 2048);
+        let (frames, _, _) = fill(&mut sender, &mut store, &p, 100_000);
+        assert!(frames.is_empty(), "nothing more until a checkpoint is acknowledged: {frames:?}");
+    }
+
+    #[test]
+    fn a_budget_of_exactly_the_first_segment_overhead_assigns_nothing() {
+        let cfg = cfg();
+        let p = params(8, 1024);
+        let (mut sender, mut store) = queued(&cfg, &[8]);
+        let (frames, left, assigned) = fill(&mut sender, &mut store, &p, DATA_OVERHEAD_FIRST);
+        assert_eq!((frames.len(), left, assigned, store.next_msn), (0, DATA_OVERHEAD_FIRST, 0, 0));
+        let (frames, _, assigned) = fill(&mut sender, &mut store, &p, DATA_OVERHEAD_FIRST + 8);
+        assert_eq!((data_bytes(&frames), assigned, store.next_msn), (8, 1, 1));
+    }
+}
