@@ -66,7 +66,8 @@ pub struct Config {
     pub ack_ranges: u16,
     /// How many draining probe-timeouts a released association keeps its tags for.
     pub drain_ptos: u32,
-    /// Most unresolved outbound messages held at once.
+    /// Most outbound messages held at once: a message counts from its submission until its
+    /// `Outcome` event has been polled.
     pub max_queued_messages: u32,
     /// Most bytes of unresolved outbound messages held at once.
     pub max_queued_bytes: u64,

@@ -69,7 +69,8 @@ pub enum NonDelivery {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum SubmitError {
-    /// `max_queued_messages` messages are already unresolved.
+    /// `max_queued_messages` messages are already unresolved or have an outcome not yet
+    /// polled ([`Session::poll_output`](crate::Session::poll_output)).
     #[error("queue full: {limit} messages are already waiting")]
     QueueFull {
         /// The configured limit.

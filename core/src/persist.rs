@@ -234,6 +234,10 @@ impl SessionStore {
     }
 }
 
+fn is_outcome(output: &Output) -> bool {
+    matches!(output, Output::Event(crate::io::Event::Outcome { .. }))
+}
+
 /// Outputs waiting for the driver, with the write barrier.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub(crate) struct Outbox {
@@ -245,6 +249,8 @@ pub(crate) struct Outbox {
     issued: u64,
     /// All records up to this sequence number are durable.
     durable: u64,
+    /// How many of `queue` are `Outcome` events (kept so the queue limit is O(1)).
+    outcomes: usize,
 }
 
 impl Outbox {
@@ -256,6 +262,7 @@ impl Outbox {
 
     /// Queues an output behind every record issued so far.
     pub(crate) fn push(&mut self, output: Output) {
+        self.outcomes += usize::from(is_outcome(&output));
         self.queue.push_back((self.issued, output));
     }
 
@@ -278,9 +285,20 @@ impl Outbox {
             return Some(Output::Persist { seq, record });
         }
         match self.queue.front() {
-            Some((barrier, _)) if *barrier <= self.durable => self.queue.pop_front().map(|(_, o)| o),
+            Some((barrier, _)) if *barrier <= self.durable => {
+                let (_, output) = self.queue.pop_front()?;
+                self.outcomes -= usize::from(is_outcome(&output));
+                Some(output)
+            }
             _ => None,
         }
+    }
+
+    /// `Outcome` events queued and not yet handed to the driver. Their messages keep their
+    /// place in the message queue until then, so a driver that submits while not draining
+    /// cannot grow the outbox beyond `max_queued_messages` outcomes.
+    pub(crate) fn outcomes_waiting(&self) -> usize {
+        self.outcomes
     }
 
     /// Treats every issued record as durable. Only the `AckBeforeFsync` mutation does this.

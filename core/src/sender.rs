@@ -72,13 +72,18 @@ pub(crate) type Finished = (MessageId, u64, Outcome);
 
 impl Sender {
     /// Validates a submission and returns the record that takes custody of it.
+    ///
+    /// A message holds its place in the queue (`max_queued_messages`) until its outcome has
+    /// been handed to the application: `unreported` counts the outcomes decided but still
+    /// waiting in the output queue.
     pub(crate) fn submit(
         cfg: &Config,
         store: &SessionStore,
+        unreported: usize,
         now: Instant,
         s: Submission,
     ) -> Result<Record, SubmitError> {
-        if store.outbound.len() >= cfg.max_queued_messages as usize {
+        if store.outbound.len().saturating_add(unreported) >= cfg.max_queued_messages as usize {
             return Err(SubmitError::QueueFull { limit: cfg.max_queued_messages });
         }
         let len = s.bytes.len() as u64;
@@ -504,7 +509,7 @@ mod tests {
                 deadline: None,
                 bytes: Bytes::from(alloc::vec![0xA5; len]),
             };
-            let record = Sender::submit(cfg, &store, Instant::ZERO, s).unwrap();
+            let record = Sender::submit(cfg, &store, 0, Instant::ZERO, s).unwrap();
             apply(&mut sender, &mut store, &record);
         }
         (sender, store)

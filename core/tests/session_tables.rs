@@ -74,6 +74,32 @@ fn submissions_beyond_limits_are_refused_with_typed_errors_and_nothing_is_queued
     );
 }
 
+/// A driver that keeps submitting without draining its outputs (a slow disk, a stalled
+/// loop) cannot grow the output queue: a message keeps its place in the queue until its
+/// outcome has been handed out, not merely decided (fuzz regression
+/// `session/outcomes-pile-up-while-submitting`).
+#[test]
+fn a_message_keeps_its_queue_slot_until_its_outcome_is_polled() {
+    let (mut a, b) = common::configs();
+    a.max_queued_messages = 2;
+    let mut m = Manual::with(a, b);
+    m.input(0, Input::LinkDown).unwrap(); // nothing can be sent: cancelling is immediate
+    let now = m.now;
+    let s0 = &mut m.s[0];
+    let first = s0.submit(now, msg(1, b"a")).unwrap();
+    s0.submit(now, msg(2, b"b")).unwrap();
+    s0.handle_input(now, Input::Cancel(first)).unwrap();
+    assert_eq!(s0.store().outbound.len(), 1, "the cancelled message left the store");
+    assert_eq!(
+        s0.submit(now, msg(3, b"c")),
+        Err(SubmitError::QueueFull { limit: 2 }),
+        "its outcome is not out yet"
+    );
+    m.drain(0);
+    assert_eq!(outcomes(&m.events[0]), [(1, Outcome::NonDelivered(NonDelivery::Cancelled))]);
+    assert_eq!(m.s[0].submit(now, msg(3, b"c")), Ok(MessageId(2)), "polled: the slot is free");
+}
+
 // ----- sender table -----
 
 #[test]

@@ -317,23 +317,26 @@ impl Session {
                 self.abort_association(now, AbortReason::Requested);
                 Ok(())
             }
-            Input::Submit(submission) => match Sender::submit(&self.cfg, &self.store, now, submission) {
-                Ok(record) => {
-                    let queued = match &record {
-                        Record::Submitted { id, message } => {
-                            Some(Event::Queued { id: *id, app_id: message.app_id })
+            Input::Submit(submission) => {
+                let unreported = self.outbox.outcomes_waiting();
+                match Sender::submit(&self.cfg, &self.store, unreported, now, submission) {
+                    Ok(record) => {
+                        let queued = match &record {
+                            Record::Submitted { id, message } => {
+                                Some(Event::Queued { id: *id, app_id: message.app_id })
+                            }
+                            _ => None,
+                        };
+                        self.persist(record);
+                        if let Some(e) = queued {
+                            self.event(e);
                         }
-                        _ => None,
-                    };
-                    self.persist(record);
-                    if let Some(e) = queued {
-                        self.event(e);
+                        self.maybe_open(now);
+                        Ok(())
                     }
-                    self.maybe_open(now);
-                    Ok(())
+                    Err(e) => Err(InputError::Submit(e)),
                 }
-                Err(e) => Err(InputError::Submit(e)),
-            },
+            }
             Input::Cancel(id) => self.cancel(now, id),
         };
         // A rejected input leaves the session exactly as it was: no deferred work either.
