@@ -380,3 +380,133 @@ fn is_retransmittable(frame: &Frame) -> bool {
             | Frame::Summary(_)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use super::*;
+    use crate::crypto::DirectionKeys;
+    use crate::wire::{DataFrame, PnRange, Summary};
+
+    const T0: Instant = Instant::ZERO;
+
+    fn assoc() -> Association {
+        let params =
+            Params { max_datagram: 1200, msg_window: 64, checkpoint_size: 65_536, checkpoint_window: 8 };
+        let ids = AssociationIds {
+            role: Role::Initiator,
+            epoch: 3,
+            local_tag: 0xA,
+            peer_tag: 0xB,
+            params,
+            keys: DirectionKeys::unused(),
+        };
+        Association::new(ids, Duration::from_millis(100), Duration::from_millis(25), 16)
+    }
+
+    fn data(msn: u64) -> Frame {
+        Frame::Data(DataFrame {
+            msn,
+            offset: 0,
+            fin: true,
+            first: None,
+            bytes: Bytes::from_static(b"payload"),
+        })
+    }
+
+    fn send(a: &mut Association, frames: Vec<Frame>) {
+        a.seal_packet(T0, Suite::Symbolic, 1, frames);
+    }
+
+    /// The peer acknowledges `lo..=hi` at `now` in its packet `pn`.
+    fn ack(a: &mut Association, pn: u64, lo: u64, hi: u64, now: Instant) {
+        let frames = [Frame::Ack { ranges: vec![PnRange { smallest: lo, largest: hi }], ack_delay_us: 0 }];
+        assert_eq!(a.on_packet(now, pn, &frames), Ok(PacketEffect::None));
+    }
+
+    fn retransmissions(a: &mut Association) -> Vec<Frame> {
+        a.pending.ack = false;
+        let mut budget = usize::MAX;
+        a.control_frames(&mut budget)
+    }
+
+    #[test]
+    fn a_header_matches_only_with_both_its_tag_and_its_epoch() {
+        let a = assoc();
+        let h = |dst_tag, epoch| Header { sid: 1, dst_tag, epoch, pn: 1 };
+        assert!(a.matches(&h(0xA, 3)));
+        assert!(!a.matches(&h(0xA, 4)), "an old or future epoch under the same tag");
+        assert!(!a.matches(&h(0xC, 3)), "another tag at the same epoch");
+    }
+
+    /// Lost packets hand back what must reach the peer, once each: DATA (lost twice, queued
+    /// once), not ACK or PING; a CLOSE only while closing; a lost summary is not repeated
+    /// but flagged so a fresh one goes out.
+    #[test]
+    fn lost_frames_are_requeued_once_and_only_when_still_worth_sending() {
+        let mut a = assoc();
+        let ack_frame = Frame::Ack { ranges: vec![PnRange { smallest: 1, largest: 1 }], ack_delay_us: 0 };
+        send(&mut a, vec![ack_frame, Frame::Ping, data(0), Frame::Summary(Summary::default())]);
+        send(&mut a, vec![data(0), Frame::Close { reason: CloseReason::Idle }]);
+        for _ in 3..=5 {
+            send(&mut a, vec![Frame::Ping]);
+        }
+        assert_eq!(a.packets_in_flight(), 5);
+        ack(&mut a, 1, 3, 5, T0 + Duration::from_millis(100)); // pn 1 and 2: 3 and more below
+        assert_eq!((a.packets_in_flight(), a.take_lost(), a.take_lost()), (0, 2, 0));
+        assert!(a.take_summary_lost());
+        assert!(!a.take_summary_lost());
+        assert_eq!(retransmissions(&mut a), vec![data(0)]);
+    }
+
+    #[test]
+    fn a_lost_close_is_repeated_while_closing() {
+        let mut a = assoc();
+        a.phase = Phase::Closing(CloseReason::Idle);
+        send(&mut a, vec![Frame::Close { reason: CloseReason::Idle }]);
+        for _ in 2..=4 {
+            send(&mut a, vec![Frame::Ping]);
+        }
+        ack(&mut a, 1, 2, 4, T0 + Duration::from_millis(100));
+        assert_eq!(retransmissions(&mut a), vec![Frame::Close { reason: CloseReason::Idle }]);
+    }
+
+    /// A packet declared lost and then acknowledged after all was only reordered: counted
+    /// once as spurious.
+    #[test]
+    fn a_late_ack_of_a_lost_packet_counts_as_spurious() {
+        let mut a = assoc();
+        for msn in 0..4 {
+            send(&mut a, vec![data(msn)]);
+        }
+        ack(&mut a, 1, 4, 4, T0 + Duration::from_millis(100));
+        assert_eq!(a.take_lost(), 1);
+        ack(&mut a, 2, 1, 1, T0 + Duration::from_millis(150));
+        assert_eq!((a.take_spurious(), a.take_spurious()), (1, 0));
+    }
+
+    /// Control frames fill the budget exactly: what fits goes, in order; the rest waits.
+    #[test]
+    fn control_frames_spend_exactly_their_encoded_length() {
+        let mut a = assoc();
+        a.pending.ack = true;
+        a.received.insert(1);
+        a.pending.retransmit = vec![data(0), data(1)];
+        let ack_len =
+            Frame::Ack { ranges: vec![PnRange { smallest: 1, largest: 1 }], ack_delay_us: 0 }.encoded_len();
+        let data_len = data(0).encoded_len();
+        let mut budget = ack_len + data_len + data_len - 1;
+        let frames = a.control_frames(&mut budget);
+        assert_eq!(frames.len(), 2, "the ACK and one DATA fit: {frames:?}");
+        assert_eq!(budget, data_len - 1);
+        assert_eq!(a.pending.retransmit, vec![data(1)]);
+    }
+
+    #[test]
+    fn draining_lasts_drain_ptos_probe_periods() {
+        let a = assoc();
+        // pto_base = 100 ms + 4 × 50 ms + 25 ms before any sample.
+        assert_eq!(a.drain_period(Duration::from_millis(25), 3), Duration::from_millis(3 * 325));
+    }
+}

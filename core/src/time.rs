@@ -165,6 +165,25 @@ mod tests {
     }
 
     #[test]
+    fn conversions_round_down_and_differences_saturate() {
+        let d = Duration::from_micros(3_456_789);
+        assert_eq!((d.as_micros(), d.as_millis(), d.as_secs()), (3_456_789, 3_456, 3));
+        assert_eq!((Duration::from_micros(999).as_millis(), Duration::from_millis(999).as_secs()), (0, 0));
+        assert_eq!(Duration::from_secs(5) - Duration::from_secs(2), Duration::from_secs(3));
+        assert_eq!(Duration::from_secs(2) - Duration::from_secs(5), Duration::ZERO);
+        let (a, b) = (Instant::from_micros(10_000), Instant::from_micros(2_500));
+        assert_eq!((a - b, b - a), (Duration::from_micros(7_500), Duration::ZERO));
+    }
+
+    /// A shift that exactly fills the 64 bits is exact; one more bit saturates.
+    #[test]
+    fn shifting_to_the_top_bit_is_exact() {
+        assert_eq!(Duration::from_micros(3).saturating_shl(62), Duration::from_micros(3 << 62));
+        assert_eq!(Duration::from_micros(3).saturating_shl(63), Duration::MAX);
+        assert_eq!(Duration::from_micros(1 << 63).saturating_shl(0), Duration::from_micros(1 << 63));
+    }
+
+    #[test]
     fn debug_is_human_readable() {
         assert_eq!(format!("{:?}", Duration::from_secs(2)), "2s");
         assert_eq!(format!("{:?}", Duration::from_millis(1500)), "1500ms");

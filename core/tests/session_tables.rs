@@ -226,13 +226,27 @@ fn receiver_refuses_oversized_messages_with_reject_and_the_sender_reports_it() {
     m.input(0, Input::Open).unwrap();
     let mut d = [0, 0];
     m.exchange(&mut d);
+    m.input(0, Input::Submit(msg(2, b"four"))).unwrap(); // exactly the limit: fine
     m.input(0, Input::Submit(msg(3, b"too long"))).unwrap();
     m.exchange(&mut d);
     assert_eq!(
         outcomes(&m.events[0]),
-        [(3, Outcome::NonDelivered(NonDelivery::Rejected(RejectReason::TooLarge)))]
+        [(2, Outcome::Delivered), (3, Outcome::NonDelivered(NonDelivery::Rejected(RejectReason::TooLarge)))]
     );
-    assert!(delivered(&m.events[1]).is_empty());
+    assert_eq!(delivered(&m.events[1]), [(0, 2)]);
+}
+
+#[test]
+fn receiver_counts_data_of_an_already_delivered_message_as_a_duplicate() {
+    let (mut m, _) = established();
+    from_evil_alpha(&mut m, vec![data(0, 0, b"abc", Some(3))]).unwrap();
+    assert_eq!(delivered(&m.events[1]), [(0, 40)]);
+    let before = m.s[1].stats().data_duplicate;
+    // The same DATA in a new packet (a retransmission that crossed the ACK): below the
+    // watermark now.
+    from_evil_alpha(&mut m, vec![data(0, 0, b"abc", Some(3))]).unwrap();
+    assert_eq!(m.s[1].stats().data_duplicate, before + 1);
+    assert_eq!(delivered(&m.events[1]), [(0, 40)], "delivered once");
 }
 
 #[test]
