@@ -1,0 +1,108 @@
+//! Handshake decisions at their edges: which drop reason a PDU gets while an attempt is
+//! pending, the collision tie-break at equal epochs, and authentic answers after forged
+//! ones used up the report budget.
+
+mod common;
+
+use assoc_core::wire::{AuthTag, Body, Frame, Header, Pdu, PduType, RawPdu};
+use assoc_core::{DropReason, Event, Input, InputError, SessionState};
+use bytes::Bytes;
+use common::Manual;
+
+fn ty(d: &Bytes) -> PduType {
+    RawPdu::parse(d).expect("a PDU").ty
+}
+
+fn ups(events: &[Event]) -> usize {
+    events.iter().filter(|e| matches!(e, Event::AssociationUp { .. })).count()
+}
+
+/// Every datagram a side is handed or hands out is counted.
+#[test]
+fn datagrams_in_and_out_are_counted() {
+    let mut m = Manual::new();
+    m.input(0, Input::Open).unwrap();
+    for (from, k) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+        m.deliver(from, k).unwrap();
+    }
+    for side in 0..2 {
+        let st = m.s[side].stats();
+        assert_eq!(st.datagrams_in, 2, "side {side}: {st:?}");
+        assert_eq!(st.datagrams_out, m.sent[side].len() as u64, "side {side}");
+    }
+}
+
+/// While alpha waits for its ACCEPT, a datagram for another tag or epoch is stale; it is
+/// not tried against the pending attempt's keys (that would count it as forged).
+#[test]
+fn a_packet_for_another_association_is_stale_while_confirming() {
+    let mut m = Manual::new();
+    m.input(0, Input::Open).unwrap();
+    m.deliver(0, 0).unwrap(); // INIT → CHALLENGE
+    m.deliver(1, 0).unwrap(); // CHALLENGE → CONFIRM: alpha is confirming
+    assert_eq!(ty(m.sent[0].last().unwrap()), PduType::Confirm);
+    let confirm = RawPdu::parse(m.sent[0].last().unwrap()).unwrap().header;
+    // The CONFIRM's header names beta's tag; alpha's own tag is what beta would address.
+    let attempt_epoch = confirm.epoch;
+    for (dst_tag, epoch) in [(0x5eed, attempt_epoch), (0x5eed, attempt_epoch + 1)] {
+        let accept = Body::Accept(assoc_core::wire::Accept { summary: Default::default() });
+        for (body, pn) in [(Body::Packet(vec![Frame::Ping]), 1), (accept, 0)] {
+            let header = Header { sid: confirm.sid, dst_tag, epoch, pn };
+            let forged = Pdu { header, body, auth: AuthTag([7; 16]) }.to_bytes();
+            let r = m.input(0, Input::Datagram(forged));
+            assert_eq!(r, Err(InputError::Dropped(DropReason::Stale)), "tag {dst_tag:#x} epoch {epoch}");
+        }
+    }
+    assert_eq!(m.s[0].stats().dropped(DropReason::BadAuth), 0);
+    // The genuine ACCEPT still completes the attempt.
+    m.deliver(0, 1).unwrap();
+    m.deliver(1, 1).unwrap();
+    assert_eq!(m.s[0].state(), SessionState::Established);
+}
+
+/// CHALLENGEs with a wrong proof (what a peer holding another PSK sends) are reported
+/// until the report budget is spent, then dropped quietly; the authentic CHALLENGE is
+/// still taken after that.
+#[test]
+fn an_authentic_challenge_is_taken_after_forged_ones_spent_the_report_budget() {
+    let mut m = Manual::new();
+    m.input(0, Input::Open).unwrap();
+    m.deliver(0, 0).unwrap();
+    let challenge = m.sent[1][0].clone();
+    let pdu = Pdu::decode(&challenge).unwrap();
+    let Body::Challenge(ch) = pdu.body.clone() else { panic!("not a CHALLENGE") };
+    let wrong_proof = Body::Challenge(assoc_core::wire::Challenge { proof_r: AuthTag([9; 16]), ..ch });
+    let forged = Pdu { body: wrong_proof, ..pdu }.to_bytes();
+    let mut quiet = 0;
+    for _ in 0..1_000 {
+        if m.input(0, Input::Datagram(forged.clone())) == Err(InputError::Dropped(DropReason::BadAuth)) {
+            quiet += 1;
+        }
+    }
+    let reported = m.events[0].iter().filter(|e| matches!(e, Event::AuthenticationFailed { .. })).count();
+    assert!(reported >= 1 && quiet > 900, "{reported} reported, {quiet} dropped quietly");
+    m.input(0, Input::Datagram(challenge)).unwrap();
+    assert_eq!(ty(m.sent[0].last().unwrap()), PduType::Confirm);
+    m.deliver(0, 1).unwrap();
+    m.deliver(1, 1).unwrap();
+    assert_eq!((m.s[0].state(), m.s[1].state()), (SessionState::Established, SessionState::Established));
+}
+
+/// Beta answers alpha's INIT (a cookie for epoch 1), then opens itself (its own attempt
+/// takes epoch 1 too). Alpha wins the tie-break ("alpha" < "beta"), so its CONFIRM at the
+/// epoch of beta's own attempt is accepted — no STALE round trip.
+#[test]
+fn a_confirm_at_the_epoch_of_the_losers_own_attempt_is_accepted() {
+    let mut m = Manual::new();
+    m.input(0, Input::Open).unwrap();
+    m.deliver(0, 0).unwrap(); // INIT → CHALLENGE (epoch 1)
+    m.input(1, Input::Open).unwrap(); // beta's own INIT, epoch 1
+    assert_eq!(RawPdu::parse(m.sent[1].last().unwrap()).unwrap().header.epoch, 1);
+    m.deliver(1, 0).unwrap(); // CHALLENGE → CONFIRM (epoch 1)
+    m.deliver(0, 1).unwrap(); // CONFIRM → ACCEPT
+    assert_eq!(ty(m.sent[1].last().unwrap()), PduType::Accept);
+    m.deliver(1, 2).unwrap();
+    let (a, b) = (m.s[0].association().unwrap(), m.s[1].association().unwrap());
+    assert_eq!((a.epoch, b.epoch), (1, 1));
+    assert_eq!((ups(&m.events[0]), ups(&m.events[1])), (1, 1));
+}
