@@ -106,3 +106,61 @@ fn a_confirm_at_the_epoch_of_the_losers_own_attempt_is_accepted() {
     assert_eq!((a.epoch, b.epoch), (1, 1));
     assert_eq!((ups(&m.events[0]), ups(&m.events[1])), (1, 1));
 }
+
+/// A new association starts from what each side holds durably: beta's ACCEPT lists the
+/// message it holds in part (the durable prefix the sender resumes from), and alpha's
+/// CONFIRM carries its own summary too.
+#[test]
+fn the_handshake_summary_lists_a_partly_received_message() {
+    let (mut a, mut b) = common::configs();
+    for c in [&mut a, &mut b] {
+        c.params.checkpoint_size = 1024;
+    }
+    let mut m = Manual::with(a, b);
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    m.exchange(&mut d);
+    assert_eq!(m.s[0].state(), SessionState::Established);
+    let bytes = Bytes::from(vec![0x5A; 6_000]);
+    let submission =
+        assoc_core::Submission { app_id: 1, priority: assoc_core::Priority::Normal, deadline: None, bytes };
+    m.s[0].submit(m.now, submission).unwrap();
+    m.drain(0);
+    // Two packets' worth of DATA reach beta (a checkpoint's worth), the rest is lost.
+    let fresh: Vec<Bytes> = m.sent[0][d[0]..].to_vec();
+    for p in fresh.iter().take(2) {
+        let _ = m.input(1, Input::Datagram(p.clone()));
+    }
+    let held = m.s[1].store().inbound.len();
+    assert_eq!(held, 1, "beta holds a durable prefix of msn 0");
+    for side in 0..2 {
+        m.input(side, Input::LinkDown).unwrap();
+        m.input(side, Input::LinkUp).unwrap();
+    }
+    let from = [m.sent[0].len(), m.sent[1].len()];
+    let mut d = from;
+    for _ in 0..50 {
+        m.exchange(&mut d);
+        if m.s[0].state() == SessionState::Established && m.s[1].state() == SessionState::Established {
+            break;
+        }
+        m.tick();
+    }
+    let summary_of = |side: usize, want: PduType| {
+        m.sent[side][from[side]..]
+            .iter()
+            .filter_map(|p| Pdu::decode(p).ok())
+            .find_map(|p| match p.body {
+                Body::Accept(a) if want == PduType::Accept => Some(a.summary),
+                Body::Confirm(c) if want == PduType::Confirm => Some(c.summary),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {want:?} from side {side}"))
+    };
+    let accept = summary_of(1, PduType::Accept);
+    assert_eq!(accept.partial.len(), 1, "{accept:?}");
+    assert_eq!(accept.partial[0].msn, 0);
+    assert!(accept.partial[0].durable >= 1024, "{accept:?}");
+    assert_eq!(summary_of(0, PduType::Confirm).resolved_below, 0);
+    assert_eq!(m.s[0].state(), SessionState::Established);
+}
