@@ -164,3 +164,35 @@ fn the_handshake_summary_lists_a_partly_received_message() {
     assert_eq!(summary_of(0, PduType::Confirm).resolved_below, 0);
     assert_eq!(m.s[0].state(), SessionState::Established);
 }
+
+/// Alpha's CONFIRM arrives after beta's epoch moved on: beta answers STALE with its epoch,
+/// and alpha's next attempt starts right above it (not one above its own old epoch).
+#[test]
+fn after_stale_the_next_attempt_starts_above_the_peers_epoch() {
+    let (a, mut b) = common::configs();
+    b.cookie_lifetime = assoc_core::Duration::from_secs(24 * 3600); // the CHALLENGE waits long
+    let mut m = Manual::with(a, b);
+    m.input(0, Input::Open).unwrap();
+    m.deliver(0, 0).unwrap(); // INIT → CHALLENGE at epoch 1
+    let challenge = m.sent[1][0].clone();
+    // Beta's own attempts (never answered) move its epoch on; only beta's timers fire.
+    m.input(1, Input::Open).unwrap();
+    for _ in 0..200 {
+        if m.s[1].store().epoch >= 3 {
+            break;
+        }
+        m.now = m.s[1].poll_timeout().expect("beta retries");
+        let _ = m.input(1, Input::Timeout);
+    }
+    let beta_epoch = m.s[1].store().epoch;
+    assert!(beta_epoch >= 3, "beta at epoch {beta_epoch}");
+    m.input(0, Input::Datagram(challenge)).unwrap(); // → CONFIRM at epoch 1
+    let confirm = m.sent[0].last().unwrap().clone();
+    assert_eq!(ty(&confirm), PduType::Confirm);
+    m.input(1, Input::Datagram(confirm)).unwrap(); // → STALE
+    let stale = m.sent[1].last().unwrap().clone();
+    assert_eq!(ty(&stale), PduType::Stale);
+    m.input(0, Input::Datagram(stale)).unwrap(); // → a new INIT
+    let init = RawPdu::parse(m.sent[0].last().unwrap()).unwrap();
+    assert_eq!((init.ty, init.header.epoch), (PduType::Init, beta_epoch + 1));
+}
