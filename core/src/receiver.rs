@@ -368,4 +368,117 @@ mod tests {
         insert_new_parts(&mut s, 0, 0, &Bytes::new());
         assert!(s.is_empty());
     }
+
+    fn cfg() -> Config {
+        use crate::crypto::Psk;
+        use crate::wire::PeerName;
+        Config::new(
+            PeerName::new(b"beta").unwrap(),
+            PeerName::new(b"alpha").unwrap(),
+            Psk::new(&[7u8; 16]).unwrap(),
+        )
+    }
+
+    fn params(checkpoint_size: u32) -> Params {
+        Params { max_datagram: 1400, msg_window: 64, checkpoint_size, checkpoint_window: 8 }
+    }
+
+    fn segment(msn: u64, offset: u64, len: usize, total: u64) -> DataFrame {
+        let first = (offset == 0).then_some(crate::wire::FirstSegment {
+            total_len: total,
+            priority: crate::wire::Priority::Normal,
+            app_id: 9,
+        });
+        let bytes = Bytes::from(alloc::vec![(msn as u8) ^ 0x5A; len]);
+        DataFrame { msn, offset, fin: offset + len as u64 == total, first, bytes }
+    }
+
+    /// Feeds `frames` in order, applying every record as the session would.
+    fn feed(r: &mut Receiver, store: &mut SessionStore, p: &Params, frames: &[DataFrame]) -> Vec<Record> {
+        let cfg = cfg();
+        let mut all = Vec::new();
+        for d in frames {
+            for rec in r.on_data(&cfg, p, store, d).records {
+                store.apply(&rec);
+                all.push(rec);
+            }
+        }
+        all
+    }
+
+    /// The receiver writes a checkpoint once `checkpoint_size` new bytes are contiguous (and
+    /// at the end), never per segment; after each, nothing already durable stays buffered.
+    #[test]
+    fn checkpoints_come_every_checkpoint_size_bytes_and_release_their_segments() {
+        let p = params(4096);
+        let (mut r, mut store) = (Receiver::default(), SessionStore::default());
+        let total = 20_000u64;
+        let frames: Vec<DataFrame> = (0..total.div_ceil(1300))
+            .map(|k| segment(0, k * 1300, 1300.min((total - k * 1300) as usize), total))
+            .collect();
+        let records = feed(&mut r, &mut store, &p, &frames);
+        let chunks: Vec<u64> = records
+            .iter()
+            .filter_map(|rec| match rec {
+                Record::Chunk { bytes, .. } => Some(bytes.len() as u64),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(chunks.iter().sum::<u64>(), total);
+        let (last, full) = chunks.split_last().unwrap();
+        assert!(full.iter().all(|&c| c >= 4096) && *last > 0, "chunk sizes {chunks:?}");
+        assert_eq!(chunks.len(), 4, "5,200 + 5,200 + 5,200 + 4,400 bytes: {chunks:?}");
+        assert!(r.pending.is_empty(), "complete: nothing left to reassemble");
+        // Half a message: the bytes behind the checkpoint are released, the rest kept.
+        let (mut r, mut store) = (Receiver::default(), SessionStore::default());
+        feed(&mut r, &mut store, &p, &frames[..5]);
+        let held: Vec<u64> = r.pending[&0].segments.keys().copied().collect();
+        assert_eq!(held, alloc::vec![5_200], "segments below the 5,200-byte checkpoint are released");
+    }
+
+    /// An empty segment inside what is already durable is a duplicate (only an empty
+    /// message's single empty segment is news).
+    #[test]
+    fn an_empty_segment_is_a_duplicate_unless_it_is_an_empty_message() {
+        let p = params(4096);
+        let cfg = cfg();
+        let (mut r, store) = (Receiver::default(), SessionStore::default());
+        let empty_of_three = segment(0, 0, 0, 3);
+        assert_eq!(r.on_data(&cfg, &p, &store, &empty_of_three).ignored, Some(Ignored::Duplicate));
+        let empty_message = segment(1, 0, 0, 0);
+        let fx = r.on_data(&cfg, &p, &store, &empty_message);
+        assert_eq!(fx.ignored, None);
+        assert!(matches!(fx.records.as_slice(), [Record::Chunk { msn: 1, .. }]), "{:?}", fx.records);
+    }
+
+    /// A summary keeps as many entries as its budget allows, counting each resolved entry at
+    /// its largest encoding (10 bytes) and each partial one at 16, plus 13 fixed: partial
+    /// entries go first, then resolved ones (lowering `resolved_below`).
+    #[test]
+    fn a_summary_keeps_what_fits_its_budget() {
+        let mut store = SessionStore::default();
+        for msn in 0..40u64 {
+            let entry = if msn % 4 == 0 {
+                StoredInbound::Resolved(Resolution::Rejected(RejectReason::TooLarge))
+            } else {
+                StoredInbound::Partial { first: None, bytes: Bytes::from_static(b"abc") }
+            };
+            store.inbound.insert(msn, entry);
+        }
+        for budget in [0usize, 12, 13, 50, 112, 113, 200, 333, 550, 592, 593, 1_000] {
+            let s = Receiver::summary(&store, budget);
+            let want = match budget {
+                b if b >= 13 + 100 + 16 * 30 => (10, 30),
+                b if b >= 13 + 100 => (10, (b - 113) / 16),
+                b if b >= 13 => ((b - 13) / 10, 0),
+                _ => (0, 0),
+            };
+            assert_eq!((s.resolved.len(), s.partial.len()), want, "budget {budget}");
+            if budget >= 13 {
+                assert!(Frame::Summary(s).encoded_len() <= budget, "budget {budget}");
+            }
+        }
+        let all = Receiver::summary(&store, usize::MAX);
+        assert_eq!((all.resolved.len(), all.partial.len()), (10, 30));
+    }
 }
