@@ -481,4 +481,40 @@ mod tests {
         let all = Receiver::summary(&store, usize::MAX);
         assert_eq!((all.resolved.len(), all.partial.len()), (10, 30));
     }
+
+    /// A CANCEL for something already resolved is answered with how it was resolved
+    /// (delivered, or the remembered non-delivery); one for an unknown msn in the window
+    /// cancels it; one beyond the window is ignored.
+    #[test]
+    fn a_cancel_is_answered_with_the_resolution_it_finds() {
+        let p = params(4096);
+        let w = u64::from(p.msg_window);
+        let mut store = SessionStore { watermark: 5, ..SessionStore::default() };
+        store.recent_non_delivered.insert(3, Resolution::Cancelled);
+        store.inbound.insert(6, StoredInbound::Resolved(Resolution::Rejected(RejectReason::TooLarge)));
+        let mut r = Receiver::default();
+        let answer = |r: &mut Receiver, msn| {
+            let record = r.on_cancel(&p, &store, msn);
+            (record, r.take_answers())
+        };
+        assert_eq!(
+            answer(&mut r, 2),
+            (None, alloc::vec![Frame::Resolved { msn: 2, resolution: Resolution::Delivered }])
+        );
+        assert_eq!(
+            answer(&mut r, 3),
+            (None, alloc::vec![Frame::Resolved { msn: 3, resolution: Resolution::Cancelled }])
+        );
+        let rejected = Resolution::Rejected(RejectReason::TooLarge);
+        assert_eq!(answer(&mut r, 6), (None, alloc::vec![Frame::Resolved { msn: 6, resolution: rejected }]));
+        let cancelled = Resolution::Cancelled;
+        assert_eq!(
+            answer(&mut r, 7),
+            (
+                Some(Record::Resolved { msn: 7, resolution: cancelled }),
+                alloc::vec![Frame::Resolved { msn: 7, resolution: cancelled }]
+            )
+        );
+        assert_eq!(answer(&mut r, 5 + w), (None, alloc::vec![]));
+    }
 }

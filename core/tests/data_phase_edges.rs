@@ -1,0 +1,92 @@
+//! The data phase at its edges: what a closing or draining association still takes, and
+//! when keepalive fires.
+
+mod common;
+
+use assoc_core::wire::{Body, DataFrame, FirstSegment, Frame, Pdu, Priority};
+use assoc_core::{Duration, Event, Input, SessionState};
+use bytes::Bytes;
+use common::Manual;
+
+fn established() -> (Manual, [usize; 2]) {
+    let mut m = Manual::new();
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    m.exchange(&mut d);
+    assert_eq!((m.s[0].state(), m.s[1].state()), (SessionState::Established, SessionState::Established));
+    (m, d)
+}
+
+fn whole_message(msn: u64, bytes: &'static [u8]) -> Frame {
+    let first = FirstSegment { total_len: bytes.len() as u64, priority: Priority::Normal, app_id: 70 + msn };
+    Frame::Data(DataFrame { msn, offset: 0, fin: true, first: Some(first), bytes: Bytes::from_static(bytes) })
+}
+
+fn delivered(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delivered { msn, .. } => Some(*msn),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pings(sent: &[Bytes]) -> usize {
+    sent.iter()
+        .filter_map(|d| Pdu::decode(d).ok())
+        .filter(|p| matches!(&p.body, Body::Packet(frames) if frames.contains(&Frame::Ping)))
+        .count()
+}
+
+/// Alpha has sent CLOSE; a packet beta sent before it saw the CLOSE still counts: its
+/// message is delivered (session frames of a closing association have stable effects).
+#[test]
+fn a_closing_association_still_takes_the_peers_data() {
+    let (mut m, _) = established();
+    let late = m.s[1].seal_raw_packet(m.now, vec![whole_message(0, b"sent before the close")]).unwrap();
+    m.input(0, Input::Release).unwrap();
+    assert!(m.s[0].association().is_some(), "alpha waits for CLOSE_ACK");
+    m.input(0, Input::Datagram(late)).unwrap();
+    assert_eq!(delivered(&m.events[0]), [0]);
+}
+
+/// Once draining, only a repeated CLOSE is answered; anything riding with it is absorbed.
+#[test]
+fn a_draining_association_absorbs_everything_but_the_close() {
+    let (mut m, _) = established();
+    m.input(0, Input::Release).unwrap();
+    let close_packet = m.sent[0].last().unwrap().clone();
+    m.input(1, Input::Datagram(close_packet)).unwrap(); // beta drains
+    let reason = assoc_core::wire::CloseReason::Requested;
+    let repeat =
+        m.s[0].seal_raw_packet(m.now, vec![Frame::Close { reason }, whole_message(0, b"too late")]).unwrap();
+    let sent_before = m.sent[1].len();
+    m.input(1, Input::Datagram(repeat)).unwrap();
+    assert!(delivered(&m.events[1]).is_empty(), "nothing is taken while draining");
+    let answers: Vec<Body> =
+        m.sent[1][sent_before..].iter().filter_map(|d| Pdu::decode(d).ok()).map(|p| p.body).collect();
+    assert!(
+        answers.iter().any(|b| matches!(b, Body::Packet(f) if f.contains(&Frame::CloseAck))),
+        "the repeated CLOSE is answered: {answers:?}"
+    );
+}
+
+/// Keepalive runs from the last authentic packet received, not from when the association
+/// came up: a packet 20 s in postpones beta's PING to 20 s + keepalive.
+#[test]
+fn keepalive_counts_from_the_last_packet_received() {
+    let (mut m, _) = established();
+    let keepalive = m.s[1].config().keepalive.expect("on by default");
+    let up = m.now;
+    m.now = up + Duration::from_secs(20);
+    let ping = m.s[0].seal_raw_packet(m.now, vec![Frame::Ping]).unwrap();
+    m.input(1, Input::Datagram(ping)).unwrap();
+    let sent = m.sent[1].len();
+    m.now = up + keepalive + Duration::from_secs(1);
+    m.input(1, Input::Timeout).unwrap();
+    assert_eq!(pings(&m.sent[1][sent..]), 0, "no keepalive 1 s after the first deadline");
+    m.now = up + Duration::from_secs(20) + keepalive;
+    m.input(1, Input::Timeout).unwrap();
+    assert_eq!(pings(&m.sent[1][sent..]), 1, "keepalive after {keepalive:?} of silence");
+}
