@@ -247,6 +247,7 @@ fn receiver_counts_data_of_an_already_delivered_message_as_a_duplicate() {
     from_evil_alpha(&mut m, vec![data(0, 0, b"abc", Some(3))]).unwrap();
     assert_eq!(m.s[1].stats().data_duplicate, before + 1);
     assert_eq!(delivered(&m.events[1]), [(0, 40)], "delivered once");
+    assert_eq!(m.s[1].stats().delivered, 1);
 }
 
 #[test]
