@@ -196,3 +196,56 @@ fn after_stale_the_next_attempt_starts_above_the_peers_epoch() {
     let init = RawPdu::parse(m.sent[0].last().unwrap()).unwrap();
     assert_eq!((init.ty, init.header.epoch), (PduType::Init, beta_epoch + 1));
 }
+
+/// A summary too long for one datagram is cut to fit: with 60 remembered rejections and
+/// 512-byte datagrams, alpha's CONFIRM still fits in 512 bytes.
+#[test]
+fn a_long_handshake_summary_is_cut_to_fit_the_datagram() {
+    let (mut a, mut b) = common::configs();
+    for c in [&mut a, &mut b] {
+        c.params.max_datagram = 512;
+    }
+    a.max_message_len = 4; // alpha refuses beta's 5-byte messages: each is remembered
+    let mut m = Manual::with(a, b);
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    m.exchange(&mut d);
+    for k in 0..60 {
+        let s = assoc_core::Submission {
+            app_id: k,
+            priority: assoc_core::Priority::Normal,
+            deadline: None,
+            bytes: Bytes::from_static(b"12345"),
+        };
+        m.s[1].submit(m.now, s).unwrap();
+    }
+    m.drain(1);
+    for _ in 0..50 {
+        m.exchange(&mut d);
+        if m.s[0].store().recent_non_delivered.len() == 60 {
+            break;
+        }
+        m.tick();
+    }
+    assert_eq!(m.s[0].store().recent_non_delivered.len(), 60);
+    for side in 0..2 {
+        m.input(side, Input::LinkDown).unwrap();
+        m.input(side, Input::LinkUp).unwrap();
+    }
+    let from = m.sent[0].len();
+    let _ = m.input(0, Input::Open);
+    let _ = m.input(0, Input::LinkUp);
+    let mut d = [from, m.sent[1].len()];
+    for _ in 0..50 {
+        m.exchange(&mut d);
+        if m.s[0].state() == SessionState::Established && m.s[1].state() == SessionState::Established {
+            break;
+        }
+        m.tick();
+    }
+    let confirms: Vec<usize> =
+        m.sent[0][from..].iter().filter(|p| ty(p) == PduType::Confirm).map(|p| p.len()).collect();
+    assert!(!confirms.is_empty(), "alpha opened the new association");
+    assert!(confirms.iter().all(|&len| len <= 512), "CONFIRM sizes {confirms:?}");
+    assert!(m.sent.iter().flatten().all(|p| p.len() <= 512));
+}
