@@ -90,3 +90,58 @@ fn keepalive_counts_from_the_last_packet_received() {
     m.input(1, Input::Timeout).unwrap();
     assert_eq!(pings(&m.sent[1][sent..]), 1, "keepalive after {keepalive:?} of silence");
 }
+
+/// New DATA goes out only while fewer than `max_packets_in_flight` packets are
+/// unacknowledged: with a limit of 2 and a silent peer, exactly two DATA packets leave.
+#[test]
+fn new_data_stops_at_max_packets_in_flight() {
+    let (mut a, b) = common::configs();
+    a.max_packets_in_flight = 2;
+    let mut m = Manual::with(a, b);
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    m.exchange(&mut d);
+    let bytes = Bytes::from(vec![7u8; 20_000]);
+    let s =
+        assoc_core::Submission { app_id: 1, priority: assoc_core::Priority::Normal, deadline: None, bytes };
+    m.s[0].submit(m.now, s).unwrap();
+    m.drain(0);
+    let with_data = m.sent[0][d[0]..]
+        .iter()
+        .filter_map(|p| Pdu::decode(p).ok())
+        .filter(|p| matches!(&p.body, Body::Packet(f) if f.iter().any(|f| matches!(f, Frame::Data(_)))))
+        .count();
+    assert_eq!(with_data, 2);
+}
+
+/// A restored session mixes its seed with the persisted epoch: the same seed after a
+/// later epoch never repeats the tags of an earlier start (whatever bits the seed has set).
+#[test]
+fn a_reused_seed_never_repeats_tags_across_epochs() {
+    let (a, _) = common::configs();
+    let init_tag = |seed: u64, epoch: u64| {
+        let store = assoc_core::SessionStore { epoch, ..Default::default() };
+        let mut s = assoc_core::Session::restore(a.clone(), store, seed).unwrap();
+        s.handle_input(assoc_core::Instant::ZERO, Input::LinkUp).unwrap();
+        s.handle_input(assoc_core::Instant::ZERO, Input::Open).unwrap();
+        let mut tag = None;
+        while let Some(out) = s.poll_output() {
+            match out {
+                assoc_core::Output::Persist { seq, .. } => {
+                    let _ = s.handle_input(assoc_core::Instant::ZERO, Input::Persisted { upto: seq });
+                }
+                assoc_core::Output::Transmit(t) => {
+                    if let Ok(Pdu { body: Body::Init(init), .. }) = Pdu::decode(&t.datagram) {
+                        tag = Some(init.tag_i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        tag.expect("an INIT")
+    };
+    for seed in [0, u64::MAX, 0x1234_5678_9abc_def0] {
+        assert_eq!(init_tag(seed, 1), init_tag(seed, 1), "deterministic");
+        assert_ne!(init_tag(seed, 1), init_tag(seed, 2), "seed {seed:#x}");
+    }
+}

@@ -249,3 +249,38 @@ fn a_long_handshake_summary_is_cut_to_fit_the_datagram() {
     assert!(confirms.iter().all(|&len| len <= 512), "CONFIRM sizes {confirms:?}");
     assert!(m.sent.iter().flatten().all(|p| p.len() <= 512));
 }
+
+/// Summaries riding in data packets are cut to what is left of the packet: alpha rejects
+/// 60 messages in a row (each remembered, so its summary keeps growing) and no packet
+/// exceeds `max_datagram`, for ten datagram sizes (so every remainder of the cut occurs).
+#[test]
+fn summaries_in_data_packets_never_overflow_the_datagram() {
+    for max_datagram in 512..522u16 {
+        let (mut a, mut b) = common::configs();
+        for c in [&mut a, &mut b] {
+            c.params.max_datagram = max_datagram;
+        }
+        a.max_message_len = 4;
+        let mut m = Manual::with(a, b);
+        m.input(0, Input::Open).unwrap();
+        let mut d = [0, 0];
+        m.exchange(&mut d);
+        for k in 0..60 {
+            let s = assoc_core::Submission {
+                app_id: k,
+                priority: assoc_core::Priority::Normal,
+                deadline: None,
+                bytes: Bytes::from_static(b"12345"),
+            };
+            m.s[1].submit(m.now, s).unwrap();
+            m.drain(1);
+            m.exchange(&mut d);
+        }
+        assert_eq!(m.s[0].store().recent_non_delivered.len(), 60, "max_datagram {max_datagram}");
+        let longest = m.sent[0].iter().map(Bytes::len).max().unwrap();
+        assert!(
+            longest <= usize::from(max_datagram),
+            "max_datagram {max_datagram}: a {longest}-byte datagram"
+        );
+    }
+}

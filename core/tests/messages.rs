@@ -376,4 +376,6 @@ fn reordering_raises_the_loss_thresholds() {
     // With RFC 9002's fixed thresholds: 5,116 datagrams out, 2,681 lost or probed, 2,250
     // found spurious (44 % of the datagrams); adapted: 2,345, 239 and 170 (7 %).
     assert!(spurious * 10 < out, "{spurious} spurious loss declarations for {out} datagrams");
+    // Reordering this heavy does fool the detector sometimes, and the counters show it.
+    assert!(spurious > 0 && lost > spurious, "lost {lost}, spurious {spurious}");
 }
