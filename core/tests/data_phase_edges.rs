@@ -87,7 +87,8 @@ fn keepalive_counts_from_the_last_packet_received() {
     m.input(1, Input::Timeout).unwrap();
     assert_eq!(pings(&m.sent[1][sent..]), 0, "no keepalive 1 s after the first deadline");
     m.now = up + Duration::from_secs(20) + keepalive;
-    m.input(1, Input::Timeout).unwrap();
+    m.s[1].handle_timeout(m.now); // the convenience form of `Input::Timeout`
+    m.drain(1);
     assert_eq!(pings(&m.sent[1][sent..]), 1, "keepalive after {keepalive:?} of silence");
 }
 
