@@ -146,3 +146,62 @@ fn a_reused_seed_never_repeats_tags_across_epochs() {
         assert_ne!(init_tag(seed, 1), init_tag(seed, 2), "seed {seed:#x}");
     }
 }
+
+/// Fires side `i`'s timers (only its own) until `until`.
+fn run_side_until(m: &mut Manual, i: usize, until: assoc_core::Instant) {
+    while let Some(t) = m.s[i].poll_timeout().filter(|&t| t <= until) {
+        m.now = m.now.max(t);
+        m.input(i, Input::Timeout).unwrap();
+    }
+}
+
+/// The idle timer closes an association only when nothing is going on: an unanswered
+/// keepalive PING in flight keeps beta's (not held open: alpha opened it) open past
+/// `lifetime`.
+#[test]
+fn an_association_with_a_packet_in_flight_is_not_idle() {
+    let (a, mut b) = common::configs();
+    b.lifetime = Duration::from_secs(31); // just after the 30 s keepalive
+    let mut m = Manual::with(a, b);
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    m.exchange(&mut d);
+    let up = m.now;
+    let sent = m.sent[1].len();
+    run_side_until(&mut m, 1, up + Duration::from_secs(32));
+    assert!(pings(&m.sent[1][sent..]) >= 1, "the keepalive went out");
+    let closes = m.sent[1][sent..]
+        .iter()
+        .filter_map(|p| Pdu::decode(p).ok())
+        .filter(|p| matches!(&p.body, Body::Packet(f) if f.iter().any(|f| matches!(f, Frame::Close { .. }))))
+        .count();
+    assert_eq!(closes, 0, "no idle CLOSE while the PING is unanswered");
+}
+
+/// Alpha's link is already down when its disconnect timer fires: no second HangUp.
+#[test]
+fn no_hang_up_is_requested_for_a_link_already_down() {
+    let (mut m, mut d) = established();
+    m.input(0, Input::Release).unwrap();
+    m.exchange(&mut d);
+    let drained = m.now + Duration::from_secs(10);
+    run_side_until(&mut m, 0, drained); // the drain ends
+    assert!(m.s[0].association().is_none());
+    assert!(m.s[0].poll_timeout().is_some(), "the disconnect timer is armed");
+    m.input(0, Input::LinkDown).unwrap();
+    let mut hang_ups = 0;
+    for _ in 0..10 {
+        let Some(t) = m.s[0].poll_timeout() else { break };
+        m.now = m.now.max(t);
+        m.s[0].handle_timeout(m.now);
+        while let Some(out) = m.s[0].poll_output() {
+            if out == assoc_core::Output::Bearer(assoc_core::BearerRequest::HangUp) {
+                hang_ups += 1;
+            }
+            if let assoc_core::Output::Persist { seq, .. } = out {
+                let _ = m.s[0].handle_input(m.now, Input::Persisted { upto: seq });
+            }
+        }
+    }
+    assert_eq!(hang_ups, 0);
+}

@@ -32,6 +32,20 @@ fn datagrams_in_and_out_are_counted() {
     }
 }
 
+/// A lost INIT is sent again when the handshake timer fires, and counted.
+#[test]
+fn handshake_retransmissions_are_counted() {
+    let mut m = Manual::new();
+    m.input(0, Input::Open).unwrap();
+    assert_eq!(m.s[0].stats().handshake_retransmits, 0);
+    for n in 1..=2u64 {
+        m.now = m.s[0].poll_timeout().expect("the handshake timer");
+        m.input(0, Input::Timeout).unwrap();
+        assert_eq!(m.s[0].stats().handshake_retransmits, n);
+        assert_eq!(ty(m.sent[0].last().unwrap()), PduType::Init);
+    }
+}
+
 /// While alpha waits for its ACCEPT, a datagram for another tag or epoch is stale; it is
 /// not tried against the pending attempt's keys (that would count it as forged).
 #[test]
