@@ -579,4 +579,56 @@ mod tests {
         let (frames, _, assigned) = fill(&mut sender, &mut store, &p, DATA_OVERHEAD_FIRST + 8);
         assert_eq!((data_bytes(&frames), assigned, store.next_msn), (8, 1, 1));
     }
+
+    fn submit_at(
+        sender: &mut Sender,
+        store: &mut SessionStore,
+        at: Instant,
+        priority: Priority,
+        len: usize,
+    ) -> MessageId {
+        let s = Submission { app_id: 0, priority, deadline: None, bytes: Bytes::from(alloc::vec![1; len]) };
+        let record = Sender::submit(&cfg(), store, 0, at, s).unwrap();
+        let Record::Submitted { id, .. } = record else { unreachable!() };
+        apply(sender, store, &record);
+        id
+    }
+
+    /// Waiting promotes a message one class per `aging_interval` waited, no faster: one
+    /// second in, an older non-urgent message still goes after a new urgent one; after two
+    /// intervals it has caught up and, being older, goes first.
+    #[test]
+    fn aging_promotes_one_class_per_interval() {
+        let p = params(8, 1024);
+        let aging = cfg().aging_interval;
+        for (wait, want_first) in [
+            (crate::time::Duration::from_secs(1), Priority::Urgent),
+            (aging.saturating_mul(2), Priority::NonUrgent),
+        ] {
+            let (mut sender, mut store) = (Sender::default(), SessionStore::default());
+            let old = submit_at(&mut sender, &mut store, Instant::ZERO, Priority::NonUrgent, 8);
+            let new = submit_at(&mut sender, &mut store, Instant::ZERO + wait, Priority::Urgent, 8);
+            let (mut budget, mut frames) = (10_000, Vec::new());
+            let records = sender.fill(&cfg(), &store, &p, Instant::ZERO + wait, &mut budget, &mut frames);
+            let order: Vec<MessageId> = records
+                .iter()
+                .filter_map(|r| if let Record::Assigned { id, .. } = r { Some(*id) } else { None })
+                .collect();
+            let first = if want_first == Priority::Urgent { new } else { old };
+            assert_eq!(order.first(), Some(&first), "after {wait:?}: {order:?}");
+        }
+    }
+
+    /// An empty message is one empty, final first segment — exactly one.
+    #[test]
+    fn an_empty_message_is_sent_as_one_empty_segment() {
+        let p = params(8, 1024);
+        let (mut sender, mut store) = (Sender::default(), SessionStore::default());
+        submit_at(&mut sender, &mut store, Instant::ZERO, Priority::Normal, 0);
+        let (frames, _, _) = fill(&mut sender, &mut store, &p, 10_000);
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert!(matches!(&frames[0], Frame::Data(d) if d.fin && d.bytes.is_empty() && d.first.is_some()));
+        let (frames, _, _) = fill(&mut sender, &mut store, &p, 10_000);
+        assert!(frames.is_empty());
+    }
 }

@@ -298,3 +298,58 @@ fn summaries_in_data_packets_never_overflow_the_datagram() {
         );
     }
 }
+
+/// Against a silent peer: each attempt retransmits its INIT `handshake_retransmits` times,
+/// then fails; the next one starts after `open_backoff_start · 2^(failures - 1)`; after
+/// `max_open_retries` retries (`max_open_retries + 1` failures) the application is told.
+#[test]
+fn failed_attempts_back_off_and_give_up_after_max_open_retries() {
+    let (mut a, b) = common::configs();
+    a.max_open_retries = 2;
+    a.handshake_retransmits = 1;
+    a.open_backoff_start = assoc_core::Duration::from_secs(1);
+    let mut m = Manual::with(a, b);
+    m.input(0, Input::Open).unwrap();
+    let mut inits = vec![(m.now, RawPdu::parse(&m.sent[0][0]).unwrap().header.epoch)];
+    for _ in 0..50 {
+        let Some(t) = m.s[0].poll_timeout() else { break };
+        m.now = m.now.max(t);
+        let sent = m.sent[0].len();
+        m.input(0, Input::Timeout).unwrap();
+        for p in &m.sent[0][sent..] {
+            let raw = RawPdu::parse(p).unwrap();
+            if raw.ty == PduType::Init && inits.last().is_some_and(|&(_, e)| e != raw.header.epoch) {
+                inits.push((m.now, raw.header.epoch));
+            }
+        }
+        if m.events[0].iter().any(|e| matches!(e, Event::OpenFailed { .. })) {
+            break;
+        }
+    }
+    let failed: Vec<u32> = m.events[0]
+        .iter()
+        .filter_map(|e| match e {
+            Event::OpenFailed { attempts } => Some(*attempts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, [3]);
+    assert_eq!(m.s[0].stats().open_failures, 3);
+    assert_eq!(inits.len(), 3, "three attempts, each with a new epoch: {inits:?}");
+    // Each attempt lasts rto + 2·rto (one retransmission) = 3 s; then the backoff: 1 s, 2 s.
+    let gaps: Vec<u64> = inits.windows(2).map(|w| (w[1].0 - w[0].0).as_millis()).collect();
+    assert_eq!(gaps, [3_000 + 1_000, 3_000 + 2_000]);
+}
+
+/// When the link goes down, nothing of the association stays armed: an idle responder
+/// with no work has no timer at all.
+#[test]
+fn a_lost_link_leaves_no_association_timer_behind() {
+    let mut m = Manual::new();
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    m.exchange(&mut d);
+    assert!(m.s[1].poll_timeout().is_some(), "keepalive and idle are armed");
+    m.input(1, Input::LinkDown).unwrap();
+    assert_eq!(m.s[1].poll_timeout(), None);
+}
