@@ -631,4 +631,28 @@ mod tests {
         let (frames, _, _) = fill(&mut sender, &mut store, &p, 10_000);
         assert!(frames.is_empty());
     }
+
+    /// A queued retransmission is dropped once it no longer matters: DATA once its message
+    /// is being cancelled or resolved, CANCEL once resolved; other frames always go.
+    #[test]
+    fn retransmissions_are_needed_only_while_their_message_is_live() {
+        let p = params(8, 1024);
+        let (mut sender, mut store) = queued(&cfg(), &[8]);
+        let (frames, _, _) = fill(&mut sender, &mut store, &p, 10_000);
+        let data = frames[0].clone();
+        let cancel = Frame::Cancel { msn: 0 };
+        assert!(sender.still_needed(&store, &data) && sender.still_needed(&store, &cancel));
+        assert!(sender.still_needed(&store, &Frame::Ping));
+        let id = *store.outbound.keys().next().unwrap();
+        apply(&mut sender, &mut store, &Record::CancelRequested { id, reason: NonDelivery::Cancelled });
+        assert!(!sender.still_needed(&store, &data), "no more DATA for a message being cancelled");
+        assert!(sender.still_needed(&store, &cancel));
+        apply(
+            &mut sender,
+            &mut store,
+            &Record::Finished { id, outcome: Outcome::NonDelivered(NonDelivery::Cancelled) },
+        );
+        assert!(!sender.still_needed(&store, &cancel), "resolved: the CANCEL is moot");
+        assert!(!sender.still_needed(&store, &data));
+    }
 }
