@@ -362,6 +362,13 @@ mod tests {
         assert_eq!(held(&s), want);
         let total: usize = s.values().map(Bytes::len).sum();
         assert_eq!(total, 45 - 8);
+        // A segment around one already held adds exactly the parts on either side.
+        let mut s = BTreeMap::new();
+        insert_new_parts(&mut s, 0, 2, &seg(2, 5));
+        insert_new_parts(&mut s, 0, 0, &seg(0, 10));
+        let want: Vec<(u64, Vec<u8>)> =
+            [(0, 2), (2, 5), (5, 10)].iter().map(|&(lo, hi)| (lo as u64, msg[lo..hi].to_vec())).collect();
+        assert_eq!(held(&s), want);
         // Below the durable prefix nothing is buffered; an empty segment adds nothing.
         let mut s = BTreeMap::new();
         insert_new_parts(&mut s, 20, 0, &seg(0, 20));
