@@ -205,3 +205,50 @@ fn no_hang_up_is_requested_for_a_link_already_down() {
     }
     assert_eq!(hang_ups, 0);
 }
+
+fn data_frames(sent: &[Bytes]) -> Vec<(u64, u64)> {
+    sent.iter()
+        .filter_map(|d| Pdu::decode(d).ok())
+        .flat_map(|p| match p.body {
+            Body::Packet(frames) => frames,
+            _ => Vec::new(),
+        })
+        .filter_map(|f| if let Frame::Data(d) = f { Some((d.msn, d.offset)) } else { None })
+        .collect()
+}
+
+/// Lost packets of a message cancelled meanwhile are moot: their retransmissions are
+/// dropped, and the still-needed ones queued behind them go out at once, in the same
+/// flush — not at the next input or timer.
+#[test]
+fn retransmissions_behind_moot_ones_go_out_at_once() {
+    let (mut m, d) = established();
+    let sub = |app_id| assoc_core::Submission {
+        app_id,
+        priority: assoc_core::Priority::Normal,
+        deadline: None,
+        bytes: Bytes::from(vec![app_id as u8; 2_600]),
+    };
+    let doomed = m.s[0].submit(m.now, sub(1)).unwrap();
+    m.s[0].submit(m.now, sub(2)).unwrap();
+    m.drain(0);
+    assert_eq!(data_frames(&m.sent[0][d[0]..]).len(), 4, "two segments each");
+    m.input(0, Input::Cancel(doomed)).unwrap(); // a CANCEL in a packet of its own
+    let mut arriving = vec![m.sent[0].last().unwrap().clone()];
+    // Three more packets, so that every DATA packet is three or more below the largest
+    // acknowledged one.
+    for _ in 0..3 {
+        arriving.push(m.s[0].seal_raw_packet(m.now, vec![Frame::Ping]).unwrap());
+    }
+    // Only these arrive; beta's answers acknowledge them and resolve msn 0, so alpha
+    // declares the DATA packets lost.
+    for p in arriving {
+        m.input(1, Input::Datagram(p)).unwrap();
+    }
+    let answer = m.sent[1].last().unwrap().clone();
+    let before = m.sent[0].len();
+    m.input(0, Input::Datagram(answer)).unwrap();
+    let resent = data_frames(&m.sent[0][before..]);
+    assert!(resent.iter().all(|&(msn, _)| msn == 1), "nothing of the cancelled message: {resent:?}");
+    assert!(resent.contains(&(1, 0)), "message 1's lost first segment goes out now: {resent:?}");
+}
