@@ -17,6 +17,42 @@ fn ups(events: &[Event]) -> usize {
     events.iter().filter(|e| matches!(e, Event::AssociationUp { .. })).count()
 }
 
+/// Exchanges everything, firing timers in between, until `done` (at most 50 rounds).
+fn exchange_until(m: &mut Manual, d: &mut [usize; 2], done: impl Fn(&Manual) -> bool) {
+    for _ in 0..50 {
+        m.exchange(d);
+        if done(m) {
+            return;
+        }
+        m.tick();
+    }
+}
+
+/// An established pair with datagrams of `max_datagram` bytes where alpha refuses every
+/// message longer than 4 bytes (so each refusal is remembered in its summary).
+fn refusing_alpha(max_datagram: u16) -> (Manual, [usize; 2]) {
+    let (mut a, mut b) = common::configs();
+    for c in [&mut a, &mut b] {
+        c.params.max_datagram = max_datagram;
+    }
+    a.max_message_len = 4;
+    let mut m = Manual::with(a, b);
+    m.input(0, Input::Open).unwrap();
+    let mut d = [0, 0];
+    m.exchange(&mut d);
+    (m, d)
+}
+
+/// A 5-byte message.
+fn five_bytes(app_id: u64) -> assoc_core::Submission {
+    assoc_core::Submission {
+        app_id,
+        priority: assoc_core::Priority::Normal,
+        deadline: None,
+        bytes: Bytes::from_static(b"12345"),
+    }
+}
+
 /// Every datagram a side is handed or hands out is counted.
 #[test]
 fn datagrams_in_and_out_are_counted() {
@@ -153,13 +189,9 @@ fn the_handshake_summary_lists_a_partly_received_message() {
     }
     let from = [m.sent[0].len(), m.sent[1].len()];
     let mut d = from;
-    for _ in 0..50 {
-        m.exchange(&mut d);
-        if m.s[0].state() == SessionState::Established && m.s[1].state() == SessionState::Established {
-            break;
-        }
-        m.tick();
-    }
+    exchange_until(&mut m, &mut d, |m| {
+        m.s[0].state() == SessionState::Established && m.s[1].state() == SessionState::Established
+    });
     let summary_of = |side: usize, want: PduType| {
         m.sent[side][from[side]..]
             .iter()
@@ -215,32 +247,12 @@ fn after_stale_the_next_attempt_starts_above_the_peers_epoch() {
 /// 512-byte datagrams, alpha's CONFIRM still fits in 512 bytes.
 #[test]
 fn a_long_handshake_summary_is_cut_to_fit_the_datagram() {
-    let (mut a, mut b) = common::configs();
-    for c in [&mut a, &mut b] {
-        c.params.max_datagram = 512;
-    }
-    a.max_message_len = 4; // alpha refuses beta's 5-byte messages: each is remembered
-    let mut m = Manual::with(a, b);
-    m.input(0, Input::Open).unwrap();
-    let mut d = [0, 0];
-    m.exchange(&mut d);
+    let (mut m, mut d) = refusing_alpha(512);
     for k in 0..60 {
-        let s = assoc_core::Submission {
-            app_id: k,
-            priority: assoc_core::Priority::Normal,
-            deadline: None,
-            bytes: Bytes::from_static(b"12345"),
-        };
-        m.s[1].submit(m.now, s).unwrap();
+        m.s[1].submit(m.now, five_bytes(k)).unwrap();
     }
     m.drain(1);
-    for _ in 0..50 {
-        m.exchange(&mut d);
-        if m.s[0].store().recent_non_delivered.len() == 60 {
-            break;
-        }
-        m.tick();
-    }
+    exchange_until(&mut m, &mut d, |m| m.s[0].store().recent_non_delivered.len() == 60);
     assert_eq!(m.s[0].store().recent_non_delivered.len(), 60);
     for side in 0..2 {
         m.input(side, Input::LinkDown).unwrap();
@@ -250,13 +262,9 @@ fn a_long_handshake_summary_is_cut_to_fit_the_datagram() {
     let _ = m.input(0, Input::Open);
     let _ = m.input(0, Input::LinkUp);
     let mut d = [from, m.sent[1].len()];
-    for _ in 0..50 {
-        m.exchange(&mut d);
-        if m.s[0].state() == SessionState::Established && m.s[1].state() == SessionState::Established {
-            break;
-        }
-        m.tick();
-    }
+    exchange_until(&mut m, &mut d, |m| {
+        m.s[0].state() == SessionState::Established && m.s[1].state() == SessionState::Established
+    });
     let confirms: Vec<usize> =
         m.sent[0][from..].iter().filter(|p| ty(p) == PduType::Confirm).map(|p| p.len()).collect();
     assert!(!confirms.is_empty(), "alpha opened the new association");
@@ -270,23 +278,9 @@ fn a_long_handshake_summary_is_cut_to_fit_the_datagram() {
 #[test]
 fn summaries_in_data_packets_never_overflow_the_datagram() {
     for max_datagram in 512..522u16 {
-        let (mut a, mut b) = common::configs();
-        for c in [&mut a, &mut b] {
-            c.params.max_datagram = max_datagram;
-        }
-        a.max_message_len = 4;
-        let mut m = Manual::with(a, b);
-        m.input(0, Input::Open).unwrap();
-        let mut d = [0, 0];
-        m.exchange(&mut d);
+        let (mut m, mut d) = refusing_alpha(max_datagram);
         for k in 0..60 {
-            let s = assoc_core::Submission {
-                app_id: k,
-                priority: assoc_core::Priority::Normal,
-                deadline: None,
-                bytes: Bytes::from_static(b"12345"),
-            };
-            m.s[1].submit(m.now, s).unwrap();
+            m.s[1].submit(m.now, five_bytes(k)).unwrap();
             m.drain(1);
             m.exchange(&mut d);
         }
