@@ -19,6 +19,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
+# Where cargo puts binaries: $CARGO_TARGET_DIR when set (relative to here), else each
+# workspace's own target/.
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="$ROOT/target/bench-results"
 QUICK=0
 ONLY="core,callgrind,loopback,impaired,model"
@@ -85,7 +88,7 @@ if want callgrind; then
 fi
 
 # --- adapters --------------------------------------------------------------------------
-BENCH="$ROOT/benches/adapters/target/release/assoc-bench"
+BENCH="${CARGO_TARGET_DIR:-$ROOT/benches/adapters/target}/release/assoc-bench"
 if want loopback || want impaired; then
     step "building benches/adapters (quinn, rustls)"
     nice cargo build --release --manifest-path benches/adapters/Cargo.toml
@@ -142,7 +145,7 @@ if want model; then
     step "model checking throughput"
     apt_need /usr/bin/time time || true
     nice cargo build --release -p assoc-model
-    presets=$(target/release/assoc-model presets | awk 'NF==0 {exit} {print $1}')
+    presets=$("$TARGET_DIR"/release/assoc-model presets | awk 'NF==0 {exit} {print $1}')
     limit=${ASSOC_MODEL_LIMIT:-600}
     if [[ $QUICK == 1 ]]; then presets=$(echo "$presets" | grep '^ci'); limit=300; fi
     [[ $DEEP == 1 ]] || presets=$(echo "$presets" | grep -vx deep)
@@ -154,7 +157,7 @@ if want model; then
         status=ok
         # A memory cap, so a big preset cannot push the machine into swapping or the OOM killer.
         (ulimit -v "$mem_kib"; exec /usr/bin/time -v -o "$OUT/model-$p.time" timeout "$limit" \
-            target/release/assoc-model check --preset "$p") >"$log" 2>&1 || status="exit $?"
+            "$TARGET_DIR"/release/assoc-model check --preset "$p") >"$log" 2>&1 || status="exit $?"
         line=$(grep -m1 'stateright: states=' "$log" || true)
         if [[ -z $line ]]; then
             # Not finished: the last progress line says how far it got and how fast.

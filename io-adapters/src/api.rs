@@ -239,4 +239,12 @@ pub enum Error {
     /// The endpoint has stopped (shut down, or failed: see the driver's result).
     #[error("endpoint stopped")]
     Stopped,
+    /// The bearer's local address could not be bound (in use, not local, wrong family).
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
 }

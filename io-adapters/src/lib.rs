@@ -47,6 +47,8 @@ pub mod frame;
 mod limits;
 #[cfg(any(feature = "std", feature = "tokio"))]
 mod links;
+#[cfg(any(feature = "std", feature = "tokio"))]
+mod send_log;
 pub mod shim;
 pub mod store;
 #[cfg(feature = "tokio")]

@@ -18,6 +18,7 @@ use crate::engine::{Command, Effect, Engine};
 use crate::frame;
 use crate::limits::InitLimits;
 use crate::links::{Links, UdpPeer};
+use crate::send_log::SendLog;
 use crate::shim::Shim;
 
 /// Inputs handled before one flush (one commit covers them all).
@@ -38,6 +39,7 @@ pub(crate) struct Driver {
     shim: Option<Shim>,
     limits: InitLimits,
     io: IoStats,
+    send_log: SendLog,
     stop: Arc<AtomicBool>,
     ids: Arc<AtomicU64>,
     threads: Vec<JoinHandle<()>>,
@@ -59,7 +61,7 @@ impl Driver {
         let mut threads = Vec::new();
         let (net, local) = match options.bearer {
             Bearer::Udp { bind, peer } => {
-                let socket = UdpSocket::bind(bind)?;
+                let socket = UdpSocket::bind(bind).map_err(|source| Error::Bind { addr: bind, source })?;
                 let local = socket.local_addr()?;
                 threads.extend(net::udp_reader(socket.try_clone()?, tx.clone(), stop.clone()));
                 (Net::Udp { socket, peer: UdpPeer::new(peer) }, Some(local))
@@ -67,7 +69,7 @@ impl Driver {
             Bearer::Tcp { listen, peer } => {
                 let mut local = None;
                 if let Some(addr) = listen {
-                    let listener = TcpListener::bind(addr)?;
+                    let listener = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
                     local = Some(listener.local_addr()?);
                     threads.extend(net::acceptor(listener, tx.clone(), stop.clone(), ids.clone()));
                 }
@@ -86,6 +88,7 @@ impl Driver {
             shim,
             limits,
             io: IoStats::default(),
+            send_log: SendLog::default(),
             stop,
             ids,
             threads,
@@ -221,7 +224,13 @@ impl Driver {
     fn send_now(&mut self, pdu: Bytes) {
         let sent = match &mut self.net {
             Net::Udp { socket, peer } => {
-                peer.destination(&pdu).is_some_and(|to| socket.send_to(&pdu, to).is_ok())
+                peer.destination(&pdu).is_some_and(|to| match socket.send_to(&pdu, to) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        self.send_log.failed(to, &e);
+                        false
+                    }
+                })
             }
             Net::Tcp { links, .. } => links.send(frame::encode(&pdu)),
         };

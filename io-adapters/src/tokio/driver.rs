@@ -20,6 +20,7 @@ use crate::engine::{Command, Effect, Engine};
 use crate::frame;
 use crate::limits::InitLimits;
 use crate::links::{ConnHandle, Links, UdpPeer};
+use crate::send_log::SendLog;
 use crate::shim::Shim;
 
 /// Inputs handled before one flush (one commit covers them all).
@@ -77,6 +78,7 @@ pub(crate) struct Driver {
     shim: Option<Shim>,
     limits: InitLimits,
     io: IoStats,
+    send_log: SendLog,
     next_conn: u64,
     shutdown_at: Option<Instant>,
     effects: Vec<Effect>,
@@ -90,13 +92,16 @@ impl Driver {
     ) -> Result<(Driver, Option<SocketAddr>), Error> {
         let (net, local) = match options.bearer {
             Bearer::Udp { bind, peer } => {
-                let socket = UdpSocket::bind(bind).await?;
+                let socket =
+                    UdpSocket::bind(bind).await.map_err(|source| Error::Bind { addr: bind, source })?;
                 let local = socket.local_addr()?;
                 (Net::Udp { socket, peer: UdpPeer::new(peer) }, Some(local))
             }
             Bearer::Tcp { listen, peer } => {
                 let listener = match listen {
-                    Some(addr) => Some(TcpListener::bind(addr).await?),
+                    Some(addr) => {
+                        Some(TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?)
+                    }
                     None => None,
                 };
                 let local = listener.as_ref().map(TcpListener::local_addr).transpose()?;
@@ -117,6 +122,7 @@ impl Driver {
             shim,
             limits,
             io: IoStats::default(),
+            send_log: SendLog::default(),
             next_conn: 1,
             shutdown_at: None,
             effects: Vec::new(),
@@ -386,7 +392,13 @@ impl Driver {
     fn send_now(&mut self, pdu: Bytes) {
         let sent = match &mut self.net {
             Net::Udp { socket, peer } => {
-                peer.destination(&pdu).is_some_and(|to| socket.try_send_to(&pdu, to).is_ok())
+                peer.destination(&pdu).is_some_and(|to| match socket.try_send_to(&pdu, to) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        self.send_log.failed(to, &e);
+                        false
+                    }
+                })
             }
             Net::Tcp { links, .. } => links.send(frame::encode(&pdu)),
         };

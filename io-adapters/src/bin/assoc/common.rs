@@ -141,8 +141,7 @@ impl SessionArgs {
     }
 
     pub(crate) fn open_store(&self) -> Fallible<Store> {
-        let mut store =
-            Store::open(&self.store).map_err(|e| format!("store {}: {e}", self.store.display()))?;
+        let mut store = open_store_at(&self.store)?;
         if self.no_fsync {
             store.set_sync(SyncMode::Os);
         }
@@ -158,11 +157,51 @@ impl SessionArgs {
 
     pub(crate) fn bearer(&self, listen: Option<SocketAddr>, peer: Option<SocketAddr>) -> Bearer {
         match self.bearer {
-            BearerKind::Udp => {
-                Bearer::Udp { bind: listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))), peer }
-            }
+            BearerKind::Udp => Bearer::Udp { bind: listen.unwrap_or_else(|| any_address_for(peer)), peer },
             BearerKind::Tcp => Bearer::Tcp { listen, peer },
         }
+    }
+}
+
+/// The wildcard address of `peer`'s family (`[::]:0` for an IPv6 peer, else `0.0.0.0:0`):
+/// an IPv4 socket cannot send to an IPv6 address, and the kernel says so only per datagram.
+pub(crate) fn any_address_for(peer: Option<SocketAddr>) -> SocketAddr {
+    match peer {
+        Some(SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
+        _ => SocketAddr::from(([0, 0, 0, 0], 0)),
+    }
+}
+
+/// Opens a store, saying what to do when another process holds it.
+pub(crate) fn open_store_at(path: &std::path::Path) -> Fallible<Store> {
+    Store::open(path).map_err(|e| {
+        format!("store {}: {e} (a running `assoc serve`/`send` holds it open; stop it first)", path.display())
+            .into()
+    })
+}
+
+/// A rate over the intervals between calls of [`RateMeter::update`]. The first call only
+/// sets the baseline, so a counter restored from an earlier run (bytes already received or
+/// acknowledged) never shows as a burst.
+#[derive(Debug, Default)]
+pub(crate) struct RateMeter {
+    last: Option<(std::time::Instant, u64)>,
+}
+
+impl RateMeter {
+    /// Records `value` now; returns the rate per second since the previous call, if any.
+    pub(crate) fn update(&mut self, value: u64) -> Option<f64> {
+        let now = std::time::Instant::now();
+        let rate = self.last.map(|(at, before)| {
+            value.saturating_sub(before) as f64 / now.duration_since(at).as_secs_f64().max(1e-3)
+        });
+        self.last = Some((now, value));
+        rate
+    }
+
+    /// `rate` for humans, `-` before the first interval.
+    pub(crate) fn show(rate: Option<f64>) -> String {
+        rate.map_or_else(|| "-".to_string(), |r| format!("{}/s", human(r as u64)))
     }
 }
 

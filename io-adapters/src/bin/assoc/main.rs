@@ -47,7 +47,14 @@ fn main() {
         2 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).init();
+    // Colour escapes only for a terminal: a log file or a pipe gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_max_level(level)
+        .with_target(false)
+        .init();
     let result = match cli.command {
         Command::Queue(args) => queue::run(args),
         command => match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {

@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 
 use assoc_core::StoredInbound;
-use assoc_io::Store;
 use clap::Args;
 
-use crate::common::{human, Fallible};
+use crate::common::{human, open_store_at, Fallible};
 
 /// Arguments of `assoc queue`.
 #[derive(Args, Debug)]
@@ -21,12 +20,7 @@ pub(crate) struct QueueArgs {
 }
 
 pub(crate) fn run(args: QueueArgs) -> Fallible<i32> {
-    let store = Store::open(&args.store).map_err(|e| {
-        format!(
-            "store {}: {e} (a running `assoc serve`/`send` holds it open; stop it first)",
-            args.store.display()
-        )
-    })?;
+    let store = open_store_at(&args.store)?;
     let s = store.session_store();
     println!("store {}", args.store.display());
     println!(

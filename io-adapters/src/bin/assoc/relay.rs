@@ -29,7 +29,8 @@ pub(crate) struct RelayArgs {
 
 pub(crate) async fn run(args: RelayArgs) -> Fallible<i32> {
     let front = UdpSocket::bind(args.listen).await?;
-    let back = UdpSocket::bind(args.bind.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))).await?;
+    let back =
+        UdpSocket::bind(args.bind.unwrap_or_else(|| crate::common::any_address_for(Some(args.to)))).await?;
     let clock = Clock::new();
     let mut up = Shim::new(args.impair.always());
     let mut down =

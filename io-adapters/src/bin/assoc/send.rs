@@ -14,7 +14,7 @@ use assoc_io::tokio::Endpoint;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 
-use crate::common::{fnv1a, human, stop_signal, Fallible, SessionArgs, FNV_OFFSET};
+use crate::common::{fnv1a, human, stop_signal, Fallible, RateMeter, SessionArgs, FNV_OFFSET};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Prio {
@@ -134,7 +134,7 @@ pub(crate) async fn run(args: SendArgs) -> Fallible<i32> {
     let mut progress = tokio::time::interval(Duration::from_secs(1));
     let stop = stop_signal();
     tokio::pin!(stop);
-    let mut last = (Instant::now(), 0u64);
+    let mut rate = RateMeter::default();
     let code = loop {
         if outcomes.len() + refused == sizes.len() {
             break 0;
@@ -155,14 +155,12 @@ pub(crate) async fn run(args: SendArgs) -> Fallible<i32> {
                 let s = endpoint.snapshot().await?;
                 let done: u64 = outcomes.keys().filter_map(|a| sizes.get(a)).sum();
                 let acked = (done + s.acked_bytes).min(total);
-                let rate = acked.saturating_sub(last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
-                last = (Instant::now(), acked);
+                let rate = RateMeter::show(rate.update(acked));
                 eprintln!(
-                    "assoc: {} of {} acknowledged ({:.0} %), {}/s; {}/{} messages done; {:?}, {} retransmissions",
+                    "assoc: {} of {} acknowledged ({:.0} %), {rate}; {}/{} messages done; {:?}, {} retransmissions",
                     human(acked),
                     human(total),
                     if total == 0 { 100.0 } else { 100.0 * acked as f64 / total as f64 },
-                    human(rate as u64),
                     outcomes.len(),
                     sizes.len(),
                     s.state,

@@ -3,13 +3,13 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assoc_io::tokio::Endpoint;
 use assoc_io::Delivery;
 use clap::Args;
 
-use crate::common::{human, stop_signal, Fallible, SessionArgs};
+use crate::common::{human, stop_signal, Fallible, RateMeter, SessionArgs};
 
 /// Arguments of `assoc serve`.
 #[derive(Args, Debug)]
@@ -47,7 +47,7 @@ pub(crate) async fn run(args: ServeArgs) -> Fallible<i32> {
     let stop = stop_signal();
     tokio::pin!(stop);
     let (mut count, mut bytes) = (0u64, 0u64);
-    let mut last = (Instant::now(), 0u64);
+    let (mut rate, mut last_received) = (RateMeter::default(), None);
     loop {
         tokio::select! {
             biased;
@@ -81,11 +81,10 @@ pub(crate) async fn run(args: ServeArgs) -> Fallible<i32> {
             _ = progress.tick() => {
                 let s = endpoint.snapshot().await?;
                 let received = bytes + s.inbound_partial_bytes;
-                if received != last.1 {
-                    // A message completing moves its bytes from "partial" to the inbox before
-                    // they are handed over here, so `received` can go down for a moment.
-                    let rate =
-                        received.saturating_sub(last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
+                // A message completing moves its bytes from "partial" to the inbox before
+                // they are handed over here, so `received` can go down for a moment.
+                let rate = RateMeter::show(rate.update(received));
+                if last_received != Some(received) {
                     let partial = if s.inbound_expected_bytes > 0 {
                         format!(
                             "; receiving {} of {} ({:.0} %)",
@@ -97,12 +96,11 @@ pub(crate) async fn run(args: ServeArgs) -> Fallible<i32> {
                         String::new()
                     };
                     eprintln!(
-                        "assoc: {count} messages delivered ({}){partial}; {}/s; epoch {}",
+                        "assoc: {count} messages delivered ({}){partial}; {rate}; epoch {}",
                         human(bytes),
-                        human(rate as u64),
                         s.epoch
                     );
-                    last = (Instant::now(), received);
+                    last_received = Some(received);
                 }
             }
         }
