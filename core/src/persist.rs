@@ -1,6 +1,6 @@
 //! Persistence: records, the one fold that applies them, and the write barrier.
 //!
-//! The core never writes storage. It emits [`Output::Persist`](crate::Output::Persist) records
+//! The core never writes storage. It emits [`Output::Persist`] records
 //! numbered 1, 2, 3, …; the driver makes them durable in order and reports
 //! [`Input::Persisted`](crate::Input::Persisted) `{ upto }`. Every transmit and event queued
 //! after a record is held back until that record is durable, so nothing the peer or the
