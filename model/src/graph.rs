@@ -8,10 +8,13 @@
 //! * decide the CTL property **AG EF goal** ("no stuck state"): forward exploration,
 //!   reverse edges, backward reachability from the goal states. Only *progress* edges
 //!   count for EF (faults such as crashes, link drops and losses never rescue a state),
-//!   while AG ranges over every reachable state. A state with a progress successor
-//!   outside the *search bound* (as opposed to an environment budget; the model says
-//!   which) counts as able to reach the goal — optimistic: the bound, not the protocol,
-//!   stopped the search there — so every stuck state reported is stuck for real.
+//!   while AG ranges over every reachable state. AG EF is decided without optimism: a
+//!   state whose only progress towards the goal leaves the *search bound* (as opposed to
+//!   an environment budget; the model says which) is not counted as reaching it. Such
+//!   states are counted apart ([`AgEf::bound_dependent`]): they are stuck within the
+//!   bound but may not be stuck beyond it, so the bound must be raised (or the preset
+//!   shaped) until there are none. The states that cannot reach the goal even when every
+//!   exit from the bound counts as reaching it are stuck for real ([`AgEf::stuck`]).
 //!
 //! Ids are assigned in BFS order, so the smallest failing id is a failing state of
 //! minimal depth.
@@ -23,15 +26,15 @@ use std::time::{Duration, Instant};
 use stateright::Model;
 
 /// A state predicate of model `M`.
-pub type Predicate<M> = fn(&M, &<M as Model>::State) -> bool;
+pub type Predicate<'a, M> = Box<dyn Fn(&M, &<M as Model>::State) -> bool + 'a>;
 
 /// What to look for during the exploration.
 pub struct Search<'a, M: Model> {
     /// Predicates whose first (shallowest) satisfying state is recorded, in order.
     /// Pass the *negation* of an `always` property's condition via [`Watch::Violates`].
-    pub watch: Vec<Watch<M>>,
+    pub watch: Vec<Watch<'a, M>>,
     /// The AG EF goal and the progress-edge classifier, if AG EF is wanted.
-    pub agef: Option<AgEfSpec<M>>,
+    pub agef: Option<AgEfSpec<'a, M>>,
     /// Called every `progress_every` with the counts so far.
     pub progress: Option<&'a mut dyn FnMut(&Progress)>,
     /// How often to call `progress`.
@@ -42,22 +45,22 @@ pub struct Search<'a, M: Model> {
 }
 
 /// One predicate to watch.
-pub enum Watch<M: Model> {
+pub enum Watch<'a, M: Model> {
     /// Record the first state where the predicate is false (an `always` property).
-    Violates(Predicate<M>),
+    Violates(Predicate<'a, M>),
     /// Record the first state where the predicate is true (a `sometimes` property).
-    Satisfies(Predicate<M>),
+    Satisfies(Predicate<'a, M>),
 }
 
 /// AG EF parameters.
-pub struct AgEfSpec<M: Model> {
+pub struct AgEfSpec<'a, M: Model> {
     /// The goal states.
-    pub goal: Predicate<M>,
+    pub goal: Predicate<'a, M>,
     /// Whether an action is progress (usable on an EF path); faults are not.
     pub is_progress: fn(&M::Action) -> bool,
-    /// Whether an out-of-boundary successor (reached by progress) counts as able to reach
-    /// the goal: true where only a search bound, not a budget, excludes it.
-    pub optimistic_exit: Predicate<M>,
+    /// Whether an out-of-boundary successor (reached by progress) is excluded only by a
+    /// search bound, not by a budget: such exits make a state [`AgEf::bound_dependent`].
+    pub bound_exit: Predicate<'a, M>,
 }
 
 /// Counts reported while exploring.
@@ -87,14 +90,18 @@ pub struct Explored {
 /// Result of the AG EF check.
 #[derive(Clone, Copy, Debug)]
 pub struct AgEf {
-    /// Reachable states from which the goal cannot be reached without faults.
+    /// Reachable states from which the goal cannot be reached without faults, even if
+    /// every exit from the search bound counted as reaching it: stuck for real.
     pub stuck: usize,
-    /// The shallowest stuck state.
+    /// The shallowest such state.
     pub first_stuck: Option<u32>,
     /// Goal states found.
     pub goal_states: usize,
-    /// States counted as able to reach the goal because a successor left the boundary.
-    pub boundary_states: usize,
+    /// States that reach the goal only by leaving the search bound: not counted as
+    /// reaching it (no optimism), so AG EF holds only when there are none.
+    pub bound_dependent: usize,
+    /// The shallowest such state.
+    pub first_bound_dependent: Option<u32>,
 }
 
 const ROOT: u32 = u32::MAX;
@@ -144,7 +151,7 @@ where
     let mut progress = Progress::default();
     let mut pending: VecDeque<(u32, M::State)> = VecDeque::new();
 
-    let check = |id: u32, s: &M::State, found: &mut Vec<Option<u32>>| {
+    let check = |id: u32, s: &M::State, found: &mut [Option<u32>]| {
         for (w, slot) in search.watch.iter().zip(found.iter_mut()) {
             if slot.is_some() {
                 continue;
@@ -206,7 +213,7 @@ where
             };
             if !model.within_boundary(&next) {
                 if let Some(spec) = &search.agef {
-                    if !fault && (spec.optimistic_exit)(model, &next) {
+                    if !fault && (spec.bound_exit)(model, &next) {
                         escapes[id as usize] = true;
                     }
                 }
@@ -255,7 +262,8 @@ where
     Explored { progress, found, agef, parents }
 }
 
-/// Backward reachability over progress edges from goal and boundary states.
+/// Backward reachability over progress edges: once from the goal states (strict), once
+/// from the goal states and the states with an exit from the search bound (optimistic).
 fn backward(edge_start: &[u32], edges: &[u32], goal: &[bool], escapes: &[bool]) -> AgEf {
     let n = goal.len();
     // Reverse CSR of progress edges.
@@ -279,28 +287,37 @@ fn backward(edge_start: &[u32], edges: &[u32], goal: &[bool], escapes: &[bool]) 
             }
         }
     }
-    let mut good = vec![false; n];
-    let mut queue = VecDeque::new();
-    let (mut goal_states, mut boundary_states) = (0, 0);
-    for i in 0..n {
-        if goal[i] || escapes[i] {
-            goal_states += usize::from(goal[i]);
-            boundary_states += usize::from(escapes[i] && !goal[i]);
-            good[i] = true;
-            queue.push_back(i as u32);
-        }
-    }
-    while let Some(t) = queue.pop_front() {
-        let t = t as usize;
-        for &src in &rev[indeg[t] as usize..indeg[t + 1] as usize] {
-            if !good[src as usize] {
-                good[src as usize] = true;
-                queue.push_back(src);
+    let reach = |seed: &dyn Fn(usize) -> bool| {
+        let mut good = vec![false; n];
+        let mut queue = VecDeque::new();
+        for (i, g) in good.iter_mut().enumerate() {
+            if seed(i) {
+                *g = true;
+                queue.push_back(i as u32);
             }
         }
+        while let Some(t) = queue.pop_front() {
+            let t = t as usize;
+            for &src in &rev[indeg[t] as usize..indeg[t + 1] as usize] {
+                if !good[src as usize] {
+                    good[src as usize] = true;
+                    queue.push_back(src);
+                }
+            }
+        }
+        good
+    };
+    let strict = reach(&|i| goal[i]);
+    let optimistic = reach(&|i| goal[i] || escapes[i]);
+    let stuck = optimistic.iter().filter(|g| !**g).count();
+    let dependent = |i: usize| optimistic[i] && !strict[i];
+    AgEf {
+        stuck,
+        first_stuck: optimistic.iter().position(|g| !*g).map(|i| i as u32),
+        goal_states: goal.iter().filter(|g| **g).count(),
+        bound_dependent: (0..n).filter(|i| dependent(*i)).count(),
+        first_bound_dependent: (0..n).find(|i| dependent(*i)).map(|i| i as u32),
     }
-    let stuck = good.iter().filter(|g| !**g).count();
-    AgEf { stuck, first_stuck: good.iter().position(|g| !*g).map(|i| i as u32), goal_states, boundary_states }
 }
 
 impl Explored {
@@ -426,8 +443,12 @@ mod tests {
         let e = explore(
             &m,
             Search {
-                watch: vec![Watch::Violates(below_3)],
-                agef: Some(AgEfSpec { goal: is_top, is_progress: |_| true, optimistic_exit: |_, _| true }),
+                watch: vec![Watch::Violates(Box::new(below_3))],
+                agef: Some(AgEfSpec {
+                    goal: Box::new(is_top),
+                    is_progress: |_| true,
+                    bound_exit: Box::new(|_, _| true),
+                }),
                 progress: None,
                 progress_every: Duration::from_secs(1),
                 stop_on_violation: false,
@@ -445,7 +466,11 @@ mod tests {
             &trapped,
             Search {
                 watch: vec![],
-                agef: Some(AgEfSpec { goal: is_two, is_progress: |_| true, optimistic_exit: |_, _| true }),
+                agef: Some(AgEfSpec {
+                    goal: Box::new(is_two),
+                    is_progress: |_| true,
+                    bound_exit: Box::new(|_, _| true),
+                }),
                 progress: None,
                 progress_every: Duration::from_secs(1),
                 stop_on_violation: false,

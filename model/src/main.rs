@@ -1,7 +1,7 @@
 //! `assoc-model`: model-check the shipping assoc core.
 //!
 //! ```text
-//! assoc-model check [--preset P] [--property NAME] [--threads N] [--bfs|--dfs]
+//! assoc-model check [--preset P] [--property NAME] [--cross-check [--threads N] [--bfs|--dfs]] [--full-states]
 //! assoc-model explore [--preset P] [--addr 127.0.0.1:3000]
 //! assoc-model simulate --seed S --steps N [--preset P] [--depth D]
 //! assoc-model mutants
@@ -37,7 +37,7 @@ enum Command {
         /// Only this property (see `presets` for the names; "no stuck state" is AG EF).
         #[arg(long)]
         property: Option<String>,
-        /// stateright worker threads.
+        /// stateright worker threads (with --cross-check).
         #[arg(long, default_value_t = 1)]
         threads: usize,
         /// Breadth-first search (the default).
@@ -49,7 +49,14 @@ enum Command {
         /// Activate a core mutation (e.g. no-epoch-check) to see its counterexample.
         #[arg(long)]
         mutation: Option<String>,
-        /// Skip stateright's checker; run only our graph pass (AG EF + minimal traces).
+        /// Also run stateright's checker on the full states; fail if its unique-state count
+        /// differs from the graph pass's.
+        #[arg(long, conflicts_with = "graph_only")]
+        cross_check: bool,
+        /// Run the graph pass on full states (the engine before compact states).
+        #[arg(long)]
+        full_states: bool,
+        /// Only the graph pass (the default; kept for old scripts).
         #[arg(long)]
         graph_only: bool,
         /// Progress interval in seconds.
@@ -117,7 +124,18 @@ fn mutation_arg(name: Option<&str>) -> Result<Mutations, String> {
 
 fn run(cli: Cli) -> Result<bool, String> {
     match cli.command {
-        Command::Check { preset, property, threads, bfs: _, dfs, mutation, graph_only, every } => {
+        Command::Check {
+            preset,
+            property,
+            threads,
+            bfs: _,
+            dfs,
+            mutation,
+            cross_check,
+            full_states,
+            graph_only: _,
+            every,
+        } => {
             let p = preset_arg(&preset)?;
             let m = mutation_arg(mutation.as_deref())?;
             if let Some(name) = &property {
@@ -130,8 +148,8 @@ fn run(cli: Cli) -> Result<bool, String> {
                 property,
                 threads,
                 strategy: if dfs { Strategy::Dfs } else { Strategy::Bfs },
-                stateright: !graph_only,
-                graph: true,
+                stateright: cross_check,
+                full_states,
                 progress: Some(Duration::from_secs(every.max(1))),
                 stop_on_violation: false,
             };

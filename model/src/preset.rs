@@ -6,7 +6,7 @@ use assoc_core::{Config, DialPolicy, Duration, PeerName, Psk, Suite};
 use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
 use stateright::{Model, Property};
 
-use crate::actor::{ModelTimer, Side};
+use crate::actor::{ModelTimer, Side, SideState};
 use crate::properties;
 
 /// stateright's actor model of two [`Side`]s over an unordered, duplicating network.
@@ -417,8 +417,19 @@ pub const MAX_HELD_OUTPUTS: usize = 3;
 /// (stateright bounds only *concurrent* crashes).
 pub fn within_boundary(p: &Preset, s: &State) -> bool {
     within_budgets(p, s)
-        && s.actor_states.iter().all(|a| a.session.store().epoch <= p.max_epoch)
+        && s.actor_states.iter().all(|a| side_within_bounds(p, a))
         && s.network.iter_all().all(|e| !matches!(e.msg.body, Body::Packet(_)) || e.msg.header.pn <= p.max_pn)
+}
+
+/// One side's part of the boundary: its held outputs and its epoch (the compact model
+/// evaluates the boundary part by part).
+pub fn side_within_bounds(p: &Preset, a: &SideState) -> bool {
+    side_within_budget(a) && a.session.store().epoch <= p.max_epoch
+}
+
+/// One side's held outputs are within [`MAX_HELD_OUTPUTS`].
+pub fn side_within_budget(a: &SideState) -> bool {
+    a.session.pending_outputs() <= MAX_HELD_OUTPUTS
 }
 
 /// The model's checkpoint size (the core's minimum): a message longer than this is sent
@@ -434,8 +445,8 @@ pub const LARGE: usize = CHECKPOINT + 16;
 /// its epoch is where the *bound* stopped the search (AG EF counts it as able to reach
 /// the goal); a successor outside a budget is a path the environment may not take.
 pub fn within_budgets(p: &Preset, s: &State) -> bool {
-    s.actor_states.iter().enumerate().all(|(i, a)| {
-        a.session.pending_outputs() <= MAX_HELD_OUTPUTS
-            && !(s.crashed[i] && a.disk.ghost.restarts >= p.crashes[i])
-    })
+    s.actor_states
+        .iter()
+        .enumerate()
+        .all(|(i, a)| side_within_budget(a) && !(s.crashed[i] && a.disk.ghost.restarts >= p.crashes[i]))
 }
