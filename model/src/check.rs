@@ -42,6 +42,10 @@ pub struct Options {
     pub full_states: bool,
     /// Print progress lines every this often (None: silent).
     pub progress: Option<Duration>,
+    /// AG EF without optimism: a state that reaches the goal only beyond the search bound
+    /// fails the check ([`Outcome::BoundDependent`]). Otherwise such states are counted
+    /// and reported, and only states stuck even beyond the bound fail.
+    pub strict_agef: bool,
     /// Stop the graph pass at the first `always` violation (AG EF is then not decided): for
     /// mutants, where the first failure is all that matters.
     pub stop_on_violation: bool,
@@ -56,6 +60,7 @@ impl Default for Options {
             stateright: false,
             full_states: false,
             progress: None,
+            strict_agef: false,
             stop_on_violation: false,
         }
     }
@@ -87,6 +92,8 @@ pub enum Outcome {
         states: usize,
         /// Actions in the shortest path to one.
         len: usize,
+        /// The trace, rendered.
+        trace: String,
     },
     /// AG EF failed.
     Stuck {
@@ -237,7 +244,7 @@ impl Report {
                 Outcome::Stuck { states, len, .. } => {
                     format!("FAILS: {states} stuck states, shortest path {len} steps")
                 }
-                Outcome::BoundDependent { states, len } => {
+                Outcome::BoundDependent { states, len, .. } => {
                     format!("FAILS: {states} states reach the goal only beyond the search bound (shortest {len} steps)")
                 }
             };
@@ -246,13 +253,20 @@ impl Report {
         if let Some((goal, dependent)) = self.agef_detail {
             let _ = writeln!(
                 out,
-                "  (AG EF: {goal} goal states; {dependent} states depend on the search bound (reach the goal only beyond it; not counted))"
+                "  (AG EF: {goal} goal states; {dependent} states reach the goal only beyond the search bound: they depend on the bound, and fail with --strict-agef)"
             );
         }
         for r in &self.rows {
             match &r.outcome {
                 Outcome::Counterexample { trace, .. } => {
                     let _ = writeln!(out, "\ncounterexample to \"{}\" ({}):\n{trace}", r.name, r.doc);
+                }
+                Outcome::BoundDependent { trace, .. } => {
+                    let _ = writeln!(
+                        out,
+                        "\nshortest path to a state that reaches the goal only beyond the search bound (\"{}\"):\n{trace}",
+                        r.name
+                    );
                 }
                 Outcome::Stuck { trace, .. } => {
                     let _ = writeln!(
@@ -489,8 +503,15 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
                 let path = e.path(&model, id);
                 Outcome::Stuck { states: a.stuck, len: path.len(), trace: trace::render(&path) }
             }
-            // Not yet a failure: the presets' bounds are raised in the next change (issue 21).
-            (None, Some(_)) => Outcome::Holds,
+            (None, Some(id)) if opts.strict_agef => {
+                let path = e.path(&model, id);
+                Outcome::BoundDependent {
+                    states: a.bound_dependent,
+                    len: path.len(),
+                    trace: trace::render(&path),
+                }
+            }
+            (None, _) => Outcome::Holds,
         };
         report.rows.push(Row { name: NO_STUCK_STATE, kind: "AG EF", doc: NO_STUCK_STATE_DOC, outcome });
     }

@@ -8,13 +8,13 @@
 //! * decide the CTL property **AG EF goal** ("no stuck state"): forward exploration,
 //!   reverse edges, backward reachability from the goal states. Only *progress* edges
 //!   count for EF (faults such as crashes, link drops and losses never rescue a state),
-//!   while AG ranges over every reachable state. AG EF is decided without optimism: a
-//!   state whose only progress towards the goal leaves the *search bound* (as opposed to
-//!   an environment budget; the model says which) is not counted as reaching it. Such
-//!   states are counted apart ([`AgEf::bound_dependent`]): they are stuck within the
-//!   bound but may not be stuck beyond it, so the bound must be raised (or the preset
-//!   shaped) until there are none. The states that cannot reach the goal even when every
-//!   exit from the bound counts as reaching it are stuck for real ([`AgEf::stuck`]).
+//!   while AG ranges over every reachable state. Two answers are computed. Without
+//!   optimism, a state whose only progress towards the goal leaves the *search bound* (as
+//!   opposed to an environment budget; the model says which) does not reach it: such
+//!   states are counted apart ([`AgEf::bound_dependent`]) — stuck within the bound, maybe
+//!   not beyond it, so the bound must be raised or the preset shaped until there are none.
+//!   The states that cannot reach the goal even when every exit from the bound counts as
+//!   reaching it are stuck for real ([`AgEf::stuck`]).
 //!
 //! Ids are assigned in BFS order, so the smallest failing id is a failing state of
 //! minimal depth.
@@ -403,6 +403,8 @@ mod tests {
     struct Chain {
         n: u8,
         trap: Option<u8>,
+        /// The search bound: states above it are outside the boundary.
+        bound: u8,
     }
     impl Model for Chain {
         type State = u8;
@@ -425,6 +427,9 @@ mod tests {
         fn next_state(&self, s: &u8, a: i8) -> Option<u8> {
             Some((i16::from(*s) + i16::from(a)) as u8)
         }
+        fn within_boundary(&self, s: &u8) -> bool {
+            *s <= self.bound
+        }
     }
 
     fn below_3(_: &Chain, s: &u8) -> bool {
@@ -439,7 +444,7 @@ mod tests {
 
     #[test]
     fn shortest_counterexample_and_agef() {
-        let m = Chain { n: 10, trap: None };
+        let m = Chain { n: 10, trap: None, bound: 10 };
         let e = explore(
             &m,
             Search {
@@ -461,7 +466,7 @@ mod tests {
         assert_eq!(*p.last_state(), 3);
         assert_eq!(e.agef.unwrap().stuck, 0);
 
-        let trapped = Chain { n: 10, trap: Some(4) };
+        let trapped = Chain { n: 10, trap: Some(4), bound: 10 };
         let e = explore(
             &trapped,
             Search {
@@ -481,5 +486,39 @@ mod tests {
         let p = e.path(&trapped, a.first_stuck.unwrap());
         assert_eq!(*p.last_state(), 4);
         assert_eq!(p.len(), 4);
+    }
+
+    /// Below a bound that cuts the way to the goal, every state depends on the bound
+    /// (none is stuck for real); a trap stays stuck for real.
+    #[test]
+    fn states_beyond_the_bound_are_not_counted_as_reaching_the_goal() {
+        let agef = |m: &Chain| {
+            let e = explore(
+                m,
+                Search {
+                    watch: vec![],
+                    agef: Some(AgEfSpec {
+                        goal: Box::new(is_top),
+                        is_progress: |_| true,
+                        bound_exit: Box::new(|_, _| true),
+                    }),
+                    progress: None,
+                    progress_every: Duration::from_secs(1),
+                    stop_on_violation: false,
+                },
+            );
+            e.agef.unwrap()
+        };
+        let a = agef(&Chain { n: 10, trap: None, bound: 5 });
+        assert_eq!((a.stuck, a.bound_dependent, a.goal_states), (0, 6, 0));
+        assert_eq!(a.first_bound_dependent, Some(0));
+        let a = agef(&Chain { n: 10, trap: Some(3), bound: 5 });
+        assert_eq!(
+            (a.stuck, a.bound_dependent),
+            (4, 0),
+            "the trap blocks the way beyond the bound too: 0..=3 are stuck for real"
+        );
+        let a = agef(&Chain { n: 10, trap: None, bound: 10 });
+        assert_eq!((a.stuck, a.bound_dependent, a.goal_states), (0, 0, 1));
     }
 }

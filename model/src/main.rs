@@ -56,6 +56,16 @@ enum Command {
         /// Run the graph pass on full states (the engine before compact states).
         #[arg(long)]
         full_states: bool,
+        /// AG EF without optimism: fail if any state reaches the goal only beyond the search
+        /// bound (their number is printed either way).
+        #[arg(long)]
+        strict_agef: bool,
+        /// Override the preset's epoch bound (to see whether AG EF depends on it).
+        #[arg(long)]
+        max_epoch: Option<u64>,
+        /// Override the preset's packet-number bound.
+        #[arg(long)]
+        max_pn: Option<u64>,
         /// Only the graph pass (the default; kept for old scripts).
         #[arg(long)]
         graph_only: bool,
@@ -135,8 +145,14 @@ fn run(cli: Cli) -> Result<bool, String> {
             full_states,
             graph_only: _,
             every,
+            max_epoch,
+            max_pn,
+            strict_agef,
         } => {
-            let p = preset_arg(&preset)?;
+            let mut p = preset_arg(&preset)?.clone();
+            p.max_epoch = max_epoch.unwrap_or(p.max_epoch);
+            p.max_pn = max_pn.unwrap_or(p.max_pn);
+            let p = &p;
             let m = mutation_arg(mutation.as_deref())?;
             if let Some(name) = &property {
                 if name != properties::NO_STUCK_STATE && properties::by_name(name).is_none() {
@@ -151,6 +167,7 @@ fn run(cli: Cli) -> Result<bool, String> {
                 stateright: cross_check,
                 full_states,
                 progress: Some(Duration::from_secs(every.max(1))),
+                strict_agef,
                 stop_on_violation: false,
             };
             let report = check::run(p, m, &opts);

@@ -45,7 +45,7 @@ fn result(o: &Outcome) -> String {
         Outcome::Missing => "**never reached**".into(),
         Outcome::Counterexample { len, .. } => format!("**counterexample** ({len} steps)"),
         Outcome::Stuck { states, len, .. } => format!("**{states} stuck states** ({len} steps)"),
-        Outcome::BoundDependent { states, len } => {
+        Outcome::BoundDependent { states, len, .. } => {
             format!("**{states} states reach the goal only beyond the bound** ({len} steps)")
         }
     }
