@@ -16,11 +16,12 @@ pub type State = ActorModelState<Side, ()>;
 /// One action of the model.
 pub type Action = ActorModelAction<assoc_core::wire::Pdu, ModelTimer, ()>;
 
-/// The model checked: stateright's [`ActorModel`] with one normalisation. The duplicating
+/// The model checked: stateright's [`ActorModel`] with two normalisations. The duplicating
 /// network remembers the *last delivered* envelope (`last_msg`, only used by old Explorer
 /// URLs); it is part of the hashed state and multiplies the state count several times
-/// without meaning anything, so every state is stored with `last_msg = None`. Everything
-/// else delegates to the inner model.
+/// without meaning anything, so every state is stored with `last_msg = None`. A crashed
+/// side's state is reset to [`Side::crashed_state`]. Everything else delegates to the
+/// inner model.
 pub struct AssocModel {
     /// The actor model.
     pub inner: Inner,
@@ -51,7 +52,17 @@ impl Model for AssocModel {
         self.inner.actions(state, actions)
     }
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
-        self.inner.next_state(last, action).map(normalize)
+        let crash = match action {
+            ActorModelAction::Crash(id) => Some(usize::from(id)),
+            _ => None,
+        };
+        let mut next = self.inner.next_state(last, action).map(normalize)?;
+        if let Some(i) = crash {
+            // See `Side::crashed_state`: the stale volatile state is needless distinctness.
+            let reset = self.inner.actors[i].crashed_state(&next.actor_states[i]);
+            next.actor_states[i] = std::sync::Arc::new(reset);
+        }
+        Some(next)
     }
     fn format_action(&self, action: &Action) -> String {
         crate::trace::action_line(action)
