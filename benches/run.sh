@@ -167,7 +167,7 @@ if want model; then
             line=$(grep -m1 'graph pass: states=' "$log" || true)
             if [[ -z $line ]]; then
                 # Not finished: the last progress line says how far it got.
-                line=$(grep 'graph pass… states=' "$log" | tail -1 || true)
+                line=$(grep 'graph pass… unique=' "$log" | tail -1 || true)
                 status="not finished in ${limit}s (partial figures)"
             fi
             states=$(sed -n 's/.*states=\([0-9]*\).*/\1/p' <<<"$line")

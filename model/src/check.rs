@@ -346,16 +346,26 @@ impl<C: Checker<AssocModel>> CheckerDyn for C {
     }
 }
 
-/// Prints a progress line of the graph pass.
-fn print_progress(p: &Progress) {
+/// Prints a progress line of the graph pass, with the expected total if known.
+fn print_progress(p: &Progress, expected: Option<usize>) {
+    let of = expected.map_or(String::new(), |n| {
+        format!(" of {n} expected ({:.0} %)", 100.0 * p.unique as f64 / n.max(1) as f64)
+    });
     println!(
-        "  graph pass… states={} unique={} states/s={:.0} depth={} ({:.0}s)",
-        p.states,
+        "  graph pass… unique={}{of} states={} states/s={:.0} depth={} ({:.0}s)",
         p.unique,
+        p.states,
         p.states as f64 / p.elapsed.as_secs_f64().max(1e-9),
         p.depth,
         p.elapsed.as_secs_f64()
     );
+}
+
+/// The expected unique-state count of `model`'s run, if known: the built-in preset
+/// unchanged and no mutation active.
+fn expected_unique(model: &AssocModel) -> Option<usize> {
+    let unmutated = model.inner.actors.iter().all(|a| a.cfg.mutations == Mutations::NONE);
+    crate::preset::expected_unique(model.preset()).filter(|_| unmutated)
 }
 
 /// The watch list of `props`, with `pred(i)` the predicate of property `i`.
@@ -381,7 +391,8 @@ pub fn run_graph_full(
     progress: Option<Duration>,
     stop_on_violation: bool,
 ) -> Explored {
-    let mut cb = print_progress;
+    let expected = expected_unique(model);
+    let mut cb = |p: &Progress| print_progress(p, expected);
     graph::explore(
         model,
         Search {
@@ -411,8 +422,9 @@ pub fn run_graph_compact(
         props.iter().map(|p| Box::new(p.condition) as StatePredicate).collect();
     let goal_index = predicates.len();
     predicates.push(Box::new(properties::goal));
+    let expected = expected_unique(&model);
     let compact = CompactModel::new(model, predicates);
-    let mut cb = print_progress;
+    let mut cb = |p: &Progress| print_progress(p, expected);
     let explored = graph::explore(
         &compact,
         Search {

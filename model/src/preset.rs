@@ -350,6 +350,16 @@ pub const ALL: [&Preset; 11] = [
     &DEEP,
 ];
 
+/// The unique-state count of the last complete run of the built-in preset `p` (from
+/// `model/expected.toml`), if known; `None` for a preset whose bounds were changed.
+pub fn expected_unique(p: &Preset) -> Option<usize> {
+    by_name(p.name).filter(|builtin| *builtin == p)?;
+    include_str!("../expected.toml").lines().find_map(|line| {
+        let (name, n) = line.split_once('=')?;
+        (name.trim() == p.name).then(|| n.trim().parse().ok()).flatten()
+    })
+}
+
 /// The preset called `name`.
 pub fn by_name(name: &str) -> Option<&'static Preset> {
     ALL.iter().copied().find(|p| p.name == name)

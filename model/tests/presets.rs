@@ -19,6 +19,7 @@ fn check_preset(p: &Preset, unique: usize) {
     let graph = report.graph.expect("graph pass ran");
     assert_eq!(sr.unique, graph.unique, "stateright and the graph pass disagree\n{table}");
     assert_eq!(sr.unique, unique, "unique states of preset {} changed\n{table}", p.name);
+    assert_eq!(preset::expected_unique(p), Some(unique), "model/expected.toml is stale for {}", p.name);
     if p.agef {
         let row = report.row("no stuck state").expect("AG EF ran");
         assert_eq!(row.outcome, Outcome::Holds, "{table}");
