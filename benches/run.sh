@@ -146,7 +146,8 @@ if want model; then
     step "model checking throughput"
     apt_need /usr/bin/time time || true
     nice cargo build --release -p assoc-model
-    presets=$(target/release/assoc-model presets | awk 'NF==0 {exit} {print $1}')
+    model_bin="${CARGO_TARGET_DIR:-target}/release/assoc-model"
+    presets=$("$model_bin" presets | awk 'NF==0 {exit} {print $1}')
     limit=${ASSOC_MODEL_LIMIT:-600}
     if [[ $QUICK == 1 ]]; then presets=$(echo "$presets" | grep '^ci'); limit=300; fi
     [[ $DEEP == 1 ]] || presets=$(echo "$presets" | grep -vx deep)
@@ -163,7 +164,7 @@ if want model; then
             status=ok
             # A memory cap, so a big preset cannot push the machine into swapping or the OOM killer.
             (ulimit -v "$mem_kib"; exec /usr/bin/time -f '%U %S %M' -o "$OUT/model-$p-$engine.time" \
-                timeout "$limit" target/release/assoc-model "${args[@]}") >"$log" 2>&1 || status="exit $?"
+                timeout "$limit" "$model_bin" "${args[@]}") >"$log" 2>&1 || status="exit $?"
             line=$(grep -m1 'graph pass: states=' "$log" || true)
             if [[ -z $line ]]; then
                 # Not finished: the last progress line says how far it got.
