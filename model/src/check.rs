@@ -30,7 +30,8 @@ pub enum Strategy {
 pub struct Options {
     /// Only this property (a stateright property name or [`NO_STUCK_STATE`]).
     pub property: Option<String>,
-    /// stateright worker threads.
+    /// Worker threads: the graph pass's expansion (results do not depend on it) and
+    /// stateright's checker.
     pub threads: usize,
     /// stateright's search order.
     pub strategy: Strategy,
@@ -390,6 +391,7 @@ pub fn run_graph_full(
     agef: bool,
     progress: Option<Duration>,
     stop_on_violation: bool,
+    threads: usize,
 ) -> Explored {
     let expected = expected_unique(model);
     let mut cb = |p: &Progress| print_progress(p, expected);
@@ -404,6 +406,7 @@ pub fn run_graph_full(
             }),
             progress: if progress.is_some() { Some(&mut cb) } else { None },
             progress_every: progress.unwrap_or(Duration::from_secs(3600)),
+            threads,
             stop_on_violation,
         },
     )
@@ -417,6 +420,7 @@ pub fn run_graph_compact(
     agef: bool,
     progress: Option<Duration>,
     stop_on_violation: bool,
+    threads: usize,
 ) -> (Explored, PartCounts) {
     let mut predicates: Vec<StatePredicate> =
         props.iter().map(|p| Box::new(p.condition) as StatePredicate).collect();
@@ -436,6 +440,7 @@ pub fn run_graph_compact(
             }),
             progress: if progress.is_some() { Some(&mut cb) } else { None },
             progress_every: progress.unwrap_or(Duration::from_secs(3600)),
+            threads,
             stop_on_violation,
         },
     );
@@ -471,10 +476,16 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
         println!("{pass}graph pass on {engine}");
     }
     let explored = if opts.full_states {
-        run_graph_full(&model, &props, agef, opts.progress, opts.stop_on_violation)
+        run_graph_full(&model, &props, agef, opts.progress, opts.stop_on_violation, opts.threads)
     } else {
-        let (e, parts) =
-            run_graph_compact(preset.model(mutations), &props, agef, opts.progress, opts.stop_on_violation);
+        let (e, parts) = run_graph_compact(
+            preset.model(mutations),
+            &props,
+            agef,
+            opts.progress,
+            opts.stop_on_violation,
+            opts.threads,
+        );
         report.parts = Some(parts);
         e
     };

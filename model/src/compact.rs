@@ -20,10 +20,9 @@
 //! network nor the timers: no property reads them), once per distinct such tuple.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use assoc_core::wire::{Body, Pdu};
 use stateright::actor::{
@@ -183,7 +182,7 @@ struct SideFacts {
 }
 
 /// A predicate over full states, answered by [`CompactModel::holds`].
-pub type StatePredicate = Box<dyn Fn(&AssocModel, &State) -> bool>;
+pub type StatePredicate = Box<dyn Fn(&AssocModel, &State) -> bool + Send + Sync>;
 
 /// The memo key of predicates: everything a property may read.
 type ViewKey = ([u32; 2], [u32; 2], [bool; 2]);
@@ -203,6 +202,10 @@ struct Tables {
     steps: FxMap<(u8, u32, Stimulus), Option<u32>>,
     /// (side, disk) → effect index of `on_start`.
     starts: FxMap<(u8, u32), u32>,
+    /// (effect, timers, network) → (timers, network) after applying the effect.
+    applied: FxMap<(u32, u32, u32), (u32, u32)>,
+    /// (timers, timer) → timers without it.
+    disarmed: FxMap<(u32, ModelTimer), u32>,
     /// Side state → what it is reset to when its side crashes.
     crashes: FxMap<(u8, u32), u32>,
     /// (network, envelope, added?) → network.
@@ -219,7 +222,7 @@ pub struct CompactModel {
     /// The full model (its actors are stepped; its properties are evaluated on views).
     pub full: AssocModel,
     predicates: Vec<StatePredicate>,
-    tables: RefCell<Tables>,
+    tables: RwLock<Tables>,
     empty_timers: u32,
     none_disk: u32,
 }
@@ -243,6 +246,8 @@ impl CompactModel {
             starts: FxMap::default(),
             net_ops: FxMap::default(),
             crashes: FxMap::default(),
+            applied: FxMap::default(),
+            disarmed: FxMap::default(),
             views: FxMap::default(),
             session_steps: 0,
         };
@@ -251,7 +256,17 @@ impl CompactModel {
         let (empty_net, _) = t.networks.intern(Vec::new());
         debug_assert_eq!(empty_net, 0);
         t.network_within.push(true);
-        CompactModel { full, predicates, tables: RefCell::new(t), empty_timers, none_disk }
+        CompactModel { full, predicates, tables: RwLock::new(t), empty_timers, none_disk }
+    }
+
+    /// The tables, for lookups (the model is shared by the graph pass's threads).
+    fn r(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The tables, to add to them (a cache miss).
+    fn w(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn preset(&self) -> &Preset {
@@ -261,7 +276,7 @@ impl CompactModel {
     /// Whether predicate `i` (as passed to [`CompactModel::new`]) holds in `s`.
     pub fn holds(&self, i: usize, s: &Packed) -> bool {
         let key = (s.sides, s.disks, s.crashed);
-        if let Some(bits) = self.tables.borrow().views.get(&key) {
+        if let Some(bits) = self.r().views.get(&key) {
             return bits & (1 << i) != 0;
         }
         let view = self.view(s);
@@ -272,14 +287,14 @@ impl CompactModel {
                 acc
             }
         });
-        self.tables.borrow_mut().views.insert(key, bits);
+        self.w().views.insert(key, bits);
         bits & (1 << i) != 0
     }
 
     /// A full state with `s`'s sides, disks and crash flags, and an empty network and no
     /// timers (what predicates are evaluated on).
     fn view(&self, s: &Packed) -> State {
-        let t = self.tables.borrow();
+        let t = self.r();
         ActorModelState {
             actor_states: s.sides.iter().map(|id| t.sides.get(*id).clone()).collect(),
             network: Network::new_unordered_duplicating([]),
@@ -294,7 +309,7 @@ impl CompactModel {
     /// The full state `s` stands for (as the full model would hold it).
     pub fn unpack(&self, s: &Packed) -> State {
         let mut state = self.view(s);
-        let t = self.tables.borrow();
+        let t = self.r();
         state.network = Network::new_unordered_duplicating(
             t.networks.get(s.net).iter().map(|e| (**t.envelopes.get(*e)).clone()),
         );
@@ -309,7 +324,7 @@ impl CompactModel {
     /// Distinct parts interned so far: side states, disks, envelopes, networks, and the
     /// number of times a session was actually stepped (the rest came from the cache).
     pub fn part_counts(&self) -> PartCounts {
-        let t = self.tables.borrow();
+        let t = self.r();
         PartCounts {
             side_states: t.sides.len(),
             disks: t.disks.len(),
@@ -322,7 +337,7 @@ impl CompactModel {
     /// Whether `s` is within the preset's budgets (the boundary without its search
     /// bounds), as [`preset::within_budgets`] decides for the full model.
     pub fn within_budgets(&self, s: &Packed) -> bool {
-        let t = self.tables.borrow();
+        let t = self.r();
         let p = self.preset();
         (0..2).all(|i| {
             let f = t.side_facts[s.sides[i] as usize];
@@ -374,10 +389,10 @@ impl CompactModel {
 
     /// The effect of `stimulus` on side `i` in side state `sid` (`None`: a no-op).
     fn step(&self, i: usize, sid: u32, stimulus: Stimulus) -> Option<u32> {
-        if let Some(hit) = self.tables.borrow().steps.get(&(i as u8, sid, stimulus)) {
+        if let Some(hit) = self.r().steps.get(&(i as u8, sid, stimulus)) {
             return *hit;
         }
-        let mut t = self.tables.borrow_mut();
+        let mut t = self.w();
         t.session_steps += 1;
         let before = t.sides.get(sid).clone();
         let actor = &self.full.inner.actors[i];
@@ -413,10 +428,10 @@ impl CompactModel {
 
     /// The effect of side `i` starting from disk `disk`.
     fn start(&self, i: usize, disk: u32) -> u32 {
-        if let Some(hit) = self.tables.borrow().starts.get(&(i as u8, disk)) {
+        if let Some(hit) = self.r().starts.get(&(i as u8, disk)) {
             return *hit;
         }
-        let mut t = self.tables.borrow_mut();
+        let mut t = self.w();
         t.session_steps += 1;
         let storage = (**t.disks.get(disk)).clone();
         let mut out = Out::new();
@@ -429,10 +444,10 @@ impl CompactModel {
     /// The state side `i` in side state `sid` is reset to when it crashes
     /// ([`Side::crashed_state`], as the full model does).
     fn crashed(&self, i: usize, sid: u32) -> u32 {
-        if let Some(hit) = self.tables.borrow().crashes.get(&(i as u8, sid)) {
+        if let Some(hit) = self.r().crashes.get(&(i as u8, sid)) {
             return *hit;
         }
-        let mut t = self.tables.borrow_mut();
+        let mut t = self.w();
         t.session_steps += 1;
         let reset = self.full.inner.actors[i].crashed_state(t.sides.get(sid));
         let id = self.intern_side(&mut t, reset);
@@ -468,15 +483,25 @@ impl CompactModel {
 
     /// Applies side `i`'s effect `e` to `s` (stateright's `process_commands`).
     fn apply(&self, s: &mut Packed, i: usize, e: u32) {
-        let mut t = self.tables.borrow_mut();
+        {
+            let t = self.r();
+            let eff = &t.effects[e as usize];
+            if let Some(side) = eff.side {
+                s.sides[i] = side;
+            }
+            if let Some(disk) = eff.save {
+                s.disks[i] = disk;
+            }
+            if let Some(&(timers, net)) = t.applied.get(&(e, s.timers[i], s.net)) {
+                s.timers[i] = timers;
+                s.net = net;
+                return;
+            }
+        }
+        let key = (e, s.timers[i], s.net);
+        let mut t = self.w();
         let t = &mut *t;
         let eff = &t.effects[e as usize];
-        if let Some(side) = eff.side {
-            s.sides[i] = side;
-        }
-        if let Some(disk) = eff.save {
-            s.disks[i] = disk;
-        }
         if !eff.timers.is_empty() {
             let mut timers = t.timer_sets.get(s.timers[i]).to_vec();
             for (timer, set) in &eff.timers {
@@ -494,6 +519,7 @@ impl CompactModel {
         for env in sends {
             s.net = self.net_op(t, s.net, env, true);
         }
+        t.applied.insert(key, (s.timers[i], s.net));
     }
 }
 
@@ -532,7 +558,7 @@ impl Model for CompactModel {
     }
 
     fn actions(&self, s: &Packed, actions: &mut Vec<PackedAction>) {
-        let t = self.tables.borrow();
+        let t = self.r();
         let envs = t.networks.get(s.net);
         if self.full.inner.lossy_network == LossyNetwork::Yes {
             actions.extend(envs.iter().map(|e| PackedAction::Drop(*e)));
@@ -553,11 +579,14 @@ impl Model for CompactModel {
         let mut next = *s;
         match action {
             PackedAction::Drop(env) => {
-                let mut t = self.tables.borrow_mut();
-                next.net = self.net_op(&mut t, s.net, env, false);
+                let known = self.r().net_ops.get(&(s.net, env, false)).copied();
+                next.net = match known {
+                    Some(net) => net,
+                    None => self.net_op(&mut self.w(), s.net, env, false),
+                };
             }
             PackedAction::Deliver(env) => {
-                let dst = usize::from(self.tables.borrow().envelopes.get(env).dst);
+                let dst = usize::from(self.r().envelopes.get(env).dst);
                 if s.crashed[dst] {
                     return None;
                 }
@@ -567,13 +596,19 @@ impl Model for CompactModel {
             PackedAction::Timeout(i, timer) => {
                 let i = usize::from(i);
                 let e = self.step(i, s.sides[i], Stimulus::Timer(timer))?;
-                {
-                    // stateright disarms the fired timer before applying the commands.
-                    let mut t = self.tables.borrow_mut();
-                    let mut timers = t.timer_sets.get(s.timers[i]).to_vec();
-                    timers.retain(|x| *x != timer);
-                    next.timers[i] = t.timer_sets.intern(timers).0;
-                }
+                // stateright disarms the fired timer before applying the commands.
+                let known = self.r().disarmed.get(&(s.timers[i], timer)).copied();
+                next.timers[i] = match known {
+                    Some(timers) => timers,
+                    None => {
+                        let mut t = self.w();
+                        let mut timers = t.timer_sets.get(s.timers[i]).to_vec();
+                        timers.retain(|x| *x != timer);
+                        let id = t.timer_sets.intern(timers).0;
+                        t.disarmed.insert((s.timers[i], timer), id);
+                        id
+                    }
+                };
                 self.apply(&mut next, i, e);
             }
             PackedAction::Crash(i) => {
@@ -594,7 +629,7 @@ impl Model for CompactModel {
 
     fn within_boundary(&self, s: &Packed) -> bool {
         self.within_budgets(s) && {
-            let t = self.tables.borrow();
+            let t = self.r();
             s.sides.iter().all(|id| t.side_facts[*id as usize].within) && t.network_within[s.net as usize]
         }
     }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use stateright::Model;
 
 /// A state predicate of model `M`.
-pub type Predicate<'a, M> = Box<dyn Fn(&M, &<M as Model>::State) -> bool + 'a>;
+pub type Predicate<'a, M> = Box<dyn Fn(&M, &<M as Model>::State) -> bool + Send + Sync + 'a>;
 
 /// What to look for during the exploration.
 pub struct Search<'a, M: Model> {
@@ -39,6 +39,9 @@ pub struct Search<'a, M: Model> {
     pub progress: Option<&'a mut dyn FnMut(&Progress)>,
     /// How often to call `progress`.
     pub progress_every: Duration,
+    /// Threads expanding states (1: all in the caller's thread). Results do not depend
+    /// on it.
+    pub threads: usize,
     /// Stop as soon as an `always` predicate is violated (the violation found is still one
     /// of minimal depth); AG EF is then not decided (`agef` is `None`).
     pub stop_on_violation: bool,
@@ -130,17 +133,92 @@ pub fn fingerprint<T: Hash>(t: &T) -> u64 {
     h.finish()
 }
 
-/// Explores every reachable state within the boundary, breadth first.
-pub fn explore<M>(model: &M, mut search: Search<'_, M>) -> Explored
+/// States expanded per batch: successors are computed for a whole batch (in parallel),
+/// then merged in order, so memory for pending successors stays bounded.
+const BATCH: usize = 1 << 14;
+
+/// One successor of a state, computed without touching the graph (so in parallel).
+enum Succ<S> {
+    /// The action changes nothing (stateright ignores it).
+    Ignored,
+    /// Outside the boundary; `bound_exit`: a progress action leaving only a search bound.
+    Outside { bound_exit: bool },
+    /// A state within the boundary, its fingerprint, and whether the action is a fault.
+    Inside { state: S, fp: u64, fault: bool },
+}
+
+/// The successors of `s`, in action order.
+fn expand<M>(
+    model: &M,
+    agef: Option<&AgEfSpec<'_, M>>,
+    s: &M::State,
+    actions: &mut Vec<M::Action>,
+) -> Vec<Succ<M::State>>
 where
     M: Model,
     M::State: Hash,
+{
+    actions.clear();
+    model.actions(s, actions);
+    actions
+        .drain(..)
+        .map(|action| {
+            let fault = agef.is_some_and(|a| !(a.is_progress)(&action));
+            match model.next_state(s, action) {
+                None => Succ::Ignored,
+                Some(next) if !model.within_boundary(&next) => Succ::Outside {
+                    bound_exit: !fault && agef.is_some_and(|spec| (spec.bound_exit)(model, &next)),
+                },
+                Some(next) => {
+                    let fp = fingerprint(&next);
+                    Succ::Inside { state: next, fp, fault }
+                }
+            }
+        })
+        .collect()
+}
+
+/// The successors of every state of `batch`, in order, on `threads` threads.
+fn expand_batch<M>(
+    model: &M,
+    agef: Option<&AgEfSpec<'_, M>>,
+    batch: &[(u32, M::State)],
+    threads: usize,
+) -> Vec<Vec<Succ<M::State>>>
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Sync,
+    M::Action: Send,
+{
+    let run = |part: &[(u32, M::State)]| {
+        let mut actions = Vec::new();
+        part.iter().map(|(_, s)| expand(model, agef, s, &mut actions)).collect::<Vec<_>>()
+    };
+    if threads <= 1 || batch.len() < 2 * threads {
+        return run(batch);
+    }
+    let chunk = batch.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch.chunks(chunk).map(|part| scope.spawn(move || run(part))).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("expansion threads do not panic")).collect()
+    })
+}
+
+/// Explores every reachable state within the boundary, breadth first, level by level.
+///
+/// Each level is expanded in batches: the successors of a batch are computed on
+/// `search.threads` threads, then merged in order (state order, then action order), so
+/// ids, parents, edges and every result are the same whatever the thread count.
+pub fn explore<M>(model: &M, mut search: Search<'_, M>) -> Explored
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Sync,
+    M::Action: Send,
 {
     let start = Instant::now();
     let mut last_report = start;
     let mut ids: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>> = HashMap::default();
     let mut parents: Vec<(u32, u32)> = Vec::new();
-    let mut depth_of: Vec<u16> = Vec::new();
     let mut found: Vec<Option<u32>> = vec![None; search.watch.len()];
     let want_agef = search.agef.is_some();
     // Edges (only kept for AG EF): CSR over states in id order; the top bit marks a fault.
@@ -149,7 +227,7 @@ where
     let mut goal: Vec<bool> = Vec::new();
     let mut escapes: Vec<bool> = Vec::new();
     let mut progress = Progress::default();
-    let mut pending: VecDeque<(u32, M::State)> = VecDeque::new();
+    let mut level: Vec<(u32, M::State)> = Vec::new();
 
     let check = |id: u32, s: &M::State, found: &mut [Option<u32>]| {
         for (w, slot) in search.watch.iter().zip(found.iter_mut()) {
@@ -178,77 +256,78 @@ where
         let id = parents.len() as u32;
         ids.insert(fp, id);
         parents.push((ROOT, i as u32));
-        depth_of.push(1);
         check(id, &s, &mut found);
         if let Some(spec) = &search.agef {
             goal.push((spec.goal)(model, &s));
         }
-        pending.push_back((id, s));
+        level.push((id, s));
     }
 
-    let mut actions = Vec::new();
     let violated = |found: &[Option<u32>]| {
         search.watch.iter().zip(found).any(|(w, f)| matches!(w, Watch::Violates(_)) && f.is_some())
     };
     let mut stopped = false;
-    while let Some((id, s)) = pending.pop_front() {
-        if search.stop_on_violation && violated(&found) {
-            stopped = true;
-            break;
-        }
-        let d = depth_of[id as usize];
-        progress.depth = progress.depth.max(usize::from(d));
-        if want_agef {
-            // States are popped in id order, so edge lists line up with ids.
-            debug_assert_eq!(edge_start.len(), id as usize);
-            edge_start.push(edges.len() as u32);
-            escapes.push(false);
-        }
-        actions.clear();
-        model.actions(&s, &mut actions);
-        for (ai, action) in actions.drain(..).enumerate() {
-            let fault = search.agef.as_ref().is_some_and(|a| !(a.is_progress)(&action));
-            let Some(next) = model.next_state(&s, action) else {
-                continue;
-            };
-            if !model.within_boundary(&next) {
-                if let Some(spec) = &search.agef {
-                    if !fault && (spec.bound_exit)(model, &next) {
-                        escapes[id as usize] = true;
+    let mut depth = 0;
+    'levels: while !level.is_empty() {
+        depth += 1;
+        progress.depth = depth;
+        let mut next_level = Vec::new();
+        for batch in level.chunks(BATCH) {
+            let expanded = expand_batch(model, search.agef.as_ref(), batch, search.threads);
+            for ((id, _), succs) in batch.iter().zip(expanded) {
+                if search.stop_on_violation && violated(&found) {
+                    stopped = true;
+                    break 'levels;
+                }
+                let id = *id;
+                if want_agef {
+                    // States are expanded in id order, so edge lists line up with ids.
+                    debug_assert_eq!(edge_start.len(), id as usize);
+                    edge_start.push(edges.len() as u32);
+                    escapes.push(false);
+                }
+                for (ai, succ) in succs.into_iter().enumerate() {
+                    let (next, fp, fault) = match succ {
+                        Succ::Ignored => continue,
+                        Succ::Outside { bound_exit } => {
+                            if bound_exit {
+                                escapes[id as usize] = true;
+                            }
+                            continue;
+                        }
+                        Succ::Inside { state, fp, fault } => (state, fp, fault),
+                    };
+                    progress.states += 1;
+                    let nid = match ids.get(&fp) {
+                        Some(&n) => n,
+                        None => {
+                            let n = parents.len() as u32;
+                            ids.insert(fp, n);
+                            parents.push((id, ai as u32));
+                            check(n, &next, &mut found);
+                            if let Some(spec) = &search.agef {
+                                goal.push((spec.goal)(model, &next));
+                            }
+                            next_level.push((n, next));
+                            n
+                        }
+                    };
+                    if want_agef {
+                        edges.push(if fault { nid | 1 << 31 } else { nid });
                     }
                 }
-                continue;
             }
-            progress.states += 1;
-            let fp = fingerprint(&next);
-            let nid = match ids.get(&fp) {
-                Some(&n) => n,
-                None => {
-                    let n = parents.len() as u32;
-                    ids.insert(fp, n);
-                    parents.push((id, ai as u32));
-                    depth_of.push(d.saturating_add(1));
-                    check(n, &next, &mut found);
-                    if let Some(spec) = &search.agef {
-                        goal.push((spec.goal)(model, &next));
-                    }
-                    pending.push_back((n, next));
-                    n
+            let now = Instant::now();
+            if now - last_report >= search.progress_every {
+                last_report = now;
+                progress.unique = parents.len();
+                progress.elapsed = now - start;
+                if let Some(cb) = search.progress.as_mut() {
+                    cb(&progress);
                 }
-            };
-            if want_agef {
-                edges.push(if fault { nid | 1 << 31 } else { nid });
             }
         }
-        let now = Instant::now();
-        if now - last_report >= search.progress_every {
-            last_report = now;
-            progress.unique = parents.len();
-            progress.elapsed = now - start;
-            if let Some(cb) = search.progress.as_mut() {
-                cb(&progress);
-            }
-        }
+        level = next_level;
     }
     progress.unique = parents.len();
     progress.elapsed = start.elapsed();
@@ -456,6 +535,7 @@ mod tests {
                 }),
                 progress: None,
                 progress_every: Duration::from_secs(1),
+                threads: 1,
                 stop_on_violation: false,
             },
         );
@@ -478,6 +558,7 @@ mod tests {
                 }),
                 progress: None,
                 progress_every: Duration::from_secs(1),
+                threads: 1,
                 stop_on_violation: false,
             },
         );
@@ -504,6 +585,7 @@ mod tests {
                     }),
                     progress: None,
                     progress_every: Duration::from_secs(1),
+                    threads: 1,
                     stop_on_violation: false,
                 },
             );

@@ -37,8 +37,9 @@ enum Command {
         /// Only this property (see `presets` for the names; "no stuck state" is AG EF).
         #[arg(long)]
         property: Option<String>,
-        /// stateright worker threads (with --cross-check).
-        #[arg(long, default_value_t = 1)]
+        /// Worker threads of the graph pass (and of stateright's checker with
+        /// --cross-check); 0: one per core. Results do not depend on it.
+        #[arg(long, default_value_t = 0)]
         threads: usize,
         /// Breadth-first search (the default).
         #[arg(long, conflicts_with = "dfs")]
@@ -160,6 +161,10 @@ fn run(cli: Cli) -> Result<bool, String> {
                 }
             }
             println!("checking preset {} ({})", p.name, p.about);
+            let threads = match threads {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            };
             let opts = Options {
                 property,
                 threads,

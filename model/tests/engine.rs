@@ -48,3 +48,23 @@ fn steps_are_cached() {
     let graph = c.graph.expect("graph pass ran");
     assert!(parts.session_steps * 10 < graph.states as u64, "{parts:?} vs {graph:?}");
 }
+
+/// The graph pass expands each level on several threads and merges in order: every
+/// count, trace and AG EF figure is the same whatever the thread count.
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    for (p, m) in [
+        (&preset::CI_LOSSY, Mutations::NONE),
+        (&preset::CI_MSG, Mutations::NONE),
+        (&preset::CI_LOSSY, Mutations::NONE.with(Mutation::AssumeInOrder)),
+    ] {
+        let one = check::run(p, m, &Options::default());
+        let three = check::run(p, m, &Options { threads: 3, ..Options::default() });
+        let (a, b) = (one.graph.expect("ran"), three.graph.expect("ran"));
+        assert_eq!((a.states, a.unique, a.depth), (b.states, b.unique, b.depth), "{}", three.table());
+        assert_eq!(one.agef_detail, three.agef_detail);
+        for (x, y) in one.rows.iter().zip(&three.rows) {
+            assert_eq!(x.outcome, y.outcome, "{}", x.name);
+        }
+    }
+}
