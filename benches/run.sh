@@ -10,18 +10,15 @@
 # --only     run only these parts: core,callgrind,loopback,impaired,model (the tables
 #            of the others are left out)
 # --repeat   runs per adapter figure (default 3; impaired: 1, at 1 Mbit/s)
-# --model-deep  also the `deep` model preset (cut off after $ASSOC_MODEL_LIMIT s, 600 by
-#            default, and at $ASSOC_MODEL_MEM_GB GiB of address space, 12 by default: it
-#            passed 22 GB of RSS in 10 minutes on a 24 GB machine)
+# --model-deep  also the `deep` model preset, compact engine only (cut off after
+#            $ASSOC_MODEL_LIMIT s, 600 by default, and at $ASSOC_MODEL_MEM_GB GiB of address
+#            space, 12 by default)
 #
 # The impaired-link part needs root, TUN devices and network namespaces; without them it is
 # skipped with a message. Raw outputs stay in target/bench-results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-# Where cargo puts binaries: $CARGO_TARGET_DIR when set (relative to here), else each
-# workspace's own target/.
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="$ROOT/target/bench-results"
 QUICK=0
 ONLY="core,callgrind,loopback,impaired,model"
@@ -141,35 +138,47 @@ EOF
 fi
 
 # --- model ----------------------------------------------------------------------------
+# Each preset twice in the same run: the default `check` (one graph pass over compact
+# states) and the old behaviour (`check --cross-check --full-states`: stateright's checker
+# and then the graph pass, both on full states), each under /usr/bin/time for CPU seconds
+# (user + sys: the machine is shared, wall time is not comparable) and peak RSS.
 if want model; then
     step "model checking throughput"
     apt_need /usr/bin/time time || true
     nice cargo build --release -p assoc-model
-    presets=$("$TARGET_DIR"/release/assoc-model presets | awk 'NF==0 {exit} {print $1}')
+    model_bin="${CARGO_TARGET_DIR:-target}/release/assoc-model"
+    presets=$("$model_bin" presets | awk 'NF==0 {exit} {print $1}')
     limit=${ASSOC_MODEL_LIMIT:-600}
     if [[ $QUICK == 1 ]]; then presets=$(echo "$presets" | grep '^ci'); limit=300; fi
     [[ $DEEP == 1 ]] || presets=$(echo "$presets" | grep -vx deep)
     mem_kib=$(( ${ASSOC_MODEL_MEM_GB:-12} * 1024 * 1024 ))
     : >"$OUT/model.tsv"
     for p in $presets; do
-        step "model preset $p"
-        log="$OUT/model-$p.txt"
-        status=ok
-        # A memory cap, so a big preset cannot push the machine into swapping or the OOM killer.
-        (ulimit -v "$mem_kib"; exec /usr/bin/time -v -o "$OUT/model-$p.time" timeout "$limit" \
-            "$TARGET_DIR"/release/assoc-model check --preset "$p") >"$log" 2>&1 || status="exit $?"
-        line=$(grep -m1 'stateright: states=' "$log" || true)
-        if [[ -z $line ]]; then
-            # Not finished: the last progress line says how far it got and how fast.
-            line=$(grep 'checking… states=' "$log" | tail -1 | sed 's/(\([0-9]*\)s)/time=\1s/')
-            status="not finished in ${limit}s (partial figures)"
-        fi
-        states=$(sed -n 's/.*states=\([0-9]*\).*/\1/p' <<<"$line")
-        unique=$(sed -n 's/.*unique=\([0-9]*\).*/\1/p' <<<"$line")
-        secs=$(sed -n 's/.*time=\([0-9.]*\)s.*/\1/p' <<<"$line")
-        rss=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$OUT/model-$p.time" 2>/dev/null || true)
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "${states:-–}" "${unique:-–}" "${secs:-–}" "${rss:-–}" "$status" |
-            tee -a "$OUT/model.tsv"
+        for engine in compact old; do
+            # The old engine cannot explore `deep` (it stopped at 9 GB at depth 16).
+            [[ $p == deep && $engine == old ]] && continue
+            step "model preset $p ($engine)"
+            args=(check --preset "$p" --every 30)
+            [[ $engine == old ]] && args+=(--cross-check --full-states)
+            log="$OUT/model-$p-$engine.txt"
+            status=ok
+            # A memory cap, so a big preset cannot push the machine into swapping or the OOM killer.
+            (ulimit -v "$mem_kib"; exec /usr/bin/time -f '%U %S %M' -o "$OUT/model-$p-$engine.time" \
+                timeout "$limit" "$model_bin" "${args[@]}") >"$log" 2>&1 || status="exit $?"
+            line=$(grep -m1 'graph pass: states=' "$log" || true)
+            if [[ -z $line ]]; then
+                # Not finished: the last progress line says how far it got.
+                line=$(grep 'graph pass… unique=' "$log" | tail -1 || true)
+                status="not finished in ${limit}s (partial figures)"
+            fi
+            states=$(sed -n 's/.*states=\([0-9]*\).*/\1/p' <<<"$line")
+            unique=$(sed -n 's/.*unique=\([0-9]*\).*/\1/p' <<<"$line")
+            read -r user sys rss < <(tail -1 "$OUT/model-$p-$engine.time" 2>/dev/null || echo "– – –")
+            cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { if (u ~ /^[0-9.]+$/) printf "%.2f", u + s; else print "–" }')
+            grep -q 'CROSS-CHECK FAILED' "$log" && status="cross-check failed"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$engine" "${states:-–}" "${unique:-–}" "$cpu" \
+                "${rss:-–}" "$status" | tee -a "$OUT/model.tsv"
+        done
     done
 fi
 

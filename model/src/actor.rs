@@ -362,6 +362,19 @@ impl Side {
         0x5EED_0000_0000_0000 ^ (id << 32) ^ epoch
     }
 
+    /// What a crashed side's state is reset to: its disk, and the session a restart from
+    /// that disk begins with. Sound because nothing reads a crashed side's volatile state:
+    /// deliveries to it are ignored, its timers are cancelled, a restart rebuilds it from
+    /// the *saved* disk, and properties read only its disk (a live-state property was
+    /// already checked on the state it crashed in). The stale state would otherwise keep
+    /// crashed states distinct that differ only in what was lost.
+    pub fn crashed_state(&self, st: &SideState) -> SideState {
+        let session =
+            Session::restore(self.cfg.clone(), st.disk.store.clone(), self.seed(st.disk.store.epoch))
+                .expect("model configurations are valid");
+        SideState { session, in_fsync: VecDeque::new(), disk: st.disk.clone(), last_seen: None }
+    }
+
     /// The stateright timers that should be armed for `st`.
     fn wanted_timers(&self, st: &SideState) -> BTreeSet<ModelTimer> {
         let mut t: BTreeSet<ModelTimer> = st

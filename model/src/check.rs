@@ -1,6 +1,8 @@
-//! A full check of one preset: stateright's checker (BFS or DFS, any number of threads)
-//! for the `always` / `sometimes` properties, then our own graph pass ([`crate::graph`])
-//! for AG EF and for minimal traces. The result is a table.
+//! A full check of one preset: one exploration, our own graph pass ([`crate::graph`]) over
+//! the compact model ([`crate::compact`]), decides every `always` and `sometimes` property
+//! and AG EF with minimal traces. With `--cross-check`, stateright's own checker (BFS or
+//! DFS, any number of threads) also explores the full-state model, and the check fails if
+//! the two disagree on the number of unique states. The result is a table.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use assoc_core::mutation::Mutations;
 use stateright::{Checker, Model};
 
+use crate::compact::{CompactModel, Packed, PackedAction, PartCounts, StatePredicate};
 use crate::graph::{self, AgEfSpec, Explored, Progress, Search, Watch};
 use crate::preset::{AssocModel, Preset};
 use crate::properties::{self, Kind, Prop, NO_STUCK_STATE, NO_STUCK_STATE_DOC};
@@ -27,16 +30,23 @@ pub enum Strategy {
 pub struct Options {
     /// Only this property (a stateright property name or [`NO_STUCK_STATE`]).
     pub property: Option<String>,
-    /// stateright worker threads.
+    /// Worker threads: the graph pass's expansion (results do not depend on it) and
+    /// stateright's checker.
     pub threads: usize,
     /// stateright's search order.
     pub strategy: Strategy,
-    /// Run stateright's checker.
+    /// Also run stateright's checker on the full states and compare its unique-state count
+    /// with the graph pass's (`--cross-check`).
     pub stateright: bool,
-    /// Run the graph pass (AG EF and minimal traces).
-    pub graph: bool,
+    /// Run the graph pass on full states (the engine before compact states) rather than
+    /// on the compact model.
+    pub full_states: bool,
     /// Print progress lines every this often (None: silent).
     pub progress: Option<Duration>,
+    /// AG EF without optimism: a state that reaches the goal only beyond the search bound
+    /// fails the check ([`Outcome::BoundDependent`]). Otherwise such states are counted
+    /// and reported, and only states stuck even beyond the bound fail.
+    pub strict_agef: bool,
     /// Stop the graph pass at the first `always` violation (AG EF is then not decided): for
     /// mutants, where the first failure is all that matters.
     pub stop_on_violation: bool,
@@ -48,9 +58,10 @@ impl Default for Options {
             property: None,
             threads: 1,
             strategy: Strategy::Bfs,
-            stateright: true,
-            graph: true,
+            stateright: false,
+            full_states: false,
             progress: None,
+            strict_agef: false,
             stop_on_violation: false,
         }
     }
@@ -75,6 +86,16 @@ pub enum Outcome {
         /// The trace, rendered.
         trace: String,
     },
+    /// AG EF failed within the search bound only: these states reach the goal only by
+    /// leaving the bound (raise it, or shape the preset).
+    BoundDependent {
+        /// Number of such states.
+        states: usize,
+        /// Actions in the shortest path to one.
+        len: usize,
+        /// The trace, rendered.
+        trace: String,
+    },
     /// AG EF failed.
     Stuck {
         /// Number of stuck states.
@@ -89,14 +110,21 @@ pub enum Outcome {
 impl Outcome {
     /// Whether this outcome fails the check.
     pub fn failed(&self) -> bool {
-        matches!(self, Outcome::Missing | Outcome::Counterexample { .. } | Outcome::Stuck { .. })
+        matches!(
+            self,
+            Outcome::Missing
+                | Outcome::Counterexample { .. }
+                | Outcome::Stuck { .. }
+                | Outcome::BoundDependent { .. }
+        )
     }
     /// The trace length of a failure or example.
     pub fn trace_len(&self) -> Option<usize> {
         match self {
-            Outcome::Example { len } | Outcome::Counterexample { len, .. } | Outcome::Stuck { len, .. } => {
-                Some(*len)
-            }
+            Outcome::Example { len }
+            | Outcome::Counterexample { len, .. }
+            | Outcome::Stuck { len, .. }
+            | Outcome::BoundDependent { len, .. } => Some(*len),
             _ => None,
         }
     }
@@ -139,14 +167,22 @@ pub struct Report {
     pub stateright: Option<Counts>,
     /// The graph pass's counts, if it ran.
     pub graph: Option<Counts>,
-    /// AG EF details: (goal states, boundary states), if it ran.
+    /// AG EF details: (goal states, states that reach the goal only beyond the search
+    /// bound), if it ran.
     pub agef_detail: Option<(usize, usize)>,
+    /// The compact model's interned parts, if the graph pass ran on it.
+    pub parts: Option<PartCounts>,
 }
 
 impl Report {
-    /// Whether any property failed.
+    /// Whether any property failed, or the cross-check found different unique counts.
     pub fn failed(&self) -> bool {
-        self.rows.iter().any(|r| r.outcome.failed())
+        self.rows.iter().any(|r| r.outcome.failed()) || self.counts_differ()
+    }
+
+    /// Whether stateright and the graph pass both ran and disagree on unique states.
+    pub fn counts_differ(&self) -> bool {
+        matches!((self.stateright, self.graph), (Some(a), Some(b)) if a.unique != b.unique)
     }
 
     /// The row of property `name`.
@@ -178,13 +214,22 @@ impl Report {
                 c.elapsed.as_secs_f64()
             );
         }
+        if let Some(p) = self.parts {
+            let _ = writeln!(
+                out,
+                "  compact parts: {} side states, {} disks, {} envelopes, {} networks; {} session steps run",
+                p.side_states, p.disks, p.envelopes, p.networks, p.session_steps
+            );
+        }
         if let (Some(a), Some(b)) = (self.stateright, self.graph) {
             if a.unique != b.unique {
                 let _ = writeln!(
                     out,
-                    "  WARNING: unique counts differ (stateright {} vs graph {})",
+                    "  CROSS-CHECK FAILED: unique counts differ (stateright {} vs graph {})",
                     a.unique, b.unique
                 );
+            } else {
+                let _ = writeln!(out, "  cross-check: stateright and the graph pass agree");
             }
         }
         let w = self.rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
@@ -200,19 +245,29 @@ impl Report {
                 Outcome::Stuck { states, len, .. } => {
                     format!("FAILS: {states} stuck states, shortest path {len} steps")
                 }
+                Outcome::BoundDependent { states, len, .. } => {
+                    format!("FAILS: {states} states reach the goal only beyond the search bound (shortest {len} steps)")
+                }
             };
             let _ = writeln!(out, "  {:<w$}  {:<9}  {res}", r.name, r.kind);
         }
-        if let Some((goal, boundary)) = self.agef_detail {
+        if let Some((goal, dependent)) = self.agef_detail {
             let _ = writeln!(
                 out,
-                "  (AG EF: {goal} goal states; {boundary} states leave the epoch bound and count as able to reach it)"
+                "  (AG EF: {goal} goal states; {dependent} states reach the goal only beyond the search bound: they depend on the bound, and fail with --strict-agef)"
             );
         }
         for r in &self.rows {
             match &r.outcome {
                 Outcome::Counterexample { trace, .. } => {
                     let _ = writeln!(out, "\ncounterexample to \"{}\" ({}):\n{trace}", r.name, r.doc);
+                }
+                Outcome::BoundDependent { trace, .. } => {
+                    let _ = writeln!(
+                        out,
+                        "\nshortest path to a state that reaches the goal only beyond the search bound (\"{}\"):\n{trace}",
+                        r.name
+                    );
                 }
                 Outcome::Stuck { trace, .. } => {
                     let _ = writeln!(
@@ -292,45 +347,104 @@ impl<C: Checker<AssocModel>> CheckerDyn for C {
     }
 }
 
-/// Runs the graph pass: minimal traces for every selected property and AG EF.
-pub fn run_graph(
+/// Prints a progress line of the graph pass, with the expected total if known.
+fn print_progress(p: &Progress, expected: Option<usize>) {
+    let of = expected.map_or(String::new(), |n| {
+        format!(" of {n} expected ({:.0} %)", 100.0 * p.unique as f64 / n.max(1) as f64)
+    });
+    println!(
+        "  graph pass… unique={}{of} states={} states/s={:.0} depth={} ({:.0}s)",
+        p.unique,
+        p.states,
+        p.states as f64 / p.elapsed.as_secs_f64().max(1e-9),
+        p.depth,
+        p.elapsed.as_secs_f64()
+    );
+}
+
+/// The expected unique-state count of `model`'s run, if known: the built-in preset
+/// unchanged and no mutation active.
+fn expected_unique(model: &AssocModel) -> Option<usize> {
+    let unmutated = model.inner.actors.iter().all(|a| a.cfg.mutations == Mutations::NONE);
+    crate::preset::expected_unique(model.preset()).filter(|_| unmutated)
+}
+
+/// The watch list of `props`, with `pred(i)` the predicate of property `i`.
+fn watches<'a, M: Model>(
+    props: &[&'static Prop],
+    pred: impl Fn(usize) -> graph::Predicate<'a, M>,
+) -> Vec<Watch<'a, M>> {
+    props
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p.expectation {
+            Kind::Always => Watch::Violates(pred(i)),
+            Kind::Sometimes => Watch::Satisfies(pred(i)),
+        })
+        .collect()
+}
+
+/// Runs the graph pass on the full-state model (the engine before compact states).
+pub fn run_graph_full(
     model: &AssocModel,
     props: &[&'static Prop],
     agef: bool,
     progress: Option<Duration>,
     stop_on_violation: bool,
+    threads: usize,
 ) -> Explored {
-    let mut cb = |p: &Progress| {
-        println!(
-            "  graph pass… states={} unique={} states/s={:.0} depth={} ({:.0}s)",
-            p.states,
-            p.unique,
-            p.states as f64 / p.elapsed.as_secs_f64().max(1e-9),
-            p.depth,
-            p.elapsed.as_secs_f64()
-        );
-    };
-    let watch = props
-        .iter()
-        .map(|p| match p.expectation {
-            Kind::Always => Watch::Violates(p.condition),
-            Kind::Sometimes => Watch::Satisfies(p.condition),
-        })
-        .collect();
+    let expected = expected_unique(model);
+    let mut cb = |p: &Progress| print_progress(p, expected);
     graph::explore(
         model,
         Search {
-            watch,
-            agef: agef.then_some(AgEfSpec {
-                goal: properties::goal,
+            watch: watches(props, |i| Box::new(props[i].condition)),
+            agef: agef.then(|| AgEfSpec {
+                goal: Box::new(properties::goal),
                 is_progress: trace::is_progress,
-                optimistic_exit: crate::preset::bound_exit,
+                bound_exit: Box::new(crate::preset::bound_exit),
             }),
             progress: if progress.is_some() { Some(&mut cb) } else { None },
             progress_every: progress.unwrap_or(Duration::from_secs(3600)),
+            threads,
             stop_on_violation,
         },
     )
+}
+
+/// Runs the graph pass on the compact model of `model`: minimal traces for every selected
+/// property and AG EF. The ids and action indices found replay on `model`.
+pub fn run_graph_compact(
+    model: AssocModel,
+    props: &[&'static Prop],
+    agef: bool,
+    progress: Option<Duration>,
+    stop_on_violation: bool,
+    threads: usize,
+) -> (Explored, PartCounts) {
+    let mut predicates: Vec<StatePredicate> =
+        props.iter().map(|p| Box::new(p.condition) as StatePredicate).collect();
+    let goal_index = predicates.len();
+    predicates.push(Box::new(properties::goal));
+    let expected = expected_unique(&model);
+    let compact = CompactModel::new(model, predicates);
+    let mut cb = |p: &Progress| print_progress(p, expected);
+    let explored = graph::explore(
+        &compact,
+        Search {
+            watch: watches(props, |i| Box::new(move |m: &CompactModel, s: &Packed| m.holds(i, s))),
+            agef: agef.then(|| AgEfSpec {
+                goal: Box::new(move |m: &CompactModel, s: &Packed| m.holds(goal_index, s)),
+                is_progress: PackedAction::is_progress,
+                bound_exit: Box::new(|m: &CompactModel, s: &Packed| m.within_budgets(s)),
+            }),
+            progress: if progress.is_some() { Some(&mut cb) } else { None },
+            progress_every: progress.unwrap_or(Duration::from_secs(3600)),
+            threads,
+            stop_on_violation,
+        },
+    );
+    (explored, compact.part_counts())
 }
 
 /// Checks `preset` with `mutations` active.
@@ -339,16 +453,43 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
     let agef = agef && preset.agef;
     let props: Vec<&'static Prop> = props.into_iter().filter(|p| (p.applies)(preset)).collect();
     let model = preset.model(mutations);
-    let mut report =
-        Report { preset: preset.name, rows: Vec::new(), stateright: None, graph: None, agef_detail: None };
+    let mut report = Report {
+        preset: preset.name,
+        rows: Vec::new(),
+        stateright: None,
+        graph: None,
+        agef_detail: None,
+        parts: None,
+    };
     let mut sr_found = Vec::new();
-    if opts.stateright && !props.is_empty() {
+    if opts.stateright {
+        if opts.progress.is_some() {
+            println!("pass 1 of 2: stateright's checker on full states (--cross-check)");
+        }
         let (counts, found) = run_stateright(preset.model(mutations), opts);
         report.stateright = Some(counts);
         sr_found = found;
     }
-    let explored =
-        (opts.graph || agef).then(|| run_graph(&model, &props, agef, opts.progress, opts.stop_on_violation));
+    if opts.progress.is_some() {
+        let pass = if opts.stateright { "pass 2 of 2: " } else { "" };
+        let engine = if opts.full_states { "full states" } else { "compact states" };
+        println!("{pass}graph pass on {engine}");
+    }
+    let explored = if opts.full_states {
+        run_graph_full(&model, &props, agef, opts.progress, opts.stop_on_violation, opts.threads)
+    } else {
+        let (e, parts) = run_graph_compact(
+            preset.model(mutations),
+            &props,
+            agef,
+            opts.progress,
+            opts.stop_on_violation,
+            opts.threads,
+        );
+        report.parts = Some(parts);
+        e
+    };
+    let explored = Some(explored);
     if let Some(e) = &explored {
         report.graph = Some(Counts {
             states: e.progress.states,
@@ -378,13 +519,22 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
     }
     if let Some(a) = explored.as_ref().and_then(|e| e.agef.map(|a| (e, a))) {
         let (e, a) = a;
-        report.agef_detail = Some((a.goal_states, a.boundary_states));
-        let outcome = match a.first_stuck {
-            None => Outcome::Holds,
-            Some(id) => {
+        report.agef_detail = Some((a.goal_states, a.bound_dependent));
+        let outcome = match (a.first_stuck, a.first_bound_dependent) {
+            (None, None) => Outcome::Holds,
+            (Some(id), _) => {
                 let path = e.path(&model, id);
                 Outcome::Stuck { states: a.stuck, len: path.len(), trace: trace::render(&path) }
             }
+            (None, Some(id)) if opts.strict_agef => {
+                let path = e.path(&model, id);
+                Outcome::BoundDependent {
+                    states: a.bound_dependent,
+                    len: path.len(),
+                    trace: trace::render(&path),
+                }
+            }
+            (None, _) => Outcome::Holds,
         };
         report.rows.push(Row { name: NO_STUCK_STATE, kind: "AG EF", doc: NO_STUCK_STATE_DOC, outcome });
     }

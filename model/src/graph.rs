@@ -8,10 +8,13 @@
 //! * decide the CTL property **AG EF goal** ("no stuck state"): forward exploration,
 //!   reverse edges, backward reachability from the goal states. Only *progress* edges
 //!   count for EF (faults such as crashes, link drops and losses never rescue a state),
-//!   while AG ranges over every reachable state. A state with a progress successor
-//!   outside the *search bound* (as opposed to an environment budget; the model says
-//!   which) counts as able to reach the goal — optimistic: the bound, not the protocol,
-//!   stopped the search there — so every stuck state reported is stuck for real.
+//!   while AG ranges over every reachable state. Two answers are computed. Without
+//!   optimism, a state whose only progress towards the goal leaves the *search bound* (as
+//!   opposed to an environment budget; the model says which) does not reach it: such
+//!   states are counted apart ([`AgEf::bound_dependent`]) — stuck within the bound, maybe
+//!   not beyond it, so the bound must be raised or the preset shaped until there are none.
+//!   The states that cannot reach the goal even when every exit from the bound counts as
+//!   reaching it are stuck for real ([`AgEf::stuck`]).
 //!
 //! Ids are assigned in BFS order, so the smallest failing id is a failing state of
 //! minimal depth.
@@ -23,41 +26,44 @@ use std::time::{Duration, Instant};
 use stateright::Model;
 
 /// A state predicate of model `M`.
-pub type Predicate<M> = fn(&M, &<M as Model>::State) -> bool;
+pub type Predicate<'a, M> = Box<dyn Fn(&M, &<M as Model>::State) -> bool + Send + Sync + 'a>;
 
 /// What to look for during the exploration.
 pub struct Search<'a, M: Model> {
     /// Predicates whose first (shallowest) satisfying state is recorded, in order.
     /// Pass the *negation* of an `always` property's condition via [`Watch::Violates`].
-    pub watch: Vec<Watch<M>>,
+    pub watch: Vec<Watch<'a, M>>,
     /// The AG EF goal and the progress-edge classifier, if AG EF is wanted.
-    pub agef: Option<AgEfSpec<M>>,
+    pub agef: Option<AgEfSpec<'a, M>>,
     /// Called every `progress_every` with the counts so far.
     pub progress: Option<&'a mut dyn FnMut(&Progress)>,
     /// How often to call `progress`.
     pub progress_every: Duration,
+    /// Threads expanding states (1: all in the caller's thread). Results do not depend
+    /// on it.
+    pub threads: usize,
     /// Stop as soon as an `always` predicate is violated (the violation found is still one
     /// of minimal depth); AG EF is then not decided (`agef` is `None`).
     pub stop_on_violation: bool,
 }
 
 /// One predicate to watch.
-pub enum Watch<M: Model> {
+pub enum Watch<'a, M: Model> {
     /// Record the first state where the predicate is false (an `always` property).
-    Violates(Predicate<M>),
+    Violates(Predicate<'a, M>),
     /// Record the first state where the predicate is true (a `sometimes` property).
-    Satisfies(Predicate<M>),
+    Satisfies(Predicate<'a, M>),
 }
 
 /// AG EF parameters.
-pub struct AgEfSpec<M: Model> {
+pub struct AgEfSpec<'a, M: Model> {
     /// The goal states.
-    pub goal: Predicate<M>,
+    pub goal: Predicate<'a, M>,
     /// Whether an action is progress (usable on an EF path); faults are not.
     pub is_progress: fn(&M::Action) -> bool,
-    /// Whether an out-of-boundary successor (reached by progress) counts as able to reach
-    /// the goal: true where only a search bound, not a budget, excludes it.
-    pub optimistic_exit: Predicate<M>,
+    /// Whether an out-of-boundary successor (reached by progress) is excluded only by a
+    /// search bound, not by a budget: such exits make a state [`AgEf::bound_dependent`].
+    pub bound_exit: Predicate<'a, M>,
 }
 
 /// Counts reported while exploring.
@@ -87,14 +93,18 @@ pub struct Explored {
 /// Result of the AG EF check.
 #[derive(Clone, Copy, Debug)]
 pub struct AgEf {
-    /// Reachable states from which the goal cannot be reached without faults.
+    /// Reachable states from which the goal cannot be reached without faults, even if
+    /// every exit from the search bound counted as reaching it: stuck for real.
     pub stuck: usize,
-    /// The shallowest stuck state.
+    /// The shallowest such state.
     pub first_stuck: Option<u32>,
     /// Goal states found.
     pub goal_states: usize,
-    /// States counted as able to reach the goal because a successor left the boundary.
-    pub boundary_states: usize,
+    /// States that reach the goal only by leaving the search bound: not counted as
+    /// reaching it (no optimism), so AG EF holds only when there are none.
+    pub bound_dependent: usize,
+    /// The shallowest such state.
+    pub first_bound_dependent: Option<u32>,
 }
 
 const ROOT: u32 = u32::MAX;
@@ -123,17 +133,92 @@ pub fn fingerprint<T: Hash>(t: &T) -> u64 {
     h.finish()
 }
 
-/// Explores every reachable state within the boundary, breadth first.
-pub fn explore<M>(model: &M, mut search: Search<'_, M>) -> Explored
+/// States expanded per batch: successors are computed for a whole batch (in parallel),
+/// then merged in order, so memory for pending successors stays bounded.
+const BATCH: usize = 1 << 14;
+
+/// One successor of a state, computed without touching the graph (so in parallel).
+enum Succ<S> {
+    /// The action changes nothing (stateright ignores it).
+    Ignored,
+    /// Outside the boundary; `bound_exit`: a progress action leaving only a search bound.
+    Outside { bound_exit: bool },
+    /// A state within the boundary, its fingerprint, and whether the action is a fault.
+    Inside { state: S, fp: u64, fault: bool },
+}
+
+/// The successors of `s`, in action order.
+fn expand<M>(
+    model: &M,
+    agef: Option<&AgEfSpec<'_, M>>,
+    s: &M::State,
+    actions: &mut Vec<M::Action>,
+) -> Vec<Succ<M::State>>
 where
     M: Model,
     M::State: Hash,
+{
+    actions.clear();
+    model.actions(s, actions);
+    actions
+        .drain(..)
+        .map(|action| {
+            let fault = agef.is_some_and(|a| !(a.is_progress)(&action));
+            match model.next_state(s, action) {
+                None => Succ::Ignored,
+                Some(next) if !model.within_boundary(&next) => Succ::Outside {
+                    bound_exit: !fault && agef.is_some_and(|spec| (spec.bound_exit)(model, &next)),
+                },
+                Some(next) => {
+                    let fp = fingerprint(&next);
+                    Succ::Inside { state: next, fp, fault }
+                }
+            }
+        })
+        .collect()
+}
+
+/// The successors of every state of `batch`, in order, on `threads` threads.
+fn expand_batch<M>(
+    model: &M,
+    agef: Option<&AgEfSpec<'_, M>>,
+    batch: &[(u32, M::State)],
+    threads: usize,
+) -> Vec<Vec<Succ<M::State>>>
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Sync,
+    M::Action: Send,
+{
+    let run = |part: &[(u32, M::State)]| {
+        let mut actions = Vec::new();
+        part.iter().map(|(_, s)| expand(model, agef, s, &mut actions)).collect::<Vec<_>>()
+    };
+    if threads <= 1 || batch.len() < 2 * threads {
+        return run(batch);
+    }
+    let chunk = batch.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch.chunks(chunk).map(|part| scope.spawn(move || run(part))).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("expansion threads do not panic")).collect()
+    })
+}
+
+/// Explores every reachable state within the boundary, breadth first, level by level.
+///
+/// Each level is expanded in batches: the successors of a batch are computed on
+/// `search.threads` threads, then merged in order (state order, then action order), so
+/// ids, parents, edges and every result are the same whatever the thread count.
+pub fn explore<M>(model: &M, mut search: Search<'_, M>) -> Explored
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Sync,
+    M::Action: Send,
 {
     let start = Instant::now();
     let mut last_report = start;
     let mut ids: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>> = HashMap::default();
     let mut parents: Vec<(u32, u32)> = Vec::new();
-    let mut depth_of: Vec<u16> = Vec::new();
     let mut found: Vec<Option<u32>> = vec![None; search.watch.len()];
     let want_agef = search.agef.is_some();
     // Edges (only kept for AG EF): CSR over states in id order; the top bit marks a fault.
@@ -142,9 +227,9 @@ where
     let mut goal: Vec<bool> = Vec::new();
     let mut escapes: Vec<bool> = Vec::new();
     let mut progress = Progress::default();
-    let mut pending: VecDeque<(u32, M::State)> = VecDeque::new();
+    let mut level: Vec<(u32, M::State)> = Vec::new();
 
-    let check = |id: u32, s: &M::State, found: &mut Vec<Option<u32>>| {
+    let check = |id: u32, s: &M::State, found: &mut [Option<u32>]| {
         for (w, slot) in search.watch.iter().zip(found.iter_mut()) {
             if slot.is_some() {
                 continue;
@@ -171,77 +256,78 @@ where
         let id = parents.len() as u32;
         ids.insert(fp, id);
         parents.push((ROOT, i as u32));
-        depth_of.push(1);
         check(id, &s, &mut found);
         if let Some(spec) = &search.agef {
             goal.push((spec.goal)(model, &s));
         }
-        pending.push_back((id, s));
+        level.push((id, s));
     }
 
-    let mut actions = Vec::new();
     let violated = |found: &[Option<u32>]| {
         search.watch.iter().zip(found).any(|(w, f)| matches!(w, Watch::Violates(_)) && f.is_some())
     };
     let mut stopped = false;
-    while let Some((id, s)) = pending.pop_front() {
-        if search.stop_on_violation && violated(&found) {
-            stopped = true;
-            break;
-        }
-        let d = depth_of[id as usize];
-        progress.depth = progress.depth.max(usize::from(d));
-        if want_agef {
-            // States are popped in id order, so edge lists line up with ids.
-            debug_assert_eq!(edge_start.len(), id as usize);
-            edge_start.push(edges.len() as u32);
-            escapes.push(false);
-        }
-        actions.clear();
-        model.actions(&s, &mut actions);
-        for (ai, action) in actions.drain(..).enumerate() {
-            let fault = search.agef.as_ref().is_some_and(|a| !(a.is_progress)(&action));
-            let Some(next) = model.next_state(&s, action) else {
-                continue;
-            };
-            if !model.within_boundary(&next) {
-                if let Some(spec) = &search.agef {
-                    if !fault && (spec.optimistic_exit)(model, &next) {
-                        escapes[id as usize] = true;
+    let mut depth = 0;
+    'levels: while !level.is_empty() {
+        depth += 1;
+        progress.depth = depth;
+        let mut next_level = Vec::new();
+        for batch in level.chunks(BATCH) {
+            let expanded = expand_batch(model, search.agef.as_ref(), batch, search.threads);
+            for ((id, _), succs) in batch.iter().zip(expanded) {
+                if search.stop_on_violation && violated(&found) {
+                    stopped = true;
+                    break 'levels;
+                }
+                let id = *id;
+                if want_agef {
+                    // States are expanded in id order, so edge lists line up with ids.
+                    debug_assert_eq!(edge_start.len(), id as usize);
+                    edge_start.push(edges.len() as u32);
+                    escapes.push(false);
+                }
+                for (ai, succ) in succs.into_iter().enumerate() {
+                    let (next, fp, fault) = match succ {
+                        Succ::Ignored => continue,
+                        Succ::Outside { bound_exit } => {
+                            if bound_exit {
+                                escapes[id as usize] = true;
+                            }
+                            continue;
+                        }
+                        Succ::Inside { state, fp, fault } => (state, fp, fault),
+                    };
+                    progress.states += 1;
+                    let nid = match ids.get(&fp) {
+                        Some(&n) => n,
+                        None => {
+                            let n = parents.len() as u32;
+                            ids.insert(fp, n);
+                            parents.push((id, ai as u32));
+                            check(n, &next, &mut found);
+                            if let Some(spec) = &search.agef {
+                                goal.push((spec.goal)(model, &next));
+                            }
+                            next_level.push((n, next));
+                            n
+                        }
+                    };
+                    if want_agef {
+                        edges.push(if fault { nid | 1 << 31 } else { nid });
                     }
                 }
-                continue;
             }
-            progress.states += 1;
-            let fp = fingerprint(&next);
-            let nid = match ids.get(&fp) {
-                Some(&n) => n,
-                None => {
-                    let n = parents.len() as u32;
-                    ids.insert(fp, n);
-                    parents.push((id, ai as u32));
-                    depth_of.push(d.saturating_add(1));
-                    check(n, &next, &mut found);
-                    if let Some(spec) = &search.agef {
-                        goal.push((spec.goal)(model, &next));
-                    }
-                    pending.push_back((n, next));
-                    n
+            let now = Instant::now();
+            if now - last_report >= search.progress_every {
+                last_report = now;
+                progress.unique = parents.len();
+                progress.elapsed = now - start;
+                if let Some(cb) = search.progress.as_mut() {
+                    cb(&progress);
                 }
-            };
-            if want_agef {
-                edges.push(if fault { nid | 1 << 31 } else { nid });
             }
         }
-        let now = Instant::now();
-        if now - last_report >= search.progress_every {
-            last_report = now;
-            progress.unique = parents.len();
-            progress.elapsed = now - start;
-            if let Some(cb) = search.progress.as_mut() {
-                cb(&progress);
-            }
-        }
+        level = next_level;
     }
     progress.unique = parents.len();
     progress.elapsed = start.elapsed();
@@ -255,7 +341,8 @@ where
     Explored { progress, found, agef, parents }
 }
 
-/// Backward reachability over progress edges from goal and boundary states.
+/// Backward reachability over progress edges: once from the goal states (strict), once
+/// from the goal states and the states with an exit from the search bound (optimistic).
 fn backward(edge_start: &[u32], edges: &[u32], goal: &[bool], escapes: &[bool]) -> AgEf {
     let n = goal.len();
     // Reverse CSR of progress edges.
@@ -279,28 +366,37 @@ fn backward(edge_start: &[u32], edges: &[u32], goal: &[bool], escapes: &[bool]) 
             }
         }
     }
-    let mut good = vec![false; n];
-    let mut queue = VecDeque::new();
-    let (mut goal_states, mut boundary_states) = (0, 0);
-    for i in 0..n {
-        if goal[i] || escapes[i] {
-            goal_states += usize::from(goal[i]);
-            boundary_states += usize::from(escapes[i] && !goal[i]);
-            good[i] = true;
-            queue.push_back(i as u32);
-        }
-    }
-    while let Some(t) = queue.pop_front() {
-        let t = t as usize;
-        for &src in &rev[indeg[t] as usize..indeg[t + 1] as usize] {
-            if !good[src as usize] {
-                good[src as usize] = true;
-                queue.push_back(src);
+    let reach = |seed: &dyn Fn(usize) -> bool| {
+        let mut good = vec![false; n];
+        let mut queue = VecDeque::new();
+        for (i, g) in good.iter_mut().enumerate() {
+            if seed(i) {
+                *g = true;
+                queue.push_back(i as u32);
             }
         }
+        while let Some(t) = queue.pop_front() {
+            let t = t as usize;
+            for &src in &rev[indeg[t] as usize..indeg[t + 1] as usize] {
+                if !good[src as usize] {
+                    good[src as usize] = true;
+                    queue.push_back(src);
+                }
+            }
+        }
+        good
+    };
+    let strict = reach(&|i| goal[i]);
+    let optimistic = reach(&|i| goal[i] || escapes[i]);
+    let stuck = optimistic.iter().filter(|g| !**g).count();
+    let dependent = |i: usize| optimistic[i] && !strict[i];
+    AgEf {
+        stuck,
+        first_stuck: optimistic.iter().position(|g| !*g).map(|i| i as u32),
+        goal_states: goal.iter().filter(|g| **g).count(),
+        bound_dependent: (0..n).filter(|i| dependent(*i)).count(),
+        first_bound_dependent: (0..n).find(|i| dependent(*i)).map(|i| i as u32),
     }
-    let stuck = good.iter().filter(|g| !**g).count();
-    AgEf { stuck, first_stuck: good.iter().position(|g| !*g).map(|i| i as u32), goal_states, boundary_states }
 }
 
 impl Explored {
@@ -386,6 +482,8 @@ mod tests {
     struct Chain {
         n: u8,
         trap: Option<u8>,
+        /// The search bound: states above it are outside the boundary.
+        bound: u8,
     }
     impl Model for Chain {
         type State = u8;
@@ -408,6 +506,9 @@ mod tests {
         fn next_state(&self, s: &u8, a: i8) -> Option<u8> {
             Some((i16::from(*s) + i16::from(a)) as u8)
         }
+        fn within_boundary(&self, s: &u8) -> bool {
+            *s <= self.bound
+        }
     }
 
     fn below_3(_: &Chain, s: &u8) -> bool {
@@ -422,14 +523,19 @@ mod tests {
 
     #[test]
     fn shortest_counterexample_and_agef() {
-        let m = Chain { n: 10, trap: None };
+        let m = Chain { n: 10, trap: None, bound: 10 };
         let e = explore(
             &m,
             Search {
-                watch: vec![Watch::Violates(below_3)],
-                agef: Some(AgEfSpec { goal: is_top, is_progress: |_| true, optimistic_exit: |_, _| true }),
+                watch: vec![Watch::Violates(Box::new(below_3))],
+                agef: Some(AgEfSpec {
+                    goal: Box::new(is_top),
+                    is_progress: |_| true,
+                    bound_exit: Box::new(|_, _| true),
+                }),
                 progress: None,
                 progress_every: Duration::from_secs(1),
+                threads: 1,
                 stop_on_violation: false,
             },
         );
@@ -440,14 +546,19 @@ mod tests {
         assert_eq!(*p.last_state(), 3);
         assert_eq!(e.agef.unwrap().stuck, 0);
 
-        let trapped = Chain { n: 10, trap: Some(4) };
+        let trapped = Chain { n: 10, trap: Some(4), bound: 10 };
         let e = explore(
             &trapped,
             Search {
                 watch: vec![],
-                agef: Some(AgEfSpec { goal: is_two, is_progress: |_| true, optimistic_exit: |_, _| true }),
+                agef: Some(AgEfSpec {
+                    goal: Box::new(is_two),
+                    is_progress: |_| true,
+                    bound_exit: Box::new(|_, _| true),
+                }),
                 progress: None,
                 progress_every: Duration::from_secs(1),
+                threads: 1,
                 stop_on_violation: false,
             },
         );
@@ -456,5 +567,40 @@ mod tests {
         let p = e.path(&trapped, a.first_stuck.unwrap());
         assert_eq!(*p.last_state(), 4);
         assert_eq!(p.len(), 4);
+    }
+
+    /// Below a bound that cuts the way to the goal, every state depends on the bound
+    /// (none is stuck for real); a trap stays stuck for real.
+    #[test]
+    fn states_beyond_the_bound_are_not_counted_as_reaching_the_goal() {
+        let agef = |m: &Chain| {
+            let e = explore(
+                m,
+                Search {
+                    watch: vec![],
+                    agef: Some(AgEfSpec {
+                        goal: Box::new(is_top),
+                        is_progress: |_| true,
+                        bound_exit: Box::new(|_, _| true),
+                    }),
+                    progress: None,
+                    progress_every: Duration::from_secs(1),
+                    threads: 1,
+                    stop_on_violation: false,
+                },
+            );
+            e.agef.unwrap()
+        };
+        let a = agef(&Chain { n: 10, trap: None, bound: 5 });
+        assert_eq!((a.stuck, a.bound_dependent, a.goal_states), (0, 6, 0));
+        assert_eq!(a.first_bound_dependent, Some(0));
+        let a = agef(&Chain { n: 10, trap: Some(3), bound: 5 });
+        assert_eq!(
+            (a.stuck, a.bound_dependent),
+            (4, 0),
+            "the trap blocks the way beyond the bound too: 0..=3 are stuck for real"
+        );
+        let a = agef(&Chain { n: 10, trap: None, bound: 10 });
+        assert_eq!((a.stuck, a.bound_dependent, a.goal_states), (0, 0, 1));
     }
 }

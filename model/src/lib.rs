@@ -21,6 +21,7 @@
 //! * [`actor`] — the driver around the session (inputs, outputs, timers, disk, ghost);
 //! * [`preset`] — bounds and environment of a run, and building the model;
 //! * [`properties`] — the `always` / `sometimes` properties and the AG EF goal;
+//! * [`compact`] — the same model with interned parts and cached session steps;
 //! * [`graph`] — our own BFS over the `Model` trait: minimal traces and AG EF;
 //! * [`check`] — a full check: stateright's checker plus the graph pass, as a table;
 //! * [`mutants`] — every hidden mutation of the core must be caught;
@@ -29,6 +30,7 @@
 
 pub mod actor;
 pub mod check;
+pub mod compact;
 pub mod graph;
 pub mod mutants;
 pub mod preset;

@@ -1,7 +1,7 @@
 //! `assoc-model`: model-check the shipping assoc core.
 //!
 //! ```text
-//! assoc-model check [--preset P] [--property NAME] [--threads N] [--bfs|--dfs]
+//! assoc-model check [--preset P] [--property NAME] [--cross-check [--threads N] [--bfs|--dfs]] [--full-states]
 //! assoc-model explore [--preset P] [--addr 127.0.0.1:3000]
 //! assoc-model simulate --seed S --steps N [--preset P] [--depth D]
 //! assoc-model mutants
@@ -37,8 +37,9 @@ enum Command {
         /// Only this property (see `presets` for the names; "no stuck state" is AG EF).
         #[arg(long)]
         property: Option<String>,
-        /// stateright worker threads.
-        #[arg(long, default_value_t = 1)]
+        /// Worker threads of the graph pass (and of stateright's checker with
+        /// --cross-check); 0: one per core. Results do not depend on it.
+        #[arg(long, default_value_t = 0)]
         threads: usize,
         /// Breadth-first search (the default).
         #[arg(long, conflicts_with = "dfs")]
@@ -49,7 +50,24 @@ enum Command {
         /// Activate a core mutation (e.g. no-epoch-check) to see its counterexample.
         #[arg(long)]
         mutation: Option<String>,
-        /// Skip stateright's checker; run only our graph pass (AG EF + minimal traces).
+        /// Also run stateright's checker on the full states; fail if its unique-state count
+        /// differs from the graph pass's.
+        #[arg(long, conflicts_with = "graph_only")]
+        cross_check: bool,
+        /// Run the graph pass on full states (the engine before compact states).
+        #[arg(long)]
+        full_states: bool,
+        /// AG EF without optimism: fail if any state reaches the goal only beyond the search
+        /// bound (their number is printed either way).
+        #[arg(long)]
+        strict_agef: bool,
+        /// Override the preset's epoch bound (to see whether AG EF depends on it).
+        #[arg(long)]
+        max_epoch: Option<u64>,
+        /// Override the preset's packet-number bound.
+        #[arg(long)]
+        max_pn: Option<u64>,
+        /// Only the graph pass (the default; kept for old scripts).
         #[arg(long)]
         graph_only: bool,
         /// Progress interval in seconds.
@@ -117,8 +135,25 @@ fn mutation_arg(name: Option<&str>) -> Result<Mutations, String> {
 
 fn run(cli: Cli) -> Result<bool, String> {
     match cli.command {
-        Command::Check { preset, property, threads, bfs: _, dfs, mutation, graph_only, every } => {
-            let p = preset_arg(&preset)?;
+        Command::Check {
+            preset,
+            property,
+            threads,
+            bfs: _,
+            dfs,
+            mutation,
+            cross_check,
+            full_states,
+            graph_only: _,
+            every,
+            max_epoch,
+            max_pn,
+            strict_agef,
+        } => {
+            let mut p = preset_arg(&preset)?.clone();
+            p.max_epoch = max_epoch.unwrap_or(p.max_epoch);
+            p.max_pn = max_pn.unwrap_or(p.max_pn);
+            let p = &p;
             let m = mutation_arg(mutation.as_deref())?;
             if let Some(name) = &property {
                 if name != properties::NO_STUCK_STATE && properties::by_name(name).is_none() {
@@ -126,13 +161,18 @@ fn run(cli: Cli) -> Result<bool, String> {
                 }
             }
             println!("checking preset {} ({})", p.name, p.about);
+            let threads = match threads {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            };
             let opts = Options {
                 property,
                 threads,
                 strategy: if dfs { Strategy::Dfs } else { Strategy::Bfs },
-                stateright: !graph_only,
-                graph: true,
+                stateright: cross_check,
+                full_states,
                 progress: Some(Duration::from_secs(every.max(1))),
+                strict_agef,
                 stop_on_violation: false,
             };
             let report = check::run(p, m, &opts);

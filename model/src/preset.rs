@@ -6,7 +6,7 @@ use assoc_core::{Config, DialPolicy, Duration, PeerName, Psk, Suite};
 use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
 use stateright::{Model, Property};
 
-use crate::actor::{ModelTimer, Side};
+use crate::actor::{ModelTimer, Side, SideState};
 use crate::properties;
 
 /// stateright's actor model of two [`Side`]s over an unordered, duplicating network.
@@ -16,11 +16,12 @@ pub type State = ActorModelState<Side, ()>;
 /// One action of the model.
 pub type Action = ActorModelAction<assoc_core::wire::Pdu, ModelTimer, ()>;
 
-/// The model checked: stateright's [`ActorModel`] with one normalisation. The duplicating
+/// The model checked: stateright's [`ActorModel`] with two normalisations. The duplicating
 /// network remembers the *last delivered* envelope (`last_msg`, only used by old Explorer
 /// URLs); it is part of the hashed state and multiplies the state count several times
-/// without meaning anything, so every state is stored with `last_msg = None`. Everything
-/// else delegates to the inner model.
+/// without meaning anything, so every state is stored with `last_msg = None`. A crashed
+/// side's state is reset to [`Side::crashed_state`]. Everything else delegates to the
+/// inner model.
 pub struct AssocModel {
     /// The actor model.
     pub inner: Inner,
@@ -51,7 +52,17 @@ impl Model for AssocModel {
         self.inner.actions(state, actions)
     }
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
-        self.inner.next_state(last, action).map(normalize)
+        let crash = match action {
+            ActorModelAction::Crash(id) => Some(usize::from(id)),
+            _ => None,
+        };
+        let mut next = self.inner.next_state(last, action).map(normalize)?;
+        if let Some(i) = crash {
+            // See `Side::crashed_state`: the stale volatile state is needless distinctness.
+            let reset = self.inner.actors[i].crashed_state(&next.actor_states[i]);
+            next.actor_states[i] = std::sync::Arc::new(reset);
+        }
+        Some(next)
     }
     fn format_action(&self, action: &Action) -> String {
         crate::trace::action_line(action)
@@ -339,6 +350,16 @@ pub const ALL: [&Preset; 11] = [
     &DEEP,
 ];
 
+/// The unique-state count of the last complete run of the built-in preset `p` (from
+/// `model/expected.toml`), if known; `None` for a preset whose bounds were changed.
+pub fn expected_unique(p: &Preset) -> Option<usize> {
+    by_name(p.name).filter(|builtin| *builtin == p)?;
+    include_str!("../expected.toml").lines().find_map(|line| {
+        let (name, n) = line.split_once('=')?;
+        (name.trim() == p.name).then(|| n.trim().parse().ok()).flatten()
+    })
+}
+
 /// The preset called `name`.
 pub fn by_name(name: &str) -> Option<&'static Preset> {
     ALL.iter().copied().find(|p| p.name == name)
@@ -417,8 +438,19 @@ pub const MAX_HELD_OUTPUTS: usize = 3;
 /// (stateright bounds only *concurrent* crashes).
 pub fn within_boundary(p: &Preset, s: &State) -> bool {
     within_budgets(p, s)
-        && s.actor_states.iter().all(|a| a.session.store().epoch <= p.max_epoch)
+        && s.actor_states.iter().all(|a| side_within_bounds(p, a))
         && s.network.iter_all().all(|e| !matches!(e.msg.body, Body::Packet(_)) || e.msg.header.pn <= p.max_pn)
+}
+
+/// One side's part of the boundary: its held outputs and its epoch (the compact model
+/// evaluates the boundary part by part).
+pub fn side_within_bounds(p: &Preset, a: &SideState) -> bool {
+    side_within_budget(a) && a.session.store().epoch <= p.max_epoch
+}
+
+/// One side's held outputs are within [`MAX_HELD_OUTPUTS`].
+pub fn side_within_budget(a: &SideState) -> bool {
+    a.session.pending_outputs() <= MAX_HELD_OUTPUTS
 }
 
 /// The model's checkpoint size (the core's minimum): a message longer than this is sent
@@ -434,8 +466,8 @@ pub const LARGE: usize = CHECKPOINT + 16;
 /// its epoch is where the *bound* stopped the search (AG EF counts it as able to reach
 /// the goal); a successor outside a budget is a path the environment may not take.
 pub fn within_budgets(p: &Preset, s: &State) -> bool {
-    s.actor_states.iter().enumerate().all(|(i, a)| {
-        a.session.pending_outputs() <= MAX_HELD_OUTPUTS
-            && !(s.crashed[i] && a.disk.ghost.restarts >= p.crashes[i])
-    })
+    s.actor_states
+        .iter()
+        .enumerate()
+        .all(|(i, a)| side_within_budget(a) && !(s.crashed[i] && a.disk.ghost.restarts >= p.crashes[i]))
 }

@@ -1,40 +1,39 @@
-//! The CI presets: every property holds, and the exact number of unique states is pinned
-//! (stateright's BFS and our own graph pass must agree), so that any change in the
-//! semantics of the core or of the model shows up here.
-//!
-//! The three largest CI presets are counted by stateright alone here: `assoc-proofs`
-//! (`tests/model.rs`) explores each of them once with the graph pass, checks every
-//! property and pins the graph pass's count in `proofs/RESULTS.md`.
+//! The CI presets: every property holds, and the exact number of unique states is pinned.
+//! Each preset is explored twice: by the graph pass on the compact model (the default
+//! engine of `check`) and by stateright's own checker on full states (`--cross-check`);
+//! both must count the same unique states, so that the compact model is the same model.
 //!
 //! If a deliberate change of the core moves a count, re-run
-//! `cargo run --release -p assoc-model -- check --preset <P>` and update the number.
+//! `cargo run --release -p assoc-model -- check --cross-check --preset <P>` and update the
+//! number.
 
 use assoc_core::mutation::Mutations;
 use assoc_model::check::{self, Options, Outcome, Strategy};
 use assoc_model::preset::{self, Preset};
 
 fn check_preset(p: &Preset, unique: usize) {
-    let report = check::run(p, Mutations::NONE, &Options::default());
+    let report = check::run(p, Mutations::NONE, &Options { stateright: true, ..Options::default() });
     let table = report.table();
     assert!(!report.failed(), "{table}");
     let sr = report.stateright.expect("stateright ran");
     let graph = report.graph.expect("graph pass ran");
     assert_eq!(sr.unique, graph.unique, "stateright and the graph pass disagree\n{table}");
     assert_eq!(sr.unique, unique, "unique states of preset {} changed\n{table}", p.name);
+    assert_eq!(preset::expected_unique(p), Some(unique), "model/expected.toml is stale for {}", p.name);
     if p.agef {
         let row = report.row("no stuck state").expect("AG EF ran");
-        assert_eq!(row.outcome, Outcome::Holds);
+        assert_eq!(row.outcome, Outcome::Holds, "{table}");
     }
 }
 
 #[test]
 fn ci() {
-    check_preset(&preset::CI, 4202);
+    check_preset(&preset::CI, 3651);
 }
 
 #[test]
 fn ci_peer_crash() {
-    check_preset(&preset::CI_PEER_CRASH, 16474);
+    check_preset(&preset::CI_PEER_CRASH, 15290);
 }
 
 #[test]
@@ -52,31 +51,25 @@ fn ci_expiry() {
     check_preset(&preset::CI_EXPIRY, 13_688);
 }
 
-/// stateright's count of a larger preset (its properties are checked in `assoc-proofs`).
-fn stateright_count(p: &Preset, unique: usize) {
-    let n = check::stateright_unique(p, Strategy::Bfs, 1);
-    assert_eq!(n, unique, "unique states of preset {} changed", p.name);
-}
-
 #[test]
 fn ci_lossy() {
-    stateright_count(&preset::CI_LOSSY, 100_016);
+    check_preset(&preset::CI_LOSSY, 92_658);
 }
 
 #[test]
 fn ci_resume() {
-    stateright_count(&preset::CI_RESUME, 84_336);
+    check_preset(&preset::CI_RESUME, 84_336);
 }
 
 #[test]
 fn ci_release() {
-    stateright_count(&preset::CI_RELEASE, 34_983);
+    check_preset(&preset::CI_RELEASE, 34_983);
 }
 
 #[test]
 fn dfs_and_two_threads_see_the_same_space() {
     let n = check::stateright_unique(&preset::CI, Strategy::Dfs, 2);
-    assert_eq!(n, 4202);
+    assert_eq!(n, 3651);
 }
 
 #[test]

@@ -1,0 +1,636 @@
+//! The compact state space: the same model as [`crate::preset::AssocModel`], with every state
+//! stored as a small tuple of interned part ids (what SPIN calls *collapse compression*) and
+//! every step of a side's real [`assoc_core::Session`] cached.
+//!
+//! A [`Packed`] state holds, per side, the id of its [`SideState`], of its saved [`Disk`]
+//! and of its armed timers, the id of the network (a set of envelope ids) and the crash
+//! flags: 32 bytes instead of a ~2.4 KB [`State`]. A side's step depends only on its own
+//! state and its input, so its result — the new side state and the commands it gave — is
+//! computed once per distinct (side state, input) by the shipping [`Side`] actor, and
+//! replayed from the cache afterwards (ci-lossy: 92,658 states, 152 distinct side states,
+//! 438 session steps run).
+//!
+//! The semantics are stateright's [`stateright::actor::ActorModel`] on an unordered,
+//! duplicating (optionally lossy) network, and the actions come in the same order, so an
+//! action index found here replays on the full model ([`crate::graph::Explored::path`]);
+//! `check --cross-check` and `model/tests/engine.rs` compare both state for state count.
+//!
+//! Properties and the AG EF goal are predicates over a full [`State`]; here they are
+//! evaluated on a *view* holding the sides, their disks and the crash flags (not the
+//! network nor the timers: no property reads them), once per distinct such tuple.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use assoc_core::wire::{Body, Pdu};
+use stateright::actor::{
+    Actor, ActorModelState, Command, Envelope, Id, LossyNetwork, Network, Out, RandomChoices, Timers,
+};
+use stateright::Model;
+
+use crate::actor::{Disk, ModelTimer, Side, SideState};
+use crate::preset::{self, AssocModel, Preset, State};
+
+/// A fast, non-cryptographic hasher for small keys (FxHash's multiply-rotate).
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("chunks of 8")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.add(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+/// `HashMap` with [`FxHasher`].
+pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Values stored once, referred to by a dense `u32` id.
+struct Interner<T> {
+    items: Vec<Arc<T>>,
+    ids: FxMap<Arc<T>, u32>,
+}
+
+impl<T: Hash + Eq> Interner<T> {
+    fn new() -> Self {
+        Interner { items: Vec::new(), ids: FxMap::default() }
+    }
+    /// The id of `t`, and whether it is new.
+    fn intern(&mut self, t: T) -> (u32, bool) {
+        if let Some(&id) = self.ids.get(&t) {
+            return (id, false);
+        }
+        let id = u32::try_from(self.items.len()).expect("fewer than 2^32 distinct parts");
+        let t = Arc::new(t);
+        self.items.push(t.clone());
+        self.ids.insert(t, id);
+        (id, true)
+    }
+    fn get(&self, id: u32) -> &Arc<T> {
+        &self.items[id as usize]
+    }
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// One state of the compact model: interned part ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Packed {
+    /// Each side's [`SideState`] (a crashed side's is the state it crashed in).
+    pub sides: [u32; 2],
+    /// Each side's saved [`Disk`] (`None` before the first save).
+    pub disks: [u32; 2],
+    /// Each side's armed timers (a sorted set).
+    pub timers: [u32; 2],
+    /// The network: the set of envelopes ever sent and not lost.
+    pub net: u32,
+    /// Which sides are crashed.
+    pub crashed: [bool; 2],
+}
+
+/// One action of the compact model; the same actions as stateright's, in the same order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PackedAction {
+    /// The network loses an envelope (lossy presets).
+    Drop(u32),
+    /// An envelope is delivered (again).
+    Deliver(u32),
+    /// A timer of side `.0` fires.
+    Timeout(u8, ModelTimer),
+    /// A side crashes.
+    Crash(u8),
+    /// A crashed side restarts from its disk.
+    Recover(u8),
+}
+
+impl PackedAction {
+    /// Whether the action is progress (usable on an AG EF path), as
+    /// [`crate::trace::is_progress`] decides for the full model.
+    pub fn is_progress(&self) -> bool {
+        match self {
+            PackedAction::Drop(_) | PackedAction::Crash(_) => false,
+            PackedAction::Timeout(_, t) => !t.is_fault(),
+            PackedAction::Deliver(_) | PackedAction::Recover(_) => true,
+        }
+    }
+}
+
+/// What a side did in one step, in interned form.
+struct Effect {
+    /// The new side state (`None`: unchanged).
+    side: Option<u32>,
+    /// Envelopes sent.
+    sends: Vec<u32>,
+    /// Timer commands in order: (timer, set?).
+    timers: Vec<(ModelTimer, bool)>,
+    /// The last `Storage` saved.
+    save: Option<u32>,
+}
+
+/// What a step is cached by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Stimulus {
+    Deliver(u32),
+    Timer(ModelTimer),
+}
+
+/// Per side state: what the boundary needs.
+#[derive(Clone, Copy)]
+struct SideFacts {
+    /// Within the held-output bound and the epoch bound.
+    within: bool,
+    /// Within the held-output bound (a budget, not a search bound).
+    budget: bool,
+    /// Restarts so far (from the ghost).
+    restarts: u8,
+}
+
+/// A predicate over full states, answered by [`CompactModel::holds`].
+pub type StatePredicate = Box<dyn Fn(&AssocModel, &State) -> bool + Send + Sync>;
+
+/// The memo key of predicates: everything a property may read.
+type ViewKey = ([u32; 2], [u32; 2], [bool; 2]);
+
+/// Interned parts and caches.
+struct Tables {
+    sides: Interner<SideState>,
+    side_facts: Vec<SideFacts>,
+    disks: Interner<Option<Disk>>,
+    timer_sets: Interner<Vec<ModelTimer>>,
+    envelopes: Interner<Envelope<Pdu>>,
+    envelope_within: Vec<bool>,
+    networks: Interner<Vec<u32>>,
+    network_within: Vec<bool>,
+    effects: Vec<Effect>,
+    /// (side, side state, stimulus) → effect index (`None`: a no-op, no successor).
+    steps: FxMap<(u8, u32, Stimulus), Option<u32>>,
+    /// (side, disk) → effect index of `on_start`.
+    starts: FxMap<(u8, u32), u32>,
+    /// (effect, timers, network) → (timers, network) after applying the effect.
+    applied: FxMap<(u32, u32, u32), (u32, u32)>,
+    /// (timers, timer) → timers without it.
+    disarmed: FxMap<(u32, ModelTimer), u32>,
+    /// Side state → what it is reset to when its side crashes.
+    crashes: FxMap<(u8, u32), u32>,
+    /// (network, envelope, added?) → network.
+    net_ops: FxMap<(u32, u32, bool), u32>,
+    /// Memoised predicate results (bit i: predicate i holds).
+    views: FxMap<ViewKey, u64>,
+    /// Step results computed by running the session (cache misses).
+    session_steps: u64,
+}
+
+/// The compact model of a preset. Implements stateright's [`Model`], so the graph pass
+/// ([`crate::graph::explore`]) explores it like the full model.
+pub struct CompactModel {
+    /// The full model (its actors are stepped; its properties are evaluated on views).
+    pub full: AssocModel,
+    predicates: Vec<StatePredicate>,
+    tables: RwLock<Tables>,
+    empty_timers: u32,
+    none_disk: u32,
+}
+
+impl CompactModel {
+    /// The compact model over `full`; `predicates` are the state predicates that
+    /// [`CompactModel::holds`] answers (at most 64).
+    pub fn new(full: AssocModel, predicates: Vec<StatePredicate>) -> Self {
+        assert!(predicates.len() <= 64, "at most 64 memoised predicates");
+        let mut t = Tables {
+            sides: Interner::new(),
+            side_facts: Vec::new(),
+            disks: Interner::new(),
+            timer_sets: Interner::new(),
+            envelopes: Interner::new(),
+            envelope_within: Vec::new(),
+            networks: Interner::new(),
+            network_within: Vec::new(),
+            effects: Vec::new(),
+            steps: FxMap::default(),
+            starts: FxMap::default(),
+            net_ops: FxMap::default(),
+            crashes: FxMap::default(),
+            applied: FxMap::default(),
+            disarmed: FxMap::default(),
+            views: FxMap::default(),
+            session_steps: 0,
+        };
+        let (empty_timers, _) = t.timer_sets.intern(Vec::new());
+        let (none_disk, _) = t.disks.intern(None);
+        let (empty_net, _) = t.networks.intern(Vec::new());
+        debug_assert_eq!(empty_net, 0);
+        t.network_within.push(true);
+        CompactModel { full, predicates, tables: RwLock::new(t), empty_timers, none_disk }
+    }
+
+    /// The tables, for lookups (the model is shared by the graph pass's threads).
+    fn r(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The tables, to add to them (a cache miss).
+    fn w(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn preset(&self) -> &Preset {
+        self.full.preset()
+    }
+
+    /// Whether predicate `i` (as passed to [`CompactModel::new`]) holds in `s`.
+    pub fn holds(&self, i: usize, s: &Packed) -> bool {
+        let key = (s.sides, s.disks, s.crashed);
+        if let Some(bits) = self.r().views.get(&key) {
+            return bits & (1 << i) != 0;
+        }
+        let view = self.view(s);
+        let bits = self.predicates.iter().enumerate().fold(0u64, |acc, (j, p)| {
+            if p(&self.full, &view) {
+                acc | 1 << j
+            } else {
+                acc
+            }
+        });
+        self.w().views.insert(key, bits);
+        bits & (1 << i) != 0
+    }
+
+    /// A full state with `s`'s sides, disks and crash flags, and an empty network and no
+    /// timers (what predicates are evaluated on).
+    fn view(&self, s: &Packed) -> State {
+        let t = self.r();
+        ActorModelState {
+            actor_states: s.sides.iter().map(|id| t.sides.get(*id).clone()).collect(),
+            network: Network::new_unordered_duplicating([]),
+            timers_set: vec![Timers::new(); 2],
+            random_choices: vec![RandomChoices::default(); 2],
+            crashed: s.crashed.to_vec(),
+            history: (),
+            actor_storages: s.disks.iter().map(|id| (**t.disks.get(*id)).clone()).collect(),
+        }
+    }
+
+    /// The full state `s` stands for (as the full model would hold it).
+    pub fn unpack(&self, s: &Packed) -> State {
+        let mut state = self.view(s);
+        let t = self.r();
+        state.network = Network::new_unordered_duplicating(
+            t.networks.get(s.net).iter().map(|e| (**t.envelopes.get(*e)).clone()),
+        );
+        for (i, timers) in s.timers.iter().enumerate() {
+            for timer in t.timer_sets.get(*timers).iter() {
+                state.timers_set[i].set(*timer);
+            }
+        }
+        state
+    }
+
+    /// Distinct parts interned so far: side states, disks, envelopes, networks, and the
+    /// number of times a session was actually stepped (the rest came from the cache).
+    pub fn part_counts(&self) -> PartCounts {
+        let t = self.r();
+        PartCounts {
+            side_states: t.sides.len(),
+            disks: t.disks.len(),
+            envelopes: t.envelopes.len(),
+            networks: t.networks.len(),
+            session_steps: t.session_steps,
+        }
+    }
+
+    /// Whether `s` is within the preset's budgets (the boundary without its search
+    /// bounds), as [`preset::within_budgets`] decides for the full model.
+    pub fn within_budgets(&self, s: &Packed) -> bool {
+        let t = self.r();
+        let p = self.preset();
+        (0..2).all(|i| {
+            let f = t.side_facts[s.sides[i] as usize];
+            f.budget && !(s.crashed[i] && f.restarts >= p.crashes[i])
+        })
+    }
+
+    fn intern_side(&self, t: &mut Tables, st: SideState) -> u32 {
+        let p = self.preset();
+        let facts = SideFacts {
+            within: preset::side_within_bounds(p, &st),
+            budget: preset::side_within_budget(&st),
+            restarts: st.disk.ghost.restarts,
+        };
+        let (id, new) = t.sides.intern(st);
+        if new {
+            t.side_facts.push(facts);
+        }
+        id
+    }
+
+    fn intern_envelope(&self, t: &mut Tables, env: Envelope<Pdu>) -> u32 {
+        let within = !matches!(env.msg.body, Body::Packet(_)) || env.msg.header.pn <= self.preset().max_pn;
+        let (id, new) = t.envelopes.intern(env);
+        if new {
+            t.envelope_within.push(within);
+        }
+        id
+    }
+
+    /// Turns an actor's output into an [`Effect`].
+    fn effect(&self, t: &mut Tables, i: usize, side: Option<SideState>, out: Out<Side>) -> u32 {
+        let side = side.map(|st| self.intern_side(t, st));
+        let mut e = Effect { side, sends: Vec::new(), timers: Vec::new(), save: None };
+        for c in out {
+            match c {
+                Command::Send(dst, msg) => {
+                    e.sends.push(self.intern_envelope(t, Envelope { src: Id::from(i), dst, msg }));
+                }
+                Command::SetTimer(timer, _) => e.timers.push((timer, true)),
+                Command::CancelTimer(timer) => e.timers.push((timer, false)),
+                Command::Save(disk) => e.save = Some(t.disks.intern(Some(disk)).0),
+                Command::ChooseRandom(..) => unreachable!("the model's sides never choose at random"),
+            }
+        }
+        t.effects.push(e);
+        (t.effects.len() - 1) as u32
+    }
+
+    /// The effect of `stimulus` on side `i` in side state `sid` (`None`: a no-op).
+    fn step(&self, i: usize, sid: u32, stimulus: Stimulus) -> Option<u32> {
+        if let Some(hit) = self.r().steps.get(&(i as u8, sid, stimulus)) {
+            return *hit;
+        }
+        let mut t = self.w();
+        t.session_steps += 1;
+        let before = t.sides.get(sid).clone();
+        let actor = &self.full.inner.actors[i];
+        let id = Id::from(i);
+        let mut state = Cow::Borrowed(&*before);
+        let mut out = Out::new();
+        // The same no-op rules as stateright's `ActorModel::next_state`.
+        let no_op = match stimulus {
+            Stimulus::Deliver(e) => {
+                let env = t.envelopes.get(e).clone();
+                actor.on_msg(id, &mut state, env.src, env.msg.clone(), &mut out);
+                matches!(state, Cow::Borrowed(_)) && out.is_empty()
+            }
+            Stimulus::Timer(timer) => {
+                actor.on_timeout(id, &mut state, &timer, &mut out);
+                let renews_only =
+                    out.len() == 1 && out.iter().any(|c| matches!(c, Command::SetTimer(x, _) if *x == timer));
+                matches!(state, Cow::Borrowed(_)) && renews_only
+            }
+        };
+        let result = if no_op {
+            None
+        } else {
+            let next = match state {
+                Cow::Owned(st) => Some(st),
+                Cow::Borrowed(_) => None,
+            };
+            Some(self.effect(&mut t, i, next, out))
+        };
+        t.steps.insert((i as u8, sid, stimulus), result);
+        result
+    }
+
+    /// The effect of side `i` starting from disk `disk`.
+    fn start(&self, i: usize, disk: u32) -> u32 {
+        if let Some(hit) = self.r().starts.get(&(i as u8, disk)) {
+            return *hit;
+        }
+        let mut t = self.w();
+        t.session_steps += 1;
+        let storage = (**t.disks.get(disk)).clone();
+        let mut out = Out::new();
+        let st = self.full.inner.actors[i].on_start(Id::from(i), &storage, &mut out);
+        let e = self.effect(&mut t, i, Some(st), out);
+        t.starts.insert((i as u8, disk), e);
+        e
+    }
+
+    /// The state side `i` in side state `sid` is reset to when it crashes
+    /// ([`Side::crashed_state`], as the full model does).
+    fn crashed(&self, i: usize, sid: u32) -> u32 {
+        if let Some(hit) = self.r().crashes.get(&(i as u8, sid)) {
+            return *hit;
+        }
+        let mut t = self.w();
+        t.session_steps += 1;
+        let reset = self.full.inner.actors[i].crashed_state(t.sides.get(sid));
+        let id = self.intern_side(&mut t, reset);
+        t.crashes.insert((i as u8, sid), id);
+        id
+    }
+
+    /// The network `net` with envelope `env` added (`add`) or removed.
+    fn net_op(&self, t: &mut Tables, net: u32, env: u32, add: bool) -> u32 {
+        if let Some(n) = t.net_ops.get(&(net, env, add)) {
+            return *n;
+        }
+        let mut envs = t.networks.get(net).to_vec();
+        let pos = {
+            let target = t.envelopes.get(env);
+            envs.binary_search_by(|e| t.envelopes.get(*e).as_ref().cmp(target))
+        };
+        match (pos, add) {
+            (Err(at), true) => envs.insert(at, env),
+            (Ok(at), false) => {
+                envs.remove(at);
+            }
+            _ => {}
+        }
+        let within = envs.iter().all(|e| t.envelope_within[*e as usize]);
+        let (n, new) = t.networks.intern(envs);
+        if new {
+            t.network_within.push(within);
+        }
+        t.net_ops.insert((net, env, add), n);
+        n
+    }
+
+    /// Applies side `i`'s effect `e` to `s` (stateright's `process_commands`).
+    fn apply(&self, s: &mut Packed, i: usize, e: u32) {
+        {
+            let t = self.r();
+            let eff = &t.effects[e as usize];
+            if let Some(side) = eff.side {
+                s.sides[i] = side;
+            }
+            if let Some(disk) = eff.save {
+                s.disks[i] = disk;
+            }
+            if let Some(&(timers, net)) = t.applied.get(&(e, s.timers[i], s.net)) {
+                s.timers[i] = timers;
+                s.net = net;
+                return;
+            }
+        }
+        let key = (e, s.timers[i], s.net);
+        let mut t = self.w();
+        let t = &mut *t;
+        let eff = &t.effects[e as usize];
+        if !eff.timers.is_empty() {
+            let mut timers = t.timer_sets.get(s.timers[i]).to_vec();
+            for (timer, set) in &eff.timers {
+                match (timers.binary_search(timer), set) {
+                    (Err(at), true) => timers.insert(at, *timer),
+                    (Ok(at), false) => {
+                        timers.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            s.timers[i] = t.timer_sets.intern(timers).0;
+        }
+        let sends = t.effects[e as usize].sends.clone();
+        for env in sends {
+            s.net = self.net_op(t, s.net, env, true);
+        }
+        t.applied.insert(key, (s.timers[i], s.net));
+    }
+}
+
+/// Sizes of the interned tables.
+#[derive(Clone, Copy, Debug)]
+pub struct PartCounts {
+    /// Distinct side states (both sides).
+    pub side_states: usize,
+    /// Distinct saved disks.
+    pub disks: usize,
+    /// Distinct envelopes.
+    pub envelopes: usize,
+    /// Distinct networks.
+    pub networks: usize,
+    /// Session steps actually run (cache misses).
+    pub session_steps: u64,
+}
+
+impl Model for CompactModel {
+    type State = Packed;
+    type Action = PackedAction;
+
+    fn init_states(&self) -> Vec<Packed> {
+        let mut s = Packed {
+            sides: [0, 0],
+            disks: [self.none_disk; 2],
+            timers: [self.empty_timers; 2],
+            net: 0,
+            crashed: [false; 2],
+        };
+        for i in 0..2 {
+            let e = self.start(i, self.none_disk);
+            self.apply(&mut s, i, e);
+        }
+        vec![s]
+    }
+
+    fn actions(&self, s: &Packed, actions: &mut Vec<PackedAction>) {
+        let t = self.r();
+        let envs = t.networks.get(s.net);
+        if self.full.inner.lossy_network == LossyNetwork::Yes {
+            actions.extend(envs.iter().map(|e| PackedAction::Drop(*e)));
+        }
+        actions.extend(envs.iter().map(|e| PackedAction::Deliver(*e)));
+        for i in 0..2 {
+            let timers = t.timer_sets.get(s.timers[i]);
+            actions.extend(timers.iter().map(|timer| PackedAction::Timeout(i as u8, *timer)));
+        }
+        let crashed = s.crashed.iter().filter(|c| **c).count();
+        if crashed < self.full.inner.max_crashes {
+            actions.extend((0..2u8).filter(|i| !s.crashed[usize::from(*i)]).map(PackedAction::Crash));
+        }
+        actions.extend((0..2u8).filter(|i| s.crashed[usize::from(*i)]).map(PackedAction::Recover));
+    }
+
+    fn next_state(&self, s: &Packed, action: PackedAction) -> Option<Packed> {
+        let mut next = *s;
+        match action {
+            PackedAction::Drop(env) => {
+                let known = self.r().net_ops.get(&(s.net, env, false)).copied();
+                next.net = match known {
+                    Some(net) => net,
+                    None => self.net_op(&mut self.w(), s.net, env, false),
+                };
+            }
+            PackedAction::Deliver(env) => {
+                let dst = usize::from(self.r().envelopes.get(env).dst);
+                if s.crashed[dst] {
+                    return None;
+                }
+                let e = self.step(dst, s.sides[dst], Stimulus::Deliver(env))?;
+                self.apply(&mut next, dst, e);
+            }
+            PackedAction::Timeout(i, timer) => {
+                let i = usize::from(i);
+                let e = self.step(i, s.sides[i], Stimulus::Timer(timer))?;
+                // stateright disarms the fired timer before applying the commands.
+                let known = self.r().disarmed.get(&(s.timers[i], timer)).copied();
+                next.timers[i] = match known {
+                    Some(timers) => timers,
+                    None => {
+                        let mut t = self.w();
+                        let mut timers = t.timer_sets.get(s.timers[i]).to_vec();
+                        timers.retain(|x| *x != timer);
+                        let id = t.timer_sets.intern(timers).0;
+                        t.disarmed.insert((s.timers[i], timer), id);
+                        id
+                    }
+                };
+                self.apply(&mut next, i, e);
+            }
+            PackedAction::Crash(i) => {
+                let i = usize::from(i);
+                next.sides[i] = self.crashed(i, s.sides[i]);
+                next.timers[i] = self.empty_timers;
+                next.crashed[i] = true;
+            }
+            PackedAction::Recover(i) => {
+                let i = usize::from(i);
+                let e = self.start(i, s.disks[i]);
+                next.crashed[i] = false;
+                self.apply(&mut next, i, e);
+            }
+        }
+        Some(next)
+    }
+
+    fn within_boundary(&self, s: &Packed) -> bool {
+        self.within_budgets(s) && {
+            let t = self.r();
+            s.sides.iter().all(|id| t.side_facts[*id as usize].within) && t.network_within[s.net as usize]
+        }
+    }
+}
