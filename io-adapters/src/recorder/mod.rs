@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 pub use digest::Digest;
 pub use format::{Entry, Incarnation, Recording, RecordingError, Start};
-pub use replay::{describe, input_of, replay, Divergence, ReplayError, Replayer, Step, Summary};
+pub use replay::{describe, input_of, redigest, replay, Divergence, ReplayError, Replayer, Step, Summary};
 pub(crate) use writer::Recorder;
 
 /// Where and how much to record.

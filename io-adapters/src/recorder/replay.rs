@@ -93,15 +93,40 @@ impl Replayer {
     /// Applies one entry: feeds an input, or drains every output (pushed to `outputs`) and
     /// checks the digest.
     pub fn apply(&mut self, entry: &Entry, outputs: &mut Vec<Output>) -> Result<(), Divergence> {
-        match entry {
-            Entry::Input { at, input, result } => {
-                let answer = self.session.handle_input(*at, input.clone());
-                let replayed = result_code(&answer);
-                if replayed != *result {
-                    return Err(Divergence::Answer { recorded: *result, replayed });
+        match (entry, self.run(entry, outputs)) {
+            (Entry::Input { result: recorded, .. }, Entry::Input { result: replayed, .. })
+                if replayed != *recorded =>
+            {
+                return Err(Divergence::Answer { recorded: *recorded, replayed });
+            }
+            (
+                Entry::Drain { outputs: count, digest, deadline },
+                Entry::Drain { outputs: n, digest: d, deadline: replayed },
+            ) => {
+                if n != *count {
+                    return Err(Divergence::OutputCount { recorded: *count, replayed: n });
+                }
+                if replayed != *deadline {
+                    return Err(Divergence::Deadline { recorded: *deadline, replayed });
+                }
+                if d != *digest {
+                    return Err(Divergence::OutputDigest { recorded: *digest, replayed: d });
                 }
             }
-            Entry::Drain { outputs: count, digest, deadline } => {
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Runs one entry and returns it as this replay produced it (its answer, or its
+    /// outputs' count, digest and deadline).
+    fn run(&mut self, entry: &Entry, outputs: &mut Vec<Output>) -> Entry {
+        match entry {
+            Entry::Input { at, input, .. } => {
+                let answer = self.session.handle_input(*at, input.clone());
+                Entry::Input { at: *at, input: input.clone(), result: result_code(&answer) }
+            }
+            Entry::Drain { .. } => {
                 let mut d = Digest::default();
                 let mut n = 0;
                 while let Some(o) = self.session.poll_output() {
@@ -109,20 +134,11 @@ impl Replayer {
                     n += 1;
                     outputs.push(o);
                 }
-                let replayed = self.session.poll_timeout();
-                d.add(&replayed);
-                if n != *count {
-                    return Err(Divergence::OutputCount { recorded: *count, replayed: n });
-                }
-                if replayed != *deadline {
-                    return Err(Divergence::Deadline { recorded: *deadline, replayed });
-                }
-                if d.value() != *digest {
-                    return Err(Divergence::OutputDigest { recorded: *digest, replayed: d.value() });
-                }
+                let deadline = self.session.poll_timeout();
+                d.add(&deadline);
+                Entry::Drain { outputs: n, digest: d.value(), deadline }
             }
         }
-        Ok(())
     }
 
     /// The replayed session.
@@ -200,6 +216,21 @@ pub fn replay(
         }
     }
     Ok(sum)
+}
+
+/// Re-derives every answer and digest of `rec` from a replay of its inputs: what a run
+/// with these inputs would have recorded. For tests that doctor a recording's inputs.
+#[doc(hidden)]
+pub fn redigest(rec: &mut Recording, psk: &Psk) -> Result<(), ReplayError> {
+    let mut outputs = Vec::new();
+    for inc in &mut rec.incarnations {
+        let mut r = Replayer::start(&inc.start, psk)?;
+        for entry in &mut inc.entries {
+            outputs.clear();
+            *entry = r.run(entry, &mut outputs);
+        }
+    }
+    Ok(())
 }
 
 /// The session's state in a few lines: what `assoc replay --until` prints.
