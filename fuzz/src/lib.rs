@@ -15,6 +15,7 @@
 //! | [`session`] | one session under any (time, `Input`) sequence: the driver contract and memory bounds |
 //! | [`pair`] | two sessions over a fuzzer-driven network with crashes and a misbehaving peer: safety after every step |
 //! | [`store`] | `SessionStore::apply` over any record sequence: idempotent and monotone |
+//! | [`recording`] | flight recordings from any bytes: a typed error or a replay that ends in a typed error, never a panic |
 //! | `replay_window` | the replay window against a set-and-floor oracle (`--cfg fuzzing` only) |
 //! | `reassembly` | the receiver's reassembly against the message contents (`--cfg fuzzing` only) |
 //!
@@ -26,6 +27,7 @@ pub mod decode;
 pub mod pair;
 #[cfg(fuzzing)]
 pub mod reassembly;
+pub mod recording;
 #[cfg(fuzzing)]
 pub mod replay_window;
 pub mod session;
@@ -49,6 +51,7 @@ pub const TARGETS: &[Target] = &[
     Target { name: "session", run: |d| run_bytes(d, session::run) },
     Target { name: "pair", run: |d| run_bytes(d, pair::run) },
     Target { name: "store", run: |d| run_bytes(d, store::run) },
+    Target { name: "recording", run: recording::run },
     #[cfg(fuzzing)]
     Target { name: "replay_window", run: |d| run_bytes(d, replay_window::run) },
     #[cfg(fuzzing)]

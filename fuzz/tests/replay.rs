@@ -104,6 +104,11 @@ fn store() {
 }
 
 #[test]
+fn recording() {
+    replay("recording");
+}
+
+#[test]
 fn replay_window() {
     replay("replay_window");
 }

@@ -58,11 +58,13 @@ pub struct Options {
     /// INITs admitted per source IP address (bursts, then a rate); INITs beyond it are
     /// dropped before they reach the session.
     pub init_budget_per_source: InitBudget,
+    /// Record every input the session is handed, for `assoc replay` (off: `None`).
+    pub record: Option<crate::recorder::RecordOptions>,
 }
 
 impl Options {
     /// Options with the defaults: no impairment, an OS seed, 90 s idle timeout, 16
-    /// connections, 3 s shutdown grace, the core's default INIT budget per source.
+    /// connections, 3 s shutdown grace, the core's default INIT budget per source, no recording.
     pub fn new(config: Config, bearer: Bearer) -> Self {
         Options {
             config,
@@ -73,6 +75,7 @@ impl Options {
             max_connections: 16,
             shutdown_grace: std::time::Duration::from_secs(3),
             init_budget_per_source: InitBudget::DEFAULT,
+            record: None,
         }
     }
 }
@@ -236,6 +239,9 @@ pub enum Error {
     /// No unresolved message has this id.
     #[error("no unresolved message {0:?}")]
     UnknownMessage(MessageId),
+    /// The flight recorder could not start (see [`Options::record`]).
+    #[error("recorder: {0}")]
+    Recorder(std::io::Error),
     /// The endpoint has stopped (shut down, or failed: see the driver's result).
     #[error("endpoint stopped")]
     Stopped,

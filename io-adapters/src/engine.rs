@@ -9,6 +9,10 @@
 //!
 //! Drivers batch several inputs before one flush, so one commit (one `fsync`) covers
 //! everything that arrived together: group commit.
+//!
+//! Every input reaches the session through [`Engine::feed`] (or the recorded `submit`
+//! call) and every output leaves it in [`Engine::flush`]: where the flight recorder
+//! ([`crate::recorder`]) listens.
 
 use std::collections::HashMap;
 
@@ -19,6 +23,7 @@ use bytes::Bytes;
 
 use crate::api::{Acker, BearerState, Delivery, Error, IoStats, Options, OutcomeReport, Snapshot};
 use crate::clock::os_seed;
+use crate::recorder::Recorder;
 use crate::shim::ShimStats;
 use crate::store::{Ack, Store};
 
@@ -77,12 +82,20 @@ pub(crate) struct Engine {
     acks: Vec<Ack>,
     delivered: u64,
     outcomes: u64,
+    /// The flight recorder, if this endpoint records.
+    recorder: Option<Recorder>,
 }
 
 impl Engine {
     pub(crate) fn new(options: &Options, store: Store, sinks: Sinks) -> Result<Engine, Error> {
         let seed = options.seed.unwrap_or_else(os_seed);
         let session = Session::restore(options.config.clone(), store.session_store().clone(), seed)?;
+        let recorder = match &options.record {
+            Some(r) => Some(
+                Recorder::start(r, seed, &options.config, store.session_store()).map_err(Error::Recorder)?,
+            ),
+            None => None,
+        };
         let max_app_id = store.max_app_id();
         Ok(Engine {
             session,
@@ -94,6 +107,7 @@ impl Engine {
             acks: Vec::new(),
             delivered: 0,
             outcomes: 0,
+            recorder,
         })
     }
 
@@ -114,16 +128,25 @@ impl Engine {
         Ok(())
     }
 
+    /// Hands the session one input — the only way in, so the recorder sees them all.
+    fn feed(&mut self, now: Instant, input: Input) -> Result<(), InputError> {
+        let Some(recorder) = &mut self.recorder else { return self.session.handle_input(now, input) };
+        let copy = input.clone(); // cheap: contents are reference-counted `Bytes`
+        let result = self.session.handle_input(now, input);
+        recorder.input(now, &copy, &result);
+        result
+    }
+
     /// Feeds a core input (link up/down, dial failed, …).
     pub(crate) fn input(&mut self, now: Instant, input: Input) {
-        if let Err(e) = self.session.handle_input(now, input) {
+        if let Err(e) = self.feed(now, input) {
             tracing::debug!("input refused: {e}");
         }
     }
 
     /// Feeds one received PDU; `true` if the session accepted it.
     pub(crate) fn pdu(&mut self, now: Instant, bytes: Bytes) -> bool {
-        match self.session.handle_input(now, Input::Datagram(bytes)) {
+        match self.feed(now, Input::Datagram(bytes)) {
             Ok(()) => true,
             Err(e) => {
                 let refused: InputError = e;
@@ -141,7 +164,7 @@ impl Engine {
     /// Fires the session's timers if the clock reached its deadline.
     pub(crate) fn tick(&mut self, now: Instant) {
         if self.session.poll_timeout().is_some_and(|t| t <= now) {
-            self.session.handle_timeout(now);
+            self.input(now, Input::Timeout);
         }
     }
 
@@ -151,7 +174,7 @@ impl Engine {
             Command::Submit { submission, auto_app_id, reply } => {
                 self.submit(now, submission, auto_app_id, reply)?
             }
-            Command::Cancel { id, reply } => match self.session.handle_input(now, Input::Cancel(id)) {
+            Command::Cancel { id, reply } => match self.feed(now, Input::Cancel(id)) {
                 Ok(()) => reply(Ok(())),
                 Err(_) => reply(Err(Error::UnknownMessage(id))),
             },
@@ -177,7 +200,14 @@ impl Engine {
             return Ok(());
         }
         let app_id = submission.app_id;
-        match self.session.submit(now, submission) {
+        let copy = self.recorder.is_some().then(|| Input::Submit(submission.clone()));
+        let submitted = self.session.submit(now, submission);
+        if let (Some(r), Some(input)) = (&mut self.recorder, copy) {
+            // `submit` is `handle_input(Submit)` returning the id; replay feeds the input.
+            let answer = submitted.as_ref().map(|_| ()).map_err(|e| InputError::Submit(*e));
+            r.input(now, &input, &answer);
+        }
+        match submitted {
             Ok(id) => {
                 self.max_app_id = self.max_app_id.max(app_id);
                 self.uncommitted.insert(app_id, id);
@@ -202,6 +232,9 @@ impl Engine {
             let mut records = Vec::new();
             let mut upto = 0;
             while let Some(output) = self.session.poll_output() {
+                if let Some(r) = &mut self.recorder {
+                    r.output(&output);
+                }
                 match output {
                     Output::Persist { seq, record } => {
                         records.push(record);
@@ -212,6 +245,11 @@ impl Engine {
                     Output::Event(e) => self.on_event(e),
                     other => tracing::debug!("unknown output ignored: {other:?}"),
                 }
+            }
+            if let Some(r) = &mut self.recorder {
+                r.drained(self.session.poll_timeout());
+                // Before the commit: the recording is never behind what the store holds.
+                r.flush();
             }
             if records.is_empty() && self.acks.is_empty() {
                 return Ok(());

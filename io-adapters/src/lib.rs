@@ -33,8 +33,11 @@
 //! }
 //! ```
 //!
+//! * [`recorder`]: an optional flight recorder of every input the session is handed, and
+//!   its replay, checked output by output.
+//!
 //! The `assoc` binary (feature `cli`) wraps all this: `assoc serve`, `assoc send`,
-//! `assoc queue` and an impairment `assoc relay`.
+//! `assoc queue`, an impairment `assoc relay` and `assoc replay`.
 
 pub mod api;
 #[cfg(feature = "std")]
@@ -47,6 +50,7 @@ pub mod frame;
 mod limits;
 #[cfg(any(feature = "std", feature = "tokio"))]
 mod links;
+pub mod recorder;
 #[cfg(any(feature = "std", feature = "tokio"))]
 mod send_log;
 pub mod shim;

@@ -26,7 +26,8 @@
 //! * [`check`] — a full check: stateright's checker plus the graph pass, as a table;
 //! * [`mutants`] — every hidden mutation of the core must be caught;
 //! * [`walk`] — seeded random walks beyond the exhaustive bounds;
-//! * [`trace`] — readable counterexamples.
+//! * [`trace`] — readable counterexamples;
+//! * [`tracecheck`] — the safety properties checked on two real endpoints' recordings.
 
 pub mod actor;
 pub mod check;
@@ -36,4 +37,5 @@ pub mod mutants;
 pub mod preset;
 pub mod properties;
 pub mod trace;
+pub mod tracecheck;
 pub mod walk;

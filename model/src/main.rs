@@ -6,6 +6,7 @@
 //! assoc-model simulate --seed S --steps N [--preset P] [--depth D]
 //! assoc-model mutants
 //! assoc-model presets
+//! assoc-model trace-check --psk-file F A.rec B.rec
 //! ```
 
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use assoc_core::mutation::{Mutation, Mutations};
 use assoc_model::check::{self, Options, Strategy};
 use assoc_model::preset::{self, Preset};
-use assoc_model::{mutants, properties, trace, walk};
+use assoc_model::{mutants, properties, trace, tracecheck, walk};
 use clap::{Parser, Subcommand};
 use stateright::Model;
 
@@ -112,6 +113,17 @@ enum Command {
     },
     /// List presets and properties.
     Presets,
+    /// Check the safety properties on recordings (`assoc serve/send --record`) of both ends
+    /// of one session; non-zero exit at the first violating step.
+    TraceCheck {
+        /// The PSK file both endpoints used (recordings hold only its fingerprint).
+        #[arg(long)]
+        psk_file: std::path::PathBuf,
+        /// One end's recording (rotated parts FILE.N are read too).
+        a: std::path::PathBuf,
+        /// The other end's recording.
+        b: std::path::PathBuf,
+    },
 }
 
 fn preset_arg(name: &str) -> Result<&'static Preset, String> {
@@ -231,6 +243,17 @@ fn run(cli: Cli) -> Result<bool, String> {
                 }
             }
             Ok(all)
+        }
+        Command::TraceCheck { psk_file, a, b } => {
+            let psk = assoc_io::recorder::read_psk_file(&psk_file)?;
+            let open = |p: &std::path::Path| {
+                assoc_io::recorder::Recording::open(p).map_err(|e| format!("{}: {e}", p.display()))
+            };
+            let (ra, rb) = (open(&a)?, open(&b)?);
+            let model = preset_arg("ci")?.model(Mutations::NONE);
+            let report = tracecheck::check(&model, [&ra, &rb], &psk).map_err(|e| e.to_string())?;
+            print!("{}", report.text());
+            Ok(report.failure.is_none())
         }
         Command::Presets => {
             for p in preset::ALL {

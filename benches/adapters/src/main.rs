@@ -39,6 +39,8 @@ type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Proto {
     AssocTokioUdp,
+    /// `AssocTokioUdp` with the flight recorder on at both ends (its overhead).
+    AssocTokioUdpRec,
     AssocTokioTcp,
     AssocStdUdp,
     AssocStdTcp,
@@ -47,10 +49,11 @@ enum Proto {
 }
 
 impl Proto {
-    const ALL: [Proto; 6] = [
+    const ALL: [Proto; 7] = [
         Proto::KernelTcp,
         Proto::Quinn,
         Proto::AssocTokioUdp,
+        Proto::AssocTokioUdpRec,
         Proto::AssocTokioTcp,
         Proto::AssocStdUdp,
         Proto::AssocStdTcp,
@@ -59,6 +62,7 @@ impl Proto {
     fn name(self) -> &'static str {
         match self {
             Proto::AssocTokioUdp => "assoc-tokio-udp",
+            Proto::AssocTokioUdpRec => "assoc-tokio-udp+recorder",
             Proto::AssocTokioTcp => "assoc-tokio-tcp",
             Proto::AssocStdUdp => "assoc-std-udp",
             Proto::AssocStdTcp => "assoc-std-tcp",
@@ -381,8 +385,8 @@ async fn start_sink(
     match p {
         Proto::KernelTcp => tcp_sink(listen, n, size).await,
         Proto::Quinn => quinn_sink(listen, n, size, cert).await,
-        Proto::AssocTokioUdp | Proto::AssocTokioTcp => {
-            assoc_tokio_sink(p == Proto::AssocTokioTcp, listen, n, size, dir).await
+        Proto::AssocTokioUdp | Proto::AssocTokioTcp | Proto::AssocTokioUdpRec => {
+            assoc_tokio_sink(p, listen, n, size, dir).await
         }
         Proto::AssocStdUdp | Proto::AssocStdTcp => assoc_std_sink(p == Proto::AssocStdTcp, listen, n, size, dir),
     }
@@ -404,8 +408,8 @@ async fn run_source(
     match p {
         Proto::KernelTcp => tcp_source(peer, n, payload, offered).await,
         Proto::Quinn => quinn_source(peer, n, payload, cert, offered).await,
-        Proto::AssocTokioUdp | Proto::AssocTokioTcp => {
-            assoc_tokio_source(p == Proto::AssocTokioTcp, peer, n, payload, dir, offered).await
+        Proto::AssocTokioUdp | Proto::AssocTokioTcp | Proto::AssocTokioUdpRec => {
+            assoc_tokio_source(p, peer, n, payload, dir, offered).await
         }
         Proto::AssocStdUdp | Proto::AssocStdTcp => {
             let (tcp, dir) = (p == Proto::AssocStdTcp, dir.to_path_buf());
@@ -456,14 +460,22 @@ fn submissions(n: usize, payload: &Bytes) -> Vec<Submission> {
         .collect()
 }
 
+/// `opts` for `p`: the flight recorder on (to `dir/NAME.rec`) for the `+recorder` row.
+fn with_recorder(p: Proto, mut opts: Options, dir: &std::path::Path, name: &str) -> Options {
+    if p == Proto::AssocTokioUdpRec {
+        opts.record = Some(assoc_io::recorder::RecordOptions::new(dir.join(format!("{name}.rec"))));
+    }
+    opts
+}
+
 async fn assoc_tokio_sink(
-    tcp: bool,
+    p: Proto,
     listen: SocketAddr,
     n: usize,
     size: usize,
     dir: &std::path::Path,
 ) -> Res<(SocketAddr, SinkTask)> {
-    let opts = assoc_options(true, tcp, listen)?;
+    let opts = with_recorder(p, assoc_options(true, p == Proto::AssocTokioTcp, listen)?, dir, "sink");
     let (ep, mut inbox, _outs) = assoc_io::tokio::Endpoint::start(opts, assoc_store(dir, "sink.redb")?).await?;
     let addr = ep.local_addr().ok_or("no local address")?;
     let task = tokio::spawn(async move {
@@ -484,14 +496,14 @@ async fn assoc_tokio_sink(
 }
 
 async fn assoc_tokio_source(
-    tcp: bool,
+    p: Proto,
     peer: SocketAddr,
     n: usize,
     payload: Bytes,
     dir: &std::path::Path,
     offered: mpsc::UnboundedSender<(usize, Instant)>,
 ) -> Res<()> {
-    let opts = assoc_options(false, tcp, peer)?;
+    let opts = with_recorder(p, assoc_options(false, p == Proto::AssocTokioTcp, peer)?, dir, "source");
     let (ep, _inbox, mut outs) = assoc_io::tokio::Endpoint::start(opts, assoc_store(dir, "source.redb")?).await?;
     ep.open()?;
     let subs = submissions(n, &payload);

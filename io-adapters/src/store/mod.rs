@@ -24,7 +24,7 @@
 //! | `app_ids` | app id | message id and, once known, its outcome |
 //! | `app_meta` | name | free `u64` values for applications (the CLI's transfer jobs) |
 
-mod codec;
+pub(crate) mod codec;
 
 use std::path::{Path, PathBuf};
 

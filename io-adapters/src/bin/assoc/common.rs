@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use assoc_core::{Config, Duration, PeerName, Psk};
+use assoc_io::recorder::RecordOptions;
 use assoc_io::{Bearer, Impairment, Options, Store, SyncMode};
 use clap::{Args, ValueEnum};
 
@@ -51,6 +52,13 @@ pub(crate) struct SessionArgs {
     /// Seed for the session's tags and nonces (default: from the OS). For reproducible tests.
     #[arg(long, hide = true)]
     pub(crate) session_seed: Option<u64>,
+    /// Record every input the session is handed to FILE, for `assoc replay` and
+    /// `assoc-model trace-check` (appended to; rotated to FILE.1, FILE.2, …).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) record: Option<PathBuf>,
+    /// Rotate the recording when a file would pass this many MiB (4 rotated files kept).
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub(crate) record_max_mib: u64,
     #[command(flatten)]
     pub(crate) impair: ImpairArgs,
 }
@@ -109,20 +117,14 @@ impl ImpairArgs {
 
 pub(crate) type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// Reads a PSK file (see [`assoc_io::recorder::read_psk_file`]).
+pub(crate) fn read_psk(path: &std::path::Path) -> Fallible<Psk> {
+    Ok(assoc_io::recorder::read_psk_file(path)?)
+}
+
 impl SessionArgs {
     pub(crate) fn config(&self) -> Fallible<Config> {
-        let raw = std::fs::read(&self.psk_file)
-            .map_err(|e| format!("cannot read the PSK file {}: {e}", self.psk_file.display()))?;
-        let trimmed = raw.trim_ascii();
-        // A file of hex digits (32 or more) is a hex key; anything else is the key's bytes.
-        let hex = std::str::from_utf8(trimmed)
-            .ok()
-            .filter(|t| t.len() >= 32 && t.bytes().all(|b| b.is_ascii_hexdigit()));
-        let psk = match hex {
-            Some(text) => Psk::from_hex(text),
-            None => Psk::new(trimmed),
-        }
-        .map_err(|e| format!("{}: {e}", self.psk_file.display()))?;
+        let psk = read_psk(&self.psk_file)?;
         let name = PeerName::new(self.name.as_bytes()).map_err(|e| format!("--name {}: {e:?}", self.name))?;
         let peer = PeerName::new(self.peer.as_bytes()).map_err(|e| format!("--peer {}: {e:?}", self.peer))?;
         let mut c = Config::new(name, peer, psk);
@@ -152,6 +154,11 @@ impl SessionArgs {
         let mut o = Options::new(self.config()?, bearer);
         o.impairment = self.impair.impairment();
         o.seed = self.session_seed;
+        o.record = self.record.as_ref().map(|path| {
+            let mut r = RecordOptions::new(path);
+            r.max_file_bytes = self.record_max_mib.saturating_mul(1024 * 1024).max(4096);
+            r
+        });
         Ok(o)
     }
 

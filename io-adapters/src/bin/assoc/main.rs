@@ -5,11 +5,13 @@
 //! assoc send  --to ADDR     --store PATH --name NAME --peer NAME --psk-file F [--file F]...
 //! assoc queue --store PATH
 //! assoc relay --listen ADDR --to ADDR [--loss P --dup P --reorder P --jitter-ms MS ...]
+//! assoc replay FILE --psk-file F [--until N]
 //! ```
 
 mod common;
 mod queue;
 mod relay;
+mod replay;
 mod send;
 mod serve;
 
@@ -37,6 +39,8 @@ enum Command {
     Queue(queue::QueueArgs),
     /// Relay UDP between two endpoints through an impairment shim.
     Relay(relay::RelayArgs),
+    /// Re-run a recording (`--record`) through a fresh core; check every output is identical.
+    Replay(replay::ReplayArgs),
 }
 
 fn main() {
@@ -57,13 +61,14 @@ fn main() {
         .init();
     let result = match cli.command {
         Command::Queue(args) => queue::run(args),
+        Command::Replay(args) => replay::run(args),
         command => match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
             Ok(rt) => rt.block_on(async move {
                 match command {
                     Command::Serve(a) => serve::run(a).await,
                     Command::Send(a) => send::run(a).await,
                     Command::Relay(a) => relay::run(a).await,
-                    Command::Queue(_) => Ok(0),
+                    Command::Queue(_) | Command::Replay(_) => Ok(0),
                 }
             }),
             Err(e) => Err(e.into()),
