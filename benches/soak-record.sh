@@ -70,7 +70,12 @@ for _ in $(seq 1 1200); do
 done
 if kill -0 "$SEND" 2>/dev/null; then echo "FAIL: the sender did not finish in 120 s" >&2; status=1; fi
 wait "$SEND" 2>/dev/null || { echo "FAIL: the sender exited with an error" >&2; status=1; }
-sleep 0.5
+# The receiver writes (and fsyncs) one file per message before acknowledging it: wait for
+# the last ones, then kill it too.
+for _ in $(seq 1 1200); do
+    [[ $(find "$DIR/out" -name '*.msg' | wc -l) -ge $MESSAGES ]] && break
+    sleep 0.1
+done
 kill -9 "$SERVE"; wait "$SERVE" 2>/dev/null || true
 got=$(find "$DIR/out" -name '*.msg' | wc -l)
 echo "kills: $kills (sender and receiver alternately), messages received: $got of $MESSAGES"

@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use assoc_core::{Event, Input, Instant, Output, Psk, SessionStore};
+use assoc_core::wire::Resolution;
+use assoc_core::{Event, Input, Instant, Output, Psk, Record, SessionStore, StoredInbound};
 use assoc_io::recorder::{Entry, Recording, ReplayError, Replayer};
 use bytes::Bytes;
 use stateright::actor::{Network, RandomChoices, Timers};
@@ -205,7 +206,7 @@ pub fn check(model: &AssocModel, recs: [&Recording; 2], psk: &Psk) -> Result<Rep
         if let Some(p) = props.iter().find(|p| !(p.condition)(model, &state)) {
             let mut trace = recent.iter().cloned().collect::<Vec<_>>().join("\n");
             for l in crate::trace::side_lines(&state) {
-                trace.push_str(&format!("\n       {l}"));
+                trace.push_str(&format!("\n       {}", shortened(&l)));
             }
             let failure = Failure { property: p.name, step: steps, side, input: cursors[side].inputs, trace };
             return Ok(Report {
@@ -217,6 +218,15 @@ pub fn check(model: &AssocModel, recs: [&Recording; 2], psk: &Psk) -> Result<Rep
         }
     }
     Ok(Report { steps, checked: props.iter().map(|p| p.name).collect(), notes, failure: None })
+}
+
+/// A state line cut to a readable length (a long run's lists run to thousands of entries).
+fn shortened(line: &str) -> String {
+    const MAX: usize = 2000;
+    match line.char_indices().nth(MAX) {
+        None => line.to_string(),
+        Some((at, _)) => format!("{} …[{} more bytes]", &line[..at], line.len() - at),
+    }
 }
 
 fn split<'c, 'a>(c: &'c mut [Cursor<'a>; 2], side: usize) -> (&'c mut Cursor<'a>, &'c Cursor<'a>) {
@@ -241,8 +251,8 @@ fn step(c: &mut Cursor<'_>, peer: &Cursor<'_>, psk: &Psk, side: usize) -> Result
         }
         let inc = &c.rec.incarnations[c.incarnation];
         let r = Replayer::start(&inc.start, psk).map_err(|error| TraceError::Replay { side, error })?;
+        committed_before_the_crash(&mut c.state, &inc.start.store, &peer.submitted);
         c.state.session = r.session().clone();
-        c.state.in_fsync.clear();
         c.state.disk.store = inc.start.store.clone();
         c.state.last_seen = None;
         // Durable custody before this incarnation: the application was told (or will be told
@@ -298,6 +308,35 @@ fn step(c: &mut Cursor<'_>, peer: &Cursor<'_>, psk: &Psk, side: usize) -> Result
         line.push_str(" (last entry of this incarnation)");
     }
     Ok(line)
+}
+
+/// A process killed between committing records and feeding `Persisted` never emitted the
+/// events behind them; its application learns them from the store at the restart (the
+/// driver hands over the inbox and the outcomes first). Records still in fsync whose effect
+/// is in the restored store were committed: note their deliveries and outcomes now.
+fn committed_before_the_crash(
+    st: &mut SideState,
+    restored: &SessionStore,
+    peer_submitted: &BTreeMap<u64, Bytes>,
+) {
+    let old_disk = st.disk.store.clone();
+    for (_, record) in std::mem::take(&mut st.in_fsync) {
+        let event = match record {
+            Record::Delivered { msn, app_id, bytes }
+                if msn < restored.watermark
+                    || restored.inbound.get(&msn)
+                        == Some(&StoredInbound::Resolved(Resolution::Delivered)) =>
+            {
+                Event::Delivered { msn, app_id, bytes }
+            }
+            Record::Finished { id, outcome } if !restored.outbound.contains_key(&id) => {
+                let Some(m) = old_disk.outbound.get(&id) else { continue };
+                Event::Outcome { id, app_id: m.app_id, outcome }
+            }
+            _ => continue,
+        };
+        note_output(st, &Output::Event(event), peer_submitted);
+    }
 }
 
 /// An input's effect on the model view: durability and the application's submissions.

@@ -16,12 +16,9 @@ impl Out {
         self.0.push(v);
     }
     /// LEB128: 7 bits per byte, low first.
-    pub(crate) fn var(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
+    pub(crate) fn var(&mut self, v: u64) {
+        let (bytes, n) = var_bytes(v);
+        self.0.extend_from_slice(&bytes[..n]);
     }
     pub(crate) fn fixed(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
@@ -40,6 +37,19 @@ impl Out {
             }
         }
     }
+}
+
+/// `v` as LEB128 (7 bits per byte, low first): the bytes and how many are used.
+pub(crate) fn var_bytes(mut v: u64) -> ([u8; 10], usize) {
+    let mut b = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        b[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    b[n] = v as u8;
+    (b, n + 1)
 }
 
 /// Reads fields from a byte slice.

@@ -162,43 +162,48 @@ pub(crate) fn header(part: u64) -> Vec<u8> {
     o.0
 }
 
-/// Appends one framed entry (tag, length, payload) to `out`.
-fn frame(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
+/// Appends one framed entry to `out`: the tag, the payload's length, the payload written by
+/// `payload` in place (then shifted by the few bytes of its length: no scratch buffer).
+fn entry(out: &mut Vec<u8>, tag: u8, payload: impl FnOnce(&mut Out)) {
     let mut o = Out(std::mem::take(out));
     o.u8(tag);
-    o.blob(payload);
+    let body = o.0.len();
+    payload(&mut o);
+    let (len, n) = super::bytes::var_bytes((o.0.len() - body) as u64);
+    o.0.splice(body..body, len[..n].iter().copied());
     *out = o.0;
 }
 
 /// Encodes a `Start` entry.
 pub(crate) fn start_entry(out: &mut Vec<u8>, seed: u64, cfg: &Config, store: &SessionStore) {
-    let mut p = Out::default();
-    p.fixed(seed);
-    p.fixed(config::psk_fingerprint(&cfg.psk));
-    let mut c = Out::default();
-    config::encode(cfg, &mut c);
-    p.blob(&c.0);
-    snapshot::encode_store(store, &mut p);
-    frame(out, TAG_START, &p.0);
+    entry(out, TAG_START, |p| {
+        p.fixed(seed);
+        p.fixed(config::psk_fingerprint(&cfg.psk));
+        let mut c = Out::default();
+        config::encode(cfg, &mut c);
+        p.blob(&c.0);
+        snapshot::encode_store(store, p);
+    });
 }
 
 /// Encodes an `Input` entry; `false` if this input kind is unknown to the format.
 pub(crate) fn input_entry(out: &mut Vec<u8>, at_delta: u64, input: &Input, result: u64) -> bool {
-    let mut p = Out::default();
-    p.var(at_delta);
-    p.var(result);
-    let known = encode_input(input, &mut p);
-    frame(out, TAG_INPUT, &p.0);
+    let mut known = false;
+    entry(out, TAG_INPUT, |p| {
+        p.var(at_delta);
+        p.var(result);
+        known = encode_input(input, p);
+    });
     known
 }
 
 /// Encodes a `Drain` entry.
 pub(crate) fn drain_entry(out: &mut Vec<u8>, outputs: u64, digest: u64, deadline: Option<Instant>) {
-    let mut p = Out::default();
-    p.var(outputs);
-    p.fixed(digest);
-    p.opt(deadline.map(Instant::as_micros));
-    frame(out, TAG_DRAIN, &p.0);
+    entry(out, TAG_DRAIN, |p| {
+        p.var(outputs);
+        p.fixed(digest);
+        p.opt(deadline.map(Instant::as_micros));
+    });
 }
 
 const KIND_UNKNOWN: u8 = 255;
