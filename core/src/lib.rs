@@ -98,6 +98,7 @@ pub mod message;
 pub mod mutation;
 pub mod persist;
 mod receiver;
+pub mod record_codec;
 pub(crate) mod recovery;
 pub mod rng;
 mod sender;
@@ -108,13 +109,22 @@ pub mod time;
 pub mod timer;
 pub mod wire;
 
+/// The `bytes` crate this API uses for payloads ([`Bytes`](bytes::Bytes)), so embedders
+/// need not pin a matching version themselves.
+pub use bytes;
 pub use config::{Config, ConfigError, DialPolicy};
 pub use crypto::{InitBudget, InitRateLimiter, Psk, PskError, Suite};
 pub use io::{
-    AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
+    Ack, AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
 };
-pub use message::{CancelError, MessageId, NonDelivery, Outcome, Submission, SubmitError};
-pub use persist::{Record, SessionStore, StoredInbound, StoredMessage, MAX_MSG_WINDOW};
+pub use message::{
+    AckError, CancelError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError,
+};
+pub use persist::{
+    FinishedMessage, Record, SessionStore, StoredInbound, StoredMessage, UnacknowledgedDelivery,
+    MAX_MSG_WINDOW,
+};
+pub use record_codec::RecordDecodeError;
 pub use session::{AssociationInfo, LinkState, Session, SessionState};
 pub use stats::Stats;
 pub use time::{Duration, Instant};

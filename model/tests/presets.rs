@@ -44,12 +44,12 @@ fn ci_collide() {
 
 #[test]
 fn ci_msg() {
-    check_preset(&preset::CI_MSG, 4803);
+    check_preset(&preset::CI_MSG, 8747);
 }
 
 #[test]
 fn ci_expiry() {
-    check_preset(&preset::CI_EXPIRY, 13_688);
+    check_preset(&preset::CI_EXPIRY, 21_068);
 }
 
 /// stateright's count of a larger preset (its properties are checked in `assoc-proofs`).
@@ -65,12 +65,12 @@ fn ci_lossy() {
 
 #[test]
 fn ci_resume() {
-    stateright_count(&preset::CI_RESUME, 84_336);
+    stateright_count(&preset::CI_RESUME, 126_510);
 }
 
 #[test]
 fn ci_release() {
-    stateright_count(&preset::CI_RELEASE, 34_983);
+    stateright_count(&preset::CI_RELEASE, 63_475);
 }
 
 #[test]
