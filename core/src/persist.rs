@@ -541,6 +541,20 @@ mod tests {
     }
 
     #[test]
+    fn acknowledgements_hold_nothing_back_but_keep_their_place_in_the_record_order() {
+        let mut o = Outbox::default();
+        o.persist(Record::Epoch(1));
+        o.persist(Record::Acknowledged(Ack::Delivery(0)));
+        o.push(Output::Bearer(BearerRequest::Dial));
+        assert_eq!(o.pop(), Some(Output::Persist { seq: 1, record: Record::Epoch(1) }));
+        assert_eq!(o.pop(), Some(Output::Persist { seq: 2, record: Record::Acknowledged(Ack::Delivery(0)) }));
+        assert_eq!(o.pop(), None, "waits for the Epoch record");
+        assert_eq!(o.persisted(1), Ok(()));
+        assert_eq!(o.pop(), Some(Output::Bearer(BearerRequest::Dial)), "not for the acknowledgement");
+        assert_eq!(o.issued(), 2);
+    }
+
+    #[test]
     fn outputs_wait_for_the_records_before_them() {
         let mut o = Outbox::default();
         o.push(Output::Bearer(BearerRequest::Dial));
