@@ -66,7 +66,7 @@ fn ndr_in_doubt_on_timer_contradicts_the_receiver() {
 /// A retransmission that arrives after delivery is handed to the application again.
 #[test]
 fn no_duplicate_suppression_delivers_twice() {
-    caught(Mutation::NoDuplicateSuppression, "ci-msg", "no duplicate delivery", 14);
+    caught(Mutation::NoDuplicateSuppression, "ci-msg", "no duplicate delivery", 15);
 }
 
 /// Releasing the association cancels the message in flight.
