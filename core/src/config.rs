@@ -66,13 +66,21 @@ pub struct Config {
     pub ack_ranges: u16,
     /// How many draining probe-timeouts a released association keeps its tags for.
     pub drain_ptos: u32,
-    /// Most outbound messages held at once: a message counts from its submission until its
-    /// `Outcome` event has been polled.
+    /// Most outbound messages held at once: a message counts from its submission until the
+    /// application acknowledges its `Outcome` ([`Ack::Outcome`](crate::Ack::Outcome)). Also
+    /// the most inbound deliveries waiting for the application's acknowledgement.
     pub max_queued_messages: u32,
     /// Most bytes of unresolved outbound messages held at once.
     pub max_queued_bytes: u64,
     /// Largest message accepted for sending, and for receiving (larger ones are rejected).
     pub max_message_len: u64,
+    /// How many acknowledged outcomes the session remembers for idempotent submission: a
+    /// submission whose application id belongs to a message still queued, in flight,
+    /// finished and unacknowledged, or among the last `idempotency_window` acknowledged ones
+    /// returns that message instead of queuing a new one. Each remembered outcome costs a
+    /// few dozen bytes of durable state; 0 forgets an application id once its outcome is
+    /// acknowledged.
+    pub idempotency_window: u32,
     /// Expiry after submission, per priority (urgent, normal, non-urgent)
     /// (Exchange: 2, 7 and 10 days).
     pub expiry: [Duration; 3],
@@ -178,6 +186,7 @@ impl Config {
             max_queued_messages: 10_000,
             max_queued_bytes: 256 * 1024 * 1024,
             max_message_len: 64 * 1024 * 1024,
+            idempotency_window: 1024,
             expiry: [
                 Duration::from_secs(2 * 86_400),
                 Duration::from_secs(7 * 86_400),

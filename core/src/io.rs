@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use core::fmt;
 
-use crate::message::{CancelError, MessageId, Outcome, Submission, SubmitError};
+use crate::message::{AckError, CancelError, MessageId, Outcome, Submission, SubmitError};
 use crate::persist::Record;
 use crate::wire::{AbortReason, CloseReason, DecodeError};
 
@@ -39,6 +39,20 @@ pub enum Input {
     /// Give up on a message: never sent → non-delivered at once; sent → cancelled through
     /// the receiver (it may already have it).
     Cancel(MessageId),
+    /// The application has processed (committed) a delivery or an outcome: persisted as
+    /// [`Record::Acknowledged`], after which it is no longer reported again on restore.
+    Acknowledge(Ack),
+}
+
+/// A delivery or an outcome the application has processed. Until it is acknowledged, a
+/// restored session reports it again ([`Event::Delivered`] / [`Event::Outcome`], same ids).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Ack {
+    /// The delivered message with this msn.
+    Delivery(u64),
+    /// The outcome of this message.
+    Outcome(MessageId),
 }
 
 impl fmt::Debug for Input {
@@ -55,6 +69,7 @@ impl fmt::Debug for Input {
             Input::Abort => write!(f, "Abort"),
             Input::Submit(s) => write!(f, "{s:?}"),
             Input::Cancel(id) => write!(f, "Cancel({id:?})"),
+            Input::Acknowledge(a) => write!(f, "Acknowledge({a:?})"),
         }
     }
 }
@@ -65,7 +80,8 @@ impl fmt::Debug for Input {
 #[non_exhaustive]
 pub enum Output {
     /// Make `record` durable, in `seq` order, then report
-    /// [`Input::Persisted`] `{ upto: seq }` (or higher).
+    /// [`Input::Persisted`] `{ upto: seq }` (or a later record's sequence number, covering
+    /// all before it; never one not yet issued: that is refused as a driver bug).
     Persist {
         /// The record's sequence number (1, 2, 3, …).
         seq: u64,
@@ -146,8 +162,13 @@ pub enum AuthStage {
 #[non_exhaustive]
 pub enum Event {
     /// A message from the peer is delivered: durably stored and marked in one step (the
-    /// `Record::Delivered` before this event carries the same bytes). In msn order,
-    /// exactly once.
+    /// `Record::Delivered` before this event carries the same bytes). In msn order, once per
+    /// process — and again, with the same msn, after every restore until the application
+    /// acknowledges it ([`Input::Acknowledge`] with [`Ack::Delivery`]). An application that
+    /// acknowledges after its own commit, and skips msns it has committed, processes each
+    /// message exactly once. At most `max_queued_messages` deliveries (and
+    /// `max_queued_bytes` of content) wait unacknowledged; beyond that, delivery pauses
+    /// (the peer's window fills) until the application acknowledges.
     Delivered {
         /// Its msn (the peer's sequence number for it).
         msn: u64,
@@ -157,15 +178,20 @@ pub enum Event {
         bytes: Bytes,
     },
     /// The session has durable custody of a submitted message (its record is durable).
-    /// From here on it ends in exactly one [`Event::Outcome`]. A crash before this event
-    /// means the submission did not happen: submit again.
+    /// From here on it ends in exactly one [`Event::Outcome`]. After a crash before this
+    /// event, submit again *with the same application id*: the application id is an
+    /// idempotency key, so a submission the crash did not lose is found, not duplicated
+    /// (and this event comes again, with the same id, while the message is unresolved).
     Queued {
         /// Our id for it.
         id: MessageId,
         /// The application's id for it.
         app_id: u64,
     },
-    /// One of our messages has its final outcome. Exactly one per queued message.
+    /// One of our messages has its final outcome: one per queued message, reported again
+    /// (same id and outcome) after every restore until the application acknowledges it
+    /// ([`Input::Acknowledge`] with [`Ack::Outcome`]). The message holds its place in the
+    /// queue (`max_queued_messages`) until then.
     Outcome {
         /// Our id for it.
         id: MessageId,
@@ -250,6 +276,18 @@ pub enum InputError {
     /// A cancellation was refused.
     #[error("cancel refused: {0}")]
     Cancel(#[from] CancelError),
+    /// An acknowledgement was refused (nothing to acknowledge under that id).
+    #[error("acknowledgement refused: {0}")]
+    Acknowledge(#[from] AckError),
+    /// A driver bug: `Persisted { upto }` claims a record the session never issued. The
+    /// claim is ignored (outputs are not released early).
+    #[error("persisted up to {upto}, but only {issued} records were issued")]
+    PersistedBeyondIssued {
+        /// The claimed sequence number.
+        upto: u64,
+        /// The highest sequence number issued.
+        issued: u64,
+    },
 }
 
 /// Why a well-formed PDU was dropped. Each is counted in [`Stats`](crate::Stats).

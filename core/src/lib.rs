@@ -22,13 +22,46 @@
 //! * **Write barrier**: an [`Output::Persist`] record must be made durable, in sequence
 //!   order, and reported with [`Input::Persisted`]. Outputs queued after a record are held
 //!   back until it is durable, so nothing visible depends on state a crash could lose.
+//!   Reporting a sequence number never issued is a driver bug, refused with
+//!   [`InputError::PersistedBeyondIssued`]. [`record_codec`] encodes records and whole
+//!   [`SessionStore`] snapshots for the disk.
+//!
+//! ## The bearer rules
+//!
+//! * [`Output::Bearer`]`(Dial)`: open a bearer, then answer [`Input::LinkUp`] or
+//!   [`Input::DialFailed`]. `HangUp`: close it — the session already counts the link as
+//!   down, so **no `LinkDown` follows a `HangUp`**. Report [`Input::LinkDown`] only for a
+//!   bearer lost without being asked.
+//! * The answering side sends `LinkUp` as soon as it can receive: a connectionless driver
+//!   (UDP) once its socket is bound, a connection-oriented one when it accepts a connection.
+//! * An [`Output::Transmit`] while no bearer is up is simply dropped: the protocol
+//!   retransmits what matters on the next association.
+//!
+//! ## The contract at the crash boundary
+//!
+//! * After a restart, [`Session::restore`] from the durable store with a fresh seed; then
+//!   send `LinkUp` again once the bearer is up, and [`Input::Open`] again if the application
+//!   holds an association open — neither is persisted.
+//! * **Idempotent submission**: the application id is an idempotency key kept in the
+//!   durable state. If the process died before [`Event::Queued`] (even after the
+//!   `Submitted` record was durable), submit again with the same `app_id`: the session returns
+//!   the existing message id ([`Session::submitted`] gives its state) instead of queuing a
+//!   second message. Finished messages are remembered until their outcome is acknowledged,
+//!   then for the last `Config::idempotency_window` acknowledged ones.
+//! * **Events survive a restart until acknowledged**: every [`Event::Delivered`] and
+//!   [`Event::Outcome`] the application has not acknowledged ([`Input::Acknowledge`] with an
+//!   [`Ack`], persisted as a record) is reported again, with the same ids, by the restored
+//!   session. Acknowledge after your own commit and skip ids you have committed: each
+//!   delivery and outcome is then processed exactly once. A message holds its place among
+//!   `max_queued_messages` until its outcome is acknowledged; deliveries pause while
+//!   `max_queued_messages` of them wait unacknowledged.
 //!
 //! ## A run loop
 //!
 //! Two sessions wired back to back on virtual time (drivers do the same with sockets):
 //!
 //! ```
-//! use assoc_core::{Config, Duration, Event, Input, Instant, Output, PeerName, Psk, Session};
+//! use assoc_core::{Ack, Config, Duration, Event, Input, Instant, Output, PeerName, Psk, Session};
 //!
 //! let psk = Psk::new(b"sixteen byte key").unwrap();
 //! let (a, b) = (PeerName::new(b"mta-a").unwrap(), PeerName::new(b"mta-b").unwrap());
@@ -41,7 +74,10 @@
 //!     s.handle_input(now, Input::LinkUp).unwrap(); // a bound UDP socket: the bearer is up
 //! }
 //! sessions[0].handle_input(now, Input::Open).unwrap();
-//! let mut up = 0;
+//! sessions[0].submit(now, assoc_core::Submission {
+//!     app_id: 7, priority: assoc_core::Priority::Normal, deadline: None, bytes: "hello".into(),
+//! }).unwrap();
+//! let (mut up, mut delivered, mut outcomes) = (0, 0, 0);
 //! for _ in 0..100 {
 //!     for i in 0..2 {
 //!         while let Some(out) = sessions[i].poll_output() {
@@ -55,11 +91,21 @@
 //!                     let _ = sessions[1 - i].handle_input(now, Input::Datagram(t.datagram));
 //!                 }
 //!                 Output::Event(Event::AssociationUp { .. }) => up += 1,
+//!                 // Commit what the application is told, then acknowledge it; until then
+//!                 // a restored session reports it again.
+//!                 Output::Event(Event::Delivered { msn, .. }) => {
+//!                     delivered += 1;
+//!                     sessions[i].handle_input(now, Input::Acknowledge(Ack::Delivery(msn))).unwrap();
+//!                 }
+//!                 Output::Event(Event::Outcome { id, .. }) => {
+//!                     outcomes += 1;
+//!                     sessions[i].handle_input(now, Input::Acknowledge(Ack::Outcome(id))).unwrap();
+//!                 }
 //!                 _ => {}
 //!             }
 //!         }
 //!     }
-//!     if up == 2 {
+//!     if up == 2 && outcomes == 1 {
 //!         break;
 //!     }
 //!     // Nothing left to drain: advance the clock to the next deadline.
@@ -69,6 +115,8 @@
 //!     }
 //! }
 //! assert_eq!(up, 2, "both sides report the association up");
+//! assert_eq!((delivered, outcomes), (1, 1), "delivered once, one outcome");
+//! assert!(sessions[1].store().inbox.is_empty() && sessions[0].store().outcomes.is_empty());
 //! ```
 //!
 //! ## Panic policy
@@ -98,6 +146,7 @@ pub mod message;
 pub mod mutation;
 pub mod persist;
 mod receiver;
+pub mod record_codec;
 pub(crate) mod recovery;
 pub mod rng;
 mod sender;
@@ -108,13 +157,22 @@ pub mod time;
 pub mod timer;
 pub mod wire;
 
+/// The `bytes` crate this API uses for payloads ([`Bytes`](bytes::Bytes)), so embedders
+/// need not pin a matching version themselves.
+pub use bytes;
 pub use config::{Config, ConfigError, DialPolicy};
 pub use crypto::{InitBudget, InitRateLimiter, Psk, PskError, Suite};
 pub use io::{
-    AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
+    Ack, AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
 };
-pub use message::{CancelError, MessageId, NonDelivery, Outcome, Submission, SubmitError};
-pub use persist::{Record, SessionStore, StoredInbound, StoredMessage, MAX_MSG_WINDOW};
+pub use message::{
+    AckError, CancelError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError,
+};
+pub use persist::{
+    FinishedMessage, Record, SessionStore, StoredInbound, StoredMessage, UnacknowledgedDelivery,
+    MAX_MSG_WINDOW,
+};
+pub use record_codec::RecordDecodeError;
 pub use session::{AssociationInfo, LinkState, Session, SessionState};
 pub use stats::Stats;
 pub use time::{Duration, Instant};

@@ -65,6 +65,25 @@ pub enum NonDelivery {
     OpenFailed,
 }
 
+/// Where a submitted message stands, as [`Session::submitted`](crate::Session::submitted)
+/// reports it for an application id the session holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MessageState {
+    /// In custody, not sent yet.
+    Queued,
+    /// Sent (it has an msn); the receiver may have it.
+    InFlight,
+    /// Sent and being cancelled; the receiver's word decides the outcome.
+    Cancelling,
+    /// It has its outcome.
+    Finished {
+        /// The outcome.
+        outcome: Outcome,
+        /// Whether the application acknowledged it ([`Ack::Outcome`](crate::Ack::Outcome)).
+        acknowledged: bool,
+    },
+}
+
 /// Why a submission was refused. Nothing was queued; the application still owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
@@ -95,6 +114,18 @@ pub enum SubmitError {
     /// Its deadline is not in the future.
     #[error("deadline is not in the future")]
     DeadlineInPast,
+}
+
+/// Why an acknowledgement was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    /// No unacknowledged delivery has this msn.
+    #[error("no unacknowledged delivery with msn {0}")]
+    UnknownDelivery(u64),
+    /// No unacknowledged outcome belongs to this message.
+    #[error("no unacknowledged outcome for {0:?}")]
+    UnknownOutcome(MessageId),
 }
 
 /// Why a cancellation was refused.

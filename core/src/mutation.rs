@@ -31,11 +31,14 @@ pub enum Mutation {
     /// answer to its current CONFIRM, without checking its tag, epoch or authenticator.
     /// Hooks: the session's `confirming_for` and the ACCEPT authenticator check.
     AssumeInOrder = 7,
+    /// A submission is never matched against the application ids the session holds: a
+    /// resubmission after a crash before `Event::Queued` queues the message a second time.
+    IgnoreIdempotencyKey = 30,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 8] = [
+    pub const ALL: [Mutation; 9] = [
         Mutation::ResponderKeyedByPeer,
         Mutation::NoEpochCheck,
         Mutation::AckBeforeFsync,
@@ -44,6 +47,7 @@ impl Mutation {
         Mutation::NoDuplicateSuppression,
         Mutation::ReleaseDropsInFlight,
         Mutation::AssumeInOrder,
+        Mutation::IgnoreIdempotencyKey,
     ];
 
     /// A stable name, for command lines and reports.
@@ -57,6 +61,7 @@ impl Mutation {
             Mutation::NoDuplicateSuppression => "no-duplicate-suppression",
             Mutation::ReleaseDropsInFlight => "release-drops-in-flight",
             Mutation::AssumeInOrder => "assume-in-order",
+            Mutation::IgnoreIdempotencyKey => "ignore-idempotency-key",
         }
     }
 }

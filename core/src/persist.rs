@@ -9,8 +9,8 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
-use crate::io::Output;
-use crate::message::{MessageId, NonDelivery, Outcome};
+use crate::io::{Ack, Output};
+use crate::message::{MessageId, MessageState, NonDelivery, Outcome};
 use crate::time::Instant;
 use crate::wire::{FirstSegment, Priority, Resolution};
 
@@ -80,6 +80,15 @@ pub enum Record {
         /// How (never `Delivered`).
         resolution: Resolution,
     },
+    /// The application acknowledged a delivery or an outcome: it is not reported again
+    /// after a restart.
+    Acknowledged(Ack),
+    /// An acknowledged outcome leaves the idempotency window: its application id may be
+    /// submitted again as a new message.
+    Forgotten {
+        /// The message.
+        id: MessageId,
+    },
 }
 
 /// An outbound message in the sender's custody.
@@ -101,6 +110,26 @@ pub struct StoredMessage {
     pub msn: Option<u64>,
     /// Being cancelled, and the outcome to report once the receiver confirms.
     pub cancel: Option<NonDelivery>,
+}
+
+/// A finished outbound message the session still holds: its outcome until the application
+/// acknowledges it, then its application id for idempotent submission while it is within
+/// the idempotency window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FinishedMessage {
+    /// The application's id.
+    pub app_id: u64,
+    /// Its outcome.
+    pub outcome: Outcome,
+}
+
+/// A delivered inbound message the application has not acknowledged yet.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnacknowledgedDelivery {
+    /// The sending application's id.
+    pub app_id: u64,
+    /// Its content.
+    pub bytes: Bytes,
 }
 
 /// An inbound message at or above the watermark.
@@ -141,6 +170,21 @@ pub struct SessionStore {
     /// Inbound: recent non-delivered resolutions below the watermark, kept for the sender
     /// until the window has moved past them (at most [`MAX_MSG_WINDOW`] entries).
     pub recent_non_delivered: BTreeMap<u64, Resolution>,
+    /// Outbound messages with an outcome the application has not acknowledged (they count
+    /// towards `max_queued_messages` together with `outbound`).
+    pub outcomes: BTreeMap<MessageId, FinishedMessage>,
+    /// Outbound messages with an acknowledged outcome, remembered for idempotent submission
+    /// (the session keeps at most `idempotency_window` of them).
+    pub remembered: BTreeMap<MessageId, FinishedMessage>,
+    /// Application id → message id of every message in `outbound`, `outcomes` or
+    /// `remembered`: the
+    /// idempotency keys (kept by `apply`).
+    pub app_ids: BTreeMap<u64, MessageId>,
+    /// Inbound: delivered messages the application has not acknowledged, by msn (at most
+    /// `max_queued_messages` of them, and `max_queued_bytes` of content).
+    pub inbox: BTreeMap<u64, UnacknowledgedDelivery>,
+    /// Total content bytes of `inbox` (kept by `apply`).
+    pub inbox_bytes: u64,
 }
 
 /// The largest message window any config may use. A sender's unresolved msn is never more
@@ -160,6 +204,7 @@ impl SessionStore {
                     self.next_id = id.0 + 1;
                     self.queued_bytes = self.queued_bytes.saturating_add(message.bytes.len() as u64);
                     self.outbound.insert(*id, message.clone());
+                    self.app_ids.insert(message.app_id, *id);
                 }
             }
             Record::Assigned { id, msn } => {
@@ -173,15 +218,60 @@ impl SessionStore {
                     m.cancel.get_or_insert(*reason);
                 }
             }
-            Record::Finished { id, .. } => {
+            Record::Finished { id, outcome } => {
                 if let Some(m) = self.outbound.remove(id) {
                     self.queued_bytes = self.queued_bytes.saturating_sub(m.bytes.len() as u64);
+                    self.outcomes.insert(*id, FinishedMessage { app_id: m.app_id, outcome: *outcome });
                 }
             }
             Record::Chunk { msn, offset, first, bytes } => self.apply_chunk(*msn, *offset, first, bytes),
-            Record::Delivered { msn, .. } => self.resolve_inbound(*msn, Resolution::Delivered),
+            Record::Delivered { msn, app_id, bytes } => {
+                let fresh = *msn >= self.watermark
+                    && !matches!(self.inbound.get(msn), Some(StoredInbound::Resolved(_)));
+                if fresh {
+                    self.inbox_bytes = self.inbox_bytes.saturating_add(bytes.len() as u64);
+                    self.inbox.insert(*msn, UnacknowledgedDelivery { app_id: *app_id, bytes: bytes.clone() });
+                }
+                self.resolve_inbound(*msn, Resolution::Delivered)
+            }
             Record::Resolved { msn, resolution } => self.resolve_inbound(*msn, *resolution),
+            Record::Acknowledged(Ack::Delivery(msn)) => {
+                if let Some(d) = self.inbox.remove(msn) {
+                    self.inbox_bytes = self.inbox_bytes.saturating_sub(d.bytes.len() as u64);
+                }
+            }
+            Record::Acknowledged(Ack::Outcome(id)) => {
+                if let Some(f) = self.outcomes.remove(id) {
+                    self.remembered.insert(*id, f);
+                }
+            }
+            Record::Forgotten { id } => {
+                if let Some(f) = self.remembered.remove(id) {
+                    if self.app_ids.get(&f.app_id) == Some(id) {
+                        self.app_ids.remove(&f.app_id);
+                    }
+                }
+            }
         }
+    }
+
+    /// The message submitted with application id `app_id`, if the session still holds it
+    /// (queued, in flight, or finished within the idempotency window), and its state.
+    pub fn submitted(&self, app_id: u64) -> Option<(MessageId, MessageState)> {
+        let id = *self.app_ids.get(&app_id)?;
+        if let Some(m) = self.outbound.get(&id) {
+            let state = match (m.msn, m.cancel) {
+                (None, _) => MessageState::Queued,
+                (Some(_), None) => MessageState::InFlight,
+                (Some(_), Some(_)) => MessageState::Cancelling,
+            };
+            return Some((id, state));
+        }
+        let (f, acknowledged) = match self.outcomes.get(&id) {
+            Some(f) => (f, false),
+            None => (self.remembered.get(&id)?, true),
+        };
+        Some((id, MessageState::Finished { outcome: f.outcome, acknowledged }))
     }
 
     fn apply_chunk(&mut self, msn: u64, offset: u64, first: &Option<FirstSegment>, bytes: &Bytes) {
@@ -234,10 +324,6 @@ impl SessionStore {
     }
 }
 
-fn is_outcome(output: &Output) -> bool {
-    matches!(output, Output::Event(crate::io::Event::Outcome { .. }))
-}
-
 /// Outputs waiting for the driver, with the write barrier.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub(crate) struct Outbox {
@@ -247,29 +333,43 @@ pub(crate) struct Outbox {
     queue: VecDeque<(u64, Output)>,
     /// Sequence number of the last record issued (0: none).
     issued: u64,
+    /// Sequence number of the last record later outputs must wait for (0: none).
+    barrier: u64,
     /// All records up to this sequence number are durable.
     durable: u64,
-    /// How many of `queue` are `Outcome` events (kept so the queue limit is O(1)).
-    outcomes: usize,
 }
 
 impl Outbox {
-    /// Queues a record; everything queued after it waits until it is durable.
+    /// Queues a record; everything queued after it waits until it is durable — unless
+    /// nothing visible can depend on it: an acknowledgement lost in a crash only means its
+    /// event is reported again, so `Acknowledged` and `Forgotten` hold nothing back.
     pub(crate) fn persist(&mut self, record: Record) {
         self.issued += 1;
+        if !matches!(record, Record::Acknowledged(_) | Record::Forgotten { .. }) {
+            self.barrier = self.issued;
+        }
         self.records.push_back((self.issued, record));
     }
 
-    /// Queues an output behind every record issued so far.
+    /// Queues an output behind every record issued so far that outputs wait for.
     pub(crate) fn push(&mut self, output: Output) {
-        self.outcomes += usize::from(is_outcome(&output));
-        self.queue.push_back((self.issued, output));
+        self.queue.push_back((self.barrier, output));
     }
 
-    /// The driver reports records up to `upto` durable. Claims beyond what was issued are
-    /// clamped: a driver bug must not release outputs early.
-    pub(crate) fn persisted(&mut self, upto: u64) {
-        self.durable = self.durable.max(upto.min(self.issued));
+    /// The driver reports records up to `upto` durable. A claim beyond what was issued is a
+    /// driver bug: it changes nothing (outputs must not be released early) and is reported
+    /// with the highest sequence number issued.
+    pub(crate) fn persisted(&mut self, upto: u64) -> Result<(), u64> {
+        if upto > self.issued {
+            return Err(self.issued);
+        }
+        self.durable = self.durable.max(upto);
+        Ok(())
+    }
+
+    /// Sequence number of the last record issued (0: none).
+    pub(crate) fn issued(&self) -> u64 {
+        self.issued
     }
 
     /// Whether every issued record is durable.
@@ -287,18 +387,10 @@ impl Outbox {
         match self.queue.front() {
             Some((barrier, _)) if *barrier <= self.durable => {
                 let (_, output) = self.queue.pop_front()?;
-                self.outcomes -= usize::from(is_outcome(&output));
                 Some(output)
             }
             _ => None,
         }
-    }
-
-    /// `Outcome` events queued and not yet handed to the driver. Their messages keep their
-    /// place in the message queue until then, so a driver that submits while not draining
-    /// cannot grow the outbox beyond `max_queued_messages` outcomes.
-    pub(crate) fn outcomes_waiting(&self) -> usize {
-        self.outcomes
     }
 
     /// Treats every issued record as durable. Only the `AckBeforeFsync` mutation does this.
@@ -408,6 +500,32 @@ mod tests {
     }
 
     #[test]
+    fn outcomes_and_deliveries_wait_for_their_acknowledgement_and_app_ids_for_forgetting() {
+        let mut s = SessionStore::default();
+        let id = MessageId(0);
+        s.apply(&Record::Submitted { id, message: message(b"abc") });
+        assert_eq!(s.submitted(1), Some((id, MessageState::Queued)));
+        s.apply(&Record::Finished { id, outcome: Outcome::Delivered });
+        let done = FinishedMessage { app_id: 1, outcome: Outcome::Delivered };
+        assert_eq!(s.outcomes.get(&id), Some(&done));
+        s.apply(&Record::Forgotten { id });
+        assert!(s.outcomes.contains_key(&id), "an unacknowledged outcome is never forgotten");
+        s.apply(&Record::Acknowledged(Ack::Outcome(id)));
+        assert!(s.outcomes.is_empty() && s.remembered.get(&id) == Some(&done));
+        let acked = MessageState::Finished { outcome: Outcome::Delivered, acknowledged: true };
+        assert_eq!(s.submitted(1), Some((id, acked)));
+        s.apply(&Record::Forgotten { id });
+        assert!(s.remembered.is_empty() && s.app_ids.is_empty() && s.submitted(1).is_none());
+
+        s.apply(&Record::Delivered { msn: 0, app_id: 9, bytes: Bytes::from_static(b"xy") });
+        s.apply(&Record::Delivered { msn: 0, app_id: 9, bytes: Bytes::from_static(b"xy") });
+        assert_eq!((s.inbox.len(), s.inbox_bytes), (1, 2), "a replayed Delivered adds nothing");
+        s.apply(&Record::Acknowledged(Ack::Delivery(0)));
+        s.apply(&Record::Delivered { msn: 0, app_id: 9, bytes: Bytes::from_static(b"xy") });
+        assert_eq!((s.inbox.len(), s.inbox_bytes), (0, 0), "nor after the acknowledgement");
+    }
+
+    #[test]
     fn chunks_below_the_watermark_are_ignored() {
         let mut s = SessionStore::default();
         s.apply(&Record::Delivered { msn: 0, app_id: 7, bytes: Bytes::from_static(b"x") });
@@ -423,6 +541,20 @@ mod tests {
     }
 
     #[test]
+    fn acknowledgements_hold_nothing_back_but_keep_their_place_in_the_record_order() {
+        let mut o = Outbox::default();
+        o.persist(Record::Epoch(1));
+        o.persist(Record::Acknowledged(Ack::Delivery(0)));
+        o.push(Output::Bearer(BearerRequest::Dial));
+        assert_eq!(o.pop(), Some(Output::Persist { seq: 1, record: Record::Epoch(1) }));
+        assert_eq!(o.pop(), Some(Output::Persist { seq: 2, record: Record::Acknowledged(Ack::Delivery(0)) }));
+        assert_eq!(o.pop(), None, "waits for the Epoch record");
+        assert_eq!(o.persisted(1), Ok(()));
+        assert_eq!(o.pop(), Some(Output::Bearer(BearerRequest::Dial)), "not for the acknowledgement");
+        assert_eq!(o.issued(), 2);
+    }
+
+    #[test]
     fn outputs_wait_for_the_records_before_them() {
         let mut o = Outbox::default();
         o.push(Output::Bearer(BearerRequest::Dial));
@@ -434,7 +566,9 @@ mod tests {
         assert_eq!(o.pop(), Some(Output::Bearer(BearerRequest::Dial)));
         assert_eq!(o.pop(), None, "held back until record 1 is durable");
         assert_eq!((o.len(), o.waiting()), (1, 1));
-        o.persisted(7);
+        assert_eq!(o.persisted(7), Err(1), "a claim beyond what was issued is refused");
+        assert!(!o.all_durable());
+        assert_eq!(o.persisted(1), Ok(()));
         assert!(o.all_durable());
         assert_eq!(o.pop(), Some(Output::Bearer(BearerRequest::HangUp)));
         assert_eq!(o.pop(), None);

@@ -71,19 +71,18 @@ pub(crate) struct Sender {
 pub(crate) type Finished = (MessageId, u64, Outcome);
 
 impl Sender {
-    /// Validates a submission and returns the record that takes custody of it.
+    /// Validates a submission and returns the message's id and what the `Submitted` record
+    /// that takes custody of it holds.
     ///
-    /// A message holds its place in the queue (`max_queued_messages`) until its outcome has
-    /// been handed to the application: `unreported` counts the outcomes decided but still
-    /// waiting in the output queue.
+    /// A message holds its place in the queue (`max_queued_messages`) until the application
+    /// has acknowledged its outcome.
     pub(crate) fn submit(
         cfg: &Config,
         store: &SessionStore,
-        unreported: usize,
         now: Instant,
         s: Submission,
-    ) -> Result<Record, SubmitError> {
-        if store.outbound.len().saturating_add(unreported) >= cfg.max_queued_messages as usize {
+    ) -> Result<(MessageId, StoredMessage), SubmitError> {
+        if store.outbound.len().saturating_add(store.outcomes.len()) >= cfg.max_queued_messages as usize {
             return Err(SubmitError::QueueFull { limit: cfg.max_queued_messages });
         }
         let len = s.bytes.len() as u64;
@@ -109,7 +108,7 @@ impl Sender {
             msn: None,
             cancel: None,
         };
-        Ok(Record::Submitted { id: MessageId(store.next_id), message })
+        Ok((MessageId(store.next_id), message))
     }
 
     /// Recreates the indexes from a restored store.
@@ -509,7 +508,8 @@ mod tests {
                 deadline: None,
                 bytes: Bytes::from(alloc::vec![0xA5; len]),
             };
-            let record = Sender::submit(cfg, &store, 0, Instant::ZERO, s).unwrap();
+            let (id, message) = Sender::submit(cfg, &store, Instant::ZERO, s).unwrap();
+            let record = Record::Submitted { id, message };
             apply(&mut sender, &mut store, &record);
         }
         (sender, store)
@@ -588,9 +588,8 @@ mod tests {
         len: usize,
     ) -> MessageId {
         let s = Submission { app_id: 0, priority, deadline: None, bytes: Bytes::from(alloc::vec![1; len]) };
-        let record = Sender::submit(&cfg(), store, 0, at, s).unwrap();
-        let Record::Submitted { id, .. } = record else { unreachable!() };
-        apply(sender, store, &record);
+        let (id, message) = Sender::submit(&cfg(), store, at, s).unwrap();
+        apply(sender, store, &Record::Submitted { id, message });
         id
     }
 

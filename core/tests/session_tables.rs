@@ -79,7 +79,7 @@ fn submissions_beyond_limits_are_refused_with_typed_errors_and_nothing_is_queued
 /// outcome has been handed out, not merely decided (fuzz regression
 /// `session/outcomes-pile-up-while-submitting`).
 #[test]
-fn a_message_keeps_its_queue_slot_until_its_outcome_is_polled() {
+fn a_message_keeps_its_queue_slot_until_its_outcome_is_acknowledged() {
     let (mut a, b) = common::configs();
     a.max_queued_messages = 2;
     let mut m = Manual::with(a, b);
@@ -97,7 +97,13 @@ fn a_message_keeps_its_queue_slot_until_its_outcome_is_polled() {
     );
     m.drain(0);
     assert_eq!(outcomes(&m.events[0]), [(1, Outcome::NonDelivered(NonDelivery::Cancelled))]);
-    assert_eq!(m.s[0].submit(now, msg(3, b"c")), Ok(MessageId(2)), "polled: the slot is free");
+    assert_eq!(
+        m.s[0].submit(now, msg(3, b"c")),
+        Err(SubmitError::QueueFull { limit: 2 }),
+        "polled, not acknowledged"
+    );
+    m.input(0, Input::Acknowledge(assoc_core::Ack::Outcome(first))).unwrap();
+    assert_eq!(m.s[0].submit(now, msg(3, b"c")), Ok(MessageId(2)), "acknowledged: the slot is free");
 }
 
 // ----- sender table -----
@@ -395,14 +401,14 @@ fn open_attempts_never_pile_up_behind_records_that_are_not_durable() {
             held = s.pending_outputs();
             if held > bound {
                 let mut c = s.clone();
-                c.handle_input(now, Input::Persisted { upto: u64::MAX }).unwrap();
+                c.handle_input(now, Input::Persisted { upto: c.records_issued() }).unwrap();
                 let v: Vec<_> = std::iter::from_fn(|| c.poll_output()).collect();
                 panic!("{held} outputs wait, bound {bound}: {v:?}");
             }
         }
     }
     assert_eq!(held, bound, "the attempts did reach the bound");
-    s.handle_input(now, Input::Persisted { upto: u64::MAX }).unwrap();
+    s.handle_input(now, Input::Persisted { upto: s.records_issued() }).unwrap();
     let mut inits = 0;
     while let Some(o) = s.poll_output() {
         if let assoc_core::Output::Transmit(t) = o {

@@ -223,7 +223,8 @@ pub fn check_drained(s: &mut Session) -> Result<(), String> {
 /// The outputs `s` holds behind its write barrier (found by draining a durable copy).
 pub fn held_outputs(s: &Session) -> Vec<Output> {
     let mut copy = s.clone();
-    let _ = copy.handle_input(Instant::ZERO, Input::Persisted { upto: u64::MAX });
+    let upto = copy.records_issued();
+    let _ = copy.handle_input(Instant::ZERO, Input::Persisted { upto });
     std::iter::from_fn(|| copy.poll_output()).collect()
 }
 

@@ -21,7 +21,8 @@
 
 use arbitrary::Arbitrary;
 use assoc_core::{
-    Duration, Input, Instant, MessageId, Output, Priority, Record, Session, SessionStore, Submission, Timer,
+    Duration, Input, InputError, Instant, MessageId, Output, Priority, Record, Session, SessionStore,
+    Submission, Timer,
 };
 use bytes::Bytes;
 
@@ -199,6 +200,14 @@ impl Harness {
                     "rejected input ({e}) changed the session:\n{}",
                     debug_diff(&before, &self.s)
                 ));
+            }
+            // A claim beyond what was issued is refused as a driver bug; the driver then
+            // reports what its disk really holds.
+            if let InputError::PersistedBeyondIssued { issued, .. } = e {
+                if issued != self.last_seq {
+                    return Err(format!("issued {issued} but the driver saw record {}", self.last_seq));
+                }
+                let _ = self.s.handle_input(self.now, Input::Persisted { upto: issued });
             }
         }
         if timeout && self.s.poll_timeout().is_some_and(|t| t <= self.now) {

@@ -10,11 +10,16 @@
 //!   message is resolved;
 //! * shape: inbound entries at or above the watermark, remembered non-deliveries in the
 //!   512 msns below it, every outbound id below `next_id`.
+//!
+//! And the record codec (`assoc_core::record_codec`): every record applied and every state
+//! reached round-trip exactly; raw bytes decode as a record or a snapshot or give a typed
+//! error, never a panic, and a record that decodes re-encodes to the same bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use arbitrary::Arbitrary;
 use assoc_core::persist::MAX_MSG_WINDOW;
+use assoc_core::record_codec::{decode_record, decode_store, encode_record, encode_store};
 use assoc_core::wire::{FirstSegment, Resolution};
 use assoc_core::{MessageId, NonDelivery, Record, SessionStore, StoredInbound};
 use bytes::Bytes;
@@ -42,6 +47,8 @@ pub enum Op {
         /// Which one.
         back: u8,
     },
+    /// Decode raw bytes as a record and as a snapshot (nothing is applied).
+    Decode(Vec<u8>),
     /// Apply a chunk that extends the durable prefix of `msn` exactly.
     Extend {
         /// The message (modulo 8 above the watermark).
@@ -196,6 +203,12 @@ pub fn run(case: Case) {
                     None => continue,
                 }
             }
+            Op::Decode(raw) => {
+                if let Err(e) = check_decode(&raw) {
+                    panic!("op {n}: {e}");
+                }
+                continue;
+            }
             Op::Extend { msn, len } => {
                 let msn = st.watermark + u64::from(msn % 8);
                 let offset = match st.inbound.get(&msn) {
@@ -219,6 +232,28 @@ pub fn run(case: Case) {
         if let Err(e) = facts.check(&before, &st, &r) {
             panic!("op {n}: after {r:?}: {e}");
         }
+        if decode_record(&encode_record(&r)).as_ref() != Ok(&r) {
+            panic!("op {n}: {r:?} does not round-trip through the record codec");
+        }
+        if decode_store(&encode_store(&st)).as_ref() != Ok(&st) {
+            panic!("op {n}: after {r:?} the state does not round-trip through the snapshot codec");
+        }
         applied.push(r);
     }
+}
+
+/// Raw bytes: a record that decodes is canonical (re-encodes to the same bytes); a snapshot
+/// that decodes round-trips; anything else is a typed error (a panic fails the target).
+fn check_decode(raw: &[u8]) -> Result<(), String> {
+    if let Ok(r) = decode_record(raw) {
+        if encode_record(&r) != raw {
+            return Err(format!("{r:?} decoded from bytes it does not encode to"));
+        }
+    }
+    if let Ok(st) = decode_store(raw) {
+        if decode_store(&encode_store(&st)).as_ref() != Ok(&st) {
+            return Err("a decoded snapshot does not round-trip".to_string());
+        }
+    }
+    Ok(())
 }

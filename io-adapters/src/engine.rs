@@ -3,21 +3,22 @@
 //!
 //! 1. feed inputs ([`Engine::pdu`], [`Engine::tick`], [`Engine::command`]);
 //! 2. [`Engine::flush`]: drain every output; collect the `Persist` records drained in one go,
-//!    commit them (with pending acknowledgements) in **one** write transaction, report
-//!    `Persisted { upto }`, and drain again until nothing is left. Transmits and bearer
-//!    requests come out as [`Effect`]s for the driver; events go to the application.
+//!    commit them in **one** write transaction, report `Persisted { upto }`, and drain again
+//!    until nothing is left. Transmits and bearer requests come out as [`Effect`]s for the
+//!    driver; events go to the application.
+//!
+//! Idempotent submission and the re-reporting of unacknowledged deliveries and outcomes
+//! after a restart are the core's (the application's acknowledgements go in as
+//! `Input::Acknowledge`); nothing here keeps its own copy of either.
 //!
 //! Drivers batch several inputs before one flush, so one commit (one `fsync`) covers
 //! everything that arrived together: group commit.
-//!
-//! Every input reaches the session through [`Engine::feed`] (or the recorded `submit`
-//! call) and every output leaves it in [`Engine::flush`]: where the flight recorder
-//! ([`crate::recorder`]) listens.
 
 use std::collections::HashMap;
 
 use assoc_core::{
-    BearerRequest, Event, Input, InputError, Instant, MessageId, Output, Session, StoredInbound, Submission,
+    Ack, BearerRequest, Event, Input, InputError, Instant, MessageId, MessageState, Output, Session,
+    StoredInbound, Submission,
 };
 use bytes::Bytes;
 
@@ -25,7 +26,7 @@ use crate::api::{Acker, BearerState, Delivery, Error, IoStats, Options, OutcomeR
 use crate::clock::os_seed;
 use crate::recorder::Recorder;
 use crate::shim::ShimStats;
-use crate::store::{Ack, Store};
+use crate::store::Store;
 
 /// A reply to a waiting caller, whatever channel its driver uses.
 pub(crate) type Reply<T> = Box<dyn FnOnce(T) + Send>;
@@ -35,8 +36,8 @@ pub(crate) enum Command {
     /// Take custody of a message; reply once it is durably queued.
     Submit {
         submission: Submission,
-        /// Choose a fresh app id (`true`), or use the given one and return the earlier
-        /// message's id if that app id was already submitted (`false`).
+        /// Choose a fresh app id (`true`), or use the given one — the session returns the
+        /// earlier message's id if it holds that app id already (`false`).
         auto_app_id: bool,
         reply: Reply<Result<MessageId, Error>>,
     },
@@ -74,12 +75,10 @@ pub(crate) struct Engine {
     session: Session,
     store: Store,
     sinks: Sinks,
-    /// Submissions waiting for their `Queued` event.
-    pending: HashMap<MessageId, Reply<Result<MessageId, Error>>>,
-    /// App ids submitted but not yet committed, for de-duplication.
-    uncommitted: HashMap<u64, MessageId>,
+    /// Submissions waiting for their `Queued` event (a resubmission of an unresolved
+    /// message waits for the same one).
+    pending: HashMap<MessageId, Vec<Reply<Result<MessageId, Error>>>>,
     max_app_id: u64,
-    acks: Vec<Ack>,
     delivered: u64,
     outcomes: u64,
     /// The flight recorder, if this endpoint records.
@@ -102,28 +101,29 @@ impl Engine {
             store,
             sinks,
             pending: HashMap::new(),
-            uncommitted: HashMap::new(),
             max_app_id,
-            acks: Vec::new(),
             delivered: 0,
             outcomes: 0,
             recorder,
         })
     }
 
-    /// Hands the application what the store holds from before: unacknowledged deliveries
-    /// and outcomes.
+    /// Hands the application what the restored session reports from before: the
+    /// deliveries and outcomes it has not acknowledged (a restore queues only events).
     pub(crate) fn start(&mut self) -> Result<(), Error> {
-        for e in self.store.inbox()? {
-            tracing::debug!(msn = e.msn, "handing over a delivery kept from before");
-            self.delivered += 1;
-            let acker = self.sinks.acker.clone();
-            (self.sinks.deliver)(Delivery { msn: e.msn, app_id: e.app_id, bytes: e.bytes, acker });
+        while let Some(output) = self.session.poll_output() {
+            if let Some(r) = &mut self.recorder {
+                r.output(&output);
+            }
+            match output {
+                Output::Event(e) => self.on_event(e),
+                other => tracing::debug!("output at start ignored: {other:?}"),
+            }
         }
-        for e in self.store.outcomes()? {
-            self.outcomes += 1;
-            let acker = self.sinks.acker.clone();
-            (self.sinks.report)(OutcomeReport { id: e.id, app_id: e.app_id, outcome: e.outcome, acker });
+        if let Some(r) = &mut self.recorder {
+            // The restore's own drain is part of the recording: replay compares it too.
+            r.drained(self.session.poll_timeout());
+            r.flush();
         }
         Ok(())
     }
@@ -178,7 +178,7 @@ impl Engine {
                 Ok(()) => reply(Ok(())),
                 Err(_) => reply(Err(Error::UnknownMessage(id))),
             },
-            Command::Ack(a) => self.acks.push(a),
+            Command::Ack(a) => self.acknowledge(now, a),
             Command::Open => self.input(now, Input::Open),
             Command::Release => self.input(now, Input::Release),
             other => return Ok(Some(other)),
@@ -195,9 +195,6 @@ impl Engine {
     ) -> Result<(), Error> {
         if auto_app_id {
             submission.app_id = self.max_app_id + 1;
-        } else if let Some(id) = self.known_app_id(submission.app_id)? {
-            reply(Ok(id));
-            return Ok(());
         }
         let app_id = submission.app_id;
         let copy = self.recorder.is_some().then(|| Input::Submit(submission.clone()));
@@ -210,19 +207,24 @@ impl Engine {
         match submitted {
             Ok(id) => {
                 self.max_app_id = self.max_app_id.max(app_id);
-                self.uncommitted.insert(app_id, id);
-                self.pending.insert(id, reply);
+                match self.session.submitted(app_id) {
+                    // A resubmission of a finished message: no `Queued` comes.
+                    Some((_, MessageState::Finished { .. })) => reply(Ok(id)),
+                    _ => self.pending.entry(id).or_default().push(reply),
+                }
             }
             Err(e) => reply(Err(Error::Submit(e))),
         }
         Ok(())
     }
 
-    fn known_app_id(&self, app_id: u64) -> Result<Option<MessageId>, Error> {
-        if let Some(id) = self.uncommitted.get(&app_id) {
-            return Ok(Some(*id));
+    /// The application is done with a delivery or an outcome: the session persists it.
+    fn acknowledge(&mut self, now: Instant, ack: Ack) {
+        // Refused only for something acknowledged already (an event reported again after a
+        // restart and acknowledged twice): nothing to do.
+        if let Err(e) = self.feed(now, Input::Acknowledge(ack)) {
+            tracing::debug!("acknowledgement ignored: {e}");
         }
-        Ok(self.store.app_id_status(app_id)?.map(|s| s.id))
     }
 
     /// Drains the session: transmits and bearer requests into `out`, records committed in
@@ -251,25 +253,18 @@ impl Engine {
                 // Before the commit: the recording is never behind what the store holds.
                 r.flush();
             }
-            if records.is_empty() && self.acks.is_empty() {
-                return Ok(());
-            }
-            let acks = std::mem::take(&mut self.acks);
-            self.store.commit(&records, &acks)?;
             if records.is_empty() {
                 return Ok(());
             }
+            self.store.commit(&records)?;
             self.input(now, Input::Persisted { upto });
         }
     }
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Queued { id, app_id } => {
-                if self.uncommitted.get(&app_id) == Some(&id) {
-                    self.uncommitted.remove(&app_id);
-                }
-                if let Some(reply) = self.pending.remove(&id) {
+            Event::Queued { id, .. } => {
+                for reply in self.pending.remove(&id).unwrap_or_default() {
                     reply(Ok(id));
                 }
             }
@@ -304,7 +299,7 @@ impl Engine {
     /// (a draining one has completed its release), and nothing left to commit.
     pub(crate) fn is_quiet(&self) -> bool {
         use assoc_core::SessionState::{Draining, Idle};
-        matches!(self.session.state(), Idle | Draining) && self.acks.is_empty()
+        matches!(self.session.state(), Idle | Draining) && self.session.pending_outputs() == 0
     }
 
     pub(crate) fn snapshot(
@@ -349,7 +344,7 @@ impl Engine {
 
     /// Stops: waiting callers learn the endpoint stopped.
     pub(crate) fn close(&mut self) {
-        for (_, reply) in self.pending.drain() {
+        for reply in self.pending.drain().flat_map(|(_, replies)| replies) {
             reply(Err(Error::Stopped));
         }
     }

@@ -20,8 +20,8 @@ use std::fmt;
 
 use assoc_core::wire::{Body, Frame, Pdu};
 use assoc_core::{
-    Config, Event, Input, Instant, LinkState, NonDelivery, Outcome, Output, Priority, Record, Role, Session,
-    SessionState, SessionStore, StoredInbound, Submission, Timer,
+    Ack, Config, Event, Input, Instant, LinkState, NonDelivery, Outcome, Output, Priority, Record, Role,
+    Session, SessionState, SessionStore, StoredInbound, Submission, Timer,
 };
 use bytes::Bytes;
 use stateright::actor::{model_timeout, Actor, Id, Out};
@@ -114,8 +114,14 @@ pub struct Reported {
 /// something (the `Event` is transient, so the ghost keeps the fact). Sticky.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MsgFault {
-    /// A message was handed to the application a second time.
+    /// A delivery was reported to the application a second time by the same incarnation
+    /// (a restart reports unacknowledged deliveries again; nothing else may).
     DuplicateDelivery {
+        /// The sender's application id.
+        app_id: u64,
+    },
+    /// One application id was delivered under two msns: the sender queued it twice.
+    AppIdDeliveredTwice {
         /// The sender's application id.
         app_id: u64,
     },
@@ -132,7 +138,8 @@ pub enum MsgFault {
         /// The msn delivered before it.
         after: u64,
     },
-    /// A second outcome for one message, or an outcome for one never queued.
+    /// A second, different outcome for one message, the same one reported twice by one
+    /// incarnation, or an outcome for one never queued.
     ExtraOutcome {
         /// The application id.
         app_id: u64,
@@ -163,10 +170,13 @@ pub struct Ghost {
     pub violation: Option<Violation>,
     /// Application ids of this side's workload whose custody was confirmed (`Queued`).
     pub queued: BTreeSet<u64>,
-    /// Outcomes reported for this side's messages, by application id.
-    pub outcomes: BTreeMap<u64, Outcome>,
+    /// Outcomes reported for this side's messages, by application id, with the
+    /// incarnation (`restarts`) that last reported each.
+    pub outcomes: BTreeMap<u64, (Outcome, u8)>,
     /// Messages from the peer handed to the application, in order: (msn, app id).
     pub delivered: Vec<(u64, u64)>,
+    /// The incarnation (`restarts`) that last reported each delivered msn.
+    pub delivered_by: BTreeMap<u64, u8>,
     /// The epoch of the association that last sent each msn's first segment (offset 0).
     pub first_sent: BTreeMap<u64, u64>,
     /// Some message was continued from a nonzero offset on a later association than the
@@ -176,6 +186,44 @@ pub struct Ghost {
     pub released: bool,
     /// Broken message guarantees (sticky).
     pub faults: BTreeSet<MsgFault>,
+}
+
+impl Ghost {
+    /// The application is told `outcome` for `app_id`: a new one, or one reported again,
+    /// unchanged, by a restarted session (allowed: the contract re-reports what the
+    /// application has not acknowledged). Anything else is an `ExtraOutcome` fault.
+    pub fn report_outcome(&mut self, app_id: u64, outcome: Outcome) {
+        let again = self.outcomes.insert(app_id, (outcome, self.restarts));
+        let extra = again.is_some_and(|(before, by)| before != outcome || by == self.restarts);
+        if !self.queued.contains(&app_id) || extra {
+            self.faults.insert(MsgFault::ExtraOutcome { app_id });
+        }
+    }
+
+    /// The application is handed message `msn` (application id `app_id`); `content_ok` says
+    /// whether its bytes are what the peer submitted. A restarted session reporting the
+    /// same delivery again is allowed; a second delivery in one incarnation, an app id
+    /// delivered under two msns, a delivery out of msn order or wrong content is a fault.
+    pub fn report_delivery(&mut self, msn: u64, app_id: u64, content_ok: bool) {
+        if let Some(by) = self.delivered_by.insert(msn, self.restarts) {
+            if by == self.restarts || !self.delivered.contains(&(msn, app_id)) {
+                self.faults.insert(MsgFault::DuplicateDelivery { app_id });
+            }
+            return;
+        }
+        if self.delivered.iter().any(|(_, a)| *a == app_id) {
+            self.faults.insert(MsgFault::AppIdDeliveredTwice { app_id });
+        }
+        if let Some(&(after, _)) = self.delivered.last() {
+            if msn <= after {
+                self.faults.insert(MsgFault::OutOfOrder { msn, after });
+            }
+        }
+        if !content_ok {
+            self.faults.insert(MsgFault::WrongContent { app_id });
+        }
+        self.delivered.push((msn, app_id));
+    }
 }
 
 /// The actor's `Storage`: the durable session store (only records whose fsync completed)
@@ -271,7 +319,7 @@ impl fmt::Debug for SideState {
             write!(f, " out=[{}]", out.join(","))?;
         }
         if !g.outcomes.is_empty() {
-            let o: Vec<String> = g.outcomes.iter().map(|(a, o)| format!("#{a}:{o:?}")).collect();
+            let o: Vec<String> = g.outcomes.iter().map(|(a, (o, _))| format!("#{a}:{o:?}")).collect();
             write!(f, " outcomes=[{}]", o.join(","))?;
         }
         let st = s.store();
@@ -436,6 +484,8 @@ impl Side {
     fn drain(&self, st: &mut SideState, o: &mut Out<Self>) {
         loop {
             let mut reopen = false;
+            // The application commits what it is told at once, then acknowledges it.
+            let mut acks = Vec::new();
             while let Some(out) = st.session.poll_output() {
                 match out {
                     Output::Persist { seq, record } => st.in_fsync.push_back((seq, record)),
@@ -450,33 +500,30 @@ impl Side {
                     Output::Event(Event::Queued { app_id, .. }) => {
                         st.disk.ghost.queued.insert(app_id);
                     }
-                    Output::Event(Event::Outcome { app_id, outcome, .. }) => {
-                        let g = &mut st.disk.ghost;
-                        if !g.queued.contains(&app_id) || g.outcomes.insert(app_id, outcome).is_some() {
-                            g.faults.insert(MsgFault::ExtraOutcome { app_id });
-                        }
-                        let uncaused = match outcome {
-                            Outcome::NonDelivered(NonDelivery::Cancelled) => true,
-                            Outcome::NonDelivered(NonDelivery::Expired) => !self.expiry,
-                            _ => false,
-                        };
-                        if uncaused {
-                            g.faults.insert(MsgFault::UncausedNdr { app_id });
-                        }
+                    Output::Event(Event::Outcome { id, app_id, outcome }) => {
+                        self.outcome(&mut st.disk.ghost, app_id, outcome);
+                        acks.push(Ack::Outcome(id));
                     }
                     Output::Event(Event::Delivered { msn, app_id, bytes }) => {
-                        self.delivered(&mut st.disk.ghost, msn, app_id, &bytes)
+                        self.delivered(&mut st.disk.ghost, msn, app_id, &bytes);
+                        acks.push(Ack::Delivery(msn));
                     }
                     // The session tracks the bearer itself (Dialing / Down); the model
                     // answers through the `LinkUp` / `DialFail` timers.
                     _ => {}
                 }
             }
-            if !reopen {
+            if !reopen && acks.is_empty() {
                 break;
             }
-            // The application still wants the association: it asks again.
-            let _ = st.session.handle_input(MODEL_NOW, Input::Open);
+            for a in acks {
+                // Refused only for an event reported again and acknowledged already.
+                let _ = st.session.handle_input(MODEL_NOW, Input::Acknowledge(a));
+            }
+            if reopen {
+                // The application still wants the association: it asks again.
+                let _ = st.session.handle_input(MODEL_NOW, Input::Open);
+            }
         }
     }
 
@@ -485,32 +532,37 @@ impl Side {
         self.holds_open && !st.disk.ghost.released
     }
 
-    /// The application is handed a message from the peer: check it against what the
-    /// peer's application submitted, and remember it.
-    fn delivered(&self, g: &mut Ghost, msn: u64, app_id: u64, bytes: &Bytes) {
-        if g.delivered.iter().any(|(_, a)| *a == app_id) {
-            g.faults.insert(MsgFault::DuplicateDelivery { app_id });
+    /// The application is told an outcome: a new one, or one reported again by a restarted
+    /// session (unchanged).
+    fn outcome(&self, g: &mut Ghost, app_id: u64, outcome: Outcome) {
+        g.report_outcome(app_id, outcome);
+        let uncaused = match outcome {
+            Outcome::NonDelivered(NonDelivery::Cancelled) => true,
+            Outcome::NonDelivered(NonDelivery::Expired) => !self.expiry,
+            _ => false,
+        };
+        if uncaused {
+            g.faults.insert(MsgFault::UncausedNdr { app_id });
         }
-        if let Some(&(after, _)) = g.delivered.last() {
-            if msn <= after {
-                g.faults.insert(MsgFault::OutOfOrder { msn, after });
-            }
-        }
-        let expected =
-            self.peer_workload.get(app_id as usize).map(|len| content(1 - self.index, app_id, *len));
-        if expected.as_ref() != Some(bytes) {
-            g.faults.insert(MsgFault::WrongContent { app_id });
-        }
-        g.delivered.push((msn, app_id));
     }
 
-    /// Submits every message of the workload whose custody was not confirmed (all of them
-    /// at the first start; after a crash, those whose `Submitted` record was lost — the
-    /// core's contract: a crash before `Queued` means the submission did not happen).
+    /// The application is handed a message from the peer: check it against what the
+    /// peer's application submitted, and remember it. A restarted session reports the
+    /// deliveries not acknowledged before the crash again (same msn): not a second one.
+    fn delivered(&self, g: &mut Ghost, msn: u64, app_id: u64, bytes: &Bytes) {
+        let expected =
+            self.peer_workload.get(app_id as usize).map(|len| content(1 - self.index, app_id, *len));
+        g.report_delivery(msn, app_id, expected.as_ref() == Some(bytes));
+    }
+
+    /// Submits every message of the workload that has no outcome yet: all of them at the
+    /// first start; after a crash, each again *by application id* (the core's contract:
+    /// the app id is an idempotency key, so a submission the crash did not lose is found,
+    /// not queued twice).
     fn submit_workload(&self, st: &mut SideState, o: &mut Out<Self>) {
         for (app_id, len) in self.workload.iter().enumerate() {
             let app_id = app_id as u64;
-            if st.disk.ghost.queued.contains(&app_id) {
+            if st.disk.ghost.outcomes.contains_key(&app_id) {
                 continue;
             }
             let bytes = content(self.index, app_id, *len);

@@ -335,8 +335,16 @@ pub const CI_RELEASE: Preset = Preset {
     ..CI_MSG
 };
 
+/// alpha sends 1 one-segment message; alpha: 1 crash (its application resubmits by app id)
+pub const CI_CRASH_MSG: Preset = Preset {
+    name: "ci-crash-msg",
+    about: "alpha sends 1 one-segment message; alpha: 1 crash (its application resubmits by app id)",
+    crashes: [1, 0],
+    ..CI_MSG
+};
+
 /// Every preset, in size order.
-pub const ALL: [&Preset; 11] = [
+pub const ALL: [&Preset; 12] = [
     &CI,
     &CI_PEER_CRASH,
     &CI_COLLIDE,
@@ -348,6 +356,7 @@ pub const ALL: [&Preset; 11] = [
     &STANDARD,
     &ASSOC,
     &DEEP,
+    &CI_CRASH_MSG,
 ];
 
 /// The unique-state count of the last complete run of the built-in preset `p` (from

@@ -52,10 +52,11 @@ pub const NO_STUCK_STATE: &str = "no stuck state";
 /// One line about the AG EF check.
 pub const NO_STUCK_STATE_DOC: &str =
     "AG EF: from every reachable state, without further faults, every submitted \
-     message can still get its outcome (no workload: both sides can still agree on a usable association)";
+     message can still get its outcome, and every durable delivery and outcome can still be \
+     reported to the application (no workload: both sides can still agree on a usable association)";
 
 /// Every stateright property of the model.
-pub const ALL: [Prop; 15] = [
+pub const ALL: [Prop; 16] = [
     Prop {
         expectation: Kind::Always,
         name: "association agreement",
@@ -164,6 +165,13 @@ pub const ALL: [Prop; 15] = [
         condition: collision,
         applies: |p| p.both_open,
     },
+    Prop {
+        expectation: Kind::Always,
+        name: "an application id is delivered at most once",
+        doc: "the receiving application never gets one sender application id under two msns (resubmitted by id after a crash included)",
+        condition: app_id_delivered_once,
+        applies: has_messages,
+    },
 ];
 
 fn always(_: &Preset) -> bool {
@@ -182,6 +190,10 @@ fn no_duplicate_delivery(_: &AssocModel, s: &State) -> bool {
     no_fault(s, |f| matches!(f, MsgFault::DuplicateDelivery { .. }))
 }
 
+fn app_id_delivered_once(_: &AssocModel, s: &State) -> bool {
+    no_fault(s, |f| matches!(f, MsgFault::AppIdDeliveredTwice { .. }))
+}
+
 fn delivered_as_submitted(_: &AssocModel, s: &State) -> bool {
     no_fault(s, |f| matches!(f, MsgFault::WrongContent { .. } | MsgFault::OutOfOrder { .. }))
 }
@@ -190,7 +202,7 @@ fn outcomes_agree(_: &AssocModel, s: &State) -> bool {
     no_fault(s, |f| matches!(f, MsgFault::ExtraOutcome { .. }))
         && (0..2).all(|i| {
             let (me, peer) = (&s.actor_states[i].disk.ghost, &s.actor_states[1 - i].disk.ghost);
-            me.outcomes.iter().all(|(app, o)| {
+            me.outcomes.iter().all(|(app, (o, _))| {
                 let there = peer.delivered.iter().any(|(_, a)| a == app);
                 match o {
                     Outcome::Delivered => there,
@@ -243,7 +255,7 @@ fn all_delivered(m: &AssocModel, s: &State) -> bool {
         let g = &s.actor_states[i].disk.ghost;
         let peer = &s.actor_states[1 - i].disk.ghost;
         g.outcomes.len() == w[i].len()
-            && g.outcomes.values().all(|o| *o == Outcome::Delivered)
+            && g.outcomes.values().all(|(o, _)| *o == Outcome::Delivered)
             && peer.delivered.len() == w[i].len()
     })
 }
@@ -256,6 +268,17 @@ fn resumed(_: &AssocModel, s: &State) -> bool {
 pub fn all_resolved(m: &AssocModel, s: &State) -> bool {
     let w = &m.preset().workload;
     (0..2).all(|i| s.actor_states[i].disk.ghost.outcomes.len() >= w[i].len())
+}
+
+/// Every delivery and outcome durable on a live side's disk and not acknowledged there has
+/// been reported to its application (a crash between a durable record and its event is made
+/// good by the restart).
+pub fn all_reported(s: &State) -> bool {
+    live(s).into_iter().flatten().all(|a| {
+        let (disk, g) = (&a.disk.store, &a.disk.ghost);
+        disk.inbox.keys().all(|msn| g.delivered_by.contains_key(msn))
+            && disk.outcomes.values().all(|f| g.outcomes.contains_key(&f.app_id))
+    })
 }
 
 /// The property called `name`.
@@ -327,11 +350,11 @@ fn collision(_: &AssocModel, s: &State) -> bool {
     live(s).into_iter().all(|a| a.is_some_and(|a| a.session.state() == assoc_core::SessionState::Opening))
 }
 
-/// The goal of AG EF: every submitted message has its outcome; without a workload, both
-/// sides agree on a usable association.
+/// The goal of AG EF: every submitted message has its outcome and every durable delivery
+/// and outcome is reported; without a workload, both sides agree on a usable association.
 pub fn goal(m: &AssocModel, s: &State) -> bool {
     if has_messages(m.preset()) {
-        all_resolved(m, s)
+        all_resolved(m, s) && all_reported(s)
     } else {
         agreed(s)
     }

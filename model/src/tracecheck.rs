@@ -17,13 +17,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use assoc_core::wire::Resolution;
-use assoc_core::{Event, Input, Instant, Output, Psk, Record, SessionStore, StoredInbound};
+use assoc_core::{Event, Input, Instant, Output, Psk, SessionStore};
 use assoc_io::recorder::{Entry, Recording, ReplayError, Replayer};
 use bytes::Bytes;
 use stateright::actor::{Network, RandomChoices, Timers};
 
-use crate::actor::{AssocId, Disk, MsgFault, Reported, SideState, Violation};
+use crate::actor::{AssocId, Disk, Reported, SideState, Violation};
 use crate::preset::{AssocModel, State};
 use crate::properties::{self, Kind, Prop};
 
@@ -251,7 +250,14 @@ fn step(c: &mut Cursor<'_>, peer: &Cursor<'_>, psk: &Psk, side: usize) -> Result
         }
         let inc = &c.rec.incarnations[c.incarnation];
         let r = Replayer::start(&inc.start, psk).map_err(|error| TraceError::Replay { side, error })?;
-        committed_before_the_crash(&mut c.state, &inc.start.store, &peer.submitted);
+        if c.incarnation > 0 {
+            // A new incarnation: records still in fsync are either in the restored store or
+            // lost, and the restored session reports again (in its first drain) every
+            // delivery and outcome its application has not acknowledged.
+            c.state.in_fsync.clear();
+            let g = &mut c.state.disk.ghost;
+            g.restarts = g.restarts.saturating_add(1);
+        }
         c.state.session = r.session().clone();
         c.state.disk.store = inc.start.store.clone();
         c.state.last_seen = None;
@@ -310,35 +316,6 @@ fn step(c: &mut Cursor<'_>, peer: &Cursor<'_>, psk: &Psk, side: usize) -> Result
     Ok(line)
 }
 
-/// A process killed between committing records and feeding `Persisted` never emitted the
-/// events behind them; its application learns them from the store at the restart (the
-/// driver hands over the inbox and the outcomes first). Records still in fsync whose effect
-/// is in the restored store were committed: note their deliveries and outcomes now.
-fn committed_before_the_crash(
-    st: &mut SideState,
-    restored: &SessionStore,
-    peer_submitted: &BTreeMap<u64, Bytes>,
-) {
-    let old_disk = st.disk.store.clone();
-    for (_, record) in std::mem::take(&mut st.in_fsync) {
-        let event = match record {
-            Record::Delivered { msn, app_id, bytes }
-                if msn < restored.watermark
-                    || restored.inbound.get(&msn)
-                        == Some(&StoredInbound::Resolved(Resolution::Delivered)) =>
-            {
-                Event::Delivered { msn, app_id, bytes }
-            }
-            Record::Finished { id, outcome } if !restored.outbound.contains_key(&id) => {
-                let Some(m) = old_disk.outbound.get(&id) else { continue };
-                Event::Outcome { id, app_id: m.app_id, outcome }
-            }
-            _ => continue,
-        };
-        note_output(st, &Output::Event(event), peer_submitted);
-    }
-}
-
 /// An input's effect on the model view: durability and the application's submissions.
 fn note_input(st: &mut SideState, submitted: &mut BTreeMap<u64, Bytes>, input: &Input) {
     match input {
@@ -390,25 +367,9 @@ fn note_output(st: &mut SideState, o: &Output, peer_submitted: &BTreeMap<u64, By
         Output::Event(Event::Queued { app_id, .. }) => {
             g.queued.insert(*app_id);
         }
-        Output::Event(Event::Outcome { app_id, outcome, .. }) => {
-            let extra = !g.queued.contains(app_id) || g.outcomes.insert(*app_id, *outcome).is_some();
-            if extra {
-                g.faults.insert(MsgFault::ExtraOutcome { app_id: *app_id });
-            }
-        }
+        Output::Event(Event::Outcome { app_id, outcome, .. }) => g.report_outcome(*app_id, *outcome),
         Output::Event(Event::Delivered { msn, app_id, bytes }) => {
-            if g.delivered.iter().any(|(_, a)| a == app_id) {
-                g.faults.insert(MsgFault::DuplicateDelivery { app_id: *app_id });
-            }
-            if let Some(&(after, _)) = g.delivered.last() {
-                if *msn <= after {
-                    g.faults.insert(MsgFault::OutOfOrder { msn: *msn, after });
-                }
-            }
-            if peer_submitted.get(app_id) != Some(bytes) {
-                g.faults.insert(MsgFault::WrongContent { app_id: *app_id });
-            }
-            g.delivered.push((*msn, *app_id));
+            g.report_delivery(*msn, *app_id, peer_submitted.get(app_id) == Some(bytes))
         }
         _ => {}
     }

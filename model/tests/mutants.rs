@@ -66,11 +66,19 @@ fn ndr_in_doubt_on_timer_contradicts_the_receiver() {
 /// A retransmission that arrives after delivery is handed to the application again.
 #[test]
 fn no_duplicate_suppression_delivers_twice() {
-    caught(Mutation::NoDuplicateSuppression, "ci-msg", "no duplicate delivery", 14);
+    caught(Mutation::NoDuplicateSuppression, "ci-msg", "no duplicate delivery", 15);
 }
 
 /// Releasing the association cancels the message in flight.
 #[test]
 fn release_drops_in_flight_creates_an_ndr() {
     caught(Mutation::ReleaseDropsInFlight, "ci-release", "release never creates an NDR", 10);
+}
+
+/// The application resubmits its message by app id after a crash that came after custody
+/// was durable; without the idempotency check the session queues it a second time and the
+/// receiver delivers the same app id under two msns.
+#[test]
+fn ignore_idempotency_key_delivers_an_app_id_twice() {
+    caught(Mutation::IgnoreIdempotencyKey, "ci-crash-msg", "an application id is delivered at most once", 19);
 }

@@ -43,12 +43,12 @@ fn ci_collide() {
 
 #[test]
 fn ci_msg() {
-    check_preset(&preset::CI_MSG, 4803);
+    check_preset(&preset::CI_MSG, 8747);
 }
 
 #[test]
 fn ci_expiry() {
-    check_preset(&preset::CI_EXPIRY, 13_688);
+    check_preset(&preset::CI_EXPIRY, 21_068);
 }
 
 #[test]
@@ -58,12 +58,12 @@ fn ci_lossy() {
 
 #[test]
 fn ci_resume() {
-    check_preset(&preset::CI_RESUME, 84_336);
+    check_preset(&preset::CI_RESUME, 126_510);
 }
 
 #[test]
 fn ci_release() {
-    check_preset(&preset::CI_RELEASE, 34_983);
+    check_preset(&preset::CI_RELEASE, 63_475);
 }
 
 #[test]

@@ -201,6 +201,7 @@ caught! {
     no_duplicate_suppression_is_caught: Mutation::NoDuplicateSuppression;
     release_drops_in_flight_is_caught: Mutation::ReleaseDropsInFlight;
     assume_in_order_is_caught: Mutation::AssumeInOrder;
+    ignore_idempotency_key_is_caught: Mutation::IgnoreIdempotencyKey;
 }
 
 /// `RESULTS.md` is what the CI presets and the mutations give today.

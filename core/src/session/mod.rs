@@ -15,8 +15,8 @@ use crate::association::{Association, AssociationIds, Phase};
 use crate::config::{Config, ConfigError, DialPolicy};
 use crate::crypto::{InitRateLimiter, Key};
 use crate::handshake::{self, Attempt, Stage};
-use crate::io::{BearerRequest, DownReason, Event, Input, InputError, Output, Role, Transmit};
-use crate::message::{MessageId, NonDelivery, Outcome};
+use crate::io::{Ack, BearerRequest, DownReason, Event, Input, InputError, Output, Role, Transmit};
+use crate::message::{AckError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError};
 use crate::mutation::Mutation;
 use crate::persist::{Outbox, Record, SessionStore};
 use crate::receiver::Receiver;
@@ -112,6 +112,12 @@ impl Session {
     /// mixed with the persisted epoch so that even a reused seed never repeats tags. A store
     /// with unresolved messages arms a timer that is already due: call
     /// `handle_input(now, Input::Timeout)` (or feed any input) to start reconnecting.
+    ///
+    /// Nothing volatile survives: send [`Input::LinkUp`] again once the bearer is up, and
+    /// [`Input::Open`] again if an association should be held open. The first outputs are
+    /// every delivery ([`Event::Delivered`], in msn order) and every outcome
+    /// ([`Event::Outcome`], in id order) the application has not acknowledged, with the
+    /// ids they had before the crash.
     pub fn restore(config: Config, store: SessionStore, seed: u64) -> Result<Session, ConfigError> {
         config.validate()?;
         let mut rng = Rng::new(seed ^ store.epoch.wrapping_mul(0xA076_1D64_78BD_642F));
@@ -141,6 +147,7 @@ impl Session {
         if Sender::has_work(&session.store) {
             session.timers.set(Timer::OpenBackoff, Instant::ZERO);
         }
+        session.report_unacknowledged();
         Ok(session)
     }
 
@@ -206,6 +213,12 @@ impl Session {
         Some(a.seal_packet(now, suite, sid, frames))
     }
 
+    /// Sequence number of the last record issued (0: none): the highest
+    /// [`Input::Persisted`] `{ upto }` the session accepts.
+    pub fn records_issued(&self) -> u64 {
+        self.outbox.issued()
+    }
+
     /// Outputs queued and not yet drained (including ones held by the write barrier).
     pub fn pending_outputs(&self) -> usize {
         self.outbox.len()
@@ -263,10 +276,10 @@ impl Session {
                 }
                 Ok(())
             }
-            Input::Persisted { upto } => {
-                self.outbox.persisted(upto);
-                Ok(())
-            }
+            Input::Persisted { upto } => self
+                .outbox
+                .persisted(upto)
+                .map_err(|issued| InputError::PersistedBeyondIssued { upto, issued }),
             Input::LinkUp => {
                 self.link = LinkState::Up;
                 self.maybe_open(now);
@@ -318,26 +331,10 @@ impl Session {
                 Ok(())
             }
             Input::Submit(submission) => {
-                let unreported = self.outbox.outcomes_waiting();
-                match Sender::submit(&self.cfg, &self.store, unreported, now, submission) {
-                    Ok(record) => {
-                        let queued = match &record {
-                            Record::Submitted { id, message } => {
-                                Some(Event::Queued { id: *id, app_id: message.app_id })
-                            }
-                            _ => None,
-                        };
-                        self.persist(record);
-                        if let Some(e) = queued {
-                            self.event(e);
-                        }
-                        self.maybe_open(now);
-                        Ok(())
-                    }
-                    Err(e) => Err(InputError::Submit(e)),
-                }
+                self.on_submit(now, submission).map(|_| ()).map_err(InputError::Submit)
             }
             Input::Cancel(id) => self.cancel(now, id),
+            Input::Acknowledge(ack) => self.acknowledge(ack),
         };
         // A rejected input leaves the session exactly as it was: no deferred work either.
         if result.is_ok() {
@@ -355,18 +352,85 @@ impl Session {
         self.flush(now);
     }
 
-    /// Convenience for `handle_input(now, Input::Submit(..))` that returns the message's id.
-    pub fn submit(
-        &mut self,
-        now: Instant,
-        submission: crate::Submission,
-    ) -> Result<MessageId, crate::SubmitError> {
-        let id = MessageId(self.store.next_id);
-        match self.handle_input(now, Input::Submit(submission)) {
-            Ok(()) => Ok(id),
-            Err(InputError::Submit(e)) => Err(e),
-            // Submit reports no other error.
-            Err(_) => Err(crate::SubmitError::DeadlineInPast),
+    /// `handle_input(now, Input::Submit(..))` that returns the message's id: a new one, or
+    /// — when the session already holds a message with this application id (queued, in
+    /// flight, or finished within the idempotency window) — that message's id, with nothing
+    /// new queued. [`Session::submitted`] tells where it stands.
+    pub fn submit(&mut self, now: Instant, submission: Submission) -> Result<MessageId, SubmitError> {
+        let result = self.on_submit(now, submission);
+        if result.is_ok() {
+            self.flush(now);
+        }
+        result
+    }
+
+    /// The message the session holds under application id `app_id` (queued, in flight, or
+    /// finished within the idempotency window) and its state.
+    pub fn submitted(&self, app_id: u64) -> Option<(MessageId, MessageState)> {
+        self.store.submitted(app_id)
+    }
+
+    /// Takes custody of a submission, or finds the message that already has its app id.
+    fn on_submit(&mut self, now: Instant, submission: Submission) -> Result<MessageId, SubmitError> {
+        if !self.cfg.mutations.is_active(Mutation::IgnoreIdempotencyKey) {
+            if let Some((id, state)) = self.store.submitted(submission.app_id) {
+                // Custody is (or is about to be) durable: say so again, so a driver that
+                // waits for `Queued` after a crash learns it. An outcome has its own event.
+                if !matches!(state, MessageState::Finished { .. }) {
+                    self.event(Event::Queued { id, app_id: submission.app_id });
+                }
+                return Ok(id);
+            }
+        }
+        let (id, message) = Sender::submit(&self.cfg, &self.store, now, submission)?;
+        let queued = Event::Queued { id, app_id: message.app_id };
+        self.persist(Record::Submitted { id, message });
+        self.event(queued);
+        self.maybe_open(now);
+        Ok(id)
+    }
+
+    /// The application processed a delivery or an outcome: persist it, so a restore does
+    /// not report it again; a delivery that waited for room in the inbox may follow.
+    fn acknowledge(&mut self, ack: Ack) -> Result<(), InputError> {
+        match ack {
+            Ack::Delivery(msn) if !self.store.inbox.contains_key(&msn) => {
+                return Err(AckError::UnknownDelivery(msn).into())
+            }
+            Ack::Outcome(id) if !self.store.outcomes.contains_key(&id) => {
+                return Err(AckError::UnknownOutcome(id).into())
+            }
+            Ack::Delivery(_) => {
+                self.persist(Record::Acknowledged(ack));
+                self.deliver_ready();
+            }
+            Ack::Outcome(_) => {
+                self.persist(Record::Acknowledged(ack));
+                let window = self.cfg.idempotency_window as usize;
+                while self.store.remembered.len() > window {
+                    let Some(&id) = self.store.remembered.keys().next() else { break };
+                    self.persist(Record::Forgotten { id });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues every delivery and outcome the application has not acknowledged (at restore).
+    fn report_unacknowledged(&mut self) {
+        let deliveries = self.store.inbox.iter().map(|(msn, d)| Event::Delivered {
+            msn: *msn,
+            app_id: d.app_id,
+            bytes: d.bytes.clone(),
+        });
+        let outcomes = self.store.outcomes.iter().map(|(id, f)| Event::Outcome {
+            id: *id,
+            app_id: f.app_id,
+            outcome: f.outcome,
+        });
+        let events: alloc::vec::Vec<Event> = deliveries.chain(outcomes).collect();
+        for e in events {
+            self.event(e);
         }
     }
 

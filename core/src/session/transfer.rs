@@ -141,11 +141,25 @@ impl Session {
 
     /// Delivers, in msn order, every complete message whose turn has come — including one
     /// completed before a crash whose `Delivered` record was lost.
-    fn deliver_ready(&mut self) {
+    ///
+    /// Deliveries wait for the application's acknowledgement in the store, so delivery
+    /// pauses while `max_queued_messages` of them (or `max_queued_bytes` of content) wait;
+    /// [`Ack::Delivery`](crate::Ack::Delivery) resumes it.
+    pub(super) fn deliver_ready(&mut self) {
         while let Some(r) = Receiver::deliverable(&self.store) {
             if let Record::Delivered { msn, app_id, bytes } = &r {
+                let inbox = &self.store;
+                let full = inbox.inbox.len() >= self.cfg.max_queued_messages as usize
+                    || (!inbox.inbox.is_empty()
+                        && inbox.inbox_bytes.saturating_add(bytes.len() as u64) > self.cfg.max_queued_bytes);
+                if full {
+                    return;
+                }
                 let event = Event::Delivered { msn: *msn, app_id: *app_id, bytes: bytes.clone() };
                 self.persist(r);
+                // The sender learns it from the next summary (a delivery that waited for the
+                // application's acknowledgement has no DATA of its own to answer).
+                self.receiver.summary_due = true;
                 self.stats.0.delivered += 1;
                 self.event(event);
             }

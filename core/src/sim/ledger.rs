@@ -2,8 +2,10 @@
 //! step of a run.
 //!
 //! * no duplicate delivery, delivery strictly in msn order, delivered bytes identical to
-//!   the submitted ones;
-//! * at most one outcome per queued message; sender `Delivered` ⇒ the receiver delivered
+//!   the submitted ones — a delivery reported again after a restart (not acknowledged
+//!   before the crash) carries the same msn, app id and bytes and is not a second one;
+//! * at most one outcome per queued message (reported again only unchanged); sender
+//!   `Delivered` ⇒ the receiver delivered
 //!   it; sender non-delivered ⇒ the receiver never delivers it;
 //! * resume points never ahead of the receiver's durable state;
 //! * at the end, every queued message has its outcome.
@@ -27,8 +29,8 @@ pub struct Ledger {
     queued: [BTreeMap<MessageId, u64>; 2],
     /// Per side: outcome of each queued message.
     outcomes: [BTreeMap<MessageId, Outcome>; 2],
-    /// Per receiving side: application ids delivered.
-    delivered: [BTreeSet<u64>; 2],
+    /// Per receiving side: application ids delivered, with their msn.
+    delivered: [BTreeMap<u64, u64>; 2],
     /// Per receiving side: the last msn delivered.
     last_msn: [Option<u64>; 2],
     /// Per sending side: application ids the sender was told are not delivered.
@@ -67,7 +69,7 @@ impl Ledger {
         let peer = 1 - side;
         match event {
             Event::Queued { id, app_id } => {
-                if let Some(old) = self.queued[side].insert(*id, *app_id) {
+                if let Some(old) = self.queued[side].insert(*id, *app_id).filter(|old| old != app_id) {
                     return Err(format!("side {side}: message id {id:?} queued twice ({old}, {app_id})"));
                 }
             }
@@ -78,16 +80,19 @@ impl Ledger {
                     ));
                 }
                 if let Some(old) = self.outcomes[side].insert(*id, *outcome) {
+                    if old == *outcome {
+                        return Ok(()); // reported again after a restart
+                    }
                     return Err(format!("side {side}: second outcome for {id:?}: {old:?} then {outcome:?}"));
                 }
                 match outcome {
-                    Outcome::Delivered if !self.delivered[peer].contains(app_id) => {
+                    Outcome::Delivered if !self.delivered[peer].contains_key(app_id) => {
                         return Err(format!(
                             "side {side}: {id:?} reported delivered, peer never delivered app {app_id}"
                         ));
                     }
                     Outcome::NonDelivered(why) => {
-                        if self.delivered[peer].contains(app_id) {
+                        if self.delivered[peer].contains_key(app_id) {
                             return Err(format!(
                                 "side {side}: {id:?} non-delivered ({why:?}) but the peer delivered it"
                             ));
@@ -98,16 +103,23 @@ impl Ledger {
                 }
             }
             Event::Delivered { msn, app_id, bytes } => {
-                if !self.delivered[side].insert(*app_id) {
-                    return Err(format!("side {side}: app {app_id} delivered twice (msn {msn})"));
+                match self.delivered[side].get(app_id) {
+                    // Reported again after a restart: the bytes are checked below.
+                    Some(m) if m == msn => {}
+                    Some(m) => {
+                        return Err(format!("side {side}: app {app_id} delivered twice (msn {m}, {msn})"))
+                    }
+                    None => {
+                        if self.last_msn[side].is_some_and(|last| *msn <= last) {
+                            return Err(format!(
+                                "side {side}: msn {msn} delivered after msn {:?}",
+                                self.last_msn[side]
+                            ));
+                        }
+                        self.last_msn[side] = Some(*msn);
+                        self.delivered[side].insert(*app_id, *msn);
+                    }
                 }
-                if self.last_msn[side].is_some_and(|last| *msn <= last) {
-                    return Err(format!(
-                        "side {side}: msn {msn} delivered after msn {:?}",
-                        self.last_msn[side]
-                    ));
-                }
-                self.last_msn[side] = Some(*msn);
                 match self.submitted[peer].get(app_id) {
                     Some(b) if b == bytes => {}
                     Some(_) => {

@@ -194,8 +194,19 @@ impl Pair {
                 }
                 Output::Transmit(t) => self.send(1 - i, t.datagram),
                 Output::Event(e) => {
+                    // The application commits what it is told at once and acknowledges it;
+                    // a crash before the acknowledgement is durable reports it again.
+                    let ack = match &e {
+                        Event::Delivered { msn, .. } => Some(crate::io::Ack::Delivery(*msn)),
+                        Event::Outcome { id, .. } => Some(crate::io::Ack::Outcome(*id)),
+                        _ => None,
+                    };
                     self.log.push((i, e.clone()));
                     self.events[i].push(e);
+                    if let Some(a) = ack {
+                        // Refused only for an event reported again and acknowledged already.
+                        let _ = self.sessions[i].handle_input(self.now, Input::Acknowledge(a));
+                    }
                 }
                 Output::Bearer(BearerRequest::Dial) => self.dial(i),
                 Output::Bearer(BearerRequest::HangUp) => self.drop_link(),

@@ -1,7 +1,6 @@
 //! Varint writer and checked reader for the recording format. The reader never panics:
 //! every short or malformed field is a [`Malformed`] naming what was being read.
 
-use bytes::Bytes;
 
 /// A field that does not decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,9 +104,6 @@ impl<'a> In<'a> {
         let n = self.var(what)?;
         let n = usize::try_from(n).map_err(|_| Malformed(what))?;
         self.take(n, what)
-    }
-    pub(crate) fn bytes(&mut self, what: &'static str) -> Result<Bytes, Malformed> {
-        Ok(Bytes::copy_from_slice(self.blob(what)?))
     }
     pub(crate) fn opt(&mut self, what: &'static str) -> Result<Option<u64>, Malformed> {
         match self.u8(what)? {

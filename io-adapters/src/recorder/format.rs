@@ -18,7 +18,7 @@
 //! output polled since the previous drain and the deadline after it; replay recomputes it.
 //! Integers in digests are hashed in native byte order: replay on the build that recorded.
 
-use assoc_core::{Config, Input, Instant, MessageId, Priority, Psk, SessionStore, Submission};
+use assoc_core::{Ack, Config, Input, Instant, MessageId, Priority, Psk, SessionStore, Submission};
 
 use super::bytes::{In, Malformed, Out};
 use super::{config, snapshot};
@@ -236,6 +236,14 @@ fn encode_input(input: &Input, p: &mut Out) -> bool {
             p.u8(10);
             p.var(id.0);
         }
+        Input::Acknowledge(Ack::Delivery(msn)) => {
+            p.u8(11);
+            p.var(*msn);
+        }
+        Input::Acknowledge(Ack::Outcome(id)) => {
+            p.u8(12);
+            p.var(id.0);
+        }
         _ => {
             p.u8(KIND_UNKNOWN);
             return false;
@@ -268,6 +276,8 @@ fn decode_input(i: &mut In<'_>) -> Result<Input, Malformed> {
             Input::Submit(Submission { app_id, priority, deadline, bytes: rest(i) })
         }
         10 => Input::Cancel(MessageId(i.var("cancel")?)),
+        11 => Input::Acknowledge(Ack::Delivery(i.var("acknowledged delivery")?)),
+        12 => Input::Acknowledge(Ack::Outcome(MessageId(i.var("acknowledged outcome")?))),
         KIND_UNKNOWN => return Err(Malformed("input (a kind this build could not record)")),
         _ => return Err(Malformed("input kind")),
     })

@@ -4,13 +4,14 @@
 //! Records from the core are applied with [`SessionStore::apply`] — the only fold of
 //! records — to an in-memory copy of the *durable* state, and every key that fold touched is
 //! written through to the tables, all in **one write transaction per write barrier**
-//! ([`Store::commit`]). A `Delivered` record puts the message into the inbox table and a
-//! `Finished` record puts the outcome into the outcome table in that same transaction, so a
-//! crash at any moment either loses the record and what it hands over, or keeps both: the
-//! peer is only told "delivered" after the message is in the application's inbox.
+//! ([`Store::commit`]). Values are encoded with the core's record codec
+//! ([`assoc_core::record_codec`]).
 //!
-//! The application drains the inbox and the outcome log and acknowledges what it has
-//! processed ([`Ack`]); unacknowledged entries are handed over again after a restart.
+//! The inbox of unacknowledged deliveries, the unacknowledged outcomes and the idempotency
+//! keys (application ids) are part of the core's session state: the session reports what the
+//! application has not acknowledged again after a restart, and finds a resubmitted
+//! application id itself. The application acknowledges what it has processed ([`Ack`],
+//! through the session, as a record).
 //!
 //! | table | key | value |
 //! |---|---|---|
@@ -21,19 +22,22 @@
 //! | `recent` | msn | recent non-delivered resolutions below the watermark |
 //! | `inbox` | msn | delivered message not yet acknowledged by the application |
 //! | `outcomes` | message id | outcome not yet acknowledged by the application |
-//! | `app_ids` | app id | message id and, once known, its outcome |
+//! | `remembered` | message id | acknowledged outcome within the idempotency window |
+//! | `app_ids` | app id | message id (the session's idempotency keys) |
 //! | `app_meta` | name | free `u64` values for applications (the CLI's transfer jobs) |
 
 pub(crate) mod codec;
 
 use std::path::{Path, PathBuf};
 
-use assoc_core::{MessageId, Outcome, Record, SessionStore, StoredInbound, MAX_MSG_WINDOW};
+use assoc_core::record_codec as rc;
+pub use assoc_core::Ack;
+use assoc_core::{MessageId, MessageState, Outcome, Record, SessionStore, StoredInbound, MAX_MSG_WINDOW};
 use bytes::Bytes;
 use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 pub use codec::Corrupt;
-use codec::InboundHead;
+use codec::{corrupt, InboundHead};
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const OUTBOUND: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outbound");
@@ -42,11 +46,12 @@ const CHUNKS: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("chu
 const RECENT: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("recent");
 const INBOX: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("inbox");
 const OUTCOMES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outcomes");
+const REMEMBERED: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("remembered");
 const APP_IDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("app_ids");
 const APP_META: TableDefinition<'_, &str, u64> = TableDefinition::new("app_meta");
 
-/// Version of the table layout, kept in `meta`.
-const FORMAT: u64 = 1;
+/// Version of the table layout, kept in `meta` (2: values in the core's record codec).
+const FORMAT: u64 = 2;
 
 /// Why the store failed. Any failure to commit is fatal for the driver: it cannot report
 /// records durable, so it stops rather than let the session run ahead of its disk.
@@ -94,15 +99,6 @@ pub enum SyncMode {
     /// Hand the pages to the OS without waiting for `fsync`: survives a process crash
     /// (even `SIGKILL`), not a power loss. For tests and demos on slow disks.
     Os,
-}
-
-/// Something the application has processed and the store may forget.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Ack {
-    /// The delivered message with this msn.
-    Delivery(u64),
-    /// The outcome of this message.
-    Outcome(MessageId),
 }
 
 /// A delivered message waiting in the inbox.
@@ -179,6 +175,7 @@ impl Store {
             txn.open_table(RECENT)?;
             txn.open_table(INBOX)?;
             txn.open_table(OUTCOMES)?;
+            txn.open_table(REMEMBERED)?;
             txn.open_table(APP_IDS)?;
             txn.open_table(APP_META)?;
         }
@@ -238,7 +235,7 @@ impl Store {
         s.apply(&Record::Epoch(get("epoch")?));
         for row in txn.open_table(OUTBOUND)?.iter()? {
             let (k, v) = row?;
-            let message = codec::decode_message(v.value())?;
+            let message = rc::decode_message(v.value()).map_err(corrupt("outbound message"))?;
             s.apply(&Record::Submitted { id: MessageId(k.value()), message });
         }
         s.next_id = s.next_id.max(get("next_id")?);
@@ -256,12 +253,12 @@ impl Store {
                     for c in chunks.range((msn, 0)..=(msn, u64::MAX))? {
                         let (ck, cv) = c?;
                         if ck.value().1 != bytes.len() as u64 {
-                            return Err(Corrupt { what: "inbound chunk" }.into());
+                            return Err(chunk_gap());
                         }
                         bytes.extend_from_slice(cv.value());
                     }
                     if bytes.len() as u64 != len {
-                        return Err(Corrupt { what: "inbound chunk" }.into());
+                        return Err(chunk_gap());
                     }
                     StoredInbound::Partial { first, bytes: Bytes::from(bytes) }
                 }
@@ -270,42 +267,57 @@ impl Store {
         }
         for row in txn.open_table(RECENT)?.iter()? {
             let (k, v) = row?;
-            s.recent_non_delivered.insert(k.value(), codec::decode_resolution(v.value())?);
+            let r = rc::decode_resolution(v.value()).map_err(corrupt("resolution"))?;
+            s.recent_non_delivered.insert(k.value(), r);
+        }
+        for row in txn.open_table(OUTCOMES)?.iter()? {
+            let (k, v) = row?;
+            let f = rc::decode_finished(v.value()).map_err(corrupt("outcome"))?;
+            s.outcomes.insert(MessageId(k.value()), f);
+        }
+        for row in txn.open_table(REMEMBERED)?.iter()? {
+            let (k, v) = row?;
+            let f = rc::decode_finished(v.value()).map_err(corrupt("remembered outcome"))?;
+            s.remembered.insert(MessageId(k.value()), f);
+        }
+        s.app_ids.clear();
+        for row in txn.open_table(APP_IDS)?.iter()? {
+            let (k, v) = row?;
+            s.app_ids.insert(k.value(), codec::decode_id(v.value())?);
+        }
+        for row in txn.open_table(INBOX)?.iter()? {
+            let (k, v) = row?;
+            let d = rc::decode_delivery(v.value()).map_err(corrupt("inbox"))?;
+            s.inbox_bytes = s.inbox_bytes.saturating_add(d.bytes.len() as u64);
+            s.inbox.insert(k.value(), d);
         }
         Ok((s, max_app_id))
     }
 
-    /// Delivered messages the application has not acknowledged, in msn order.
+    /// Delivered messages the application has not acknowledged, in msn order (the session
+    /// reports them again after a restart).
     pub fn inbox(&self) -> Result<Vec<InboxEntry>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let mut out = Vec::new();
-        for row in txn.open_table(INBOX)?.iter()? {
-            let (k, v) = row?;
-            let (app_id, bytes) = codec::decode_inbox(v.value())?;
-            out.push(InboxEntry { msn: k.value(), app_id, bytes });
-        }
-        Ok(out)
+        let inbox = self.durable.inbox.iter();
+        Ok(inbox.map(|(msn, d)| InboxEntry { msn: *msn, app_id: d.app_id, bytes: d.bytes.clone() }).collect())
     }
 
-    /// Outcomes the application has not acknowledged, in message id order.
+    /// Outcomes the application has not acknowledged, in message id order (the session
+    /// reports them again after a restart).
     pub fn outcomes(&self) -> Result<Vec<OutcomeEntry>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let mut out = Vec::new();
-        for row in txn.open_table(OUTCOMES)?.iter()? {
-            let (k, v) = row?;
-            let (app_id, outcome) = codec::decode_outcome(v.value())?;
-            out.push(OutcomeEntry { id: MessageId(k.value()), app_id, outcome });
-        }
-        Ok(out)
+        let outcomes = self.durable.outcomes.iter();
+        Ok(outcomes.map(|(id, f)| OutcomeEntry { id: *id, app_id: f.app_id, outcome: f.outcome }).collect())
     }
 
-    /// What became of the message submitted with `app_id`, if one was.
+    /// What became of the message submitted with `app_id`, if the session still holds it
+    /// (unresolved, or finished within its idempotency window).
     pub fn app_id_status(&self, app_id: u64) -> Result<Option<AppIdStatus>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(APP_IDS)?;
-        let Some(v) = table.get(app_id)? else { return Ok(None) };
-        let (id, outcome) = codec::decode_app_id(v.value())?;
-        Ok(Some(AppIdStatus { id, outcome }))
+        Ok(self.durable.submitted(app_id).map(|(id, state)| AppIdStatus {
+            id,
+            outcome: match state {
+                MessageState::Finished { outcome, .. } => Some(outcome),
+                _ => None,
+            },
+        }))
     }
 
     /// An application value stored under `key` (see the `app_meta` table).
@@ -338,14 +350,13 @@ impl Store {
         Ok(txn)
     }
 
-    /// Applies `records` (in sequence order) and `acks` in one write transaction and
-    /// commits it. When this returns `Ok`, every record is durable: report
-    /// [`assoc_core::Input::Persisted`].
+    /// Applies `records` (in sequence order) in one write transaction and commits it. When
+    /// this returns `Ok`, every record is durable: report [`assoc_core::Input::Persisted`].
     ///
     /// On `Err` nothing was committed and the in-memory view may be ahead of the disk: the
     /// store must not be used any further (drop it and open it again).
-    pub fn commit(&mut self, records: &[Record], acks: &[Ack]) -> Result<(), StoreError> {
-        if records.is_empty() && acks.is_empty() {
+    pub fn commit(&mut self, records: &[Record]) -> Result<(), StoreError> {
+        if records.is_empty() {
             return Ok(());
         }
         let txn = self.begin()?;
@@ -353,16 +364,6 @@ impl Store {
             let mut t = Tables::open(&txn)?;
             for record in records {
                 self.write_record(&mut t, record)?;
-            }
-            for ack in acks {
-                match ack {
-                    Ack::Delivery(msn) => {
-                        t.inbox.remove(*msn)?;
-                    }
-                    Ack::Outcome(id) => {
-                        t.outcomes.remove(id.0)?;
-                    }
-                }
             }
             let d = &self.durable;
             for (k, v) in [
@@ -392,20 +393,28 @@ impl Store {
                 if fresh {
                     self.write_outbound(t, *id)?;
                     self.max_app_id = self.max_app_id.max(message.app_id);
-                    t.app_ids.insert(message.app_id, codec::encode_app_id(*id, None).as_slice())?;
+                    self.write_app_id(t, message.app_id)?;
                 }
             }
             Record::Assigned { id, .. } | Record::CancelRequested { id, .. } => {
                 self.durable.apply(record);
                 self.write_outbound(t, *id)?;
             }
-            Record::Finished { id, outcome } => {
-                let app_id = self.durable.outbound.get(id).map(|m| m.app_id);
+            Record::Finished { id, .. } => {
                 self.durable.apply(record);
                 t.outbound.remove(id.0)?;
+                self.write_finished(t, *id)?;
+            }
+            Record::Acknowledged(Ack::Delivery(msn)) => {
+                self.durable.apply(record);
+                t.inbox.remove(*msn)?;
+            }
+            Record::Acknowledged(Ack::Outcome(id)) | Record::Forgotten { id } => {
+                let app_id = self.durable.remembered.get(id).map(|f| f.app_id);
+                self.durable.apply(record);
+                self.write_finished(t, *id)?;
                 if let Some(app_id) = app_id {
-                    t.outcomes.insert(id.0, codec::encode_outcome(app_id, *outcome).as_slice())?;
-                    t.app_ids.insert(app_id, codec::encode_app_id(*id, Some(*outcome)).as_slice())?;
+                    self.write_app_id(t, app_id)?;
                 }
             }
             Record::Chunk { msn, .. } => {
@@ -423,12 +432,12 @@ impl Store {
                     t.inbound.insert(*msn, codec::encode_head(&head).as_slice())?;
                 }
             }
-            Record::Delivered { msn, app_id, bytes } => {
-                let fresh = *msn >= before_wm
-                    && !matches!(self.durable.inbound.get(msn), Some(StoredInbound::Resolved(_)));
+            Record::Delivered { msn, .. } => {
+                let had = self.durable.inbox.contains_key(msn);
                 self.durable.apply(record);
-                if fresh {
-                    t.inbox.insert(*msn, codec::encode_inbox(*app_id, bytes).as_slice())?;
+                match self.durable.inbox.get(msn) {
+                    Some(d) if !had => t.inbox.insert(*msn, rc::encode_delivery(d).as_slice()).map(|_| ())?,
+                    _ => {}
                 }
                 self.write_resolution(t, *msn, before_wm)?;
             }
@@ -447,8 +456,30 @@ impl Store {
 
     fn write_outbound(&self, t: &mut Tables<'_>, id: MessageId) -> Result<(), StoreError> {
         match self.durable.outbound.get(&id) {
-            Some(m) => t.outbound.insert(id.0, codec::encode_message(m).as_slice())?,
+            Some(m) => t.outbound.insert(id.0, rc::encode_message(m).as_slice())?,
             None => t.outbound.remove(id.0)?,
+        };
+        Ok(())
+    }
+
+    /// Makes the outcome tables' rows for `id` equal the durable view's.
+    fn write_finished(&self, t: &mut Tables<'_>, id: MessageId) -> Result<(), StoreError> {
+        match self.durable.outcomes.get(&id) {
+            Some(f) => t.outcomes.insert(id.0, rc::encode_finished(f).as_slice())?,
+            None => t.outcomes.remove(id.0)?,
+        };
+        match self.durable.remembered.get(&id) {
+            Some(f) => t.remembered.insert(id.0, rc::encode_finished(f).as_slice())?,
+            None => t.remembered.remove(id.0)?,
+        };
+        Ok(())
+    }
+
+    /// Makes the `app_ids` row of `app_id` equal the durable view's idempotency key.
+    fn write_app_id(&self, t: &mut Tables<'_>, app_id: u64) -> Result<(), StoreError> {
+        match self.durable.app_ids.get(&app_id) {
+            Some(id) => t.app_ids.insert(app_id, codec::encode_id(*id).as_slice())?,
+            None => t.app_ids.remove(app_id)?,
         };
         Ok(())
     }
@@ -469,7 +500,7 @@ impl Store {
         }
         for m in passed {
             if let Some(r) = self.durable.recent_non_delivered.get(&m) {
-                t.recent.insert(m, codec::encode_resolution(*r).as_slice())?;
+                t.recent.insert(m, rc::encode_resolution(*r).as_slice())?;
             }
         }
         Ok(())
@@ -509,9 +540,22 @@ impl Store {
         for msn in self.durable.inbound.keys() {
             self.write_inbound(t, *msn)?;
         }
+        t.outcomes.retain(|_, _| false)?;
+        t.remembered.retain(|_, _| false)?;
+        for id in self.durable.outcomes.keys().chain(self.durable.remembered.keys()) {
+            self.write_finished(t, *id)?;
+        }
+        t.app_ids.retain(|_, _| false)?;
+        for app_id in self.durable.app_ids.keys() {
+            self.write_app_id(t, *app_id)?;
+        }
+        t.inbox.retain(|_, _| false)?;
+        for (msn, d) in &self.durable.inbox {
+            t.inbox.insert(*msn, rc::encode_delivery(d).as_slice())?;
+        }
         t.recent.retain(|_, _| false)?;
         for (m, r) in &self.durable.recent_non_delivered {
-            t.recent.insert(*m, codec::encode_resolution(*r).as_slice())?;
+            t.recent.insert(*m, rc::encode_resolution(*r).as_slice())?;
         }
         Ok(())
     }
@@ -522,6 +566,11 @@ impl Store {
         let (state, max_app_id) = self.read_state()?;
         Ok(state == self.durable && max_app_id == self.max_app_id)
     }
+}
+
+fn chunk_gap() -> StoreError {
+    let why = assoc_core::RecordDecodeError::Truncated("inbound chunks");
+    StoreError::Corrupt(Corrupt { what: "inbound chunk", why })
 }
 
 fn partial_len(s: &SessionStore, msn: u64) -> Option<u64> {
@@ -540,6 +589,7 @@ struct Tables<'t> {
     recent: Table<'t, u64, &'static [u8]>,
     inbox: Table<'t, u64, &'static [u8]>,
     outcomes: Table<'t, u64, &'static [u8]>,
+    remembered: Table<'t, u64, &'static [u8]>,
     app_ids: Table<'t, u64, &'static [u8]>,
 }
 
@@ -553,6 +603,7 @@ impl<'t> Tables<'t> {
             recent: txn.open_table(RECENT)?,
             inbox: txn.open_table(INBOX)?,
             outcomes: txn.open_table(OUTCOMES)?,
+            remembered: txn.open_table(REMEMBERED)?,
             app_ids: txn.open_table(APP_IDS)?,
         })
     }
@@ -585,7 +636,7 @@ mod tests {
         let Gen { next_id, next_msn, inbound_msn, partial } = g;
         let mut out = Vec::new();
         for _ in 0..n {
-            let r = match rng.next_u64() % 10 {
+            let r = match rng.next_u64() % 12 {
                 0 => Record::Epoch(rng.next_u64() % 50),
                 1 | 2 => {
                     *next_id += 1;
@@ -638,6 +689,12 @@ mod tests {
                         bytes: Bytes::from(vec![msn as u8; len as usize]),
                     }
                 }
+                10 => Record::Acknowledged(if rng.next_u64() % 2 == 0 {
+                    Ack::Delivery(inbound_msn.saturating_sub(rng.next_u64() % 4))
+                } else {
+                    Ack::Outcome(MessageId(rng.next_u64() % (*next_id).max(1)))
+                }),
+                11 => Record::Forgotten { id: MessageId(rng.next_u64() % (*next_id).max(1)) },
                 8 => {
                     let msn = *inbound_msn + rng.next_u64() % 3;
                     if msn == *inbound_msn {
@@ -669,7 +726,7 @@ mod tests {
                 for r in &recs {
                     fold.apply(r);
                 }
-                store.commit(&recs, &[]).unwrap();
+                store.commit(&recs).unwrap();
                 assert_eq!(store.session_store(), &fold, "batch {batch}");
                 if batch % 20 == 0 {
                     assert!(store.verify().unwrap(), "batch {batch}: tables differ from the fold");
@@ -678,13 +735,19 @@ mod tests {
             assert!(store.verify().unwrap());
             let inbox = store.inbox().unwrap();
             assert!(!inbox.is_empty());
-            let acks: Vec<Ack> = inbox.iter().map(|e| Ack::Delivery(e.msn)).collect();
-            store.commit(&[], &acks).unwrap();
+            let acks: Vec<Record> =
+                inbox.iter().map(|e| Record::Acknowledged(Ack::Delivery(e.msn))).collect();
+            for r in &acks {
+                fold.apply(r);
+            }
+            store.commit(&acks).unwrap();
             assert!(store.inbox().unwrap().is_empty());
+            assert!(store.verify().unwrap());
         }
         let reopened = Store::open(&path).unwrap();
         assert_eq!(reopened.session_store(), &fold);
         assert!(fold.watermark > 10 && fold.outbound.len() > 5, "the stream exercised the tables: {fold:?}");
+        assert!(!fold.remembered.is_empty(), "acknowledgements were exercised: {fold:?}");
         let _ = std::fs::remove_file(&path);
     }
 
@@ -701,19 +764,25 @@ mod tests {
             msn: None,
             cancel: None,
         };
-        store.commit(&[Record::Submitted { id: MessageId(0), message }], &[]).unwrap();
+        store.commit(&[Record::Submitted { id: MessageId(0), message }]).unwrap();
         assert_eq!(store.app_id_status(77).unwrap(), Some(AppIdStatus { id: MessageId(0), outcome: None }));
         assert_eq!(store.max_app_id(), 77);
-        store.commit(&[Record::Finished { id: MessageId(0), outcome: Outcome::Delivered }], &[]).unwrap();
+        store.commit(&[Record::Finished { id: MessageId(0), outcome: Outcome::Delivered }]).unwrap();
         assert_eq!(
             store.outcomes().unwrap(),
             vec![OutcomeEntry { id: MessageId(0), app_id: 77, outcome: Outcome::Delivered }]
         );
         assert_eq!(store.app_id_status(77).unwrap().and_then(|s| s.outcome), Some(Outcome::Delivered));
-        store.commit(&[], &[Ack::Outcome(MessageId(0))]).unwrap();
+        store.commit(&[Record::Acknowledged(Ack::Outcome(MessageId(0)))]).unwrap();
         assert!(store.outcomes().unwrap().is_empty());
         assert!(store.app_id_status(77).unwrap().is_some(), "app ids are kept for idempotent submission");
+        assert!(store.verify().unwrap());
+        store.commit(&[Record::Forgotten { id: MessageId(0) }]).unwrap();
+        assert_eq!(store.app_id_status(77).unwrap(), None, "forgotten once out of the window");
         drop(store);
+        let reopened = Store::open(&path).unwrap();
+        assert_eq!(reopened.app_id_status(77).unwrap(), None);
+        drop(reopened);
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -97,7 +97,11 @@ pub(crate) async fn run(args: SendArgs) -> Fallible<i32> {
         }
     }
 
-    let options = args.session.options(args.session.bearer(args.bind, Some(args.to)))?;
+    let mut options = args.session.options(args.session.bearer(args.bind, Some(args.to)))?;
+    // Resuming skips the app ids with a known outcome; the session must remember every
+    // acknowledged outcome of this transfer for that (its idempotency window).
+    let window = &mut options.config.idempotency_window;
+    *window = (*window).max(u32::try_from(sizes.len()).unwrap_or(u32::MAX));
     let (endpoint, _deliveries, mut reports) = Endpoint::start(options, store).await?;
     let priority = match args.priority {
         Prio::Urgent => Priority::Urgent,
