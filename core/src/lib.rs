@@ -115,7 +115,7 @@ pub use io::{
 };
 pub use message::{CancelError, MessageId, NonDelivery, Outcome, Submission, SubmitError};
 pub use persist::{Record, SessionStore, StoredInbound, StoredMessage, MAX_MSG_WINDOW};
-pub use session::{AssociationInfo, LinkState, Session, SessionState};
+pub use session::{AssociationInfo, LinkState, Session, SessionState, RESET_LEN};
 pub use stats::Stats;
 pub use time::{Duration, Instant};
 pub use timer::Timer;

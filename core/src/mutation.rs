@@ -31,11 +31,18 @@ pub enum Mutation {
     /// answer to its current CONFIRM, without checking its tag, epoch or authenticator.
     /// Hooks: the session's `confirming_for` and the ACCEPT authenticator check.
     AssumeInOrder = 7,
+    /// A verified RESET is ignored: the side keeps an association its peer lost and notices
+    /// only when its probes run out. Hook: the session's `on_reset`.
+    IgnoreReset = 40,
+    /// A RESET is acted on without checking that it names the current association or that
+    /// its trailer verifies: a late RESET of an earlier association, or a forged one,
+    /// tears down an association the peer still holds. Hook: the session's `on_reset`.
+    AcceptUnverifiedReset = 41,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 8] = [
+    pub const ALL: [Mutation; 10] = [
         Mutation::ResponderKeyedByPeer,
         Mutation::NoEpochCheck,
         Mutation::AckBeforeFsync,
@@ -44,6 +51,8 @@ impl Mutation {
         Mutation::NoDuplicateSuppression,
         Mutation::ReleaseDropsInFlight,
         Mutation::AssumeInOrder,
+        Mutation::IgnoreReset,
+        Mutation::AcceptUnverifiedReset,
     ];
 
     /// A stable name, for command lines and reports.
@@ -57,13 +66,15 @@ impl Mutation {
             Mutation::NoDuplicateSuppression => "no-duplicate-suppression",
             Mutation::ReleaseDropsInFlight => "release-drops-in-flight",
             Mutation::AssumeInOrder => "assume-in-order",
+            Mutation::IgnoreReset => "ignore-reset",
+            Mutation::AcceptUnverifiedReset => "accept-unverified-reset",
         }
     }
 }
 
 /// A set of active mutations. Empty by default; only settable with the `mutations` feature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Mutations(u32);
+pub struct Mutations(u64);
 
 impl Mutations {
     /// No mutation: the shipping protocol.
@@ -72,13 +83,13 @@ impl Mutations {
     /// The set with `m` added.
     #[cfg(feature = "mutations")]
     pub fn with(self, m: Mutation) -> Mutations {
-        Mutations(self.0 | 1 << (m as u32))
+        Mutations(self.0 | 1 << (m as u64))
     }
 
     /// Whether `m` is active. Always `false` without the `mutations` feature.
     #[inline(always)]
     pub fn is_active(self, m: Mutation) -> bool {
-        cfg!(feature = "mutations") && self.0 & (1 << (m as u32)) != 0
+        cfg!(feature = "mutations") && self.0 & (1 << (m as u64)) != 0
     }
 }
 
@@ -99,7 +110,7 @@ mod tests {
     #[test]
     fn without_the_feature_no_switch_can_be_on() {
         // The only constructor is `NONE`; even a forged bit pattern stays inert.
-        let forged = Mutations(u32::MAX);
+        let forged = Mutations(u64::MAX);
         for m in Mutation::ALL {
             assert!(!forged.is_active(m));
         }

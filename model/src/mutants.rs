@@ -7,7 +7,7 @@
 use assoc_core::mutation::{Mutation, Mutations};
 
 use crate::check::{self, Options, Outcome, Report};
-use crate::preset::{Preset, CI, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_RELEASE, CI_RESUME};
+use crate::preset::{Preset, CI, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_RELEASE, CI_RESET, CI_RESUME};
 
 /// The preset on which mutation `m` is checked: the smallest whose workload and
 /// environment reach the decision point the mutation changes.
@@ -24,6 +24,8 @@ pub fn preset_for(m: Mutation) -> &'static Preset {
         Mutation::NoDuplicateSuppression => &CI_MSG,
         // A release while a message is in flight.
         Mutation::ReleaseDropsInFlight => &CI_RELEASE,
+        // A peer restarting under an established association.
+        Mutation::IgnoreReset | Mutation::AcceptUnverifiedReset => &CI_RESET,
     }
 }
 

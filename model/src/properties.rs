@@ -55,7 +55,7 @@ pub const NO_STUCK_STATE_DOC: &str =
      message can still get its outcome (no workload: both sides can still agree on a usable association)";
 
 /// Every stateright property of the model.
-pub const ALL: [Prop; 15] = [
+pub const ALL: [Prop; 16] = [
     Prop {
         expectation: Kind::Always,
         name: "association agreement",
@@ -163,6 +163,13 @@ pub const ALL: [Prop; 15] = [
         doc: "both sides have handshake attempts in progress at once",
         condition: collision,
         applies: |p| p.both_open,
+    },
+    Prop {
+        expectation: Kind::Always,
+        name: "resets only for a lost association",
+        doc: "a side ends an association on a RESET only if its peer no longer holds it (usable)",
+        condition: resets_only_lost,
+        applies: |p| p.crashes.iter().chain(&p.link_drops).any(|n| *n > 0),
     },
 ];
 
@@ -321,6 +328,14 @@ fn established(_: &AssocModel, s: &State) -> bool {
 
 fn reestablished(_: &AssocModel, s: &State) -> bool {
     s.actor_states.iter().any(|a| a.disk.ghost.reestablished)
+}
+
+fn resets_only_lost(_: &AssocModel, s: &State) -> bool {
+    let sides = live(s);
+    (0..2).all(|i| {
+        let Some(victim) = sides[i].and_then(|a| a.disk.ghost.reset_victim) else { return true };
+        !sides[1 - i].and_then(|peer| peer.usable()).is_some_and(|held| mirrored(&victim, &held))
+    })
 }
 
 fn collision(_: &AssocModel, s: &State) -> bool {

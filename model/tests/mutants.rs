@@ -74,3 +74,18 @@ fn no_duplicate_suppression_delivers_twice() {
 fn release_drops_in_flight_creates_an_ndr() {
     caught(Mutation::ReleaseDropsInFlight, "ci-release", "release never creates an NDR", 10);
 }
+
+/// A side that ignores its restarted peer's RESET keeps the dead association until its
+/// probes run out; with no probe timeouts (`ci-reset`) nothing else can end it: stuck.
+#[test]
+fn ignore_reset_gets_stuck_without_probe_exhaustion() {
+    caught(Mutation::IgnoreReset, "ci-reset", "no stuck state", 7);
+}
+
+/// Taking any RESET as one for the current association: beta accepted alpha's CONFIRM at
+/// e1 while alpha's attempt timed out, so alpha answers beta's PING with a (genuine) RESET
+/// for e1; arriving late, it ends beta's new association e2 while alpha establishes e2.
+#[test]
+fn accept_unverified_reset_tears_down_a_live_association() {
+    caught(Mutation::AcceptUnverifiedReset, "ci-reset", "resets only for a lost association", 17);
+}

@@ -48,6 +48,11 @@ fn ci_msg() {
 }
 
 #[test]
+fn ci_reset() {
+    check_preset(&preset::CI_RESET, 22_494);
+}
+
+#[test]
 fn ci_expiry() {
     check_preset(&preset::CI_EXPIRY, 13_688);
 }
@@ -65,12 +70,12 @@ fn ci_lossy() {
 
 #[test]
 fn ci_resume() {
-    stateright_count(&preset::CI_RESUME, 84_336);
+    stateright_count(&preset::CI_RESUME, 89_492);
 }
 
 #[test]
 fn ci_release() {
-    stateright_count(&preset::CI_RELEASE, 34_983);
+    stateright_count(&preset::CI_RELEASE, 87_389);
 }
 
 #[test]
