@@ -7,7 +7,7 @@
 #   benches/run.sh [--quick] [--only PARTS] [--repeat N] [--model-deep]
 #
 # --quick    small workloads, fewer repeats, only the fast model presets (a few minutes)
-# --only     run only these parts: core,callgrind,loopback,impaired,model (the tables
+# --only     run only these parts: core,callgrind,loopback,impaired,model,stall (the tables
 #            of the others are left out)
 # --repeat   runs per adapter figure (default 3; impaired: 1, at 1 Mbit/s)
 # --model-deep  also the `deep` model preset, compact engine only (cut off after
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 OUT="$ROOT/target/bench-results"
 QUICK=0
-ONLY="core,callgrind,loopback,impaired,model"
+ONLY="core,callgrind,loopback,impaired,model,stall"
 REPEAT=3
 DEEP=0
 while [[ $# -gt 0 ]]; do
@@ -135,6 +135,15 @@ EOF
         cp /tmp/assoc-impair/relay.log "$OUT/impaired-relay.log" 2>/dev/null || true
         trap - EXIT
     fi
+fi
+
+# --- stall after a receiver restart (issue #15) ----------------------------------------
+if want stall; then
+    step "stall after SIGKILL + restart of the receiver (loopback UDP)"
+    nice cargo build --release -p assoc-io --features cli --bin assoc
+    kills=$([[ $QUICK == 1 ]] && echo 3 || echo 5)
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}" python3 benches/stall.py --kills "$kills" |
+        tee "$OUT/stall.txt" || echo "stall run failed" | tee -a "$OUT/stall.txt"
 fi
 
 # --- model ----------------------------------------------------------------------------

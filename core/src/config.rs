@@ -35,6 +35,15 @@ pub struct Config {
     /// INITs are never charged. Per-source limits are the driver's business
     /// ([`InitRateLimiter`](crate::InitRateLimiter)).
     pub init_budget: InitBudget,
+    /// Budget for stateless resets: a PACKET for an association this side does not have is
+    /// answered with an authenticated RESET (`PROTOCOL.md`, "Stateless reset") only while
+    /// it lasts, so a flood of such packets costs one header parse each beyond it.
+    pub reset_budget: InitBudget,
+    /// Authentication failures of our own open attempts in a row (the peer's CHALLENGE
+    /// proof fails: it holds another PSK) after which the session stops opening and
+    /// reports [`Event::WrongKey`](crate::Event::WrongKey). Queued messages stay queued.
+    /// `0` never gives up.
+    pub max_auth_failures: u32,
     /// Parameters this side proposes; the agreed values are the element-wise minimum.
     pub params: Params,
     /// Whether this side dials on demand or only answers (Exchange: "remotely initiated").
@@ -163,6 +172,8 @@ impl Config {
             suite: Suite::recommended(),
             cookie_lifetime: Duration::from_secs(60),
             init_budget: InitBudget::DEFAULT,
+            reset_budget: InitBudget::DEFAULT,
+            max_auth_failures: 3,
             params: Params {
                 max_datagram: 1400,
                 msg_window: 32,
@@ -285,6 +296,12 @@ impl Config {
         if self.init_budget.per_second == 0 {
             return Err(invalid("init_budget.per_second", "must be at least 1"));
         }
+        if self.reset_budget.burst == 0 {
+            return Err(invalid("reset_budget.burst", "must be at least 1"));
+        }
+        if self.reset_budget.per_second == 0 {
+            return Err(invalid("reset_budget.per_second", "must be at least 1"));
+        }
         Ok(())
     }
 }
@@ -316,7 +333,7 @@ mod tests {
     #[test]
     fn each_bad_value_names_its_field() {
         type Mutate = fn(&mut Config);
-        let cases: [(&str, Mutate); 14] = [
+        let cases: [(&str, Mutate); 16] = [
             ("peer_name", |c| c.peer_name = c.local_name),
             ("params.max_datagram", |c| c.params.max_datagram = 100),
             ("params.msg_window", |c| c.params.msg_window = 0),
@@ -331,6 +348,8 @@ mod tests {
             ("cookie_lifetime", |c| c.cookie_lifetime = Duration::ZERO),
             ("init_budget.burst", |c| c.init_budget.burst = 0),
             ("init_budget.per_second", |c| c.init_budget.per_second = 0),
+            ("reset_budget.burst", |c| c.reset_budget.burst = 0),
+            ("reset_budget.per_second", |c| c.reset_budget.per_second = 0),
         ];
         for (field, mutate) in cases {
             let mut c = base();
@@ -420,6 +439,8 @@ mod tests {
             ),
             ("init_budget.burst", |c| c.init_budget.burst = 1, |c| c.init_budget.burst = 0),
             ("init_budget.per_second", |c| c.init_budget.per_second = 1, |c| c.init_budget.per_second = 0),
+            ("reset_budget.burst", |c| c.reset_budget.burst = 1, |c| c.reset_budget.burst = 0),
+            ("reset_budget.per_second", |c| c.reset_budget.per_second = 1, |c| c.reset_budget.per_second = 0),
         ];
         // A PSK can only be built with at least 16 bytes; longer ones are fine too.
         let mut c = base();

@@ -144,6 +144,9 @@ pub enum DownReason {
     Superseded,
     /// The bearer went down.
     LinkLost,
+    /// The peer no longer has it (it restarted, or released it long ago) and said so
+    /// with an authentic RESET.
+    PeerReset,
 }
 
 /// Where in the handshake authentication failed.
@@ -219,6 +222,14 @@ pub enum Event {
         /// Consecutive failed attempts.
         attempts: u32,
     },
+    /// Our open attempts failed authentication `failures` times in a row
+    /// ([`Config::max_auth_failures`](crate::Config::max_auth_failures)): the peer answers
+    /// but holds another pre-shared key. The session stops opening until asked again
+    /// ([`Input::Open`], a new submission, or a restart); queued messages stay queued.
+    WrongKey {
+        /// Consecutive authentication failures.
+        failures: u32,
+    },
     /// A handshake PDU carried a proof that does not verify under the configured PSK.
     AuthenticationFailed {
         /// Which proof failed.
@@ -255,6 +266,7 @@ impl fmt::Debug for Event {
                 write!(f, "PeerStateLost(resolved_below={resolved_below} expected={expected})")
             }
             Event::AuthenticationFailed { stage } => write!(f, "AuthFailed({stage:?})"),
+            Event::WrongKey { failures } => write!(f, "WrongKey({failures})"),
         }
     }
 }

@@ -173,7 +173,7 @@ pub use persist::{
     MAX_MSG_WINDOW,
 };
 pub use record_codec::RecordDecodeError;
-pub use session::{AssociationInfo, LinkState, Session, SessionState};
+pub use session::{AssociationInfo, LinkState, Session, SessionState, RESET_LEN};
 pub use stats::Stats;
 pub use time::{Duration, Instant};
 pub use timer::Timer;

@@ -34,11 +34,18 @@ pub enum Mutation {
     /// A submission is never matched against the application ids the session holds: a
     /// resubmission after a crash before `Event::Queued` queues the message a second time.
     IgnoreIdempotencyKey = 30,
+    /// A verified RESET is ignored: the side keeps an association its peer lost and notices
+    /// only when its probes run out. Hook: the session's `on_reset`.
+    IgnoreReset = 40,
+    /// A RESET is acted on without checking that it names the current association or that
+    /// its trailer verifies: a late RESET of an earlier association, or a forged one,
+    /// tears down an association the peer still holds. Hook: the session's `on_reset`.
+    AcceptUnverifiedReset = 41,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 11] = [
         Mutation::ResponderKeyedByPeer,
         Mutation::NoEpochCheck,
         Mutation::AckBeforeFsync,
@@ -48,6 +55,8 @@ impl Mutation {
         Mutation::ReleaseDropsInFlight,
         Mutation::AssumeInOrder,
         Mutation::IgnoreIdempotencyKey,
+        Mutation::IgnoreReset,
+        Mutation::AcceptUnverifiedReset,
     ];
 
     /// A stable name, for command lines and reports.
@@ -62,13 +71,15 @@ impl Mutation {
             Mutation::ReleaseDropsInFlight => "release-drops-in-flight",
             Mutation::AssumeInOrder => "assume-in-order",
             Mutation::IgnoreIdempotencyKey => "ignore-idempotency-key",
+            Mutation::IgnoreReset => "ignore-reset",
+            Mutation::AcceptUnverifiedReset => "accept-unverified-reset",
         }
     }
 }
 
 /// A set of active mutations. Empty by default; only settable with the `mutations` feature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Mutations(u32);
+pub struct Mutations(u64);
 
 impl Mutations {
     /// No mutation: the shipping protocol.
@@ -77,13 +88,13 @@ impl Mutations {
     /// The set with `m` added.
     #[cfg(feature = "mutations")]
     pub fn with(self, m: Mutation) -> Mutations {
-        Mutations(self.0 | 1 << (m as u32))
+        Mutations(self.0 | 1 << (m as u64))
     }
 
     /// Whether `m` is active. Always `false` without the `mutations` feature.
     #[inline(always)]
     pub fn is_active(self, m: Mutation) -> bool {
-        cfg!(feature = "mutations") && self.0 & (1 << (m as u32)) != 0
+        cfg!(feature = "mutations") && self.0 & (1 << (m as u64)) != 0
     }
 }
 
@@ -104,7 +115,7 @@ mod tests {
     #[test]
     fn without_the_feature_no_switch_can_be_on() {
         // The only constructor is `NONE`; even a forged bit pattern stays inert.
-        let forged = Mutations(u32::MAX);
+        let forged = Mutations(u64::MAX);
         for m in Mutation::ALL {
             assert!(!forged.is_active(m));
         }

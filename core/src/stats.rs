@@ -28,6 +28,12 @@ pub struct Stats {
     pub open_failures: u64,
     /// INITs whose MAC did not verify under our PSK (answered anyway; see `AuthStage::Init`).
     pub init_auth_failures: u64,
+    /// RESETs sent: answers to PACKETs for an association this side does not have.
+    pub resets_sent: u64,
+    /// Authentic RESETs that ended the current association (the peer had lost it).
+    pub resets_received: u64,
+    /// [`Event::WrongKey`](crate::Event::WrongKey) reports: opening stopped on a wrong PSK.
+    pub wrong_key: u64,
     /// Messages delivered to the application.
     pub delivered: u64,
     /// Handshakes whose peer summary went backwards ([`Event::PeerStateLost`](crate::Event::PeerStateLost)).

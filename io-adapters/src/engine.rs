@@ -57,6 +57,17 @@ pub(crate) enum Command {
     Shutdown,
 }
 
+/// What the session made of one received PDU ([`Engine::pdu`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Accepted: authentic, or an INIT (answered statelessly).
+    Accepted,
+    /// Not accepted, but answered with a RESET, which goes back to its source.
+    Answered,
+    /// Dropped.
+    Refused,
+}
+
 /// What the driver must do with the bearer.
 #[derive(Debug)]
 pub(crate) enum Effect {
@@ -144,14 +155,18 @@ impl Engine {
         }
     }
 
-    /// Feeds one received PDU; `true` if the session accepted it.
-    pub(crate) fn pdu(&mut self, now: Instant, bytes: Bytes) -> bool {
+    /// Feeds one received PDU; says whether the session accepted it, only answered it with
+    /// a stateless RESET (a PACKET for an association it does not have: unauthenticated, so
+    /// its source must not become the peer address), or refused it.
+    pub(crate) fn pdu(&mut self, now: Instant, bytes: Bytes) -> Verdict {
+        let resets = self.session.stats().resets_sent;
         match self.feed(now, Input::Datagram(bytes)) {
-            Ok(()) => true,
+            Ok(()) if self.session.stats().resets_sent > resets => Verdict::Answered,
+            Ok(()) => Verdict::Accepted,
             Err(e) => {
                 let refused: InputError = e;
                 tracing::trace!("pdu dropped: {refused}");
-                false
+                Verdict::Refused
             }
         }
     }
@@ -282,6 +297,9 @@ impl Engine {
             Event::AssociationUp { epoch, role } => tracing::info!(epoch, ?role, "association up"),
             Event::AssociationDown { epoch, reason } => tracing::info!(epoch, ?reason, "association down"),
             Event::OpenFailed { attempts } => tracing::warn!(attempts, "opening an association failed"),
+            Event::WrongKey { failures } => {
+                tracing::error!(failures, "the peer holds another pre-shared key: opening stopped")
+            }
             Event::AuthenticationFailed { stage } => {
                 tracing::warn!(?stage, "peer failed authentication (wrong pre-shared key?)")
             }

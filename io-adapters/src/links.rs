@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use crate::engine::Verdict;
 use assoc_core::wire::{PduType, RawPdu};
 use assoc_core::Input;
 use bytes::Bytes;
@@ -188,11 +189,14 @@ pub(crate) struct UdpPeer {
     learned: Option<SocketAddr>,
     /// Source of the last accepted INIT: where CHALLENGEs go.
     challenge_to: Option<SocketAddr>,
+    /// Source of the last PACKET answered with a RESET: where RESETs go. Like an INIT's, it
+    /// proves nothing, so it never becomes the peer address.
+    reset_to: Option<SocketAddr>,
 }
 
 impl UdpPeer {
     pub(crate) fn new(fixed: Option<SocketAddr>) -> Self {
-        UdpPeer { fixed, learned: None, challenge_to: None }
+        UdpPeer { fixed, learned: None, challenge_to: None, reset_to: None }
     }
 
     /// Where the session's PDUs go, if anywhere.
@@ -200,13 +204,27 @@ impl UdpPeer {
         self.fixed.or(self.learned)
     }
 
-    /// Where to send `pdu`: a CHALLENGE to the INIT it answers, anything else to [`target`].
+    /// Where to send `pdu`: a CHALLENGE to the INIT it answers, a RESET to the PACKET it
+    /// answers, anything else to [`target`].
     ///
     /// [`target`]: UdpPeer::target
     pub(crate) fn destination(&self, pdu: &Bytes) -> Option<SocketAddr> {
-        match (self.fixed, self.challenge_to) {
-            (None, Some(to)) if pdu_type(pdu) == Some(PduType::Challenge) => Some(to),
+        if self.fixed.is_some() {
+            return self.fixed;
+        }
+        match pdu_type(pdu) {
+            Some(PduType::Challenge) if self.challenge_to.is_some() => self.challenge_to,
+            Some(PduType::Reset) if self.reset_to.is_some() => self.reset_to,
             _ => self.target(),
+        }
+    }
+
+    /// What the session made of the datagram `pdu` from `from`.
+    pub(crate) fn after(&mut self, verdict: Verdict, from: SocketAddr, pdu: &Bytes) {
+        match verdict {
+            Verdict::Accepted => self.accepted_from(from, pdu),
+            Verdict::Answered if self.fixed.is_none() => self.reset_to = Some(from),
+            Verdict::Answered | Verdict::Refused => {}
         }
     }
 
@@ -348,6 +366,24 @@ mod tests {
         let moved: SocketAddr = "10.0.0.1:7401".parse().unwrap();
         p.accepted_from(moved, &pdu(PduType::Packet));
         assert_eq!(p.target(), Some(moved));
+    }
+
+    #[test]
+    fn a_reset_goes_back_to_the_packet_it_answers_which_never_becomes_the_peer() {
+        let (peer, stranger): (SocketAddr, SocketAddr) =
+            ("10.0.0.1:7400".parse().unwrap(), "10.6.6.6:9999".parse().unwrap());
+        let mut p = UdpPeer::new(None);
+        // A restarted endpoint: nothing learned yet; a PACKET it cannot place is answered.
+        p.after(Verdict::Answered, stranger, &pdu(PduType::Packet));
+        assert_eq!(p.target(), None, "an unauthenticated PACKET steers nothing");
+        assert_eq!(p.destination(&pdu(PduType::Reset)), Some(stranger));
+        assert_eq!(p.destination(&pdu(PduType::Packet)), None);
+        p.after(Verdict::Accepted, peer, &pdu(PduType::Confirm));
+        p.after(Verdict::Answered, stranger, &pdu(PduType::Packet));
+        assert_eq!(p.target(), Some(peer));
+        assert_eq!(p.destination(&pdu(PduType::Accept)), Some(peer));
+        p.after(Verdict::Refused, stranger, &pdu(PduType::Packet));
+        assert_eq!(p.target(), Some(peer));
     }
 
     #[test]

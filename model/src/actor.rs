@@ -20,8 +20,8 @@ use std::fmt;
 
 use assoc_core::wire::{Body, Frame, Pdu};
 use assoc_core::{
-    Ack, Config, Event, Input, Instant, LinkState, NonDelivery, Outcome, Output, Priority, Record, Role,
-    Session, SessionState, SessionStore, StoredInbound, Submission, Timer,
+    Ack, Config, DownReason, Event, Input, Instant, LinkState, NonDelivery, Outcome, Output, Priority,
+    Record, Role, Session, SessionState, SessionStore, StoredInbound, Submission, Timer,
 };
 use bytes::Bytes;
 use stateright::actor::{model_timeout, Actor, Id, Out};
@@ -186,6 +186,8 @@ pub struct Ghost {
     pub released: bool,
     /// Broken message guarantees (sticky).
     pub faults: BTreeSet<MsgFault>,
+    /// The last association this side ended on the peer's RESET.
+    pub reset_victim: Option<AssocId>,
 }
 
 impl Ghost {
@@ -371,6 +373,8 @@ pub struct Side {
     pub expiry: bool,
     /// Whether the application releases the association once (`Input::Release`).
     pub release: bool,
+    /// Whether the core's `Loss` timer (probe timeouts) may fire.
+    pub probes: bool,
     /// This side's index (0 or 1), for [`content`].
     pub index: usize,
 }
@@ -429,6 +433,7 @@ impl Side {
             .session
             .armed_timers()
             .filter(|(t, _)| self.expiry || *t != Timer::Expiry)
+            .filter(|(t, _)| self.probes || *t != Timer::Loss)
             .map(|(t, _)| ModelTimer::Core(t))
             .collect();
         if self.release && !st.disk.ghost.released && st.usable().is_some() {
@@ -497,6 +502,9 @@ impl Side {
                     }
                     Output::Event(Event::AssociationUp { epoch, role }) => self.reported_up(st, epoch, role),
                     Output::Event(Event::OpenFailed { .. }) => reopen = self.wants_open(st),
+                    Output::Event(Event::AssociationDown { reason: DownReason::PeerReset, .. }) => {
+                        st.disk.ghost.reset_victim = st.last_seen;
+                    }
                     Output::Event(Event::Queued { app_id, .. }) => {
                         st.disk.ghost.queued.insert(app_id);
                     }

@@ -7,7 +7,9 @@
 use assoc_core::mutation::{Mutation, Mutations};
 
 use crate::check::{self, Options, Outcome, Report};
-use crate::preset::{Preset, CI, CI_CRASH_MSG, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_RELEASE, CI_RESUME};
+use crate::preset::{
+    Preset, CI, CI_CRASH_MSG, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_RELEASE, CI_RESET, CI_RESUME,
+};
 
 /// The preset on which mutation `m` is checked: the smallest whose workload and
 /// environment reach the decision point the mutation changes.
@@ -26,6 +28,8 @@ pub fn preset_for(m: Mutation) -> &'static Preset {
         Mutation::ReleaseDropsInFlight => &CI_RELEASE,
         // A crash after the message was queued, and the resubmission by app id.
         Mutation::IgnoreIdempotencyKey => &CI_CRASH_MSG,
+        // A peer restarting under an established association.
+        Mutation::IgnoreReset | Mutation::AcceptUnverifiedReset => &CI_RESET,
     }
 }
 

@@ -134,6 +134,10 @@ pub struct Preset {
     pub expiry: bool,
     /// Per side: whether the application releases the association once.
     pub release: [bool; 2],
+    /// Whether the core's `Loss` timer (probe timeouts, and so probe exhaustion) may fire;
+    /// otherwise the model never fires it, and a side can learn that its peer lost the
+    /// association only from what the peer sends (a RESET).
+    pub probes: bool,
 }
 
 /// The CI preset: the opener's disruptions (its crash, its link drop) and the
@@ -156,6 +160,7 @@ pub const CI: Preset = Preset {
     workload: [&[], &[]],
     expiry: false,
     release: [false, false],
+    probes: true,
 };
 
 /// The CI preset for the answering side's disruptions (safety only: without keepalive
@@ -178,6 +183,7 @@ pub const CI_PEER_CRASH: Preset = Preset {
     workload: [&[], &[]],
     expiry: false,
     release: [false, false],
+    probes: true,
 };
 
 /// The CI collision preset: both sides open at once.
@@ -199,6 +205,7 @@ pub const CI_COLLIDE: Preset = Preset {
     workload: [&[], &[]],
     expiry: false,
     release: [false, false],
+    probes: true,
 };
 
 /// The CI preset with loss: a lost PDU is never replayed (on a lossless duplicating
@@ -221,6 +228,7 @@ pub const CI_LOSSY: Preset = Preset {
     workload: [&[], &[]],
     expiry: false,
     release: [false, false],
+    probes: true,
 };
 
 /// The default preset of `check`: a few minutes in release. Messages both ways (alpha's
@@ -243,6 +251,7 @@ pub const STANDARD: Preset = Preset {
     workload: [&[LARGE], &[]],
     expiry: false,
     release: [false, false],
+    probes: true,
 };
 
 /// The association-level preset of the first model (no messages): lossy, dial failures,
@@ -265,6 +274,7 @@ pub const ASSOC: Preset = Preset {
     workload: [&[], &[]],
     expiry: false,
     release: [false, false],
+    probes: true,
 };
 
 /// A deep run: 2 messages each way (one in two segments), a crash and a link drop on each
@@ -287,6 +297,7 @@ pub const DEEP: Preset = Preset {
     workload: [&[LARGE, SMALL], &[LARGE, SMALL]],
     expiry: false,
     release: [false, false],
+    probes: true,
 };
 
 /// alpha sends 1 one-segment message
@@ -308,6 +319,7 @@ pub const CI_MSG: Preset = Preset {
     workload: [&[SMALL], &[]],
     expiry: false,
     release: [false, false],
+    probes: true,
 };
 
 /// alpha sends 1 two-segment message; alpha: 1 link drop
@@ -343,8 +355,33 @@ pub const CI_CRASH_MSG: Preset = Preset {
     ..CI_MSG
 };
 
-/// Every preset, in size order.
-pub const ALL: [&Preset; 12] = [
+/// A restarted peer is noticed within a round trip (issue #15): beta crashes and restarts
+/// while alpha may hold an established association; alpha's keepalive is on and its probe
+/// timeouts never fire, so AG EF ("no stuck state") holds only if a path to a new
+/// association exists that does not wait for probe exhaustion — through beta's RESET.
+pub const CI_RESET: Preset = Preset {
+    name: "ci-reset",
+    about: "epoch<=2, alpha opens, beta answers; beta: 1 crash; keepalive on, no probe timeouts",
+    max_epoch: 2,
+    both_open: false,
+    link_drops: [0, 0],
+    crashes: [0, 1],
+    lossy: false,
+    dial_failures: false,
+    keepalive: true,
+    agef: true,
+    handshake_retransmits: 1,
+    max_open_retries: 1,
+    max_probes: 1,
+    max_pn: 1,
+    workload: [&[], &[]],
+    expiry: false,
+    release: [false, false],
+    probes: false,
+};
+
+/// Every preset, in size order (`ci-reset`, added last, is among the small ones).
+pub const ALL: [&Preset; 13] = [
     &CI,
     &CI_PEER_CRASH,
     &CI_COLLIDE,
@@ -357,6 +394,7 @@ pub const ALL: [&Preset; 12] = [
     &ASSOC,
     &DEEP,
     &CI_CRASH_MSG,
+    &CI_RESET,
 ];
 
 /// The unique-state count of the last complete run of the built-in preset `p` (from
@@ -415,6 +453,7 @@ impl Preset {
             workload: self.workload[i].to_vec(),
             expiry: self.expiry,
             release: self.release[i],
+            probes: self.probes,
             index: i,
             peer_workload: self.workload[1 - i].to_vec(),
         });

@@ -56,7 +56,7 @@ pub const NO_STUCK_STATE_DOC: &str =
      reported to the application (no workload: both sides can still agree on a usable association)";
 
 /// Every stateright property of the model.
-pub const ALL: [Prop; 16] = [
+pub const ALL: [Prop; 17] = [
     Prop {
         expectation: Kind::Always,
         name: "association agreement",
@@ -171,6 +171,13 @@ pub const ALL: [Prop; 16] = [
         doc: "the receiving application never gets one sender application id under two msns (resubmitted by id after a crash included)",
         condition: app_id_delivered_once,
         applies: has_messages,
+    },
+    Prop {
+        expectation: Kind::Always,
+        name: "resets only for a lost association",
+        doc: "a side ends an association on a RESET only if its peer no longer holds it (usable)",
+        condition: resets_only_lost,
+        applies: |p| p.crashes.iter().chain(&p.link_drops).any(|n| *n > 0),
     },
 ];
 
@@ -344,6 +351,14 @@ fn established(_: &AssocModel, s: &State) -> bool {
 
 fn reestablished(_: &AssocModel, s: &State) -> bool {
     s.actor_states.iter().any(|a| a.disk.ghost.reestablished)
+}
+
+fn resets_only_lost(_: &AssocModel, s: &State) -> bool {
+    let sides = live(s);
+    (0..2).all(|i| {
+        let Some(victim) = sides[i].and_then(|a| a.disk.ghost.reset_victim) else { return true };
+        !sides[1 - i].and_then(|peer| peer.usable()).is_some_and(|held| mirrored(&victim, &held))
+    })
 }
 
 fn collision(_: &AssocModel, s: &State) -> bool {

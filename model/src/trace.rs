@@ -60,6 +60,7 @@ pub fn pdu_line(p: &Pdu) -> String {
                 .collect();
             format!("PACKET pn={} [{}]", h.pn, fs.join(", "))
         }
+        Body::Reset => "RESET".to_string(),
     };
     format!("{body} (dst_tag={} e{})", t(h.dst_tag), h.epoch)
 }

@@ -82,3 +82,18 @@ fn release_drops_in_flight_creates_an_ndr() {
 fn ignore_idempotency_key_delivers_an_app_id_twice() {
     caught(Mutation::IgnoreIdempotencyKey, "ci-crash-msg", "an application id is delivered at most once", 19);
 }
+
+/// A side that ignores its restarted peer's RESET keeps the dead association until its
+/// probes run out; with no probe timeouts (`ci-reset`) nothing else can end it: stuck.
+#[test]
+fn ignore_reset_gets_stuck_without_probe_exhaustion() {
+    caught(Mutation::IgnoreReset, "ci-reset", "no stuck state", 7);
+}
+
+/// Taking any RESET as one for the current association: beta accepted alpha's CONFIRM at
+/// e1 while alpha's attempt timed out, so alpha answers beta's PING with a (genuine) RESET
+/// for e1; arriving late, it ends beta's new association e2 while alpha establishes e2.
+#[test]
+fn accept_unverified_reset_tears_down_a_live_association() {
+    caught(Mutation::AcceptUnverifiedReset, "ci-reset", "resets only for a lost association", 17);
+}

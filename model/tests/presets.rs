@@ -47,6 +47,11 @@ fn ci_msg() {
 }
 
 #[test]
+fn ci_reset() {
+    check_preset(&preset::CI_RESET, 22_494);
+}
+
+#[test]
 fn ci_expiry() {
     check_preset(&preset::CI_EXPIRY, 21_068);
 }

@@ -67,6 +67,7 @@ const WINDOWS: &str = "windows respected";
 const NO_NDR: &str = "release never creates an NDR";
 const ALL_DELIVERED: &str = "every message delivered";
 const RESUMED: &str = "resumed from a checkpoint";
+const RESETS: &str = "resets only for a lost association";
 
 pairs! {
     ci_agreement: "ci", AGREEMENT;
@@ -76,6 +77,7 @@ pairs! {
     ci_established: "ci", ESTABLISHED;
     ci_reestablished: "ci", REESTABLISHED;
     ci_no_stuck_state: "ci", NO_STUCK_STATE;
+    ci_resets: "ci", RESETS;
 
     ci_peer_crash_agreement: "ci-peer-crash", AGREEMENT;
     ci_peer_crash_monotone: "ci-peer-crash", MONOTONE;
@@ -83,6 +85,7 @@ pairs! {
     ci_peer_crash_recorded: "ci-peer-crash", RECORDED;
     ci_peer_crash_established: "ci-peer-crash", ESTABLISHED;
     ci_peer_crash_reestablished: "ci-peer-crash", REESTABLISHED;
+    ci_peer_crash_resets: "ci-peer-crash", RESETS;
 
     ci_collide_agreement: "ci-collide", AGREEMENT;
     ci_collide_monotone: "ci-collide", MONOTONE;
@@ -99,6 +102,7 @@ pairs! {
     ci_lossy_established: "ci-lossy", ESTABLISHED;
     ci_lossy_reestablished: "ci-lossy", REESTABLISHED;
     ci_lossy_no_stuck_state: "ci-lossy", NO_STUCK_STATE;
+    ci_lossy_resets: "ci-lossy", RESETS;
 
     ci_msg_agreement: "ci-msg", AGREEMENT;
     ci_msg_monotone: "ci-msg", MONOTONE;
@@ -129,6 +133,7 @@ pairs! {
     ci_resume_established: "ci-resume", ESTABLISHED;
     ci_resume_reestablished: "ci-resume", REESTABLISHED;
     ci_resume_no_stuck_state: "ci-resume", NO_STUCK_STATE;
+    ci_resume_resets: "ci-resume", RESETS;
 
     ci_expiry_agreement: "ci-expiry", AGREEMENT;
     ci_expiry_monotone: "ci-expiry", MONOTONE;
@@ -157,6 +162,15 @@ pairs! {
     ci_release_all_delivered: "ci-release", ALL_DELIVERED;
     ci_release_established: "ci-release", ESTABLISHED;
     ci_release_no_stuck_state: "ci-release", NO_STUCK_STATE;
+
+    ci_reset_agreement: "ci-reset", AGREEMENT;
+    ci_reset_monotone: "ci-reset", MONOTONE;
+    ci_reset_not_below_disk: "ci-reset", NOT_BELOW_DISK;
+    ci_reset_recorded: "ci-reset", RECORDED;
+    ci_reset_established: "ci-reset", ESTABLISHED;
+    ci_reset_reestablished: "ci-reset", REESTABLISHED;
+    ci_reset_resets: "ci-reset", RESETS;
+    ci_reset_no_stuck_state: "ci-reset", NO_STUCK_STATE;
 }
 
 /// The pairs above are exactly the rows the CI presets check: a property added to the
@@ -202,6 +216,8 @@ caught! {
     release_drops_in_flight_is_caught: Mutation::ReleaseDropsInFlight;
     assume_in_order_is_caught: Mutation::AssumeInOrder;
     ignore_idempotency_key_is_caught: Mutation::IgnoreIdempotencyKey;
+    ignore_reset_is_caught: Mutation::IgnoreReset;
+    accept_unverified_reset_is_caught: Mutation::AcceptUnverifiedReset;
 }
 
 /// `RESULTS.md` is what the CI presets and the mutations give today.

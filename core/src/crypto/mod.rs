@@ -264,6 +264,7 @@ const LABEL_R2I_PACKET: &[u8] = b"assoc v1 r2i packet";
 const LABEL_R2I_HANDSHAKE: &[u8] = b"assoc v1 r2i handshake";
 const LABEL_COOKIE: &[u8] = b"assoc v1 cookie";
 const LABEL_RESPONDER: &[u8] = b"assoc v1 responder";
+const LABEL_RESET: &[u8] = b"assoc v1 reset";
 
 fn truncate(full: [u8; 32]) -> AuthTag {
     let mut t = [0u8; AUTH_LEN];
@@ -322,6 +323,18 @@ impl Suite {
                 handshake_mac: Key(P::expand(&prk, &[LABEL_HANDSHAKE])),
                 proof: Key(P::expand(&prk, &[LABEL_PROOF])),
             }
+        })
+    }
+
+    /// The key of the RESET trailers that `resetter` sends to `peer` (`PROTOCOL.md`,
+    /// "Stateless reset"): derived from the PSK and both names alone, so a restarted endpoint
+    /// can produce it without any state, and bound to the sender's name so that neither
+    /// side can be made to produce a reset the other side's peer would accept as its own.
+    pub(crate) fn reset_key(self, psk: &Psk, resetter: &PeerName, peer: &PeerName) -> Key {
+        let (r, p) = (resetter.as_bytes(), peer.as_bytes());
+        with_primitives!(self, P => {
+            let prk = P::extract(LABEL_PSK, psk.as_bytes());
+            Key(P::expand(&prk, &[LABEL_RESET, &[0], &[r.len() as u8], r, &[p.len() as u8], p]))
         })
     }
 

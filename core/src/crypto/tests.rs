@@ -304,6 +304,29 @@ mod vectors {
         assert_eq!(hex(&sealed), KAT_PACKET);
     }
 
+    /// The RESET the responder (`mta-b.example`) sends for the vectors' association (its
+    /// tag, epoch 7, sid 1), computed independently with Python's `hmac` from the text of
+    /// `PROTOCOL.md` ("Stateless reset").
+    #[test]
+    fn reset_token_matches_the_vector_in_protocol_md() {
+        let s = Suite::ChaCha20Poly1305;
+        let t = kat_transcript();
+        let key = s.reset_key(&kat_psk(), &t.responder, &t.initiator);
+        assert_eq!(hex(&key.0), KAT_RESET_KEY);
+        let header = Header { sid: t.sid, dst_tag: t.tag_r, epoch: t.epoch, pn: 0 };
+        let reset = crate::handshake::seal(s, &key, header, Body::Reset);
+        assert_eq!(hex(&reset), KAT_RESET);
+        // The initiator's key for the same header differs: direction is bound.
+        let other = s.reset_key(&kat_psk(), &t.initiator, &t.responder);
+        assert_ne!(crate::handshake::seal(s, &other, header, Body::Reset), reset);
+    }
+
+    const KAT_RESET_KEY: &str = "e9ce284b242ce0f0c02004ea5077d8bae9c46fa52b049a080f63457b54d2f45b";
+    const KAT_RESET: &str = concat!(
+        "0107000000000001fedcba987654321000000000000000070000000000000000",
+        "000000005b7a0af4f601b09a865832d1384d8f3c",
+    );
+
     const KAT_T: &str = concat!(
         "0d6d74612d612e6578616d706c650d6d74612d622e6578616d706c6500000001",
         "0123456789abcdeffedcba9876543210000102030405060708090a0b0c0d0e0f",

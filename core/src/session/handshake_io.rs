@@ -59,6 +59,7 @@ impl Session {
             PduType::Accept => self.on_accept(now, &raw, &datagram),
             PduType::Stale => self.on_stale(now, &raw, &datagram),
             PduType::Packet => self.on_packet(now, &raw, &datagram),
+            PduType::Reset => self.on_reset(now, &raw, &datagram),
         }
     }
 
@@ -80,6 +81,9 @@ impl Session {
                 }
                 self.stats.0.count_drop(DropReason::BadAuth);
                 self.event(Event::AuthenticationFailed { stage });
+                if stage == AuthStage::Challenge {
+                    self.auth_failed(now);
+                }
                 Ok(())
             }
         }

@@ -6,7 +6,10 @@
 //! `handshake_io.rs` the receive path of handshake PDUs; `transfer.rs` the data phase.
 
 mod handshake_io;
+mod reset;
 mod transfer;
+
+pub use reset::RESET_LEN;
 
 use alloc::sync::Arc;
 use bytes::Bytes;
@@ -70,10 +73,11 @@ pub struct AssociationInfo {
 
 /// The sans-IO session state machine. See the crate docs for the drain contract.
 ///
-/// All state is plain data: `Clone + Debug + Eq + Hash`, bounded by [`Config`]. Statistics
-/// and the budget for unauthenticated handshake PDUs are excluded from `Eq`/`Hash` (the
-/// budget only decides whether such a PDU is answered, which is indistinguishable from
-/// its loss).
+/// All state is plain data: `Clone + Debug + Eq + Hash`, bounded by [`Config`]. Statistics,
+/// the budgets for unauthenticated handshake PDUs and for stateless resets, and the count
+/// of reported authentication failures are excluded from `Eq`/`Hash` (a budget only
+/// decides whether such a PDU is answered, which is indistinguishable from its loss; the
+/// count only decides when [`Event::WrongKey`] ends opening, a visible change).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Session {
     cfg: Arc<Config>,
@@ -83,6 +87,16 @@ pub struct Session {
     link: LinkState,
     hold_open: bool,
     open_failures: u32,
+    /// Our open attempts' authentication failures in a row (`Config::max_auth_failures`).
+    /// Like the report budget it is outside `Eq`/`Hash`: only reported failures (driven by
+    /// unauthenticated input) move it, and what it decides is visible as `wrong_key`.
+    auth_failures: Unobserved<u32>,
+    /// Opening stopped on a wrong key (`Event::WrongKey`) until the application asks again.
+    wrong_key: bool,
+    /// The last association released in order and drained, as `(epoch, local_tag)`: its
+    /// late packets are absorbed as during the drain, not answered with a RESET (the peer
+    /// released it too). Volatile: after a restart every unknown packet may be answered.
+    drained: Option<(u64, u64)>,
     attempt: Option<Attempt>,
     assoc: Option<Association>,
     sender: Sender,
@@ -95,6 +109,7 @@ pub struct Session {
     deferred_flush: Option<Instant>,
     stats: Unobserved<Stats>,
     auth_budget: Unobserved<InitRateLimiter>,
+    reset_budget: Unobserved<InitRateLimiter>,
 }
 
 /// Most timers one `handle_input(Timeout)` fires; a guard against a deadline bug looping.
@@ -125,6 +140,7 @@ impl Session {
         rng.fill(&mut secret);
         let sender = Sender::rebuild(&store);
         let auth_budget = Unobserved(InitRateLimiter::new(config.init_budget));
+        let reset_budget = Unobserved(InitRateLimiter::new(config.reset_budget));
         let mut session = Session {
             cfg: Arc::new(config),
             store,
@@ -133,6 +149,9 @@ impl Session {
             link: LinkState::Down,
             hold_open: false,
             open_failures: 0,
+            auth_failures: Unobserved(0),
+            wrong_key: false,
+            drained: None,
             attempt: None,
             assoc: None,
             sender,
@@ -142,6 +161,7 @@ impl Session {
             deferred_flush: None,
             stats: Unobserved::default(),
             auth_budget,
+            reset_budget,
         };
         // Unresolved messages want an association: ask to be woken at once.
         if Sender::has_work(&session.store) {
@@ -299,6 +319,7 @@ impl Session {
             }
             Input::Open => {
                 self.hold_open = true;
+                self.wrong_key = false;
                 self.maybe_open(now);
                 Ok(())
             }
@@ -385,6 +406,8 @@ impl Session {
         let (id, message) = Sender::submit(&self.cfg, &self.store, now, submission)?;
         let queued = Event::Queued { id, app_id: message.app_id };
         self.persist(Record::Submitted { id, message });
+        // A new message asks for an association again, even after a wrong key.
+        self.wrong_key = false;
         self.event(queued);
         self.maybe_open(now);
         Ok(id)
@@ -490,8 +513,8 @@ impl Session {
                 }
             }
             Timer::Drain => {
-                if self.assoc.as_ref().is_some_and(|a| a.phase == Phase::Draining) {
-                    self.assoc = None;
+                if let Some(a) = self.assoc.take_if(|a| a.phase == Phase::Draining) {
+                    self.drained = Some((a.epoch, a.local_tag));
                 }
                 self.arm_disconnect_if_unused(now);
             }
@@ -554,6 +577,7 @@ impl Session {
     /// drains the queue, included).
     fn maybe_open(&mut self, now: Instant) {
         if !self.wants_association()
+            || self.wrong_key
             || self.cfg.dial == DialPolicy::RemoteOnly
             || self.has_usable_association()
             || self.attempt.is_some()
@@ -621,6 +645,29 @@ impl Session {
         self.timers.set(Timer::OpenBackoff, now + backoff);
     }
 
+    /// One more of our attempts met a peer holding another PSK. After
+    /// `max_auth_failures` in a row, stop opening and say so: retrying cannot help, and the
+    /// messages stay queued for when the keys agree.
+    fn auth_failed(&mut self, now: Instant) {
+        let failures = self.auth_failures.0.saturating_add(1);
+        self.auth_failures.0 = failures;
+        let max = self.cfg.max_auth_failures;
+        if max == 0 || failures < max {
+            return;
+        }
+        self.event(Event::WrongKey { failures });
+        self.stats.0.wrong_key += 1;
+        self.auth_failures.0 = 0;
+        self.open_failures = 0;
+        self.wrong_key = true;
+        self.hold_open = false;
+        self.attempt = None;
+        for t in [Timer::Handshake, Timer::OpenBackoff] {
+            self.timers.stop(t);
+        }
+        self.arm_disconnect_if_unused(now);
+    }
+
     fn on_link_down(&mut self, now: Instant) {
         self.link = LinkState::Down;
         if self.has_usable_association() {
@@ -644,6 +691,7 @@ impl Session {
         }
         self.attempt = None;
         self.open_failures = 0;
+        self.auth_failures.0 = 0;
         self.stats.0.associations += 1;
         let (epoch, role) = (ids.epoch, ids.role);
         let c = &self.cfg;

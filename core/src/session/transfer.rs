@@ -36,7 +36,7 @@ impl Session {
         } else {
             // Any authentic packet of the association we are confirming implies ACCEPT.
             let Some((attempt, c)) = self.confirming_for(&header) else {
-                return self.drop_pdu(DropReason::Stale);
+                return self.on_unknown_packet(now, &header, datagram.len());
             };
             match suite.open_packet(&c.keys.recv, datagram, raw) {
                 Some(clear) => (clear, Some(initiator_ids(attempt, c))),

@@ -142,6 +142,7 @@ impl Body {
             Body::Confirm(c) => COOKIE_LEN + name_len(&c.initiator) + AUTH_LEN + c.summary.encoded_len(),
             Body::Accept(a) => a.summary.encoded_len(),
             Body::Stale(_) => 8,
+            Body::Reset => 0,
             Body::Packet(frames) => 2 + frames.iter().map(Frame::encoded_len).sum::<usize>(),
         }
     }
@@ -178,6 +179,7 @@ impl Body {
             }
             Body::Accept(a) => put_summary(out, &a.summary),
             Body::Stale(s) => out.put_u64(s.current_epoch),
+            Body::Reset => {}
             Body::Packet(frames) => {
                 out.put_u16(frames.len() as u16);
                 for frame in frames {
@@ -200,6 +202,7 @@ impl Body {
             PduType::Accept => Body::Accept(Accept { summary: get_summary(&mut r)? }),
             PduType::Stale => Body::Stale(Stale { current_epoch: r.u64("stale.current_epoch")? }),
             PduType::Packet => Body::Packet(get_frames(&mut r)?),
+            PduType::Reset => Body::Reset,
         };
         r.finish("body")?;
         decoded.check()?;
@@ -221,7 +224,7 @@ impl Body {
                 c.summary.check()
             }
             Body::Accept(a) => a.summary.check(),
-            Body::Stale(_) => Ok(()),
+            Body::Stale(_) | Body::Reset => Ok(()),
             Body::Packet(frames) => {
                 if frames.is_empty() || frames.len() > MAX_FRAMES {
                     return Err(out_of_range("packet.frame_count"));
@@ -478,6 +481,7 @@ fn pdu_type_from_code(code: u8) -> Option<PduType> {
         4 => PduType::Accept,
         5 => PduType::Stale,
         6 => PduType::Packet,
+        7 => PduType::Reset,
         _ => return None,
     })
 }

@@ -137,6 +137,7 @@ fn examples() -> Vec<Pdu> {
         Pdu { header: hdr(9, 0), body: Body::Confirm(confirm(Summary::default())), auth: auth(2) },
         Pdu { header: hdr(9, 0), body: Body::Accept(Accept { summary: summary() }), auth: auth(3) },
         Pdu { header: hdr(9, 0), body: Body::Stale(Stale { current_epoch: 99 }), auth: auth(4) },
+        Pdu { header: hdr(9, 0), body: Body::Reset, auth: auth(7) },
         Pdu { header: hdr(9, 1234), body: Body::Packet(frames()), auth: auth(5) },
     ];
     for (pn, frame) in (1..).zip(frames()) {
@@ -212,7 +213,7 @@ fn examples_cover_every_pdu_and_frame_type() {
     let mut pdu_codes: Vec<u8> = examples().iter().map(|p| p.body.pdu_type() as u8).collect();
     pdu_codes.sort_unstable();
     pdu_codes.dedup();
-    assert_eq!(pdu_codes, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(pdu_codes, vec![1, 2, 3, 4, 5, 6, 7]);
     let mut frame_codes: Vec<u8> = frames().iter().map(frame_code).collect();
     frame_codes.sort_unstable();
     frame_codes.dedup();
@@ -287,6 +288,7 @@ fn documented_sizes() {
     assert_eq!(len(Body::Challenge(challenge()), 9), 209);
     assert_eq!(len(Body::Accept(Accept { summary: Summary::default() }), 9), 64);
     assert_eq!(len(Body::Stale(Stale { current_epoch: 1 }), 9), 60);
+    assert_eq!(len(Body::Reset, 9), 52);
     assert_eq!(Pdu::PACKET_OVERHEAD, 54);
     assert_eq!(Summary::default().encoded_len(), 12);
     assert_eq!(summary().encoded_len(), 12 + 10 + 9 + 9 + 16 + 16);
@@ -446,7 +448,7 @@ fn bad_version() {
 #[test]
 fn unknown_type() {
     let bytes = examples()[0].to_bytes();
-    for t in [0, 7, 255] {
+    for t in [0, 8, 255] {
         assert_eq!(Pdu::decode(&with_byte(&bytes, 1, t)), Err(DecodeError::UnknownType(t)));
     }
 }
@@ -727,6 +729,7 @@ fn random_bytes_never_panic_and_are_canonical() {
         PduType::Accept,
         PduType::Stale,
         PduType::Packet,
+        PduType::Reset,
     ];
     let mut decoded = 0;
     for i in 0..6000 {
@@ -739,7 +742,7 @@ fn random_bytes_never_panic_and_are_canonical() {
             // A valid header around a random body, biased towards small counts and codes
             // so the body decoders get exercised.
             1 => {
-                let ty = types[rng.below(6) as usize];
+                let ty = types[rng.below(types.len() as u64) as usize];
                 let len = rng.below(200) as usize;
                 let mut body = rng.bytes(len);
                 if ty == PduType::Packet && body.len() >= 3 {

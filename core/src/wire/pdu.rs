@@ -223,6 +223,9 @@ pub enum PduType {
     Stale = 5,
     /// Data phase: a numbered packet of frames.
     Packet = 6,
+    /// "I hold no association with this tag at this epoch": the authenticated stateless
+    /// answer to a PACKET for an association its receiver lost (restart, release).
+    Reset = 7,
 }
 
 /// The typed body of a PDU.
@@ -241,6 +244,8 @@ pub enum Body {
     Stale(Stale),
     /// Data-phase frames, processed in any order (their effects are order-independent).
     Packet(Vec<Frame>),
+    /// RESET: empty; everything it says is in its header and its trailer (the reset token).
+    Reset,
 }
 
 impl Body {
@@ -253,6 +258,7 @@ impl Body {
             Body::Accept(_) => PduType::Accept,
             Body::Stale(_) => PduType::Stale,
             Body::Packet(_) => PduType::Packet,
+            Body::Reset => PduType::Reset,
         }
     }
 }
@@ -266,6 +272,7 @@ impl fmt::Debug for Body {
             Body::Accept(x) => x.fmt(f),
             Body::Stale(x) => x.fmt(f),
             Body::Packet(frames) => f.debug_tuple("Packet").field(frames).finish(),
+            Body::Reset => write!(f, "Reset"),
         }
     }
 }

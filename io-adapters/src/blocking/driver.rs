@@ -14,7 +14,7 @@ use bytes::Bytes;
 use super::net::{self, Msg, StdConn};
 use crate::api::{Bearer, BearerState, Error, IoStats, Options, Snapshot};
 use crate::clock::{to_std, Clock};
-use crate::engine::{Command, Effect, Engine};
+use crate::engine::{Command, Effect, Engine, Verdict};
 use crate::frame;
 use crate::limits::InitLimits;
 use crate::links::{Links, UdpPeer};
@@ -254,13 +254,11 @@ impl Driver {
                     self.io.inits_limited += 1;
                     return Ok(());
                 }
-                let accepted = self.engine.pdu(now, bytes.clone());
+                let verdict = self.engine.pdu(now, bytes.clone());
                 if let Net::Udp { peer, .. } = &mut self.net {
-                    if accepted {
-                        peer.accepted_from(from, &bytes);
-                    }
+                    peer.after(verdict, from, &bytes);
                 }
-                if !accepted {
+                if verdict != Verdict::Accepted {
                     self.io.pdus_refused += 1;
                 }
             }
@@ -270,7 +268,7 @@ impl Driver {
                     self.io.inits_limited += 1;
                     return Ok(());
                 }
-                let accepted = self.engine.pdu(now, bytes);
+                let accepted = self.engine.pdu(now, bytes) == Verdict::Accepted;
                 if !accepted {
                     self.io.pdus_refused += 1;
                 }

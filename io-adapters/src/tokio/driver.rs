@@ -16,7 +16,7 @@ use tokio::task::AbortHandle;
 
 use crate::api::{Bearer, BearerState, Error, IoStats, Options, Snapshot};
 use crate::clock::Clock;
-use crate::engine::{Command, Effect, Engine};
+use crate::engine::{Command, Effect, Engine, Verdict};
 use crate::frame;
 use crate::limits::InitLimits;
 use crate::links::{ConnHandle, Links, UdpPeer};
@@ -225,12 +225,12 @@ impl Driver {
                     self.io.inits_limited += 1;
                     return Ok(());
                 }
-                let accepted = self.engine.pdu(now, bytes.clone());
-                if !accepted {
+                let verdict = self.engine.pdu(now, bytes.clone());
+                if verdict != Verdict::Accepted {
                     self.io.pdus_refused += 1;
                 }
-                if let (Net::Udp { peer, .. }, true) = (&mut self.net, accepted) {
-                    peer.accepted_from(from, &bytes);
+                if let Net::Udp { peer, .. } = &mut self.net {
+                    peer.after(verdict, from, &bytes);
                 }
             }
             Wake::Udp(Err(e)) => {
@@ -266,7 +266,7 @@ impl Driver {
                     self.io.inits_limited += 1;
                     return;
                 }
-                let accepted = self.engine.pdu(now, bytes);
+                let accepted = self.engine.pdu(now, bytes) == Verdict::Accepted;
                 if !accepted {
                     self.io.pdus_refused += 1;
                 }

@@ -2,6 +2,11 @@
 //! peer and wait for every outcome, with progress. Restartable: run it again with the same
 //! store and input after a crash and it resumes the same transfer without sending
 //! anything twice.
+//!
+//! Exit status: 0 every message delivered; 2 some not delivered or refused; 3 timed out
+//! (`--timeout-secs`); 4 the peer holds another pre-shared key (after
+//! `Config::max_auth_failures` failed proofs in a row; the messages stay queued); 130
+//! interrupted; 1 any other error.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -157,6 +162,14 @@ pub(crate) async fn run(args: SendArgs) -> Fallible<i32> {
             },
             _ = progress.tick() => {
                 let s = endpoint.snapshot().await?;
+                if s.core.wrong_key > 0 {
+                    eprintln!(
+                        "assoc: {} answers but cannot prove it holds our key: wrong pre-shared key? \
+                         The messages stay queued in the store",
+                        args.to
+                    );
+                    break 4;
+                }
                 let done: u64 = outcomes.keys().filter_map(|a| sizes.get(a)).sum();
                 let acked = (done + s.acked_bytes).min(total);
                 let rate = RateMeter::show(rate.update(acked));
