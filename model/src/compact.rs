@@ -202,8 +202,8 @@ struct Tables {
     steps: FxMap<(u8, u32, Stimulus), Option<u32>>,
     /// (side, disk) → effect index of `on_start`.
     starts: FxMap<(u8, u32), u32>,
-    /// (effect, timers, network) → (timers, network) after applying the effect.
-    applied: FxMap<(u32, u32, u32), (u32, u32)>,
+    /// (timers, effect) → timers after the effect's timer commands.
+    timer_ops: FxMap<(u32, u32), u32>,
     /// (timers, timer) → timers without it.
     disarmed: FxMap<(u32, ModelTimer), u32>,
     /// Side state → what it is reset to when its side crashes.
@@ -246,7 +246,7 @@ impl CompactModel {
             starts: FxMap::default(),
             net_ops: FxMap::default(),
             crashes: FxMap::default(),
-            applied: FxMap::default(),
+            timer_ops: FxMap::default(),
             disarmed: FxMap::default(),
             views: FxMap::default(),
             session_steps: 0,
@@ -483,25 +483,19 @@ impl CompactModel {
 
     /// Applies side `i`'s effect `e` to `s` (stateright's `process_commands`).
     fn apply(&self, s: &mut Packed, i: usize, e: u32) {
-        {
-            let t = self.r();
-            let eff = &t.effects[e as usize];
-            if let Some(side) = eff.side {
-                s.sides[i] = side;
-            }
-            if let Some(disk) = eff.save {
-                s.disks[i] = disk;
-            }
-            if let Some(&(timers, net)) = t.applied.get(&(e, s.timers[i], s.net)) {
-                s.timers[i] = timers;
-                s.net = net;
-                return;
-            }
+        if let Some(next) = self.apply_known(&self.r(), s, i, e) {
+            *s = next;
+            return;
         }
-        let key = (e, s.timers[i], s.net);
         let mut t = self.w();
         let t = &mut *t;
         let eff = &t.effects[e as usize];
+        if let Some(side) = eff.side {
+            s.sides[i] = side;
+        }
+        if let Some(disk) = eff.save {
+            s.disks[i] = disk;
+        }
         if !eff.timers.is_empty() {
             let mut timers = t.timer_sets.get(s.timers[i]).to_vec();
             for (timer, set) in &eff.timers {
@@ -513,13 +507,33 @@ impl CompactModel {
                     _ => {}
                 }
             }
-            s.timers[i] = t.timer_sets.intern(timers).0;
+            let after = t.timer_sets.intern(timers).0;
+            t.timer_ops.insert((s.timers[i], e), after);
+            s.timers[i] = after;
         }
         let sends = t.effects[e as usize].sends.clone();
         for env in sends {
             s.net = self.net_op(t, s.net, env, true);
         }
-        t.applied.insert(key, (s.timers[i], s.net));
+    }
+
+    /// [`CompactModel::apply`] from the caches alone (`None`: a part is not cached yet).
+    fn apply_known(&self, t: &Tables, s: &Packed, i: usize, e: u32) -> Option<Packed> {
+        let eff = &t.effects[e as usize];
+        let mut next = *s;
+        if let Some(side) = eff.side {
+            next.sides[i] = side;
+        }
+        if let Some(disk) = eff.save {
+            next.disks[i] = disk;
+        }
+        if !eff.timers.is_empty() {
+            next.timers[i] = *t.timer_ops.get(&(s.timers[i], e))?;
+        }
+        for env in &eff.sends {
+            next.net = *t.net_ops.get(&(next.net, *env, true))?;
+        }
+        Some(next)
     }
 }
 

@@ -1,6 +1,7 @@
-//! Our own explicit-state exploration over stateright's [`Model`] trait: a single-threaded
-//! breadth-first search that keeps the whole state graph (fingerprints, BFS parents and
-//! edges, not the states), so that it can
+//! Our own explicit-state exploration over stateright's [`Model`] trait: a level-synchronous
+//! breadth-first search (each level's states expanded on several threads, merged in order,
+//! so the result does not depend on the thread count) that keeps the whole state graph
+//! (fingerprints, BFS parents and edges, not the states), so that it can
 //!
 //! * give the **shortest** counterexample to each `always` property and the shortest
 //!   example of each `sometimes` property (stateright 0.31's own discoveries are not
@@ -133,9 +134,9 @@ pub fn fingerprint<T: Hash>(t: &T) -> u64 {
     h.finish()
 }
 
-/// States expanded per batch: successors are computed for a whole batch (in parallel),
+/// States expanded per batch (2 Ki): successors are computed for a whole batch (in parallel),
 /// then merged in order, so memory for pending successors stays bounded.
-const BATCH: usize = 1 << 14;
+const BATCH: usize = 1 << 11;
 
 /// One successor of a state, computed without touching the graph (so in parallel).
 enum Succ<S> {
@@ -147,60 +148,73 @@ enum Succ<S> {
     Inside { state: S, fp: u64, fault: bool },
 }
 
-/// The successors of `s`, in action order.
+/// Appends the successors of `s` to `out`, in action order; returns how many.
 fn expand<M>(
     model: &M,
     agef: Option<&AgEfSpec<'_, M>>,
     s: &M::State,
     actions: &mut Vec<M::Action>,
-) -> Vec<Succ<M::State>>
+    out: &mut Vec<Succ<M::State>>,
+) -> usize
 where
     M: Model,
     M::State: Hash,
 {
     actions.clear();
     model.actions(s, actions);
-    actions
-        .drain(..)
-        .map(|action| {
-            let fault = agef.is_some_and(|a| !(a.is_progress)(&action));
-            match model.next_state(s, action) {
-                None => Succ::Ignored,
-                Some(next) if !model.within_boundary(&next) => Succ::Outside {
-                    bound_exit: !fault && agef.is_some_and(|spec| (spec.bound_exit)(model, &next)),
-                },
-                Some(next) => {
-                    let fp = fingerprint(&next);
-                    Succ::Inside { state: next, fp, fault }
-                }
+    let n = actions.len();
+    out.extend(actions.drain(..).map(|action| {
+        let fault = agef.is_some_and(|a| !(a.is_progress)(&action));
+        match model.next_state(s, action) {
+            None => Succ::Ignored,
+            Some(next) if !model.within_boundary(&next) => Succ::Outside {
+                bound_exit: !fault && agef.is_some_and(|spec| (spec.bound_exit)(model, &next)),
+            },
+            Some(next) => {
+                let fp = fingerprint(&next);
+                Succ::Inside { state: next, fp, fault }
             }
-        })
-        .collect()
+        }
+    }));
+    n
 }
 
-/// The successors of every state of `batch`, in order, on `threads` threads.
+/// Successors of a run of consecutive states: all of them, and how many each state has.
+/// Kept across batches (allocating and freeing megabytes per batch fragments the heap).
+type Buffer<S> = (Vec<Succ<S>>, Vec<usize>);
+
+/// Expands the states of `batch` into `buffers` (consecutive runs of states, one buffer
+/// per thread); returns how many buffers were used, in state order.
 fn expand_batch<M>(
     model: &M,
     agef: Option<&AgEfSpec<'_, M>>,
     batch: &[(u32, M::State)],
-    threads: usize,
-) -> Vec<Vec<Succ<M::State>>>
+    buffers: &mut [Buffer<M::State>],
+) -> usize
 where
     M: Model + Sync,
     M::State: Hash + Send + Sync,
     M::Action: Send,
 {
-    let run = |part: &[(u32, M::State)]| {
+    let run = |part: &[(u32, M::State)], (succs, counts): &mut Buffer<M::State>| {
         let mut actions = Vec::new();
-        part.iter().map(|(_, s)| expand(model, agef, s, &mut actions)).collect::<Vec<_>>()
+        succs.clear();
+        counts.clear();
+        counts.extend(part.iter().map(|(_, s)| expand(model, agef, s, &mut actions, succs)));
     };
+    let threads = buffers.len();
     if threads <= 1 || batch.len() < 2 * threads {
-        return run(batch);
+        run(batch, &mut buffers[0]);
+        return 1;
     }
     let chunk = batch.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = batch.chunks(chunk).map(|part| scope.spawn(move || run(part))).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("expansion threads do not panic")).collect()
+        let mut used = 0;
+        for (part, buffer) in batch.chunks(chunk).zip(buffers.iter_mut()) {
+            scope.spawn(move || run(part, buffer));
+            used += 1;
+        }
+        used
     })
 }
 
@@ -228,6 +242,8 @@ where
     let mut escapes: Vec<bool> = Vec::new();
     let mut progress = Progress::default();
     let mut level: Vec<(u32, M::State)> = Vec::new();
+    let mut buffers: Vec<Buffer<M::State>> =
+        (0..search.threads.max(1)).map(|_| (Vec::new(), Vec::new())).collect();
 
     let check = |id: u32, s: &M::State, found: &mut [Option<u32>]| {
         for (w, slot) in search.watch.iter().zip(found.iter_mut()) {
@@ -273,47 +289,52 @@ where
         progress.depth = depth;
         let mut next_level = Vec::new();
         for batch in level.chunks(BATCH) {
-            let expanded = expand_batch(model, search.agef.as_ref(), batch, search.threads);
-            for ((id, _), succs) in batch.iter().zip(expanded) {
-                if search.stop_on_violation && violated(&found) {
-                    stopped = true;
-                    break 'levels;
-                }
-                let id = *id;
-                if want_agef {
-                    // States are expanded in id order, so edge lists line up with ids.
-                    debug_assert_eq!(edge_start.len(), id as usize);
-                    edge_start.push(edges.len() as u32);
-                    escapes.push(false);
-                }
-                for (ai, succ) in succs.into_iter().enumerate() {
-                    let (next, fp, fault) = match succ {
-                        Succ::Ignored => continue,
-                        Succ::Outside { bound_exit } => {
-                            if bound_exit {
-                                escapes[id as usize] = true;
-                            }
-                            continue;
-                        }
-                        Succ::Inside { state, fp, fault } => (state, fp, fault),
-                    };
-                    progress.states += 1;
-                    let nid = match ids.get(&fp) {
-                        Some(&n) => n,
-                        None => {
-                            let n = parents.len() as u32;
-                            ids.insert(fp, n);
-                            parents.push((id, ai as u32));
-                            check(n, &next, &mut found);
-                            if let Some(spec) = &search.agef {
-                                goal.push((spec.goal)(model, &next));
-                            }
-                            next_level.push((n, next));
-                            n
-                        }
-                    };
+            let used = expand_batch(model, search.agef.as_ref(), batch, &mut buffers);
+            let mut states = batch.iter();
+            for (succs, counts) in &mut buffers[..used] {
+                let mut succs = succs.drain(..);
+                for &count in counts.iter() {
+                    let (id, _) = states.next().expect("one count per state of the batch");
+                    if search.stop_on_violation && violated(&found) {
+                        stopped = true;
+                        break 'levels;
+                    }
+                    let id = *id;
                     if want_agef {
-                        edges.push(if fault { nid | 1 << 31 } else { nid });
+                        // States are expanded in id order, so edge lists line up with ids.
+                        debug_assert_eq!(edge_start.len(), id as usize);
+                        edge_start.push(edges.len() as u32);
+                        escapes.push(false);
+                    }
+                    for (ai, succ) in succs.by_ref().take(count).enumerate() {
+                        let (next, fp, fault) = match succ {
+                            Succ::Ignored => continue,
+                            Succ::Outside { bound_exit } => {
+                                if bound_exit {
+                                    escapes[id as usize] = true;
+                                }
+                                continue;
+                            }
+                            Succ::Inside { state, fp, fault } => (state, fp, fault),
+                        };
+                        progress.states += 1;
+                        let nid = match ids.get(&fp) {
+                            Some(&n) => n,
+                            None => {
+                                let n = parents.len() as u32;
+                                ids.insert(fp, n);
+                                parents.push((id, ai as u32));
+                                check(n, &next, &mut found);
+                                if let Some(spec) = &search.agef {
+                                    goal.push((spec.goal)(model, &next));
+                                }
+                                next_level.push((n, next));
+                                n
+                            }
+                        };
+                        if want_agef {
+                            edges.push(if fault { nid | 1 << 31 } else { nid });
+                        }
                     }
                 }
             }
@@ -331,6 +352,8 @@ where
     }
     progress.unique = parents.len();
     progress.elapsed = start.elapsed();
+    // The fingerprint map is the largest structure; AG EF needs only the edges.
+    drop((ids, buffers));
 
     let agef = if want_agef && !stopped {
         edge_start.push(edges.len() as u32);

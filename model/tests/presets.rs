@@ -78,7 +78,7 @@ fn dfs_and_two_threads_see_the_same_space() {
 }
 
 #[test]
-#[ignore = "minutes in release; run with --ignored --release"]
+#[ignore = "seconds in release, longer in the test profile; run with --ignored --release"]
 fn standard() {
     let report = check::run(&preset::STANDARD, Mutations::NONE, &Options::default());
     assert!(!report.failed(), "{}", report.table());
