@@ -68,6 +68,7 @@ const NO_NDR: &str = "release never creates an NDR";
 const ALL_DELIVERED: &str = "every message delivered";
 const RESUMED: &str = "resumed from a checkpoint";
 const RESETS: &str = "resets only for a lost association";
+const APP_ID_ONCE: &str = "an application id is delivered at most once";
 
 pairs! {
     ci_agreement: "ci", AGREEMENT;
@@ -109,6 +110,7 @@ pairs! {
     ci_msg_not_below_disk: "ci-msg", NOT_BELOW_DISK;
     ci_msg_recorded: "ci-msg", RECORDED;
     ci_msg_no_dup: "ci-msg", NO_DUP;
+    ci_msg_app_id_once: "ci-msg", APP_ID_ONCE;
     ci_msg_as_submitted: "ci-msg", AS_SUBMITTED;
     ci_msg_one_outcome: "ci-msg", ONE_OUTCOME;
     ci_msg_acks: "ci-msg", ACKS;
@@ -123,6 +125,7 @@ pairs! {
     ci_resume_not_below_disk: "ci-resume", NOT_BELOW_DISK;
     ci_resume_recorded: "ci-resume", RECORDED;
     ci_resume_no_dup: "ci-resume", NO_DUP;
+    ci_resume_app_id_once: "ci-resume", APP_ID_ONCE;
     ci_resume_as_submitted: "ci-resume", AS_SUBMITTED;
     ci_resume_one_outcome: "ci-resume", ONE_OUTCOME;
     ci_resume_acks: "ci-resume", ACKS;
@@ -140,6 +143,7 @@ pairs! {
     ci_expiry_not_below_disk: "ci-expiry", NOT_BELOW_DISK;
     ci_expiry_recorded: "ci-expiry", RECORDED;
     ci_expiry_no_dup: "ci-expiry", NO_DUP;
+    ci_expiry_app_id_once: "ci-expiry", APP_ID_ONCE;
     ci_expiry_as_submitted: "ci-expiry", AS_SUBMITTED;
     ci_expiry_one_outcome: "ci-expiry", ONE_OUTCOME;
     ci_expiry_acks: "ci-expiry", ACKS;
@@ -154,6 +158,7 @@ pairs! {
     ci_release_not_below_disk: "ci-release", NOT_BELOW_DISK;
     ci_release_recorded: "ci-release", RECORDED;
     ci_release_no_dup: "ci-release", NO_DUP;
+    ci_release_app_id_once: "ci-release", APP_ID_ONCE;
     ci_release_as_submitted: "ci-release", AS_SUBMITTED;
     ci_release_one_outcome: "ci-release", ONE_OUTCOME;
     ci_release_acks: "ci-release", ACKS;
