@@ -43,12 +43,12 @@ fn ci_collide() {
 
 #[test]
 fn ci_msg() {
-    check_preset(&preset::CI_MSG, 8747);
+    check_preset(&preset::CI_MSG, 8_747);
 }
 
 #[test]
 fn ci_reset() {
-    check_preset(&preset::CI_RESET, 22_494);
+    check_preset(&preset::CI_RESET, 22_170);
 }
 
 #[test]
@@ -63,12 +63,12 @@ fn ci_lossy() {
 
 #[test]
 fn ci_resume() {
-    check_preset(&preset::CI_RESUME, 126_510);
+    check_preset(&preset::CI_RESUME, 132_058);
 }
 
 #[test]
 fn ci_release() {
-    check_preset(&preset::CI_RELEASE, 63_475);
+    check_preset(&preset::CI_RELEASE, 164_765);
 }
 
 #[test]
