@@ -7,7 +7,9 @@
 use assoc_core::mutation::{Mutation, Mutations};
 
 use crate::check::{self, Options, Outcome, Report};
-use crate::preset::{Preset, CI, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_RELEASE, CI_RESUME};
+use crate::preset::{
+    Preset, CI, CI_ABORT, CI_CANCEL, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_MSG_CRASH, CI_RELEASE, CI_RESUME, CI_TWO,
+};
 
 /// The preset on which mutation `m` is checked: the smallest whose workload and
 /// environment reach the decision point the mutation changes.
@@ -24,6 +26,20 @@ pub fn preset_for(m: Mutation) -> &'static Preset {
         Mutation::NoDuplicateSuppression => &CI_MSG,
         // A release while a message is in flight.
         Mutation::ReleaseDropsInFlight => &CI_RELEASE,
+        // Handshake and epoch bookkeeping: the association-level preset.
+        Mutation::ResponderEpochNotRecorded | Mutation::EpochNotAdopted | Mutation::SwappedInitiatorTags => {
+            &CI
+        }
+        // The sender crashes between a DATA leaving and its msn assignment being durable.
+        Mutation::MsnNotDurableBeforeData => &CI_MSG_CRASH,
+        // A summary while a later msn is in flight; a message completing before an earlier one.
+        Mutation::WatermarkOffByOne | Mutation::DeliverOutOfOrder => &CI_TWO,
+        // A checkpoint in the middle of a message.
+        Mutation::AckBeforeCheckpointDurable => &CI_RESUME,
+        // A CANCEL answered while its record is in fsync.
+        Mutation::CancelAnswerBeforeRecord => &CI_CANCEL,
+        // An abort with a message in flight.
+        Mutation::AbortDropsInFlight => &CI_ABORT,
     }
 }
 

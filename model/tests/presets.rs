@@ -52,6 +52,45 @@ fn ci_expiry() {
     check_preset(&preset::CI_EXPIRY, 13_688);
 }
 
+#[test]
+fn ci_two() {
+    check_preset(&preset::CI_TWO, 31_815);
+}
+
+#[test]
+fn ci_recv_crash() {
+    check_preset(&preset::CI_RECV_CRASH, 27_891);
+}
+
+#[test]
+fn ci_abort() {
+    check_preset(&preset::CI_ABORT, 11_033);
+}
+
+/// A larger preset checked by the graph pass alone (every property, AG EF included).
+fn graph_check(p: &Preset, unique: usize) {
+    let opts = Options { stateright: false, ..Options::default() };
+    let report = check::run(p, Mutations::NONE, &opts);
+    let table = report.table();
+    assert!(!report.failed(), "{table}");
+    assert_eq!(
+        report.graph.expect("graph pass ran").unique,
+        unique,
+        "unique states of preset {} changed\n{table}",
+        p.name
+    );
+}
+
+#[test]
+fn ci_cancel() {
+    graph_check(&preset::CI_CANCEL, 120_974);
+}
+
+#[test]
+fn ci_msg_crash() {
+    graph_check(&preset::CI_MSG_CRASH, 142_207);
+}
+
 /// stateright's count of a larger preset (its properties are checked in `assoc-proofs`).
 fn stateright_count(p: &Preset, unique: usize) {
     let n = check::stateright_unique(p, Strategy::Bfs, 1);

@@ -8,6 +8,7 @@ use super::Session;
 use crate::association::{Association, PacketEffect, Phase};
 use crate::io::{DownReason, DropReason, Event, InputError};
 use crate::message::{CancelError, MessageId, NonDelivery, Outcome};
+use crate::mutation::Mutation;
 use crate::persist::Record;
 use crate::receiver::{Ignored, Receiver};
 use crate::time::Instant;
@@ -142,7 +143,12 @@ impl Session {
     /// Delivers, in msn order, every complete message whose turn has come — including one
     /// completed before a crash whose `Delivered` record was lost.
     fn deliver_ready(&mut self) {
-        while let Some(r) = Receiver::deliverable(&self.store) {
+        let any_order = self.cfg.mutations.is_active(Mutation::DeliverOutOfOrder);
+        while let Some(r) = if any_order {
+            Receiver::deliverable_any(&self.store)
+        } else {
+            Receiver::deliverable(&self.store)
+        } {
             if let Record::Delivered { msn, app_id, bytes } = &r {
                 let event = Event::Delivered { msn: *msn, app_id: *app_id, bytes: bytes.clone() };
                 self.persist(r);
@@ -214,13 +220,21 @@ impl Session {
             // stop, or they would linger and be discarded by some later, unrelated input.
             let discarded = frames.len() < taken;
             let mut records = Vec::new();
+            // Mutations only: this packet leaves ahead of the records it depends on.
+            let mut overtakes = false;
             if a.phase == Phase::Established {
                 for f in self.receiver.take_answers() {
+                    overtakes |= matches!(f, Frame::Resolved { .. })
+                        && self.cfg.mutations.is_active(Mutation::CancelAnswerBeforeRecord);
                     budget = budget.saturating_sub(f.encoded_len());
                     frames.push(f);
                 }
                 if self.receiver.summary_due && budget > 64 {
-                    let summary = Receiver::summary(&self.store, budget - 1);
+                    let mut summary = Receiver::summary(&self.store, budget - 1);
+                    if self.cfg.mutations.is_active(Mutation::WatermarkOffByOne) {
+                        summary.resolved_below = summary.resolved_below.saturating_add(1);
+                    }
+                    overtakes |= self.cfg.mutations.is_active(Mutation::AckBeforeCheckpointDurable);
                     let f = Frame::Summary(summary);
                     budget = budget.saturating_sub(f.encoded_len());
                     frames.push(f);
@@ -248,6 +262,21 @@ impl Session {
                 }
             }
             let datagram = a.seal_packet(now, suite, sid, frames);
+            if overtakes {
+                self.stats.0.datagrams_out += 1;
+                self.outbox.push_ahead(crate::io::Output::Transmit(crate::io::Transmit { datagram }));
+                for r in records {
+                    self.persist(r);
+                }
+                continue;
+            }
+            if self.cfg.mutations.is_active(Mutation::MsnNotDurableBeforeData) {
+                self.transmit(datagram);
+                for r in records {
+                    self.persist(r);
+                }
+                continue;
+            }
             for r in records {
                 self.persist(r);
             }
