@@ -425,8 +425,31 @@ pub const CI_MSG_CRASH: Preset = Preset {
     ..CI_MSG
 };
 
+/// Every dimension issue #21 asks of the default preset at once: two messages each way
+/// (alpha's first with unsaved bytes at the receiver and a checkpoint), simultaneous open,
+/// a crash on each side (the receiver's with messages in flight and during alpha's
+/// cancellation), alpha's link drop and abort, loss. Not the default: with today's engine
+/// it does not finish (see the README's model-checking table for how far it got).
+pub const COVERAGE: Preset = Preset {
+    name: "coverage",
+    about: "2 messages each way (unsaved bytes); both open; crash per side; alpha: link drop, cancel, abort; lossy",
+    max_epoch: 3,
+    both_open: true,
+    link_drops: [1, 0],
+    crashes: [1, 1],
+    lossy: true,
+    keepalive: true,
+    workload: [&[LARGE, SMALL], &[SMALL, SMALL]],
+    cancel: [true, false],
+    abort: [true, false],
+    max_datagram: SMALL_DATAGRAM,
+    max_pn: 8,
+    max_pn_ack_only: 9,
+    ..CI_MSG
+};
+
 /// Every preset, in size order.
-pub const ALL: [&Preset; 16] = [
+pub const ALL: [&Preset; 17] = [
     &CI,
     &CI_PEER_CRASH,
     &CI_COLLIDE,
@@ -443,6 +466,7 @@ pub const ALL: [&Preset; 16] = [
     &STANDARD,
     &ASSOC,
     &DEEP,
+    &COVERAGE,
 ];
 
 /// The preset called `name`.
