@@ -31,6 +31,37 @@ pub enum Mutation {
     /// answer to its current CONFIRM, without checking its tag, epoch or authenticator.
     /// Hooks: the session's `confirming_for` and the ACCEPT authenticator check.
     AssumeInOrder = 7,
+    /// A DATA packet leaves before the `Assigned` record of the msn it carries is durable:
+    /// after a sender crash the message looks never sent and may be given up while the
+    /// receiver delivers it. Hook: the session's flush (packet vs. its records).
+    MsnNotDurableBeforeData = 8,
+    /// The receiver's summary reports its watermark one too high (`resolved_below` is the
+    /// first *unresolved* msn, not one past it): the sender takes the msn at the watermark
+    /// as delivered. Hook: `Receiver::summary`.
+    WatermarkOffByOne = 9,
+    /// The packet carrying the receiver's summary leaves without waiting for the checkpoint
+    /// (`Chunk`) it reports: a resume point acknowledged for bytes not yet durable. Hook:
+    /// the session's flush.
+    AckBeforeCheckpointDurable = 10,
+    /// On the cancellation path only, the receiver's RESOLVED answer leaves before its
+    /// `Resolved` record is durable: after a receiver crash the sender has an outcome the
+    /// receiver never recorded. Hook: the session's handling of a CANCEL frame.
+    CancelAnswerBeforeRecord = 11,
+    /// The responder establishes an accepted association without recording its epoch.
+    /// Hook: the session's `on_confirm`.
+    ResponderEpochNotRecorded = 12,
+    /// A new epoch is written to disk but not adopted in memory: the session runs below its
+    /// durable epoch. Hook: the session's `persist`.
+    EpochNotAdopted = 13,
+    /// The receiver delivers any complete message, not only the one at its watermark.
+    /// Hook: `Receiver::deliverable`.
+    DeliverOutOfOrder = 14,
+    /// An application abort gives up the messages in flight (non-delivered). Hook: the
+    /// session's `Input::Abort`.
+    AbortDropsInFlight = 15,
+    /// The initiator records the association's tags the wrong way round. Hook:
+    /// `initiator_ids`.
+    SwappedInitiatorTags = 16,
     /// A submission is never matched against the application ids the session holds: a
     /// resubmission after a crash before `Event::Queued` queues the message a second time.
     IgnoreIdempotencyKey = 30,
@@ -45,7 +76,7 @@ pub enum Mutation {
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 11] = [
+    pub const ALL: [Mutation; 20] = [
         Mutation::ResponderKeyedByPeer,
         Mutation::NoEpochCheck,
         Mutation::AckBeforeFsync,
@@ -54,6 +85,15 @@ impl Mutation {
         Mutation::NoDuplicateSuppression,
         Mutation::ReleaseDropsInFlight,
         Mutation::AssumeInOrder,
+        Mutation::MsnNotDurableBeforeData,
+        Mutation::WatermarkOffByOne,
+        Mutation::AckBeforeCheckpointDurable,
+        Mutation::CancelAnswerBeforeRecord,
+        Mutation::ResponderEpochNotRecorded,
+        Mutation::EpochNotAdopted,
+        Mutation::DeliverOutOfOrder,
+        Mutation::AbortDropsInFlight,
+        Mutation::SwappedInitiatorTags,
         Mutation::IgnoreIdempotencyKey,
         Mutation::IgnoreReset,
         Mutation::AcceptUnverifiedReset,
@@ -70,6 +110,15 @@ impl Mutation {
             Mutation::NoDuplicateSuppression => "no-duplicate-suppression",
             Mutation::ReleaseDropsInFlight => "release-drops-in-flight",
             Mutation::AssumeInOrder => "assume-in-order",
+            Mutation::MsnNotDurableBeforeData => "msn-not-durable-before-data",
+            Mutation::WatermarkOffByOne => "watermark-off-by-one",
+            Mutation::AckBeforeCheckpointDurable => "ack-before-checkpoint-durable",
+            Mutation::CancelAnswerBeforeRecord => "cancel-answer-before-record",
+            Mutation::ResponderEpochNotRecorded => "responder-epoch-not-recorded",
+            Mutation::EpochNotAdopted => "epoch-not-adopted",
+            Mutation::DeliverOutOfOrder => "deliver-out-of-order",
+            Mutation::AbortDropsInFlight => "abort-drops-in-flight",
+            Mutation::SwappedInitiatorTags => "swapped-initiator-tags",
             Mutation::IgnoreIdempotencyKey => "ignore-idempotency-key",
             Mutation::IgnoreReset => "ignore-reset",
             Mutation::AcceptUnverifiedReset => "accept-unverified-reset",

@@ -393,6 +393,13 @@ impl Outbox {
         }
     }
 
+    /// Queues an output ahead of everything waiting, without a barrier: it leaves at the next
+    /// poll whatever is still in fsync. Only mutations (outputs that overtake their
+    /// records) do this.
+    pub(crate) fn push_ahead(&mut self, output: Output) {
+        self.queue.push_front((0, output));
+    }
+
     /// Treats every issued record as durable. Only the `AckBeforeFsync` mutation does this.
     pub(crate) fn assume_durable(&mut self) {
         self.durable = self.issued;

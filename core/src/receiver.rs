@@ -206,6 +206,17 @@ impl Receiver {
         }
     }
 
+    /// Any complete message, whatever its turn. Only the `DeliverOutOfOrder` mutation uses
+    /// this.
+    pub(crate) fn deliverable_any(store: &SessionStore) -> Option<Record> {
+        store.inbound.iter().find_map(|(&msn, s)| match s {
+            StoredInbound::Partial { first: Some(f), bytes } if bytes.len() as u64 == f.total_len => {
+                Some(Record::Delivered { msn, app_id: f.app_id, bytes: bytes.clone() })
+            }
+            _ => None,
+        })
+    }
+
     /// The sender gives up on `msn`: cancel it unless it is already resolved.
     pub(crate) fn on_cancel(&mut self, params: &Params, store: &SessionStore, msn: u64) -> Option<Record> {
         self.summary_due = true;

@@ -345,6 +345,7 @@ fn reordering_raises_the_loss_thresholds() {
         dial_fail_pct: 0,
         dial_delay: Duration::from_millis(1),
         fsync_delay: Duration::from_millis(1),
+        fsync_crash_pct: 0,
     };
     let (mut lost, mut spurious, mut out) = (0, 0, 0);
     for seed in 1..=4 {

@@ -20,8 +20,8 @@ use std::fmt;
 
 use assoc_core::wire::{Body, Frame, Pdu};
 use assoc_core::{
-    Ack, Config, DownReason, Event, Input, Instant, LinkState, NonDelivery, Outcome, Output, Priority,
-    Record, Role, Session, SessionState, SessionStore, StoredInbound, Submission, Timer,
+    Ack, Config, DownReason, Event, Input, Instant, LinkState, MessageId, NonDelivery, Outcome, Output,
+    Priority, Record, Role, Session, SessionState, SessionStore, StoredInbound, Submission, Timer,
 };
 use bytes::Bytes;
 use stateright::actor::{model_timeout, Actor, Id, Out};
@@ -47,6 +47,12 @@ pub enum ModelTimer {
     /// The application releases the association (`Input::Release`; once, if the preset
     /// lets this side release).
     Release,
+    /// The application cancels its first message (`Input::Cancel`; once, if the preset
+    /// lets this side cancel, while the message has no outcome).
+    Cancel,
+    /// The application aborts the association (`Input::Abort`; once, if the preset lets
+    /// this side abort, while an association is usable).
+    Abort,
 }
 
 impl ModelTimer {
@@ -144,10 +150,16 @@ pub enum MsgFault {
         /// The application id.
         app_id: u64,
     },
-    /// A non-delivery outcome without its cause: the model's applications never cancel,
-    /// so `Cancelled` has none (releasing the association is not one), and `Expired` has
-    /// none unless the preset lets time reach the expiry.
+    /// A non-delivery outcome without its cause: `Cancelled` has one only for a message
+    /// the application cancelled (releasing the association is not one), and `Expired`
+    /// has none unless the preset lets time reach the expiry.
     UncausedNdr {
+        /// The application id.
+        app_id: u64,
+    },
+    /// A non-delivery outcome without its cause, after the application aborted an
+    /// association: the abort changed the message's fate.
+    AbortChangedFate {
         /// The application id.
         app_id: u64,
     },
@@ -179,11 +191,18 @@ pub struct Ghost {
     pub delivered_by: BTreeMap<u64, u8>,
     /// The epoch of the association that last sent each msn's first segment (offset 0).
     pub first_sent: BTreeMap<u64, u64>,
+    /// The msn each of this side's messages was first sent with, by application id (from
+    /// the DATA that left, not from the session).
+    pub sent_msn: BTreeMap<u64, u64>,
     /// Some message was continued from a nonzero offset on a later association than the
     /// one that (re)started it: a resume from the receiver's checkpoint.
     pub resumed: bool,
     /// The application released the association (it no longer asks for one).
     pub released: bool,
+    /// The application cancelled its first message (application id 0).
+    pub cancelled: bool,
+    /// The application aborted an association.
+    pub aborted: bool,
     /// Broken message guarantees (sticky).
     pub faults: BTreeSet<MsgFault>,
     /// The last association this side ended on the peer's RESET.
@@ -343,6 +362,12 @@ impl fmt::Debug for SideState {
         if g.released {
             write!(f, " released")?;
         }
+        if g.cancelled {
+            write!(f, " cancelled#0")?;
+        }
+        if g.aborted {
+            write!(f, " aborted")?;
+        }
         if !g.faults.is_empty() {
             write!(f, " FAULTS={:?}", g.faults)?;
         }
@@ -375,6 +400,10 @@ pub struct Side {
     pub release: bool,
     /// Whether the core's `Loss` timer (probe timeouts) may fire.
     pub probes: bool,
+    /// Whether the application cancels its first message once (`Input::Cancel`).
+    pub cancel: bool,
+    /// Whether the application aborts an association once (`Input::Abort`).
+    pub abort: bool,
     /// This side's index (0 or 1), for [`content`].
     pub index: usize,
 }
@@ -438,6 +467,13 @@ impl Side {
             .collect();
         if self.release && !st.disk.ghost.released && st.usable().is_some() {
             t.insert(ModelTimer::Release);
+        }
+        let g = &st.disk.ghost;
+        if self.cancel && !g.cancelled && g.queued.contains(&0) && first_message(st).is_some() {
+            t.insert(ModelTimer::Cancel);
+        }
+        if self.abort && !st.disk.ghost.aborted && st.usable().is_some() {
+            t.insert(ModelTimer::Abort);
         }
         if !st.in_fsync.is_empty() {
             t.insert(ModelTimer::Fsync);
@@ -545,11 +581,13 @@ impl Side {
     fn outcome(&self, g: &mut Ghost, app_id: u64, outcome: Outcome) {
         g.report_outcome(app_id, outcome);
         let uncaused = match outcome {
-            Outcome::NonDelivered(NonDelivery::Cancelled) => true,
+            Outcome::NonDelivered(NonDelivery::Cancelled) => !(g.cancelled && app_id == 0),
             Outcome::NonDelivered(NonDelivery::Expired) => !self.expiry,
             _ => false,
         };
-        if uncaused {
+        if uncaused && g.aborted {
+            g.faults.insert(MsgFault::AbortChangedFate { app_id });
+        } else if uncaused {
             g.faults.insert(MsgFault::UncausedNdr { app_id });
         }
     }
@@ -620,6 +658,16 @@ impl Side {
             Stimulus::Timer(ModelTimer::Release) => {
                 st.disk.ghost.released = true;
                 self.input(&mut st, Input::Release, o);
+            }
+            Stimulus::Timer(ModelTimer::Cancel) => {
+                if let Some(id) = first_message(&st) {
+                    st.disk.ghost.cancelled = true;
+                    self.input(&mut st, Input::Cancel(id), o);
+                }
+            }
+            Stimulus::Timer(ModelTimer::Abort) => {
+                st.disk.ghost.aborted = true;
+                self.input(&mut st, Input::Abort, o);
             }
             Stimulus::Timer(ModelTimer::LinkDrop) => {
                 let g = &mut st.disk.ghost;
@@ -694,11 +742,20 @@ impl Actor for Side {
     }
 }
 
+/// The session's id of the application's first message (application id 0), while the
+/// session holds it without an outcome.
+fn first_message(st: &SideState) -> Option<MessageId> {
+    st.session.store().outbound.iter().find(|(_, m)| m.app_id == 0).map(|(id, _)| *id)
+}
+
 /// Notes the first segments and resumptions of the DATA a side transmits.
 fn note_sent(g: &mut Ghost, pdu: &Pdu) {
     let Body::Packet(frames) = &pdu.body else { return };
     for f in frames {
         if let Frame::Data(d) = f {
+            if let Some(first) = d.first {
+                g.sent_msn.entry(first.app_id).or_insert(d.msn);
+            }
             if d.offset == 0 {
                 // (Re)started from the beginning on this association.
                 g.first_sent.insert(d.msn, pdu.header.epoch);

@@ -25,7 +25,8 @@
 //! * [`graph`] — our own BFS over the `Model` trait: minimal traces and AG EF;
 //! * [`check`] — a full check: stateright's checker plus the graph pass, as a table;
 //! * [`mutants`] — every hidden mutation of the core must be caught;
-//! * [`walk`] — seeded random walks beyond the exhaustive bounds;
+//! * [`walk`] — seeded random walks beyond the exhaustive bounds (uniform or guided);
+//! * [`swarm`] — guided walks in shards with disjoint seeds, and the merge of their JSON;
 //! * [`trace`] — readable counterexamples;
 //! * [`tracecheck`] — the safety properties checked on two real endpoints' recordings.
 
@@ -36,6 +37,7 @@ pub mod graph;
 pub mod mutants;
 pub mod preset;
 pub mod properties;
+pub mod swarm;
 pub mod trace;
 pub mod tracecheck;
 pub mod walk;

@@ -3,7 +3,9 @@
 //! ```text
 //! assoc-model check [--preset P] [--property NAME] [--cross-check [--threads N] [--bfs|--dfs]] [--full-states]
 //! assoc-model explore [--preset P] [--addr 127.0.0.1:3000]
-//! assoc-model simulate --seed S --steps N [--preset P] [--depth D]
+//! assoc-model simulate --seed S --steps N [--preset P] [--depth D] [--guided [--fault-pct F]]
+//! assoc-model simulate --shard i/N --seeds K --json OUT [--preset P] [--steps N] [--depth D]
+//! assoc-model merge SHARD.json...
 //! assoc-model mutants
 //! assoc-model presets
 //! assoc-model trace-check --psk-file F A.rec B.rec
@@ -15,7 +17,8 @@ use std::time::Duration;
 use assoc_core::mutation::{Mutation, Mutations};
 use assoc_model::check::{self, Options, Strategy};
 use assoc_model::preset::{self, Preset};
-use assoc_model::{mutants, properties, trace, tracecheck, walk};
+use assoc_model::walk::Guide;
+use assoc_model::{mutants, properties, swarm, trace, tracecheck, walk};
 use clap::{Parser, Subcommand};
 use stateright::Model;
 
@@ -104,6 +107,28 @@ enum Command {
         /// Activate a core mutation.
         #[arg(long)]
         mutation: Option<String>,
+        /// Guided walks: prefer undelivered PDUs, fsyncs and the bearer coming up; inject
+        /// faults at `--fault-pct` (always on with `--shard`).
+        #[arg(long)]
+        guided: bool,
+        /// Percent of guided steps that inject a fault when one is possible.
+        #[arg(long, default_value_t = 5)]
+        fault_pct: u8,
+        /// Run shard i of N (disjoint seeds i, i+N, …) of guided walks; `--steps` per seed.
+        #[arg(long, requires = "json")]
+        shard: Option<String>,
+        /// Seeds per shard.
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// Where a shard writes its JSON result (for `merge`).
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
+    /// Combine shard JSON results into one report; non-zero exit if a property was violated.
+    Merge {
+        /// The shards' JSON files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
     },
     /// Run every core mutation; non-zero exit if any is missed.
     Mutants {
@@ -198,11 +223,29 @@ fn run(cli: Cli) -> Result<bool, String> {
             let _ = p.model(m).checker().serve(addr.as_str());
             Ok(true)
         }
-        Command::Simulate { seed, steps, preset, depth, mutation } => {
+        Command::Simulate { seed, steps, preset, depth, mutation, guided, fault_pct, shard, seeds, json } => {
             let p = preset_arg(&preset)?;
             let m = mutation_arg(mutation.as_deref())?;
             let model = p.model(m);
-            let r = walk::simulate(&model, seed, steps, depth);
+            let guide =
+                if guided || shard.is_some() { Guide::Progress { fault_pct } } else { Guide::Uniform };
+            if let (Some(shard), Some(json)) = (shard, json) {
+                let shard = swarm::Shard::parse(&shard)?;
+                let r = swarm::run_shard(&model, mutation.as_deref(), shard, seeds, steps, depth, guide);
+                let text = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+                std::fs::write(&json, text).map_err(|e| format!("{}: {e}", json.display()))?;
+                println!(
+                    "preset {} shard {}: {} seeds, {} steps, {} violations -> {}",
+                    p.name,
+                    r.shard,
+                    r.seeds.len(),
+                    r.steps,
+                    r.violations.len(),
+                    json.display()
+                );
+                return Ok(true);
+            }
+            let r = walk::simulate_guided(&model, seed, steps, depth, guide);
             println!(
                 "preset {}: {} walks, {} steps (seed {seed}, depth <= {depth})",
                 p.name, r.walks, r.steps
@@ -220,6 +263,16 @@ fn run(cli: Cli) -> Result<bool, String> {
                     Ok(false)
                 }
             }
+        }
+        Command::Merge { files } => {
+            let mut shards = Vec::new();
+            for f in &files {
+                let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                shards.push(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?);
+            }
+            let merged = swarm::merge(&shards)?;
+            print!("{}", merged.render());
+            Ok(merged.violated.is_empty())
         }
         Command::Mutants { traces } => {
             let mut all = true;

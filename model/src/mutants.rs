@@ -8,7 +8,8 @@ use assoc_core::mutation::{Mutation, Mutations};
 
 use crate::check::{self, Options, Outcome, Report};
 use crate::preset::{
-    Preset, CI, CI_CRASH_MSG, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_RELEASE, CI_RESET, CI_RESUME,
+    Preset, CI, CI_ABORT, CI_CANCEL, CI_CRASH_MSG, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_MSG_CRASH, CI_RELEASE,
+    CI_RESET, CI_RESUME, CI_TWO,
 };
 
 /// The preset on which mutation `m` is checked: the smallest whose workload and
@@ -30,6 +31,20 @@ pub fn preset_for(m: Mutation) -> &'static Preset {
         Mutation::IgnoreIdempotencyKey => &CI_CRASH_MSG,
         // A peer restarting under an established association.
         Mutation::IgnoreReset | Mutation::AcceptUnverifiedReset => &CI_RESET,
+        // Handshake and epoch bookkeeping: the association-level preset.
+        Mutation::ResponderEpochNotRecorded | Mutation::EpochNotAdopted | Mutation::SwappedInitiatorTags => {
+            &CI
+        }
+        // The sender crashes between a DATA leaving and its msn assignment being durable.
+        Mutation::MsnNotDurableBeforeData => &CI_MSG_CRASH,
+        // A summary while a later msn is in flight; a message completing before an earlier one.
+        Mutation::WatermarkOffByOne | Mutation::DeliverOutOfOrder => &CI_TWO,
+        // A checkpoint in the middle of a message.
+        Mutation::AckBeforeCheckpointDurable => &CI_RESUME,
+        // A CANCEL answered while its record is in fsync.
+        Mutation::CancelAnswerBeforeRecord => &CI_CANCEL,
+        // An abort with a message in flight.
+        Mutation::AbortDropsInFlight => &CI_ABORT,
     }
 }
 

@@ -6,6 +6,7 @@
 
 use stateright::Expectation;
 
+use assoc_core::wire::Resolution;
 use assoc_core::{Outcome, StoredInbound};
 
 use crate::actor::{AssocId, MsgFault, SideState};
@@ -56,7 +57,7 @@ pub const NO_STUCK_STATE_DOC: &str =
      reported to the application (no workload: both sides can still agree on a usable association)";
 
 /// Every stateright property of the model.
-pub const ALL: [Prop; 17] = [
+pub const ALL: [Prop; 19] = [
     Prop {
         expectation: Kind::Always,
         name: "association agreement",
@@ -123,8 +124,22 @@ pub const ALL: [Prop; 17] = [
     Prop {
         expectation: Kind::Always,
         name: "release never creates an NDR",
-        doc: "no non-delivery without its cause (the applications never cancel; expiry only where time reaches it)",
+        doc: "no non-delivery without its cause (cancelled only if the application cancelled it; expiry only where time reaches it)",
         condition: release_no_ndr,
+        applies: has_messages,
+    },
+    Prop {
+        expectation: Kind::Always,
+        name: "abort never changes a message's fate",
+        doc: "after the application aborts an association, no message gets a non-delivery without its own cause",
+        condition: abort_keeps_fate,
+        applies: |p| has_messages(p) && p.abort.iter().any(|a| *a),
+    },
+    Prop {
+        expectation: Kind::Always,
+        name: "outcomes backed by the receiver's disk",
+        doc: "a sent message's outcome at its sender is the resolution on the receiver's disk (no crash can take it back)",
+        condition: outcomes_durable,
         applies: has_messages,
     },
     Prop {
@@ -219,6 +234,30 @@ fn outcomes_agree(_: &AssocModel, s: &State) -> bool {
         })
 }
 
+/// Every outcome a sender learned for a message it sent is what the receiver's disk says
+/// about that msn: delivered below the watermark, or resolved without delivery.
+fn outcomes_durable(_: &AssocModel, s: &State) -> bool {
+    (0..2).all(|i| {
+        let g = &s.actor_states[i].disk.ghost;
+        let disk = &s.actor_states[1 - i].disk.store;
+        g.outcomes.iter().all(|(app, o)| {
+            let Some(&msn) = g.sent_msn.get(app) else { return true };
+            let on_disk = match disk.inbound.get(&msn) {
+                Some(StoredInbound::Resolved(r)) => Some(*r),
+                _ if msn < disk.watermark => {
+                    Some(disk.recent_non_delivered.get(&msn).copied().unwrap_or(Resolution::Delivered))
+                }
+                _ => None,
+            };
+            match (&o.0, on_disk) {
+                (Outcome::Delivered, Some(r)) => r == Resolution::Delivered,
+                (Outcome::NonDelivered(_), Some(r)) => r != Resolution::Delivered,
+                (_, None) => false,
+            }
+        })
+    })
+}
+
 /// The Ledger's resume-point check: what a sender believes the receiver holds durably
 /// (from the receiver's acknowledgements) is never more than the receiver's disk holds.
 fn acks_durable(_: &AssocModel, s: &State) -> bool {
@@ -254,6 +293,10 @@ fn windows_respected(_: &AssocModel, s: &State) -> bool {
 
 fn release_no_ndr(_: &AssocModel, s: &State) -> bool {
     no_fault(s, |f| matches!(f, MsgFault::UncausedNdr { .. }))
+}
+
+fn abort_keeps_fate(_: &AssocModel, s: &State) -> bool {
+    no_fault(s, |f| matches!(f, MsgFault::AbortChangedFate { .. }))
 }
 
 fn all_delivered(m: &AssocModel, s: &State) -> bool {

@@ -81,6 +81,8 @@ pub fn action_line(a: &Action) -> String {
             ModelTimer::DialFail => format!("{}: dial fails", name(*id)),
             ModelTimer::LinkDrop => format!("{}: bearer DROPS", name(*id)),
             ModelTimer::Release => format!("{}: application RELEASES the association", name(*id)),
+            ModelTimer::Cancel => format!("{}: application CANCELS its first message", name(*id)),
+            ModelTimer::Abort => format!("{}: application ABORTS the association", name(*id)),
         },
         ActorModelAction::Crash(id) => format!("{} CRASHES (records in fsync are lost)", name(*id)),
         ActorModelAction::Recover(id) => format!("{} restarts from its disk", name(*id)),

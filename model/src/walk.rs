@@ -1,14 +1,19 @@
 //! Seeded random walks over the `Model` trait, for depths beyond the exhaustive bounds.
 //!
 //! Our own walker rather than stateright's simulation checker (whose recorded paths are
-//! wrong when it picks an ignored action): each step picks uniformly among the actions
-//! that change the state and stay within the boundary, so the recorded walk *is* the
-//! trace.
+//! wrong when it picks an ignored action): each step picks among the actions that change
+//! the state and stay within the boundary, so the recorded walk *is* the trace. Uniform
+//! walks drown in timer firings and replays and seldom reach delivery; guided walks
+//! ([`Guide::Progress`]) prefer what moves the protocol and inject faults at a set rate.
 
+use std::collections::BTreeSet;
+
+use stateright::actor::ActorModelAction;
 use stateright::Model;
 
-use crate::graph::Path;
-use crate::preset::{AssocModel, State};
+use crate::actor::ModelTimer;
+use crate::graph::{fingerprint, Path};
+use crate::preset::{Action, AssocModel, State};
 use crate::properties::{Kind, ALL};
 
 /// A small deterministic generator (splitmix64).
@@ -46,9 +51,78 @@ pub struct WalkReport {
     pub violation: Option<(&'static str, Path<AssocModel>)>,
 }
 
+/// How a walk picks its next action among those that change the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guide {
+    /// Uniformly.
+    Uniform,
+    /// Toward progress: a fault (loss, crash, link drop, dial failure) with probability
+    /// `fault_pct` percent when one is possible; otherwise by weight — a PDU not yet
+    /// delivered in this walk, a completed fsync or the bearer coming up
+    /// ([`PROGRESS_WEIGHT`]) before anything else (a timer, an application action, a
+    /// replayed PDU: weight 1).
+    Progress {
+        /// Percent of steps that inject a fault when one is possible.
+        fault_pct: u8,
+    },
+}
+
+/// Weight of a progress action in a [`Guide::Progress`] walk (others weigh 1).
+pub const PROGRESS_WEIGHT: u64 = 12;
+
+/// What kind of step an action is, for [`Guide::Progress`].
+fn weight(action: &Action, delivered: &BTreeSet<u64>) -> Option<u64> {
+    match action {
+        ActorModelAction::Drop(_) | ActorModelAction::Crash(_) => None,
+        ActorModelAction::Timeout(_, t) if t.is_fault() => None,
+        ActorModelAction::Deliver { src, dst, msg } => {
+            Some(if delivered.contains(&fingerprint(&(src, dst, msg))) { 1 } else { PROGRESS_WEIGHT })
+        }
+        ActorModelAction::Timeout(_, ModelTimer::Fsync | ModelTimer::LinkUp) => Some(PROGRESS_WEIGHT),
+        _ => Some(1),
+    }
+}
+
+/// Picks the index of one option for a [`Guide::Progress`] walk.
+fn pick_guided(
+    rng: &mut SplitMix,
+    options: &[(usize, State)],
+    actions: &[Action],
+    delivered: &BTreeSet<u64>,
+    fault_pct: u8,
+) -> usize {
+    let weights: Vec<Option<u64>> = options.iter().map(|(i, _)| weight(&actions[*i], delivered)).collect();
+    let faults: Vec<usize> = (0..options.len()).filter(|k| weights[*k].is_none()).collect();
+    let inject = !faults.is_empty() && rng.below(100) < usize::from(fault_pct);
+    let total: u64 = weights.iter().flatten().sum();
+    if inject || total == 0 {
+        return faults[rng.below(faults.len())];
+    }
+    let mut at = rng.next_u64() % total;
+    for (k, w) in weights.iter().enumerate() {
+        let Some(w) = w else { continue };
+        if at < *w {
+            return k;
+        }
+        at -= w;
+    }
+    unreachable!("the weights add up to `total`")
+}
+
 /// Walks from the initial state, restarting after `max_depth` steps or at a dead end,
-/// until `steps` steps were taken or an `always` property fails.
+/// until `steps` steps were taken or an `always` property fails. Uniform choice.
 pub fn simulate(model: &AssocModel, seed: u64, steps: usize, max_depth: usize) -> WalkReport {
+    simulate_guided(model, seed, steps, max_depth, Guide::Uniform)
+}
+
+/// Like [`simulate`], with the choice of each step made by `guide`.
+pub fn simulate_guided(
+    model: &AssocModel,
+    seed: u64,
+    steps: usize,
+    max_depth: usize,
+    guide: Guide,
+) -> WalkReport {
     let mut rng = SplitMix::new(seed);
     let mut report = WalkReport {
         walks: 0,
@@ -64,6 +138,7 @@ pub fn simulate(model: &AssocModel, seed: u64, steps: usize, max_depth: usize) -
         let mut state: State = inits[init_index].clone();
         let mut path: Path<AssocModel> =
             Path { init: state.clone(), init_index, indices: Vec::new(), steps: Vec::new() };
+        let mut delivered: BTreeSet<u64> = BTreeSet::new();
         for _ in 0..max_depth {
             if report.steps >= steps {
                 break 'walks;
@@ -81,7 +156,16 @@ pub fn simulate(model: &AssocModel, seed: u64, steps: usize, max_depth: usize) -
             if options.is_empty() {
                 break;
             }
-            let (ai, next) = options.swap_remove(rng.below(options.len()));
+            let k = match guide {
+                Guide::Uniform => rng.below(options.len()),
+                Guide::Progress { fault_pct } => {
+                    pick_guided(&mut rng, &options, &actions, &delivered, fault_pct)
+                }
+            };
+            let (ai, next) = options.swap_remove(k);
+            if let ActorModelAction::Deliver { src, dst, msg } = &actions[ai] {
+                delivered.insert(fingerprint(&(src, dst, msg)));
+            }
             report.steps += 1;
             path.indices.push(ai);
             path.steps.push((actions[ai].clone(), next.clone()));

@@ -56,11 +56,12 @@ fn resume_from_own_offset_gets_stuck() {
     caught(Mutation::ResumeFromOwnOffset, "ci-resume", "no stuck state", 16);
 }
 
-/// The expiry timer gives up a message the receiver already has: the sender is told
-/// non-delivered while the receiver delivers it.
+/// The expiry timer gives up a message the receiver may already have: the sender is told
+/// non-delivered while nothing on the receiver's disk says so (and 3 steps later the
+/// receiver delivers it).
 #[test]
 fn ndr_in_doubt_on_timer_contradicts_the_receiver() {
-    caught(Mutation::NdrInDoubtOnTimer, "ci-expiry", "one outcome, agreeing with the receiver", 13);
+    caught(Mutation::NdrInDoubtOnTimer, "ci-expiry", "outcomes backed by the receiver's disk", 10);
 }
 
 /// A retransmission that arrives after delivery is handed to the application again.
@@ -96,4 +97,63 @@ fn ignore_reset_gets_stuck_without_probe_exhaustion() {
 #[test]
 fn accept_unverified_reset_tears_down_a_live_association() {
     caught(Mutation::AcceptUnverifiedReset, "ci-reset", "resets only for a lost association", 17);
+}
+
+/// The DATA leaves before its msn assignment is durable; alpha crashes, the message looks
+/// never sent and expires as non-delivered although beta has it.
+#[test]
+fn msn_not_durable_before_data_loses_the_assignment() {
+    caught(Mutation::MsnNotDurableBeforeData, "ci-msg-crash", "outcomes backed by the receiver's disk", 11);
+}
+
+/// A summary claims the msn at the watermark resolved: alpha is told DELIVERED for a message
+/// beta has only partly received.
+#[test]
+fn watermark_off_by_one_reports_a_delivery_that_did_not_happen() {
+    caught(Mutation::WatermarkOffByOne, "ci-two", "one outcome, agreeing with the receiver", 14);
+}
+
+/// The summary acknowledging the 1024-byte checkpoint leaves while the checkpoint is still
+/// in fsync: alpha's resume point is ahead of beta's disk.
+#[test]
+fn ack_before_checkpoint_durable_is_ahead_of_the_disk() {
+    caught(Mutation::AckBeforeCheckpointDurable, "ci-resume", "acks never ahead of durable state", 10);
+}
+
+/// The RESOLVED answer to a CANCEL overtakes the record it reports: alpha learns a
+/// non-delivery that beta's disk does not hold (a crash of beta now would undo it).
+#[test]
+fn cancel_answer_before_record_is_not_durable() {
+    caught(Mutation::CancelAnswerBeforeRecord, "ci-cancel", "outcomes backed by the receiver's disk", 13);
+}
+
+/// The responder's association runs at an epoch it never recorded.
+#[test]
+fn responder_epoch_not_recorded_runs_above_the_session() {
+    caught(Mutation::ResponderEpochNotRecorded, "ci", "association epoch <= session epoch", 4);
+}
+
+/// The first attempt's epoch reaches the disk but not the session.
+#[test]
+fn epoch_not_adopted_runs_below_the_disk() {
+    caught(Mutation::EpochNotAdopted, "ci", "session epoch >= durable epoch", 1);
+}
+
+/// The second message completes first and is delivered before the first.
+#[test]
+fn deliver_out_of_order_breaks_msn_order() {
+    caught(Mutation::DeliverOutOfOrder, "ci-two", "delivered = submitted, in msn order", 16);
+}
+
+/// Aborting the association gives up the message in flight.
+#[test]
+fn abort_drops_in_flight_changes_a_fate() {
+    caught(Mutation::AbortDropsInFlight, "ci-abort", "abort never changes a message's fate", 11);
+}
+
+/// The initiator's tags are the wrong way round: the two sides hold different associations
+/// at one epoch.
+#[test]
+fn swapped_initiator_tags_break_agreement() {
+    caught(Mutation::SwappedInitiatorTags, "ci", "association agreement", 6);
 }

@@ -17,7 +17,7 @@ use assoc_model::mutants::MutantResult;
 use assoc_model::preset::{self, Preset};
 
 /// The presets small enough for CI, in table order.
-pub const CI_PRESETS: [&Preset; 9] = [
+pub const CI_PRESETS: [&Preset; 12] = [
     &preset::CI,
     &preset::CI_PEER_CRASH,
     &preset::CI_COLLIDE,
@@ -27,6 +27,9 @@ pub const CI_PRESETS: [&Preset; 9] = [
     &preset::CI_EXPIRY,
     &preset::CI_RELEASE,
     &preset::CI_RESET,
+    &preset::CI_TWO,
+    &preset::CI_RECV_CRASH,
+    &preset::CI_ABORT,
 ];
 
 /// The command that regenerates `RESULTS.md`.
@@ -62,7 +65,7 @@ fn bounds(p: &Preset) -> String {
         }
     };
     format!(
-        "epoch ≤ {}, pn ≤ {}; msgs α→β {}, β→α {}; crashes {:?}, link drops {:?}{}{}{}{}{}",
+        "epoch ≤ {}, pn ≤ {}; msgs α→β {}, β→α {}; crashes {:?}, link drops {:?}{}{}{}{}{}{}{}{}",
         p.max_epoch,
         p.max_pn,
         w(0),
@@ -74,6 +77,9 @@ fn bounds(p: &Preset) -> String {
         if p.both_open { "; both open" } else { "" },
         if p.expiry { "; expiry" } else { "" },
         if p.release.iter().any(|r| *r) { "; release" } else { "" },
+        if p.cancel.iter().any(|c| *c) { "; cancel" } else { "" },
+        if p.abort.iter().any(|a| *a) { "; abort" } else { "" },
+        if p.max_datagram < 1400 { format!("; datagrams ≤ {} B", p.max_datagram) } else { String::new() },
     )
 }
 

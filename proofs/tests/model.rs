@@ -63,6 +63,8 @@ const NO_DUP: &str = "no duplicate delivery";
 const AS_SUBMITTED: &str = "delivered = submitted, in msn order";
 const ONE_OUTCOME: &str = "one outcome, agreeing with the receiver";
 const ACKS: &str = "acks never ahead of durable state";
+const DISK_BACKED: &str = "outcomes backed by the receiver's disk";
+const ABORT_FATE: &str = "abort never changes a message's fate";
 const WINDOWS: &str = "windows respected";
 const NO_NDR: &str = "release never creates an NDR";
 const ALL_DELIVERED: &str = "every message delivered";
@@ -113,6 +115,7 @@ pairs! {
     ci_msg_app_id_once: "ci-msg", APP_ID_ONCE;
     ci_msg_as_submitted: "ci-msg", AS_SUBMITTED;
     ci_msg_one_outcome: "ci-msg", ONE_OUTCOME;
+    ci_msg_disk_backed: "ci-msg", DISK_BACKED;
     ci_msg_acks: "ci-msg", ACKS;
     ci_msg_windows: "ci-msg", WINDOWS;
     ci_msg_no_ndr: "ci-msg", NO_NDR;
@@ -128,6 +131,7 @@ pairs! {
     ci_resume_app_id_once: "ci-resume", APP_ID_ONCE;
     ci_resume_as_submitted: "ci-resume", AS_SUBMITTED;
     ci_resume_one_outcome: "ci-resume", ONE_OUTCOME;
+    ci_resume_disk_backed: "ci-resume", DISK_BACKED;
     ci_resume_acks: "ci-resume", ACKS;
     ci_resume_windows: "ci-resume", WINDOWS;
     ci_resume_no_ndr: "ci-resume", NO_NDR;
@@ -146,6 +150,7 @@ pairs! {
     ci_expiry_app_id_once: "ci-expiry", APP_ID_ONCE;
     ci_expiry_as_submitted: "ci-expiry", AS_SUBMITTED;
     ci_expiry_one_outcome: "ci-expiry", ONE_OUTCOME;
+    ci_expiry_disk_backed: "ci-expiry", DISK_BACKED;
     ci_expiry_acks: "ci-expiry", ACKS;
     ci_expiry_windows: "ci-expiry", WINDOWS;
     ci_expiry_no_ndr: "ci-expiry", NO_NDR;
@@ -161,6 +166,7 @@ pairs! {
     ci_release_app_id_once: "ci-release", APP_ID_ONCE;
     ci_release_as_submitted: "ci-release", AS_SUBMITTED;
     ci_release_one_outcome: "ci-release", ONE_OUTCOME;
+    ci_release_disk_backed: "ci-release", DISK_BACKED;
     ci_release_acks: "ci-release", ACKS;
     ci_release_windows: "ci-release", WINDOWS;
     ci_release_no_ndr: "ci-release", NO_NDR;
@@ -176,6 +182,49 @@ pairs! {
     ci_reset_reestablished: "ci-reset", REESTABLISHED;
     ci_reset_resets: "ci-reset", RESETS;
     ci_reset_no_stuck_state: "ci-reset", NO_STUCK_STATE;
+    ci_two_agreement: "ci-two", AGREEMENT;
+    ci_two_monotone: "ci-two", MONOTONE;
+    ci_two_not_below_disk: "ci-two", NOT_BELOW_DISK;
+    ci_two_recorded: "ci-two", RECORDED;
+    ci_two_no_dup: "ci-two", NO_DUP;
+    ci_two_as_submitted: "ci-two", AS_SUBMITTED;
+    ci_two_one_outcome: "ci-two", ONE_OUTCOME;
+    ci_two_disk_backed: "ci-two", DISK_BACKED;
+    ci_two_acks: "ci-two", ACKS;
+    ci_two_windows: "ci-two", WINDOWS;
+    ci_two_no_ndr: "ci-two", NO_NDR;
+    ci_two_all_delivered: "ci-two", ALL_DELIVERED;
+    ci_two_established: "ci-two", ESTABLISHED;
+    ci_two_no_stuck_state: "ci-two", NO_STUCK_STATE;
+    ci_recv_crash_agreement: "ci-recv-crash", AGREEMENT;
+    ci_recv_crash_monotone: "ci-recv-crash", MONOTONE;
+    ci_recv_crash_not_below_disk: "ci-recv-crash", NOT_BELOW_DISK;
+    ci_recv_crash_recorded: "ci-recv-crash", RECORDED;
+    ci_recv_crash_no_dup: "ci-recv-crash", NO_DUP;
+    ci_recv_crash_as_submitted: "ci-recv-crash", AS_SUBMITTED;
+    ci_recv_crash_one_outcome: "ci-recv-crash", ONE_OUTCOME;
+    ci_recv_crash_disk_backed: "ci-recv-crash", DISK_BACKED;
+    ci_recv_crash_acks: "ci-recv-crash", ACKS;
+    ci_recv_crash_windows: "ci-recv-crash", WINDOWS;
+    ci_recv_crash_no_ndr: "ci-recv-crash", NO_NDR;
+    ci_recv_crash_all_delivered: "ci-recv-crash", ALL_DELIVERED;
+    ci_recv_crash_established: "ci-recv-crash", ESTABLISHED;
+    ci_recv_crash_reestablished: "ci-recv-crash", REESTABLISHED;
+    ci_abort_agreement: "ci-abort", AGREEMENT;
+    ci_abort_monotone: "ci-abort", MONOTONE;
+    ci_abort_not_below_disk: "ci-abort", NOT_BELOW_DISK;
+    ci_abort_recorded: "ci-abort", RECORDED;
+    ci_abort_no_dup: "ci-abort", NO_DUP;
+    ci_abort_as_submitted: "ci-abort", AS_SUBMITTED;
+    ci_abort_one_outcome: "ci-abort", ONE_OUTCOME;
+    ci_abort_disk_backed: "ci-abort", DISK_BACKED;
+    ci_abort_acks: "ci-abort", ACKS;
+    ci_abort_windows: "ci-abort", WINDOWS;
+    ci_abort_no_ndr: "ci-abort", NO_NDR;
+    ci_abort_abort_fate: "ci-abort", ABORT_FATE;
+    ci_abort_all_delivered: "ci-abort", ALL_DELIVERED;
+    ci_abort_established: "ci-abort", ESTABLISHED;
+    ci_abort_no_stuck_state: "ci-abort", NO_STUCK_STATE;
 }
 
 /// The pairs above are exactly the rows the CI presets check: a property added to the
@@ -223,6 +272,15 @@ caught! {
     ignore_idempotency_key_is_caught: Mutation::IgnoreIdempotencyKey;
     ignore_reset_is_caught: Mutation::IgnoreReset;
     accept_unverified_reset_is_caught: Mutation::AcceptUnverifiedReset;
+    msn_not_durable_before_data_is_caught: Mutation::MsnNotDurableBeforeData;
+    watermark_off_by_one_is_caught: Mutation::WatermarkOffByOne;
+    ack_before_checkpoint_durable_is_caught: Mutation::AckBeforeCheckpointDurable;
+    cancel_answer_before_record_is_caught: Mutation::CancelAnswerBeforeRecord;
+    responder_epoch_not_recorded_is_caught: Mutation::ResponderEpochNotRecorded;
+    epoch_not_adopted_is_caught: Mutation::EpochNotAdopted;
+    deliver_out_of_order_is_caught: Mutation::DeliverOutOfOrder;
+    abort_drops_in_flight_is_caught: Mutation::AbortDropsInFlight;
+    swapped_initiator_tags_is_caught: Mutation::SwappedInitiatorTags;
 }
 
 /// `RESULTS.md` is what the CI presets and the mutations give today.

@@ -224,7 +224,9 @@ impl Session {
                 Ok(())
             }
             ConfirmDecision::Accept => {
-                if proposal.epoch > self.store.epoch {
+                if proposal.epoch > self.store.epoch
+                    && !self.cfg.mutations.is_active(Mutation::ResponderEpochNotRecorded)
+                {
                     self.persist(Record::Epoch(proposal.epoch));
                 }
                 let summary = Receiver::summary(&self.store, self.handshake_summary_budget());
@@ -275,7 +277,10 @@ impl Session {
         {
             return self.drop_pdu(DropReason::BadAuth);
         }
-        let ids = initiator_ids(attempt, c);
+        let mut ids = initiator_ids(attempt, c);
+        if self.cfg.mutations.is_active(Mutation::SwappedInitiatorTags) {
+            core::mem::swap(&mut ids.local_tag, &mut ids.peer_tag);
+        }
         let Body::Accept(a) = self.decode_body(raw.ty, &raw.body)? else {
             return self.drop_pdu(DropReason::NotApplicable);
         };

@@ -327,16 +327,7 @@ impl Session {
                 self.hold_open = false;
                 if self.cfg.mutations.is_active(Mutation::ReleaseDropsInFlight) {
                     // The historical bug: releasing the association gives up what is in flight.
-                    let in_flight: alloc::vec::Vec<Finished> = self
-                        .store
-                        .outbound
-                        .iter()
-                        .filter(|(_, m)| m.msn.is_some())
-                        .map(|(id, m)| (*id, m.app_id, Outcome::NonDelivered(NonDelivery::Cancelled)))
-                        .collect();
-                    for f in in_flight {
-                        self.finish(f);
-                    }
+                    self.give_up_in_flight();
                 }
                 if self.attempt.take().is_some() {
                     self.timers.stop(Timer::Handshake);
@@ -349,6 +340,10 @@ impl Session {
             }
             Input::Abort => {
                 self.abort_association(now, AbortReason::Requested);
+                if self.cfg.mutations.is_active(Mutation::AbortDropsInFlight) {
+                    // The historical bug: tearing the association down gives up what is in flight.
+                    self.give_up_in_flight();
+                }
                 Ok(())
             }
             Input::Submit(submission) => {
@@ -761,8 +756,25 @@ impl Session {
 
     fn persist(&mut self, record: Record) {
         self.sender.observe(&self.store, &record);
-        self.store.apply(&record);
+        if !(matches!(record, Record::Epoch(_)) && self.cfg.mutations.is_active(Mutation::EpochNotAdopted)) {
+            self.store.apply(&record);
+        }
         self.outbox.persist(record);
+    }
+
+    /// Gives up every message in flight (non-delivered). Only mutations do this: the
+    /// protocol never decides a sent message's fate without the receiver's word.
+    fn give_up_in_flight(&mut self) {
+        let in_flight: alloc::vec::Vec<Finished> = self
+            .store
+            .outbound
+            .iter()
+            .filter(|(_, m)| m.msn.is_some())
+            .map(|(id, m)| (*id, m.app_id, Outcome::NonDelivered(NonDelivery::Cancelled)))
+            .collect();
+        for f in in_flight {
+            self.finish(f);
+        }
     }
 
     fn transmit(&mut self, datagram: Bytes) {

@@ -8,6 +8,7 @@ use super::Session;
 use crate::association::{Association, PacketEffect, Phase};
 use crate::io::{DownReason, DropReason, Event, InputError};
 use crate::message::{CancelError, MessageId, NonDelivery, Outcome};
+use crate::mutation::Mutation;
 use crate::persist::Record;
 use crate::receiver::{Ignored, Receiver};
 use crate::time::Instant;
@@ -146,7 +147,12 @@ impl Session {
     /// pauses while `max_queued_messages` of them (or `max_queued_bytes` of content) wait;
     /// [`Ack::Delivery`](crate::Ack::Delivery) resumes it.
     pub(super) fn deliver_ready(&mut self) {
-        while let Some(r) = Receiver::deliverable(&self.store) {
+        let any_order = self.cfg.mutations.is_active(Mutation::DeliverOutOfOrder);
+        while let Some(r) = if any_order {
+            Receiver::deliverable_any(&self.store)
+        } else {
+            Receiver::deliverable(&self.store)
+        } {
             if let Record::Delivered { msn, app_id, bytes } = &r {
                 let inbox = &self.store;
                 let full = inbox.inbox.len() >= self.cfg.max_queued_messages as usize
@@ -228,13 +234,21 @@ impl Session {
             // stop, or they would linger and be discarded by some later, unrelated input.
             let discarded = frames.len() < taken;
             let mut records = Vec::new();
+            // Mutations only: this packet leaves ahead of the records it depends on.
+            let mut overtakes = false;
             if a.phase == Phase::Established {
                 for f in self.receiver.take_answers() {
+                    overtakes |= matches!(f, Frame::Resolved { .. })
+                        && self.cfg.mutations.is_active(Mutation::CancelAnswerBeforeRecord);
                     budget = budget.saturating_sub(f.encoded_len());
                     frames.push(f);
                 }
                 if self.receiver.summary_due && budget > 64 {
-                    let summary = Receiver::summary(&self.store, budget - 1);
+                    let mut summary = Receiver::summary(&self.store, budget - 1);
+                    if self.cfg.mutations.is_active(Mutation::WatermarkOffByOne) {
+                        summary.resolved_below = summary.resolved_below.saturating_add(1);
+                    }
+                    overtakes |= self.cfg.mutations.is_active(Mutation::AckBeforeCheckpointDurable);
                     let f = Frame::Summary(summary);
                     budget = budget.saturating_sub(f.encoded_len());
                     frames.push(f);
@@ -262,6 +276,21 @@ impl Session {
                 }
             }
             let datagram = a.seal_packet(now, suite, sid, frames);
+            if overtakes {
+                self.stats.0.datagrams_out += 1;
+                self.outbox.push_ahead(crate::io::Output::Transmit(crate::io::Transmit { datagram }));
+                for r in records {
+                    self.persist(r);
+                }
+                continue;
+            }
+            if self.cfg.mutations.is_active(Mutation::MsnNotDurableBeforeData) {
+                self.transmit(datagram);
+                for r in records {
+                    self.persist(r);
+                }
+                continue;
+            }
             for r in records {
                 self.persist(r);
             }

@@ -48,6 +48,10 @@ pub struct Impairments {
     pub dial_delay: Duration,
     /// Time for a record to become durable.
     pub fsync_delay: Duration,
+    /// Chance, per record about to become durable, that its side crashes instead: crashes
+    /// placed in the fsync windows (a record issued, not yet durable, and whatever left
+    /// before it already gone), where durability bugs show. Percent.
+    pub fsync_crash_pct: u8,
 }
 
 impl Impairments {
@@ -64,6 +68,7 @@ impl Impairments {
             dial_fail_pct: 0,
             dial_delay: Duration::from_millis(50),
             fsync_delay: Duration::from_millis(1),
+            fsync_crash_pct: 0,
         }
     }
 
@@ -80,6 +85,7 @@ impl Impairments {
             dial_fail_pct: 20,
             dial_delay: Duration::from_millis(200),
             fsync_delay: Duration::from_millis(5),
+            fsync_crash_pct: 0,
         }
     }
 }
@@ -352,6 +358,10 @@ impl Pair {
                 self.input(side, Input::DialFailed);
             }
             Happening::Durable { side, seq } => {
+                if self.chance(self.impairments.fsync_crash_pct) {
+                    self.crash(side);
+                    return;
+                }
                 let done: Vec<(u64, Record)> =
                     self.in_fsync[side].iter().filter(|(s, _)| *s <= seq).cloned().collect();
                 self.in_fsync[side].retain(|(s, _)| *s > seq);
