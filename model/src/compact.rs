@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use assoc_core::wire::{Body, Pdu};
+use assoc_core::wire::Pdu;
 use stateright::actor::{
     Actor, ActorModelState, Command, Envelope, Id, LossyNetwork, Network, Out, RandomChoices, Timers,
 };
@@ -360,7 +360,7 @@ impl CompactModel {
     }
 
     fn intern_envelope(&self, t: &mut Tables, env: Envelope<Pdu>) -> u32 {
-        let within = !matches!(env.msg.body, Body::Packet(_)) || env.msg.header.pn <= self.preset().max_pn;
+        let within = preset::pdu_within_bounds(self.preset(), &env.msg);
         let (id, new) = t.envelopes.intern(env);
         if new {
             t.envelope_within.push(within);

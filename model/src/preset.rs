@@ -1,7 +1,7 @@
 //! Presets (bounds and environment) and building the stateright model from one.
 
 use assoc_core::mutation::{Mutation, Mutations};
-use assoc_core::wire::{Body, Frame};
+use assoc_core::wire::{Body, Frame, Pdu};
 use assoc_core::{Config, DialPolicy, Duration, PeerName, Psk, Suite};
 use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, LossyNetwork, Network};
 use stateright::{Model, Property};
@@ -626,13 +626,17 @@ pub const MAX_HELD_OUTPUTS: usize = 3;
 pub fn within_boundary(p: &Preset, s: &State) -> bool {
     within_budgets(p, s)
         && s.actor_states.iter().all(|a| side_within_bounds(p, a))
-        && s.network.iter_all().all(|e| !matches!(e.msg.body, Body::Packet(_)) || e.msg.header.pn <= p.max_pn)
-        && s.actor_states.iter().all(|a| a.session.store().epoch <= p.max_epoch)
-        && s.network.iter_all().all(|e| match &e.msg.body {
-            Body::Packet(frames) if frames.iter().any(Frame::is_ack_eliciting) => e.msg.header.pn <= p.max_pn,
-            Body::Packet(_) => e.msg.header.pn <= p.max_pn_ack_only,
-            _ => true,
-        })
+        && s.network.iter_all().all(|e| pdu_within_bounds(p, &e.msg))
+}
+
+/// One PDU's part of the boundary: a packet number within `max_pn`, or within
+/// `max_pn_ack_only` for an ACK-only packet (the compact model evaluates it per envelope).
+pub fn pdu_within_bounds(p: &Preset, pdu: &Pdu) -> bool {
+    match &pdu.body {
+        Body::Packet(frames) if frames.iter().any(Frame::is_ack_eliciting) => pdu.header.pn <= p.max_pn,
+        Body::Packet(_) => pdu.header.pn <= p.max_pn_ack_only,
+        _ => true,
+    }
 }
 
 /// One side's part of the boundary: its held outputs and its epoch (the compact model

@@ -142,7 +142,7 @@ fn epoch_not_adopted_runs_below_the_disk() {
 /// The second message completes first and is delivered before the first.
 #[test]
 fn deliver_out_of_order_breaks_msn_order() {
-    caught(Mutation::DeliverOutOfOrder, "ci-two", "delivered = submitted, in msn order", 16);
+    caught(Mutation::DeliverOutOfOrder, "ci-two", "delivered = submitted, in msn order", 17);
 }
 
 /// Aborting the association gives up the message in flight.

@@ -58,17 +58,17 @@ fn ci_expiry() {
 
 #[test]
 fn ci_two() {
-    check_preset(&preset::CI_TWO, 31_815);
+    check_preset(&preset::CI_TWO, 230_399);
 }
 
 #[test]
 fn ci_recv_crash() {
-    check_preset(&preset::CI_RECV_CRASH, 27_891);
+    check_preset(&preset::CI_RECV_CRASH, 124_254);
 }
 
 #[test]
 fn ci_abort() {
-    check_preset(&preset::CI_ABORT, 11_033);
+    check_preset(&preset::CI_ABORT, 31_957);
 }
 
 /// A larger preset checked by the graph pass alone (every property, AG EF included).
@@ -87,12 +87,12 @@ fn graph_check(p: &Preset, unique: usize) {
 
 #[test]
 fn ci_cancel() {
-    graph_check(&preset::CI_CANCEL, 120_974);
+    graph_check(&preset::CI_CANCEL, 613_014);
 }
 
 #[test]
 fn ci_msg_crash() {
-    graph_check(&preset::CI_MSG_CRASH, 142_207);
+    graph_check(&preset::CI_MSG_CRASH, 674_672);
 }
 
 #[test]
