@@ -225,6 +225,10 @@ pairs! {
     ci_abort_all_delivered: "ci-abort", ALL_DELIVERED;
     ci_abort_established: "ci-abort", ESTABLISHED;
     ci_abort_no_stuck_state: "ci-abort", NO_STUCK_STATE;
+    ci_two_app_id_once: "ci-two", APP_ID_ONCE;
+    ci_recv_crash_app_id_once: "ci-recv-crash", APP_ID_ONCE;
+    ci_recv_crash_resets: "ci-recv-crash", RESETS;
+    ci_abort_app_id_once: "ci-abort", APP_ID_ONCE;
 }
 
 /// The pairs above are exactly the rows the CI presets check: a property added to the
