@@ -509,7 +509,6 @@ pub const COVERAGE: Preset = Preset {
     ..CI_MSG
 };
 
-
 /// Every preset (the CI presets first, roughly in size order).
 pub const ALL: [&Preset; 19] = [
     &CI,
@@ -626,7 +625,7 @@ pub const MAX_HELD_OUTPUTS: usize = 3;
 pub fn within_boundary(p: &Preset, s: &State) -> bool {
     within_budgets(p, s)
         && s.actor_states.iter().all(|a| side_within_bounds(p, a))
-        && s.network.iter_all().all(|e| pdu_within_bounds(p, &e.msg))
+        && s.network.iter_all().all(|e| pdu_within_bounds(p, e.msg))
 }
 
 /// One PDU's part of the boundary: a packet number within `max_pn`, or within

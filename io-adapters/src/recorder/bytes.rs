@@ -1,7 +1,6 @@
 //! Varint writer and checked reader for the recording format. The reader never panics:
 //! every short or malformed field is a [`Malformed`] naming what was being read.
 
-
 /// A field that does not decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Malformed(pub(crate) &'static str);
