@@ -8,7 +8,7 @@
 //! tag and flag and that the input ends exactly where the value does: garbage yields a
 //! [`RecordDecodeError`], never a panic, and never an allocation larger than the input.
 //!
-//! The component encoders ([`encode_message`], [`encode_outcome`], …) are public so that a
+//! The component encoders ([`encode_message`], [`encode_finished`], …) are public so that a
 //! store with one table per kind of value (the io-adapters' redb store) writes the same
 //! bytes as the snapshot does.
 

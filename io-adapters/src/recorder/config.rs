@@ -68,6 +68,10 @@ pub(crate) fn encode(c: &Config, o: &mut Out) {
     }
     dur(o, c.aging_interval);
     o.var(c.max_packets_in_flight.into());
+    o.var(c.reset_budget.burst.into());
+    o.var(c.reset_budget.per_second.into());
+    o.var(c.max_auth_failures.into());
+    o.var(c.idempotency_window.into());
 }
 
 /// Reads a configuration written by [`encode`], completing it with `psk`.
@@ -115,6 +119,10 @@ pub(crate) fn decode(i: &mut In<'_>, psk: Psk) -> Result<Config, Malformed> {
     }
     c.aging_interval = get_dur(i)?;
     c.max_packets_in_flight = i.var_u32("max_packets_in_flight")?;
+    c.reset_budget.burst = i.var_u32("reset budget")?;
+    c.reset_budget.per_second = i.var_u32("reset budget")?;
+    c.max_auth_failures = i.var_u32("max_auth_failures")?;
+    c.idempotency_window = i.var_u32("idempotency_window")?;
     Ok(c)
 }
 
@@ -157,6 +165,10 @@ mod tests {
             [Duration::from_secs(29), Duration::from_secs(30), Duration::from_secs(31)];
         c.aging_interval = Duration::from_secs(32);
         c.max_packets_in_flight = 33;
+        c.reset_budget.burst = 34;
+        c.reset_budget.per_second = 35;
+        c.max_auth_failures = 36;
+        c.idempotency_window = 37;
         let mut o = Out::default();
         encode(&c, &mut o);
         let mut i = In::new(&o.0);

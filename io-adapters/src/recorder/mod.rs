@@ -8,7 +8,7 @@
 //! drivers record the same way. Entries reach the OS at every engine flush (one `write`,
 //! no `fsync`), so a killed process leaves a complete recording up to its last flush.
 //!
-//! The format is described in [`format`]; the recording holds no key material (a PSK
+//! The format is described in [`format`](mod@format); the recording holds no key material (a PSK
 //! fingerprint only), but it does hold message contents: treat it like the store.
 
 mod bytes;
