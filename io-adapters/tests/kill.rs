@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::TempDir;
+use common::{wait_for_exit as wait, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_assoc");
 
@@ -68,17 +68,6 @@ impl Setup<'_> {
         drop(stdin);
         child
     }
-}
-
-fn wait(child: &mut Child, limit: Duration) -> Option<i32> {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 fn logs(dir: &TempDir) -> String {

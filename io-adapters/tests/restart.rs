@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::TempDir;
+use common::{wait_for_exit as wait, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_assoc");
 
@@ -58,18 +58,6 @@ fn send(dir: &TempDir, port: u16, psk: &str, input: &[u8], extra: &[&str]) -> Ch
         .unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();
     child
-}
-
-/// Waits for `child` at most `limit` (a hang guard, not a performance bound).
-fn wait(child: &mut Child, limit: Duration) -> Option<i32> {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 fn log(dir: &TempDir, name: &str) -> String {

@@ -534,6 +534,25 @@ mod tests {
         }
     }
 
+    /// One thread, every action progress, every exit a search bound: AG EF towards `goal`.
+    fn agef_search(
+        watch: Vec<Watch<'static, Chain>>,
+        goal: fn(&Chain, &u8) -> bool,
+    ) -> Search<'static, Chain> {
+        Search {
+            watch,
+            agef: Some(AgEfSpec {
+                goal: Box::new(goal),
+                is_progress: |_| true,
+                bound_exit: Box::new(|_, _| true),
+            }),
+            progress: None,
+            progress_every: Duration::from_secs(1),
+            threads: 1,
+            stop_on_violation: false,
+        }
+    }
+
     fn below_3(_: &Chain, s: &u8) -> bool {
         *s < 3
     }
@@ -547,21 +566,7 @@ mod tests {
     #[test]
     fn shortest_counterexample_and_agef() {
         let m = Chain { n: 10, trap: None, bound: 10 };
-        let e = explore(
-            &m,
-            Search {
-                watch: vec![Watch::Violates(Box::new(below_3))],
-                agef: Some(AgEfSpec {
-                    goal: Box::new(is_top),
-                    is_progress: |_| true,
-                    bound_exit: Box::new(|_, _| true),
-                }),
-                progress: None,
-                progress_every: Duration::from_secs(1),
-                threads: 1,
-                stop_on_violation: false,
-            },
-        );
+        let e = explore(&m, agef_search(vec![Watch::Violates(Box::new(below_3))], is_top));
         assert_eq!(e.progress.unique, 11);
         let id = e.found[0].unwrap();
         let p = e.path(&m, id);
@@ -570,21 +575,7 @@ mod tests {
         assert_eq!(e.agef.unwrap().stuck, 0);
 
         let trapped = Chain { n: 10, trap: Some(4), bound: 10 };
-        let e = explore(
-            &trapped,
-            Search {
-                watch: vec![],
-                agef: Some(AgEfSpec {
-                    goal: Box::new(is_two),
-                    is_progress: |_| true,
-                    bound_exit: Box::new(|_, _| true),
-                }),
-                progress: None,
-                progress_every: Duration::from_secs(1),
-                threads: 1,
-                stop_on_violation: false,
-            },
-        );
+        let e = explore(&trapped, agef_search(vec![], is_two));
         let a = e.agef.unwrap();
         assert_eq!(a.stuck, 1, "only the trap itself cannot get back to 2");
         let p = e.path(&trapped, a.first_stuck.unwrap());
@@ -597,21 +588,7 @@ mod tests {
     #[test]
     fn states_beyond_the_bound_are_not_counted_as_reaching_the_goal() {
         let agef = |m: &Chain| {
-            let e = explore(
-                m,
-                Search {
-                    watch: vec![],
-                    agef: Some(AgEfSpec {
-                        goal: Box::new(is_top),
-                        is_progress: |_| true,
-                        bound_exit: Box::new(|_, _| true),
-                    }),
-                    progress: None,
-                    progress_every: Duration::from_secs(1),
-                    threads: 1,
-                    stop_on_violation: false,
-                },
-            );
+            let e = explore(m, agef_search(vec![], is_top));
             e.agef.unwrap()
         };
         let a = agef(&Chain { n: 10, trap: None, bound: 5 });

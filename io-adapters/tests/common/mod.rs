@@ -163,3 +163,16 @@ pub fn trace() {
             .try_init();
     }
 }
+
+/// Waits for `child` to exit, at most `limit` (a hang guard, not a performance bound);
+/// its exit code, or `None` if it is still running.
+pub fn wait_for_exit(child: &mut std::process::Child, limit: std::time::Duration) -> Option<i32> {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
