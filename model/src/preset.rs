@@ -415,27 +415,13 @@ pub const CI_CRASH_MSG: Preset = Preset {
 pub const CI_RESET: Preset = Preset {
     name: "ci-reset",
     about: "epoch<=2, alpha opens, beta answers; beta: 1 crash; keepalive on, no probe timeouts",
-    max_epoch: 2,
-    both_open: false,
     link_drops: [0, 0],
     crashes: [0, 1],
-    lossy: false,
-    dial_failures: false,
     keepalive: true,
-    agef: true,
-    handshake_retransmits: 1,
-    max_open_retries: 1,
-    max_probes: 1,
     max_pn: 1,
     max_pn_ack_only: 1,
-    workload: [&[], &[]],
-    expiry: false,
-    release: [false, false],
     probes: false,
-    cancel: [false, false],
-    abort: [false, false],
-    max_datagram: 1400,
-    msg_window: 2,
+    ..CI
 };
 
 /// alpha sends 2 messages, the first in two datagrams without a checkpoint in between
