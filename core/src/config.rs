@@ -1,5 +1,5 @@
 //! Configuration: every tunable of the core, with defaults that mirror the Exchange 5.5 MTA
-//! parameters they replace (see DESIGN.md §12), and `validate()` with a typed error.
+//! parameters they replace (the defaults and their reasons are in PROTOCOL.md, "Timers" and "Opening, bearers and retries"), and `validate()` with a typed error.
 
 use crate::crypto::{InitBudget, Psk, PskError, Suite};
 use crate::time::Duration;

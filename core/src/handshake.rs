@@ -1,6 +1,6 @@
-//! Association establishment (DESIGN.md §5): the initiator's attempt and the stateless
+//! Association establishment (PROTOCOL.md, "Handshake and association lifecycle"): the initiator's attempt and the stateless
 //! responder. Every function here is a pure decision over a PDU and the session's state;
-//! `session.rs` applies the decisions.
+//! `session/handshake_io.rs` applies the decisions.
 //!
 //! The responder table (a CONFIRM whose cookie and proof verify, epoch `e`, persisted
 //! epoch `p`):

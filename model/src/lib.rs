@@ -1,7 +1,7 @@
 //! # assoc-model
 //!
 //! Model checking of the **shipping** `assoc-core` state machine with
-//! [stateright](https://docs.rs/stateright/0.31.0) (DESIGN.md §11, issue 6).
+//! [stateright](https://docs.rs/stateright/0.31.0) (issues 6 and 21).
 //!
 //! Each actor ([`actor::Side`]) *wraps* a real [`assoc_core::Session`] and drives it the
 //! way an io-adapter does — there is no re-implementation of protocol logic here. The
