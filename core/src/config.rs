@@ -1,5 +1,6 @@
 //! Configuration: every tunable of the core, with defaults that mirror the Exchange 5.5 MTA
-//! parameters they replace (the defaults and their reasons are in PROTOCOL.md, "Timers" and "Opening, bearers and retries"), and `validate()` with a typed error.
+//! parameters they replace (their reasons are in PROTOCOL.md, "Timers" and "Opening,
+//! bearers and retries"), and `validate()` with a typed error.
 
 use crate::crypto::{InitBudget, Psk, PskError, Suite};
 use crate::time::Duration;
