@@ -349,7 +349,7 @@ impl Session {
             Input::Submit(submission) => {
                 self.on_submit(now, submission).map(|_| ()).map_err(InputError::Submit)
             }
-            Input::Cancel(id) => self.cancel(now, id),
+            Input::Cancel(id) => self.cancel(id),
             Input::Acknowledge(ack) => self.acknowledge(ack),
         };
         // A rejected input leaves the session exactly as it was: no deferred work either.

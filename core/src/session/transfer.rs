@@ -190,7 +190,7 @@ impl Session {
 
     /// The application cancels a message: never sent → non-delivered now; sent → in
     /// doubt, cancelled through the receiver.
-    pub(super) fn cancel(&mut self, _now: Instant, id: MessageId) -> Result<(), InputError> {
+    pub(super) fn cancel(&mut self, id: MessageId) -> Result<(), InputError> {
         let Some(m) = self.store.outbound.get(&id) else { return Err(CancelError::Unknown(id).into()) };
         match (m.msn, m.cancel) {
             (None, _) => self.finish((id, m.app_id, Outcome::NonDelivered(NonDelivery::Cancelled))),
