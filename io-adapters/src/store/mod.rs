@@ -143,6 +143,7 @@ pub struct Store {
     sync: SyncMode,
     commits: u64,
     records: u64,
+    ops: std::cell::Cell<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -188,6 +189,7 @@ impl Store {
             sync: SyncMode::Full,
             commits: 0,
             records: 0,
+            ops: std::cell::Cell::new(0),
         };
         store.load()?;
         Ok(store)
@@ -216,6 +218,12 @@ impl Store {
     /// Write transactions committed and records applied since this store was opened.
     pub fn counters(&self) -> (u64, u64) {
         (self.commits, self.records)
+    }
+
+    /// B-tree operations (table inserts and removes) made by commits since this store was
+    /// opened.
+    pub fn ops(&self) -> u64 {
+        self.ops.get()
     }
 
     fn load(&mut self) -> Result<(), StoreError> {
@@ -373,7 +381,11 @@ impl Store {
                 ("watermark", d.watermark),
                 ("max_app_id", self.max_app_id),
             ] {
-                t.meta.insert(k, v)?;
+                {
+                    self.ops.set(self.ops.get() + 1);
+                    &mut t.meta
+                }
+                .insert(k, v)?;
             }
         }
         txn.commit()?;
@@ -402,12 +414,20 @@ impl Store {
             }
             Record::Finished { id, .. } => {
                 self.durable.apply(record);
-                t.outbound.remove(id.0)?;
+                {
+                    self.ops.set(self.ops.get() + 1);
+                    &mut t.outbound
+                }
+                .remove(id.0)?;
                 self.write_finished(t, *id)?;
             }
             Record::Acknowledged(Ack::Delivery(msn)) => {
                 self.durable.apply(record);
-                t.inbox.remove(*msn)?;
+                {
+                    self.ops.set(self.ops.get() + 1);
+                    &mut t.inbox
+                }
+                .remove(*msn)?;
             }
             Record::Acknowledged(Ack::Outcome(id)) | Record::Forgotten { id } => {
                 let app_id = self.durable.remembered.get(id).map(|f| f.app_id);
@@ -426,17 +446,30 @@ impl Store {
                 {
                     let from = before.unwrap_or(0);
                     if after > from {
-                        t.chunks.insert((*msn, from), &bytes[from as usize..])?;
+                        {
+                            self.ops.set(self.ops.get() + 1);
+                            &mut t.chunks
+                        }
+                        .insert((*msn, from), &bytes[from as usize..])?;
                     }
                     let head = InboundHead::Partial { first: *first, len: after };
-                    t.inbound.insert(*msn, codec::encode_head(&head).as_slice())?;
+                    {
+                        self.ops.set(self.ops.get() + 1);
+                        &mut t.inbound
+                    }
+                    .insert(*msn, codec::encode_head(&head).as_slice())?;
                 }
             }
             Record::Delivered { msn, .. } => {
                 let had = self.durable.inbox.contains_key(msn);
                 self.durable.apply(record);
                 match self.durable.inbox.get(msn) {
-                    Some(d) if !had => t.inbox.insert(*msn, rc::encode_delivery(d).as_slice()).map(|_| ())?,
+                    Some(d) if !had => {
+                        self.ops.set(self.ops.get() + 1);
+                        &mut t.inbox
+                    }
+                    .insert(*msn, rc::encode_delivery(d).as_slice())
+                    .map(|_| ())?,
                     _ => {}
                 }
                 self.write_resolution(t, *msn, before_wm)?;
@@ -456,8 +489,16 @@ impl Store {
 
     fn write_outbound(&self, t: &mut Tables<'_>, id: MessageId) -> Result<(), StoreError> {
         match self.durable.outbound.get(&id) {
-            Some(m) => t.outbound.insert(id.0, rc::encode_message(m).as_slice())?,
-            None => t.outbound.remove(id.0)?,
+            Some(m) => {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.outbound
+            }
+            .insert(id.0, rc::encode_message(m).as_slice())?,
+            None => {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.outbound
+            }
+            .remove(id.0)?,
         };
         Ok(())
     }
@@ -465,12 +506,28 @@ impl Store {
     /// Makes the outcome tables' rows for `id` equal the durable view's.
     fn write_finished(&self, t: &mut Tables<'_>, id: MessageId) -> Result<(), StoreError> {
         match self.durable.outcomes.get(&id) {
-            Some(f) => t.outcomes.insert(id.0, rc::encode_finished(f).as_slice())?,
-            None => t.outcomes.remove(id.0)?,
+            Some(f) => {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.outcomes
+            }
+            .insert(id.0, rc::encode_finished(f).as_slice())?,
+            None => {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.outcomes
+            }
+            .remove(id.0)?,
         };
         match self.durable.remembered.get(&id) {
-            Some(f) => t.remembered.insert(id.0, rc::encode_finished(f).as_slice())?,
-            None => t.remembered.remove(id.0)?,
+            Some(f) => {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.remembered
+            }
+            .insert(id.0, rc::encode_finished(f).as_slice())?,
+            None => {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.remembered
+            }
+            .remove(id.0)?,
         };
         Ok(())
     }
@@ -478,8 +535,16 @@ impl Store {
     /// Makes the `app_ids` row of `app_id` equal the durable view's idempotency key.
     fn write_app_id(&self, t: &mut Tables<'_>, app_id: u64) -> Result<(), StoreError> {
         match self.durable.app_ids.get(&app_id) {
-            Some(id) => t.app_ids.insert(app_id, codec::encode_id(*id).as_slice())?,
-            None => t.app_ids.remove(app_id)?,
+            Some(id) => {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.app_ids
+            }
+            .insert(app_id, codec::encode_id(*id).as_slice())?,
+            None => {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.app_ids
+            }
+            .remove(app_id)?,
         };
         Ok(())
     }
@@ -496,11 +561,19 @@ impl Store {
         let (old_keep, new_keep) =
             (before_wm.saturating_sub(MAX_MSG_WINDOW), after_wm.saturating_sub(MAX_MSG_WINDOW));
         for m in old_keep..new_keep {
-            t.recent.remove(m)?;
+            {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.recent
+            }
+            .remove(m)?;
         }
         for m in passed {
             if let Some(r) = self.durable.recent_non_delivered.get(&m) {
-                t.recent.insert(m, rc::encode_resolution(*r).as_slice())?;
+                {
+                    self.ops.set(self.ops.get() + 1);
+                    &mut t.recent
+                }
+                .insert(m, rc::encode_resolution(*r).as_slice())?;
             }
         }
         Ok(())
@@ -510,20 +583,48 @@ impl Store {
     fn write_inbound(&self, t: &mut Tables<'_>, msn: u64) -> Result<(), StoreError> {
         match self.durable.inbound.get(&msn) {
             None => {
-                t.inbound.remove(msn)?;
-                t.chunks.retain_in((msn, 0)..=(msn, u64::MAX), |_, _| false)?;
+                {
+                    self.ops.set(self.ops.get() + 1);
+                    &mut t.inbound
+                }
+                .remove(msn)?;
+                {
+                    self.ops.set(self.ops.get() + 1);
+                    &mut t.chunks
+                }
+                .retain_in((msn, 0)..=(msn, u64::MAX), |_, _| false)?;
             }
             Some(StoredInbound::Resolved(r)) => {
-                t.inbound.insert(msn, codec::encode_head(&InboundHead::Resolved(*r)).as_slice())?;
-                t.chunks.retain_in((msn, 0)..=(msn, u64::MAX), |_, _| false)?;
+                {
+                    self.ops.set(self.ops.get() + 1);
+                    &mut t.inbound
+                }
+                .insert(msn, codec::encode_head(&InboundHead::Resolved(*r)).as_slice())?;
+                {
+                    self.ops.set(self.ops.get() + 1);
+                    &mut t.chunks
+                }
+                .retain_in((msn, 0)..=(msn, u64::MAX), |_, _| false)?;
             }
             Some(StoredInbound::Partial { first, bytes }) => {
-                t.chunks.retain_in((msn, 0)..=(msn, u64::MAX), |_, _| false)?;
+                {
+                    self.ops.set(self.ops.get() + 1);
+                    &mut t.chunks
+                }
+                .retain_in((msn, 0)..=(msn, u64::MAX), |_, _| false)?;
                 if !bytes.is_empty() {
-                    t.chunks.insert((msn, 0), bytes.as_ref())?;
+                    {
+                        self.ops.set(self.ops.get() + 1);
+                        &mut t.chunks
+                    }
+                    .insert((msn, 0), bytes.as_ref())?;
                 }
                 let head = InboundHead::Partial { first: *first, len: bytes.len() as u64 };
-                t.inbound.insert(msn, codec::encode_head(&head).as_slice())?;
+                {
+                    self.ops.set(self.ops.get() + 1);
+                    &mut t.inbound
+                }
+                .insert(msn, codec::encode_head(&head).as_slice())?;
             }
         }
         Ok(())
@@ -531,31 +632,71 @@ impl Store {
 
     /// Rewrites the session tables from the durable view (for record kinds added later).
     fn rewrite_all(&self, t: &mut Tables<'_>) -> Result<(), StoreError> {
-        t.outbound.retain(|_, _| false)?;
+        {
+            self.ops.set(self.ops.get() + 1);
+            &mut t.outbound
+        }
+        .retain(|_, _| false)?;
         for id in self.durable.outbound.keys() {
             self.write_outbound(t, *id)?;
         }
-        t.inbound.retain(|_, _| false)?;
-        t.chunks.retain(|_, _| false)?;
+        {
+            self.ops.set(self.ops.get() + 1);
+            &mut t.inbound
+        }
+        .retain(|_, _| false)?;
+        {
+            self.ops.set(self.ops.get() + 1);
+            &mut t.chunks
+        }
+        .retain(|_, _| false)?;
         for msn in self.durable.inbound.keys() {
             self.write_inbound(t, *msn)?;
         }
-        t.outcomes.retain(|_, _| false)?;
-        t.remembered.retain(|_, _| false)?;
+        {
+            self.ops.set(self.ops.get() + 1);
+            &mut t.outcomes
+        }
+        .retain(|_, _| false)?;
+        {
+            self.ops.set(self.ops.get() + 1);
+            &mut t.remembered
+        }
+        .retain(|_, _| false)?;
         for id in self.durable.outcomes.keys().chain(self.durable.remembered.keys()) {
             self.write_finished(t, *id)?;
         }
-        t.app_ids.retain(|_, _| false)?;
+        {
+            self.ops.set(self.ops.get() + 1);
+            &mut t.app_ids
+        }
+        .retain(|_, _| false)?;
         for app_id in self.durable.app_ids.keys() {
             self.write_app_id(t, *app_id)?;
         }
-        t.inbox.retain(|_, _| false)?;
-        for (msn, d) in &self.durable.inbox {
-            t.inbox.insert(*msn, rc::encode_delivery(d).as_slice())?;
+        {
+            self.ops.set(self.ops.get() + 1);
+            &mut t.inbox
         }
-        t.recent.retain(|_, _| false)?;
+        .retain(|_, _| false)?;
+        for (msn, d) in &self.durable.inbox {
+            {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.inbox
+            }
+            .insert(*msn, rc::encode_delivery(d).as_slice())?;
+        }
+        {
+            self.ops.set(self.ops.get() + 1);
+            &mut t.recent
+        }
+        .retain(|_, _| false)?;
         for (m, r) in &self.durable.recent_non_delivered {
-            t.recent.insert(*m, rc::encode_resolution(*r).as_slice())?;
+            {
+                self.ops.set(self.ops.get() + 1);
+                &mut t.recent
+            }
+            .insert(*m, rc::encode_resolution(*r).as_slice())?;
         }
         Ok(())
     }
