@@ -44,18 +44,21 @@ pub(crate) struct SessionMeta {
     pub(crate) next_msn: u64,
     pub(crate) watermark: u64,
     pub(crate) max_app_id: u64,
+    /// Every `Outcome` row below this id is acknowledged (read as remembered): outcomes
+    /// acknowledged in id order cost no row write.
+    pub(crate) acked_below: u64,
 }
 
-const META_LEN: usize = 1 + 5 * 8;
+const META_LEN: usize = 1 + 6 * 8;
 
 impl SessionMeta {
-    /// The version byte of the core's codec, then five `u64`s big-endian.
+    /// The version byte of the core's codec, then six `u64`s big-endian.
     pub(crate) fn encode(&self) -> [u8; META_LEN] {
         let mut out = [0u8; META_LEN];
         out[0] = record_codec::FORMAT_VERSION;
-        for (i, v) in
-            [self.epoch, self.next_id, self.next_msn, self.watermark, self.max_app_id].into_iter().enumerate()
-        {
+        let fields =
+            [self.epoch, self.next_id, self.next_msn, self.watermark, self.max_app_id, self.acked_below];
+        for (i, v) in fields.into_iter().enumerate() {
             out[1 + 8 * i..9 + 8 * i].copy_from_slice(&v.to_be_bytes());
         }
         out
@@ -67,7 +70,7 @@ impl SessionMeta {
         if version != record_codec::FORMAT_VERSION {
             return Err(Corrupt { what, why: RecordDecodeError::Version(version) });
         }
-        if rest.len() != 40 {
+        if rest.len() != META_LEN - 1 {
             return Err(truncated(what));
         }
         let at = |i: usize| {
@@ -75,7 +78,14 @@ impl SessionMeta {
             b.copy_from_slice(&rest[8 * i..8 * i + 8]);
             u64::from_be_bytes(b)
         };
-        Ok(SessionMeta { epoch: at(0), next_id: at(1), next_msn: at(2), watermark: at(3), max_app_id: at(4) })
+        Ok(SessionMeta {
+            epoch: at(0),
+            next_id: at(1),
+            next_msn: at(2),
+            watermark: at(3),
+            max_app_id: at(4),
+            acked_below: at(5),
+        })
     }
 }
 
@@ -160,6 +170,29 @@ pub(crate) fn decode_head(buf: &[u8]) -> Result<InboundHead, Corrupt> {
     }
 }
 
+/// The first chunk of an inbound message (offset 0) carries the message's metadata, so a
+/// partial message needs no head row: the length of the core's first-segment value (one
+/// byte), that value, then the content. Later chunks are content only.
+pub(crate) fn encode_chunk0(first: Option<FirstSegment>, content: &[u8]) -> Vec<u8> {
+    let meta = record_codec::encode_first_segment(first);
+    let mut v = Vec::with_capacity(1 + meta.len() + content.len());
+    // A first-segment value is a few dozen bytes: its length fits in one.
+    v.push(meta.len() as u8);
+    v.extend_from_slice(&meta);
+    v.extend_from_slice(content);
+    v
+}
+
+pub(crate) fn decode_chunk0(buf: &[u8]) -> Result<(Option<FirstSegment>, &[u8]), Corrupt> {
+    let what = "first chunk";
+    let Some((&len, rest)) = buf.split_first() else { return Err(truncated(what)) };
+    if rest.len() < usize::from(len) {
+        return Err(truncated(what));
+    }
+    let (meta, content) = rest.split_at(usize::from(len));
+    Ok((record_codec::decode_first_segment(meta).map_err(corrupt(what))?, content))
+}
+
 /// An `inbox` row: a delivery with its content inline, or one whose content stayed in the
 /// chunk rows it was received into (written once, not copied at delivery).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -213,7 +246,14 @@ mod tests {
 
     #[test]
     fn rows_round_trip() {
-        let meta = SessionMeta { epoch: 1, next_id: 2, next_msn: 3, watermark: 4, max_app_id: u64::MAX };
+        let meta = SessionMeta {
+            epoch: 1,
+            next_id: 2,
+            next_msn: 3,
+            watermark: 4,
+            max_app_id: u64::MAX,
+            acked_below: 6,
+        };
         assert_eq!(SessionMeta::decode(&meta.encode()), Ok(meta));
         let m = StoredMessage {
             app_id: 9,
@@ -239,6 +279,10 @@ mod tests {
         for h in heads {
             assert_eq!(decode_head(&encode_head(&h)), Ok(h));
         }
+        let first = Some(FirstSegment { total_len: 9, priority: Priority::Normal, app_id: 4 });
+        for f in [None, first] {
+            assert_eq!(decode_chunk0(&encode_chunk0(f, b"abc")), Ok((f, &b"abc"[..])));
+        }
         let d = UnacknowledgedDelivery { app_id: 5, bytes: Bytes::from_static(b"xy") };
         for row in [InboxRow::Inline(d), InboxRow::InChunks { app_id: 5, len: 1 << 20 }] {
             assert_eq!(InboxRow::decode(&row.encode()), Ok(row));
@@ -254,6 +298,7 @@ mod tests {
             let _ = decode_progress(&junk);
             let _ = decode_head(&junk);
             let _ = InboxRow::decode(&junk);
+            let _ = decode_chunk0(&junk);
         }
         assert!(decode_head(&[7]).is_err());
         assert!(OutRow::decode(&[3]).is_err());

@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use assoc_core::wire::FirstSegment;
 use assoc_core::{
     Ack, FinishedMessage, MessageId, NonDelivery, Record, SessionStore, StoredInbound, StoredMessage,
     UnacknowledgedDelivery, MAX_MSG_WINDOW,
@@ -58,6 +59,9 @@ pub(crate) struct Durable {
     stale: BTreeSet<u64>,
     /// Msns whose inbox content lives in chunk rows.
     in_chunks: BTreeSet<u64>,
+    /// Partial inbound msns with a head row (most have none: their first chunk carries the
+    /// metadata).
+    partial_heads: BTreeSet<u64>,
     /// Gathered during a commit, removed at its end.
     forgotten: Vec<u64>,
     acked: Vec<u64>,
@@ -90,7 +94,7 @@ fn loc(s: &SessionStore, id: MessageId) -> Loc {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Shape {
     Absent,
-    Partial { first: Option<assoc_core::wire::FirstSegment>, bytes: Bytes },
+    Partial { first: Option<FirstSegment>, bytes: Bytes },
     Resolved,
 }
 
@@ -112,7 +116,15 @@ fn meta_of(d: &Durable) -> SessionMeta {
         next_msn: s.next_msn,
         watermark: s.watermark,
         max_app_id: d.max_app_id,
+        acked_below: acked_below(s),
     }
+}
+
+/// Every finished message below this id has an acknowledged outcome: the lowest id that is
+/// pending or has an unacknowledged outcome (or the next id). It never decreases.
+fn acked_below(s: &SessionStore) -> u64 {
+    let firsts = [s.outbound.keys().next(), s.outcomes.keys().next()];
+    firsts.into_iter().flatten().map(|id| id.0).fold(s.next_id, u64::min)
 }
 
 impl Durable {
@@ -184,7 +196,10 @@ impl Durable {
                 }
             }
             (Loc::Outcome(_), Loc::Remembered(f)) => {
-                t.put(Kind::Outbound, id.0, &OutRow::Remembered(f).encode())?
+                // In id order, the counters row's `acked_below` says it: no row write.
+                if id.0 >= acked_below(&self.state) {
+                    t.put(Kind::Outbound, id.0, &OutRow::Remembered(f).encode())?;
+                }
             }
             (Loc::Remembered(f), Loc::Absent) => {
                 self.forgotten.push(id.0);
@@ -220,15 +235,21 @@ impl Durable {
         let before = shape(&self.state, msn);
         self.state.apply(record);
         let Shape::Partial { first, bytes } = shape(&self.state, msn) else { return Ok(()) };
-        let (had_head, old_first, old_len) = match &before {
+        let (existed, old_first, old_len) = match &before {
             Shape::Partial { first, bytes } => (true, *first, bytes.len()),
             _ => (false, None, 0),
         };
-        if !had_head || old_first != first {
-            t.put(Kind::Inbound, msn, &codec::encode_head(&InboundHead::Partial(first)))?;
-        }
         if bytes.len() > old_len {
-            t.put_chunk(msn, old_len as u64, &bytes[old_len..])?;
+            if old_len == 0 {
+                t.put_chunk(msn, 0, &codec::encode_chunk0(first, &bytes))?;
+            } else {
+                t.put_chunk(msn, old_len as u64, &bytes[old_len..])?;
+            }
+        }
+        // A head row only for an entry without content, or metadata the first chunk lacks.
+        if (!existed && bytes.is_empty()) || (existed && old_first != first) {
+            t.put(Kind::Inbound, msn, &codec::encode_head(&InboundHead::Partial(first)))?;
+            self.partial_heads.insert(msn);
         }
         Ok(())
     }
@@ -277,8 +298,9 @@ impl Durable {
         }
         // Heads: the msn's own, and those of the resolved msns the watermark passed.
         let passed = before_wm..after_wm;
+        let had_head = self.partial_heads.remove(&msn);
         if passed.contains(&msn) {
-            if before != Shape::Absent {
+            if had_head {
                 t.remove(Kind::Inbound, msn)?;
             }
         } else if let Some(StoredInbound::Resolved(r)) = self.state.inbound.get(&msn) {
@@ -370,6 +392,7 @@ impl Durable {
             t.put(Kind::Outbound, id.0, &OutRow::Remembered(*f).encode())?;
             *self.app_rows.entry(f.app_id).or_default() += 1;
         }
+        self.partial_heads.clear();
         self.gaps = self.app_rows.keys().filter(|a| !s.app_ids.contains_key(a)).copied().collect();
         for a in &self.gaps {
             t.set_gap(*a, true)?;
@@ -381,8 +404,9 @@ impl Durable {
                 }
                 StoredInbound::Partial { first, bytes } => {
                     t.put(Kind::Inbound, *msn, &codec::encode_head(&InboundHead::Partial(*first)))?;
+                    self.partial_heads.insert(*msn);
                     if !bytes.is_empty() {
-                        t.put_chunk(*msn, 0, bytes)?;
+                        t.put_chunk(*msn, 0, &codec::encode_chunk0(*first, bytes))?;
                     }
                 }
             }
@@ -432,6 +456,10 @@ impl Durable {
                     s.apply(&Record::Submitted { id, message });
                     app
                 }
+                OutRow::Outcome(f) if id.0 < meta.acked_below => {
+                    s.remembered.insert(id, f);
+                    f.app_id
+                }
                 OutRow::Outcome(f) => {
                     s.outcomes.insert(id, f);
                     f.app_id
@@ -454,16 +482,22 @@ impl Durable {
         s.next_msn = s.next_msn.max(meta.next_msn);
         s.watermark = meta.watermark;
         d.max_app_id = meta.max_app_id;
-        // Content, by msn.
-        let mut chunks: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        // Content, by msn, with the metadata its first chunk carries.
+        let mut chunks: BTreeMap<u64, (Option<FirstSegment>, Vec<u8>)> = BTreeMap::new();
         for row in txn.open_table(CHUNKS)?.range((sid, 0, 0)..=(sid, u64::MAX, u64::MAX))? {
             let (k, v) = row?;
             let (_, msn, offset) = k.value();
-            let content = chunks.entry(msn).or_default();
+            let (first, content) = chunks.entry(msn).or_default();
             if offset != content.len() as u64 {
                 return Err(chunk_gap());
             }
-            content.extend_from_slice(v.value());
+            if offset == 0 {
+                let (f, bytes) = codec::decode_chunk0(v.value())?;
+                *first = f;
+                content.extend_from_slice(bytes);
+            } else {
+                content.extend_from_slice(v.value());
+            }
         }
         for row in txn.open_table(INBOX)?.range(all.clone())? {
             let (k, v) = row?;
@@ -471,7 +505,7 @@ impl Durable {
             let delivery = match InboxRow::decode(v.value())? {
                 InboxRow::Inline(delivery) => delivery,
                 InboxRow::InChunks { app_id, len } => {
-                    let content = chunks.remove(&msn).unwrap_or_default();
+                    let (_, content) = chunks.remove(&msn).unwrap_or_default();
                     if content.len() as u64 != len {
                         return Err(chunk_gap());
                     }
@@ -487,15 +521,20 @@ impl Durable {
             let msn = k.value().1;
             let entry = match codec::decode_head(v.value())? {
                 InboundHead::Resolved(r) => StoredInbound::Resolved(r),
-                InboundHead::Partial(first) => StoredInbound::Partial {
-                    first,
-                    bytes: Bytes::from(chunks.remove(&msn).unwrap_or_default()),
-                },
+                InboundHead::Partial(first) => {
+                    d.partial_heads.insert(msn);
+                    let (_, content) = chunks.remove(&msn).unwrap_or_default();
+                    StoredInbound::Partial { first, bytes: Bytes::from(content) }
+                }
             };
             s.inbound.insert(msn, entry);
         }
-        if !chunks.is_empty() {
-            return Err(chunk_gap()); // content nobody refers to
+        // The other partial messages: their chunks alone.
+        for (msn, (first, content)) in chunks {
+            if msn < s.watermark || s.inbound.contains_key(&msn) {
+                return Err(chunk_gap()); // content nobody refers to
+            }
+            s.inbound.insert(msn, StoredInbound::Partial { first, bytes: Bytes::from(content) });
         }
         for row in txn.open_table(RECENT)?.range(all)? {
             let (k, v) = row?;
