@@ -60,6 +60,14 @@ pub enum Op {
         /// Chunk length.
         len: u8,
     },
+    /// Deliver what a partial message holds, as the core does (its content then stays in
+    /// the store's chunk rows).
+    Deliver {
+        /// The message (modulo 4 above the watermark).
+        msn: u8,
+        /// Bytes appended to the durable prefix.
+        more: u8,
+    },
 }
 
 fn shrink(r: &mut Record) {
@@ -239,6 +247,14 @@ pub fn run(case: Case) {
                 };
                 let bytes = crate::common::content(msn, usize::from(len % 16) + 1);
                 Record::Chunk { msn, offset, first: None, bytes }
+            }
+            Op::Deliver { msn, more } => {
+                let msn = st.watermark + u64::from(msn % 4);
+                let Some(StoredInbound::Partial { first, bytes }) = st.inbound.get(&msn) else { continue };
+                let mut content = bytes.to_vec();
+                content.extend_from_slice(&crate::common::content(msn, usize::from(more % 4)));
+                let app_id = first.map_or(0, |f| f.app_id);
+                Record::Delivered { msn, app_id, bytes: Bytes::from(content) }
             }
         };
         let before = st.clone();

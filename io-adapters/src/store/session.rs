@@ -13,8 +13,8 @@
 //! | `Acknowledged(Outcome)` | `outbound[id] = Remembered` |
 //! | `Forgotten` | `outbound[id]` removed |
 //! | `Chunk` | `chunks[(msn, offset)]` = the new bytes (and the head, once) |
-//! | `Delivered` | `inbox[msn]`: the content inline, or a reference to its chunks |
-//! | `Acknowledged(Delivery)` | `inbox[msn]` (and its chunks) removed |
+//! | `Delivered` | none when its content is in its chunks and the watermark passes it (the chunks below the watermark are the inbox); else `inbox[msn]`: the content inline, or a reference to its chunks |
+//! | `Acknowledged(Delivery)` | its chunks (and `inbox[msn]`) removed |
 //! | `Resolved` | `inbound[msn]` head (only when above the watermark) |
 //!
 //! Removals that arrive in key order — forgotten outcomes, acknowledged deliveries, the
@@ -59,6 +59,9 @@ pub(crate) struct Durable {
     stale: BTreeSet<u64>,
     /// Msns whose inbox content lives in chunk rows.
     in_chunks: BTreeSet<u64>,
+    /// Of those, the ones without an inbox row: below the watermark, their first chunk's
+    /// metadata says who sent them (see `write_resolution`).
+    implicit: BTreeSet<u64>,
     /// Partial inbound msns with a head row (most have none: their first chunk carries the
     /// metadata).
     partial_heads: BTreeSet<u64>,
@@ -274,17 +277,27 @@ impl Durable {
             Some(d) if !had_inbox => Some(d.clone()),
             _ => None,
         };
-        let prefix = match &before {
-            Shape::Partial { bytes, .. } if !bytes.is_empty() => Some(bytes.clone()),
-            _ => None,
+        let (prefix, first) = match &before {
+            Shape::Partial { bytes, first } if !bytes.is_empty() => (Some(bytes.clone()), *first),
+            _ => (None, None),
         };
+        let passed = before_wm..after_wm;
+        let had_head = self.partial_heads.remove(&msn);
         match (delivered, prefix) {
             (Some(d), Some(p)) if d.bytes.starts_with(&p) => {
                 if d.bytes.len() > p.len() {
                     t.put_chunk(msn, p.len() as u64, &d.bytes[p.len()..])?;
                 }
-                let row = InboxRow::InChunks { app_id: d.app_id, len: d.bytes.len() as u64 };
-                t.put(Kind::Inbox, msn, &row.encode())?;
+                // Below the watermark, chunks are an unacknowledged delivery: no row needed
+                // when the first chunk's metadata (no head overrides it) names its sender.
+                let implicit =
+                    passed.contains(&msn) && !had_head && first.is_some_and(|f| f.app_id == d.app_id);
+                if implicit {
+                    self.implicit.insert(msn);
+                } else {
+                    let row = InboxRow::InChunks { app_id: d.app_id, len: d.bytes.len() as u64 };
+                    t.put(Kind::Inbox, msn, &row.encode())?;
+                }
                 self.in_chunks.insert(msn);
             }
             (d, p) => {
@@ -297,8 +310,6 @@ impl Durable {
             }
         }
         // Heads: the msn's own, and those of the resolved msns the watermark passed.
-        let passed = before_wm..after_wm;
-        let had_head = self.partial_heads.remove(&msn);
         if passed.contains(&msn) {
             if had_head {
                 t.remove(Kind::Inbound, msn)?;
@@ -343,8 +354,10 @@ impl Durable {
         }
         if !self.acked.is_empty() {
             let acked = std::mem::take(&mut self.acked);
-            let low = s.inbox.keys().next().copied().unwrap_or(u64::MAX);
-            remove_in_ranges(t, Kind::Inbox, &acked, low)?;
+            // Rows exist for the deliveries that are not implicit.
+            let low = s.inbox.keys().find(|m| !self.implicit.contains(m)).copied().unwrap_or(u64::MAX);
+            let rows: Vec<u64> = acked.iter().copied().filter(|m| !self.implicit.remove(m)).collect();
+            remove_in_ranges(t, Kind::Inbox, &rows, low)?;
             let chunked: Vec<u64> = acked.into_iter().filter(|m| self.in_chunks.remove(m)).collect();
             if !chunked.is_empty() {
                 // Chunk rows belong to partial messages and to inbox entries in chunks.
@@ -420,6 +433,7 @@ impl Durable {
         self.progress.clear();
         self.stale.clear();
         self.in_chunks.clear();
+        self.implicit.clear();
         self.forgotten.clear();
         self.acked.clear();
         self.meta = meta_of(self);
@@ -529,12 +543,22 @@ impl Durable {
             };
             s.inbound.insert(msn, entry);
         }
-        // The other partial messages: their chunks alone.
+        // The other chunks: below the watermark, deliveries without an inbox row; at or
+        // above it, partial messages without a head row.
         for (msn, (first, content)) in chunks {
-            if msn < s.watermark || s.inbound.contains_key(&msn) {
+            if s.inbound.contains_key(&msn) {
                 return Err(chunk_gap()); // content nobody refers to
             }
-            s.inbound.insert(msn, StoredInbound::Partial { first, bytes: Bytes::from(content) });
+            if msn < s.watermark {
+                let Some(f) = first else { return Err(chunk_gap()) };
+                let delivery = UnacknowledgedDelivery { app_id: f.app_id, bytes: Bytes::from(content) };
+                s.inbox_bytes = s.inbox_bytes.saturating_add(delivery.bytes.len() as u64);
+                s.inbox.insert(msn, delivery);
+                d.in_chunks.insert(msn);
+                d.implicit.insert(msn);
+            } else {
+                s.inbound.insert(msn, StoredInbound::Partial { first, bytes: Bytes::from(content) });
+            }
         }
         for row in txn.open_table(RECENT)?.range(all)? {
             let (k, v) = row?;
