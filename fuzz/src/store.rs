@@ -11,6 +11,10 @@
 //! * shape: inbound entries at or above the watermark, remembered non-deliveries in the
 //!   512 msns below it, every outbound id below `next_id`.
 //!
+//! And the durable store (`assoc_io::store`, in memory): the same records committed in
+//! batches leave its view equal to the fold after every commit, and its rows, read back,
+//! hold exactly that fold.
+//!
 //! And the record codec (`assoc_core::record_codec`): every record applied and every state
 //! reached round-trip exactly; raw bytes decode as a record or a snapshot or give a typed
 //! error, never a panic, and a record that decodes re-encodes to the same bytes.
@@ -55,6 +59,14 @@ pub enum Op {
         msn: u8,
         /// Chunk length.
         len: u8,
+    },
+    /// Deliver what a partial message holds, as the core does (its content then stays in
+    /// the store's chunk rows).
+    Deliver {
+        /// The message (modulo 4 above the watermark).
+        msn: u8,
+        /// Bytes appended to the durable prefix.
+        more: u8,
     },
 }
 
@@ -184,8 +196,26 @@ impl Facts {
     }
 }
 
+/// Records applied between two store commits (at most).
+const BATCH: usize = 4;
+
 /// Runs one case; panics with a description on the first violated property.
 pub fn run(case: Case) {
+    let db = assoc_io::Database::in_memory().expect("an in-memory database opens");
+    let mut store = db.session(0).expect("a fresh namespace opens");
+    let mut batch: Vec<Record> = Vec::new();
+    let mut commit = |batch: &mut Vec<Record>, st: &SessionStore, verify: bool| {
+        if let Err(e) = store.commit(batch) {
+            panic!("committing {batch:?}: {e}");
+        }
+        if store.session_store() != st {
+            panic!("after committing {batch:?} the store's view differs from the fold");
+        }
+        if verify && !store.verify().unwrap_or(false) {
+            panic!("after committing {batch:?} the rows differ from the fold");
+        }
+        batch.clear();
+    };
     let mut st = SessionStore::default();
     let mut applied: Vec<Record> = Vec::new();
     let mut facts = Facts::default();
@@ -218,6 +248,14 @@ pub fn run(case: Case) {
                 let bytes = crate::common::content(msn, usize::from(len % 16) + 1);
                 Record::Chunk { msn, offset, first: None, bytes }
             }
+            Op::Deliver { msn, more } => {
+                let msn = st.watermark + u64::from(msn % 4);
+                let Some(StoredInbound::Partial { first, bytes }) = st.inbound.get(&msn) else { continue };
+                let mut content = bytes.to_vec();
+                content.extend_from_slice(&crate::common::content(msn, usize::from(more % 4)));
+                let app_id = first.map_or(0, |f| f.app_id);
+                Record::Delivered { msn, app_id, bytes: Bytes::from(content) }
+            }
         };
         let before = st.clone();
         st.apply(&r);
@@ -238,8 +276,13 @@ pub fn run(case: Case) {
         if decode_store(&encode_store(&st)).as_ref() != Ok(&st) {
             panic!("op {n}: after {r:?} the state does not round-trip through the snapshot codec");
         }
+        batch.push(r.clone());
         applied.push(r);
+        if batch.len() >= BATCH || n % 3 == 0 {
+            commit(&mut batch, &st, n % 16 == 0);
+        }
     }
+    commit(&mut batch, &st, true);
 }
 
 /// Raw bytes: a record that decodes is canonical (re-encodes to the same bytes); a snapshot

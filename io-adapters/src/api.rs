@@ -201,6 +201,8 @@ pub struct Snapshot {
     pub commits: u64,
     /// Records made durable since start.
     pub records: u64,
+    /// B-tree operations (table inserts and removes) the store made since start.
+    pub store_ops: u64,
     /// The core's counters (retransmissions are `packets_lost` + `probes`).
     pub core: Stats,
     /// The bearer's counters.

@@ -350,6 +350,7 @@ impl Engine {
             outcomes: self.outcomes,
             commits,
             records,
+            store_ops: self.store.ops(),
             core: s.stats().clone(),
             io,
             shim,

@@ -14,7 +14,9 @@
 //! * [`Store`]: the session's durable state in [`redb`], one write transaction per write
 //!   barrier, restored with [`Session::restore`](assoc_core::Session::restore) on start.
 //!   Delivered messages land in the store's inbox in the same transaction as their
-//!   `Delivered` record; outcomes likewise. Nothing acknowledged is ever lost.
+//!   `Delivered` record; outcomes likewise. Nothing acknowledged is ever lost. A
+//!   [`Database`] holds many sessions, one namespace each, committed together; a
+//!   [`Committer`](store::Committer) makes group commits on a thread of its own.
 //! * [`Shim`]: a seeded impairment shim (loss, duplication, reordering, delay, rate limit)
 //!   in front of either bearer.
 //! * [`Clock`]: microseconds since the UNIX epoch, monotone within the process, because
@@ -66,4 +68,4 @@ pub mod tokio;
 pub use api::{Bearer, BearerState, Delivery, Error, IoStats, Options, OutcomeReport, Snapshot};
 pub use clock::Clock;
 pub use shim::{Impairment, Shim, ShimStats};
-pub use store::{Ack, Store, StoreError, SyncMode};
+pub use store::{Ack, Database, Store, StoreError, SyncMode};

@@ -443,10 +443,25 @@ fn assoc_options(sink: bool, tcp: bool, addr: SocketAddr) -> Res<Options> {
     Ok(o)
 }
 
+/// The store in `Os` mode, or `Full` with `ASSOC_BENCH_SYNC=full`.
 fn assoc_store(dir: &std::path::Path, name: &str) -> Res<Store> {
     let mut s = Store::open(dir.join(name))?;
-    s.set_sync(SyncMode::Os);
+    let full = std::env::var("ASSOC_BENCH_SYNC").is_ok_and(|v| v == "full");
+    s.set_sync(if full { SyncMode::Full } else { SyncMode::Os });
     Ok(s)
+}
+
+/// One stderr line with the store's work per message (commits, records, B-tree operations).
+fn store_line(side: &str, n: usize, s: &assoc_io::Snapshot) {
+    let per = |v: u64| v as f64 / n.max(1) as f64;
+    eprintln!(
+        "  store {side}: {} commits, {} records, {} B-tree ops = {:.3} commits, {:.2} ops per message",
+        s.commits,
+        s.records,
+        s.store_ops,
+        per(s.commits),
+        per(s.store_ops)
+    );
 }
 
 fn submissions(n: usize, payload: &Bytes) -> Vec<Submission> {
@@ -489,6 +504,9 @@ async fn assoc_tokio_sink(
             got.push((d.app_id as usize - 1, at));
             d.ack();
         }
+        if let Ok(snap) = ep.snapshot().await {
+            store_line("sink", n, &snap);
+        }
         let _ = ep.shutdown().await;
         Ok(got)
     });
@@ -518,6 +536,9 @@ async fn assoc_tokio_source(
         let o = outs.recv().await.ok_or("source endpoint stopped")?;
         o.ack();
     }
+    if let Ok(snap) = ep.snapshot().await {
+        store_line("source", n, &snap);
+    }
     let _ = ep.shutdown().await;
     Ok(())
 }
@@ -542,6 +563,9 @@ fn assoc_std_sink(
             }
             got.push((d.app_id as usize - 1, at));
             d.ack();
+        }
+        if let Ok(snap) = ep.snapshot() {
+            store_line("sink", n, &snap);
         }
         let _ = ep.shutdown();
         Ok(got)
@@ -583,6 +607,9 @@ fn assoc_std_source(
     for _ in 0..n {
         let o = outs.recv().ok_or("source endpoint stopped")?;
         o.ack();
+    }
+    if let Ok(snap) = ep.snapshot() {
+        store_line("source", n, &snap);
     }
     let _ = ep.shutdown();
     Ok(())
