@@ -53,13 +53,26 @@ pub enum ModelTimer {
     /// The application aborts the association (`Input::Abort`; once, if the preset lets
     /// this side abort, while an association is usable).
     Abort,
+    /// A core timer firing *early*: while a PDU that would change the state is in flight or
+    /// a record is in fsync. Never armed; the model rewrites the action of an armed
+    /// [`ModelTimer::Core`] timer into this one when it is premature, and it fires that
+    /// timer. A bounded environment fault (see [`crate::timely`]).
+    Early(Timer),
 }
 
 impl ModelTimer {
     /// Whether firing this timer is an environment fault rather than progress. AG EF looks
     /// for a path to the goal without further faults.
     pub fn is_fault(self) -> bool {
-        matches!(self, ModelTimer::DialFail | ModelTimer::LinkDrop)
+        matches!(self, ModelTimer::DialFail | ModelTimer::LinkDrop | ModelTimer::Early(_))
+    }
+
+    /// The armed timer an action fires: [`ModelTimer::Early`] fires its core timer.
+    pub fn armed(self) -> ModelTimer {
+        match self {
+            ModelTimer::Early(t) => ModelTimer::Core(t),
+            other => other,
+        }
     }
 }
 
@@ -642,7 +655,7 @@ impl Side {
                 }
                 self.input(&mut st, Input::Datagram(pdu.to_bytes()), o);
             }
-            Stimulus::Timer(ModelTimer::Core(t)) => {
+            Stimulus::Timer(ModelTimer::Core(t) | ModelTimer::Early(t)) => {
                 let before = st.session.association().map(|a| (a.epoch, a.local_tag, a.peer_tag));
                 st.session.handle_timer(MODEL_NOW, t);
                 self.after_input(&mut st, before, o);
@@ -738,7 +751,7 @@ impl Actor for Side {
     }
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<'_, SideState>, timer: &ModelTimer, o: &mut Out<Self>) {
-        self.step(state, Stimulus::Timer(*timer), o);
+        self.step(state, Stimulus::Timer(timer.armed()), o);
     }
 }
 
