@@ -26,9 +26,10 @@ use assoc_core::{
 use bytes::Bytes;
 use stateright::actor::{model_timeout, Actor, Id, Out};
 
-/// The one instant at which everything in the model happens. Time never advances: any
-/// armed timer may fire at any moment (the core's handlers trust the firing), so absolute
-/// deadlines stay a function of the configuration and the state space stays finite.
+/// The one instant at which everything in the model happens. Time never advances: an armed
+/// timer fires when the model lets it ([`crate::timely`]: at quiescence, or early within a
+/// budget; the core's handlers trust the firing), so absolute deadlines stay a function of
+/// the configuration and the state space stays finite.
 pub const MODEL_NOW: Instant = Instant::from_micros(1_000_000_000);
 
 /// Timers of one side: the core's own plus the environment's.
