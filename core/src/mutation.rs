@@ -62,6 +62,15 @@ pub enum Mutation {
     /// The initiator records the association's tags the wrong way round. Hook:
     /// `initiator_ids`.
     SwappedInitiatorTags = 16,
+    /// The loser's simultaneous-open tie-break is inverted, so both sides think they win:
+    /// each ignores the other's INIT while its own attempt is pending and refuses the
+    /// other's CONFIRM at equal epochs; colliding attempts fail together and are retried at
+    /// higher epochs. Hooks: the session's `on_init` and `on_confirm` (`peer_wins`).
+    InvertedTieBreak = 17,
+    /// The sender assigns one msn beyond its message window (`lowest unresolved +
+    /// msg_window`): the receiver may have to hold more messages than it agreed to. Hook:
+    /// `Sender`'s assignment loop.
+    MsgWindowExceeded = 18,
     /// A submission is never matched against the application ids the session holds: a
     /// resubmission after a crash before `Event::Queued` queues the message a second time.
     IgnoreIdempotencyKey = 30,
@@ -81,7 +90,7 @@ pub enum Mutation {
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 21] = [
+    pub const ALL: [Mutation; 23] = [
         Mutation::ResponderKeyedByPeer,
         Mutation::NoEpochCheck,
         Mutation::AckBeforeFsync,
@@ -99,6 +108,8 @@ impl Mutation {
         Mutation::DeliverOutOfOrder,
         Mutation::AbortDropsInFlight,
         Mutation::SwappedInitiatorTags,
+        Mutation::InvertedTieBreak,
+        Mutation::MsgWindowExceeded,
         Mutation::IgnoreIdempotencyKey,
         Mutation::IgnoreReset,
         Mutation::AcceptUnverifiedReset,
@@ -125,6 +136,8 @@ impl Mutation {
             Mutation::DeliverOutOfOrder => "deliver-out-of-order",
             Mutation::AbortDropsInFlight => "abort-drops-in-flight",
             Mutation::SwappedInitiatorTags => "swapped-initiator-tags",
+            Mutation::InvertedTieBreak => "inverted-tie-break",
+            Mutation::MsgWindowExceeded => "msg-window-exceeded",
             Mutation::IgnoreIdempotencyKey => "ignore-idempotency-key",
             Mutation::IgnoreReset => "ignore-reset",
             Mutation::AcceptUnverifiedReset => "accept-unverified-reset",

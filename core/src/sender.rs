@@ -366,7 +366,10 @@ impl Sender {
             self.send_bytes(cfg, msn, id, m, in_flight_limit, now, budget, frames);
         }
         let lowest_unresolved = self.assigned.keys().next().copied().unwrap_or(store.next_msn);
-        let window_end = lowest_unresolved.saturating_add(u64::from(params.msg_window));
+        let mut window_end = lowest_unresolved.saturating_add(u64::from(params.msg_window));
+        if cfg.mutations.is_active(Mutation::MsgWindowExceeded) {
+            window_end += 1;
+        }
         let mut next_msn = store.next_msn;
         let mut taken: Vec<MessageId> = Vec::new();
         while next_msn < window_end && *budget > DATA_OVERHEAD_FIRST {

@@ -26,9 +26,10 @@ use assoc_core::{
 use bytes::Bytes;
 use stateright::actor::{model_timeout, Actor, Id, Out};
 
-/// The one instant at which everything in the model happens. Time never advances: any
-/// armed timer may fire at any moment (the core's handlers trust the firing), so absolute
-/// deadlines stay a function of the configuration and the state space stays finite.
+/// The one instant at which everything in the model happens. Time never advances: an armed
+/// timer fires when the model lets it ([`crate::timely`]: at quiescence, or early within a
+/// budget; the core's handlers trust the firing), so absolute deadlines stay a function of
+/// the configuration and the state space stays finite.
 pub const MODEL_NOW: Instant = Instant::from_micros(1_000_000_000);
 
 /// Timers of one side: the core's own plus the environment's.
@@ -56,6 +57,11 @@ pub enum ModelTimer {
     /// The attacker node injects, from its own remote ([`ATTACKER`]), the last PDU it saw
     /// delivered to this side (only in presets with an attacker).
     Inject,
+    /// A core timer firing *early*: while a PDU that would change the state is in flight or
+    /// a record is in fsync. Never armed; the model rewrites the action of an armed
+    /// [`ModelTimer::Core`] timer into this one when it is premature, and it fires that
+    /// timer. A bounded environment fault (see [`crate::timely`]).
+    Early(Timer),
 }
 
 /// The attacker's node: never an actor, only a remote that PDUs come from (it sees the
@@ -66,7 +72,15 @@ impl ModelTimer {
     /// Whether firing this timer is an environment fault rather than progress. AG EF looks
     /// for a path to the goal without further faults.
     pub fn is_fault(self) -> bool {
-        matches!(self, ModelTimer::DialFail | ModelTimer::LinkDrop | ModelTimer::Inject)
+        matches!(self, ModelTimer::DialFail | ModelTimer::LinkDrop | ModelTimer::Inject | ModelTimer::Early(_))
+    }
+
+    /// The armed timer an action fires: [`ModelTimer::Early`] fires its core timer.
+    pub fn armed(self) -> ModelTimer {
+        match self {
+            ModelTimer::Early(t) => ModelTimer::Core(t),
+            other => other,
+        }
     }
 }
 
@@ -281,6 +295,20 @@ pub struct SideState {
 }
 
 impl SideState {
+    /// Whether `self` and `other` differ at most in what the attacker overheard. Timely
+    /// timers ([`crate::timely`]) ignore such a difference: what the attacker remembers
+    /// changes nothing the pair does, and a duplicating network can always redeliver an
+    /// older PDU, so counting it would hold timers back forever.
+    pub fn same_but_overheard(&self, other: &SideState) -> bool {
+        if self.overheard == other.overheard {
+            return self == other;
+        }
+        let (mut a, mut b) = (self.clone(), other.clone());
+        a.overheard = None;
+        b.overheard = None;
+        a == b
+    }
+
     /// The current association's identity, if it is usable.
     pub fn usable(&self) -> Option<AssocId> {
         self.session.association().filter(|a| a.usable).map(|a| AssocId {
@@ -685,7 +713,7 @@ impl Side {
                 }
                 self.input(&mut st, Input::Datagram { from: remote(src), datagram: pdu.to_bytes() }, o);
             }
-            Stimulus::Timer(ModelTimer::Core(t)) => {
+            Stimulus::Timer(ModelTimer::Core(t) | ModelTimer::Early(t)) => {
                 let before = st.session.association().map(|a| (a.epoch, a.local_tag, a.peer_tag));
                 st.session.handle_timer(MODEL_NOW, t);
                 self.after_input(&mut st, before, o);
@@ -789,7 +817,7 @@ impl Actor for Side {
     }
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<'_, SideState>, timer: &ModelTimer, o: &mut Out<Self>) {
-        self.step(state, Stimulus::Timer(*timer), o);
+        self.step(state, Stimulus::Timer(timer.armed()), o);
     }
 }
 

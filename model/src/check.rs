@@ -43,9 +43,11 @@ pub struct Options {
     pub full_states: bool,
     /// Print progress lines every this often (None: silent).
     pub progress: Option<Duration>,
-    /// AG EF without optimism: a state that reaches the goal only beyond the search bound
-    /// fails the check ([`Outcome::BoundDependent`]). Otherwise such states are counted
-    /// and reported, and only states stuck even beyond the bound fail.
+    /// AG EF without optimism (the default): a state that reaches the goal only beyond the
+    /// search bound fails the check ([`Outcome::BoundDependent`]). Otherwise such states
+    /// are counted and reported, and only states stuck even beyond the bound fail. Every
+    /// built-in preset with AG EF has none (timely timers and loss budgets, see
+    /// [`crate::timely`]).
     pub strict_agef: bool,
     /// Stop the graph pass at the first `always` violation (AG EF is then not decided): for
     /// mutants, where the first failure is all that matters.
@@ -61,7 +63,7 @@ impl Default for Options {
             stateright: false,
             full_states: false,
             progress: None,
-            strict_agef: false,
+            strict_agef: true,
             stop_on_violation: false,
         }
     }
@@ -254,7 +256,7 @@ impl Report {
         if let Some((goal, dependent)) = self.agef_detail {
             let _ = writeln!(
                 out,
-                "  (AG EF: {goal} goal states; {dependent} states reach the goal only beyond the search bound: they depend on the bound, and fail with --strict-agef)"
+                "  (AG EF: {goal} goal states; {dependent} states reach the goal only beyond the search bound: they depend on the bound, and fail unless --optimistic-agef)"
             );
         }
         for r in &self.rows {

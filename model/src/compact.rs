@@ -3,12 +3,13 @@
 //! every step of a side's real [`assoc_core::Session`] cached.
 //!
 //! A [`Packed`] state holds, per side, the id of its [`SideState`], of its saved [`Disk`]
-//! and of its armed timers, the id of the network (a set of envelope ids) and the crash
-//! flags: 32 bytes instead of a ~2.4 KB [`State`]. A side's step depends only on its own
+//! and of its armed timers, the id of the network (a set of envelope ids), the crash
+//! flags and the environment's budget counters ([`Env`]): 32 bytes instead of a ~2.4 KB
+//! [`State`]. A side's step depends only on its own
 //! state and its input, so its result — the new side state and the commands it gave — is
 //! computed once per distinct (side state, input) by the shipping [`Side`] actor, and
-//! replayed from the cache afterwards (ci-lossy: 92,658 states, 152 distinct side states,
-//! 438 session steps run).
+//! replayed from the cache afterwards (ci-resume: 7,848 states, 450 distinct side states,
+//! 1,270 session steps run).
 //!
 //! The semantics are stateright's [`stateright::actor::ActorModel`] on an unordered,
 //! duplicating (optionally lossy) network, and the actions come in the same order, so an
@@ -32,6 +33,7 @@ use stateright::Model;
 
 use crate::actor::{Disk, ModelTimer, Side, SideState};
 use crate::preset::{self, AssocModel, Preset, State};
+use crate::timely::{self, Env, Firing};
 
 /// A fast, non-cryptographic hasher for small keys (FxHash's multiply-rotate).
 #[derive(Default, Clone, Copy)]
@@ -122,6 +124,8 @@ pub struct Packed {
     pub net: u32,
     /// Which sides are crashed.
     pub crashed: [bool; 2],
+    /// The environment's bookkeeping (early timer firings so far).
+    pub env: Env,
 }
 
 /// One action of the compact model; the same actions as stateright's, in the same order.
@@ -301,7 +305,7 @@ impl CompactModel {
             timers_set: vec![Timers::new(); 2],
             random_choices: vec![RandomChoices::default(); 2],
             crashed: s.crashed.to_vec(),
-            history: (),
+            history: s.env,
             actor_storages: s.disks.iter().map(|id| (**t.disks.get(*id)).clone()).collect(),
         }
     }
@@ -537,6 +541,63 @@ impl CompactModel {
     }
 }
 
+impl CompactModel {
+    /// The timer rule of [`crate::timely`] on the actions of `s`, as [`AssocModel`] applies
+    /// it to the full model.
+    fn timely_timers(&self, s: &Packed, actions: &mut Vec<PackedAction>) {
+        let budget = self.preset().early_timers;
+        let timers = actions.iter().filter_map(|a| match a {
+            PackedAction::Timeout(_, t) => Some(t),
+            _ => None,
+        });
+        if budget.is_none() || !timely::any_waiting(timers) {
+            return;
+        }
+        let rule = timely::firing(budget, s.env.early_timers, || self.quiescent(s, actions));
+        if rule == Firing::Timely {
+            return;
+        }
+        actions.retain_mut(|a| match a {
+            PackedAction::Timeout(_, t) => match timely::apply(rule, *t) {
+                Some(new) => {
+                    *t = new;
+                    true
+                }
+                None => false,
+            },
+            _ => true,
+        });
+    }
+
+    /// Whether `n` differs from `s` in more than what the attacker overheard, as the full
+    /// model decides it (see [`SideState::same_but_overheard`]).
+    fn changes(&self, s: &Packed, n: &Packed) -> bool {
+        if n == s {
+            return false;
+        }
+        let same_but_sides = Packed { sides: s.sides, ..*n } == *s;
+        if !same_but_sides {
+            return true;
+        }
+        let t = self.r();
+        !n.sides.iter().zip(&s.sides).all(|(a, b)| a == b || t.sides.get(*a).same_but_overheard(t.sides.get(*b)))
+    }
+
+    /// Whether nothing faster than a protocol timer can happen in `s`, as
+    /// [`AssocModel::quiescent`] decides for the full model.
+    fn quiescent(&self, s: &Packed, actions: &[PackedAction]) -> bool {
+        let settling = {
+            let t = self.r();
+            s.timers.iter().any(|id| t.timer_sets.get(*id).iter().any(|x| timely::settles(*x)))
+        };
+        !settling
+            && !actions.iter().any(|a| {
+                matches!(a, PackedAction::Deliver(_))
+                    && self.next_state(s, *a).is_some_and(|n| self.changes(s, &n) && self.within_boundary(&n))
+            })
+    }
+}
+
 /// Sizes of the interned tables.
 #[derive(Clone, Copy, Debug)]
 pub struct PartCounts {
@@ -563,6 +624,7 @@ impl Model for CompactModel {
             timers: [self.empty_timers; 2],
             net: 0,
             crashed: [false; 2],
+            env: Env::default(),
         };
         for i in 0..2 {
             let e = self.start(i, self.none_disk);
@@ -587,12 +649,18 @@ impl Model for CompactModel {
             actions.extend((0..2u8).filter(|i| !s.crashed[usize::from(*i)]).map(PackedAction::Crash));
         }
         actions.extend((0..2u8).filter(|i| s.crashed[usize::from(*i)]).map(PackedAction::Recover));
+        drop(t);
+        if !timely::may_lose(self.preset().max_losses, s.env.losses) {
+            actions.retain(|a| !matches!(a, PackedAction::Drop(_)));
+        }
+        self.timely_timers(s, actions);
     }
 
     fn next_state(&self, s: &Packed, action: PackedAction) -> Option<Packed> {
         let mut next = *s;
         match action {
             PackedAction::Drop(env) => {
+                next.env.losses += u8::from(self.preset().max_losses.is_some());
                 let known = self.r().net_ops.get(&(s.net, env, false)).copied();
                 next.net = match known {
                     Some(net) => net,
@@ -607,8 +675,11 @@ impl Model for CompactModel {
                 let e = self.step(dst, s.sides[dst], Stimulus::Deliver(env))?;
                 self.apply(&mut next, dst, e);
             }
-            PackedAction::Timeout(i, timer) => {
+            PackedAction::Timeout(i, fired) => {
                 let i = usize::from(i);
+                // An early firing fires its armed core timer (`crate::timely`).
+                let timer = fired.armed();
+                next.env.early_timers += u8::from(fired != timer);
                 let e = self.step(i, s.sides[i], Stimulus::Timer(timer))?;
                 // stateright disarms the fired timer before applying the commands.
                 let known = self.r().disarmed.get(&(s.timers[i], timer)).copied();

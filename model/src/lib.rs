@@ -38,6 +38,7 @@ pub mod mutants;
 pub mod preset;
 pub mod properties;
 pub mod swarm;
+pub mod timely;
 pub mod trace;
 pub mod tracecheck;
 pub mod walk;

@@ -61,10 +61,24 @@ enum Command {
         /// Run the graph pass on full states (the engine before compact states).
         #[arg(long)]
         full_states: bool,
-        /// AG EF without optimism: fail if any state reaches the goal only beyond the search
-        /// bound (their number is printed either way).
-        #[arg(long)]
+        /// AG EF without optimism (the default): fail if any state reaches the goal only
+        /// beyond the search bound (their number is printed either way). Kept for old scripts.
+        #[arg(long, conflicts_with = "optimistic_agef")]
         strict_agef: bool,
+        /// AG EF with optimism: a state that reaches the goal only beyond the search bound
+        /// counts as reaching it (only states stuck even beyond it fail).
+        #[arg(long)]
+        optimistic_agef: bool,
+        /// Free timers: any armed timer fires at any moment (the semantics before timely
+        /// timers; its state space contains the timely one's). For cross-checking.
+        #[arg(long)]
+        free_timers: bool,
+        /// Override the preset's budget of early timer firings.
+        #[arg(long)]
+        early_timers: Option<u8>,
+        /// Override the preset's loss budget (lossy presets).
+        #[arg(long)]
+        max_losses: Option<u8>,
         /// Override the preset's epoch bound (to see whether AG EF depends on it).
         #[arg(long)]
         max_epoch: Option<u64>,
@@ -185,11 +199,28 @@ fn run(cli: Cli) -> Result<bool, String> {
             every,
             max_epoch,
             max_pn,
-            strict_agef,
+            strict_agef: _,
+            optimistic_agef,
+            free_timers,
+            early_timers,
+            max_losses,
         } => {
             let mut p = preset_arg(&preset)?.clone();
+            if let Some(n) = early_timers {
+                p.early_timers = Some(n);
+            }
+            if free_timers {
+                p.early_timers = None;
+            }
+            if let Some(n) = max_losses {
+                p.max_losses = Some(n);
+            }
             p.max_epoch = max_epoch.unwrap_or(p.max_epoch);
-            p.max_pn = max_pn.unwrap_or(p.max_pn);
+            if let Some(pn) = max_pn {
+                // ACK-only packets keep their margin above the bound.
+                p.max_pn_ack_only = pn + p.max_pn_ack_only.saturating_sub(p.max_pn);
+                p.max_pn = pn;
+            }
             let p = &p;
             let m = mutation_arg(mutation.as_deref())?;
             if let Some(name) = &property {
@@ -209,7 +240,7 @@ fn run(cli: Cli) -> Result<bool, String> {
                 stateright: cross_check,
                 full_states,
                 progress: Some(Duration::from_secs(every.max(1))),
-                strict_agef,
+                strict_agef: !optimistic_agef,
                 stop_on_violation: false,
             };
             let report = check::run(p, m, &opts);

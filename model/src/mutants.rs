@@ -8,8 +8,8 @@ use assoc_core::mutation::{Mutation, Mutations};
 
 use crate::check::{self, Options, Outcome, Report};
 use crate::preset::{
-    Preset, CI, CI_ABORT, CI_ATTACKER, CI_CANCEL, CI_CRASH_MSG, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_MSG_CRASH,
-    CI_RELEASE, CI_RESET, CI_RESUME, CI_TWO,
+    Preset, CI, CI_ABORT, CI_ATTACKER, CI_CANCEL, CI_COLLIDE, CI_CRASH_MSG, CI_EXPIRY, CI_LOSSY, CI_MSG,
+    CI_MSG_CRASH, CI_RELEASE, CI_RESET, CI_RESUME, CI_TWO, CI_WINDOW,
 };
 
 /// The preset on which mutation `m` is checked: the smallest whose workload and
@@ -47,6 +47,10 @@ pub fn preset_for(m: Mutation) -> &'static Preset {
         Mutation::CancelAnswerBeforeRecord => &CI_CANCEL,
         // An abort with a message in flight.
         Mutation::AbortDropsInFlight => &CI_ABORT,
+        // Both sides open at the same epoch.
+        Mutation::InvertedTieBreak => &CI_COLLIDE,
+        // A second message queued behind a window of one.
+        Mutation::MsgWindowExceeded => &CI_WINDOW,
     }
 }
 
@@ -68,14 +72,19 @@ pub fn check_mutant(preset: &Preset, mutation: Mutation) -> Report {
 }
 
 /// The first failure of a report: property name and trace length. Safety failures come
-/// before AG EF; among them the shortest trace wins.
+/// before AG EF; among them the shortest trace wins. AG EF fails on a stuck state and,
+/// strictly, on a state that reaches the goal only beyond the search bound: no unmutated
+/// preset has one, so a mutant's livelock that runs into the bound is caught.
 pub fn first_failure(r: &Report) -> Option<(&'static str, usize)> {
+    let is_agef = |o: &Outcome| matches!(o, Outcome::Stuck { .. } | Outcome::BoundDependent { .. });
     let fails = |stuck: bool| {
         r.rows
             .iter()
-            .filter(|row| matches!(row.outcome, Outcome::Stuck { .. }) == stuck)
+            .filter(|row| is_agef(&row.outcome) == stuck)
             .filter_map(|row| match &row.outcome {
-                Outcome::Counterexample { len, .. } | Outcome::Stuck { len, .. } => Some((row.name, *len)),
+                Outcome::Counterexample { len, .. }
+                | Outcome::Stuck { len, .. }
+                | Outcome::BoundDependent { len, .. } => Some((row.name, *len)),
                 _ => None,
             })
             .min_by_key(|(_, len)| *len)

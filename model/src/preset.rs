@@ -8,11 +8,12 @@ use stateright::{Model, Property};
 
 use crate::actor::{ModelTimer, Side, SideState};
 use crate::properties;
+use crate::timely::{self, Env, Firing};
 
 /// stateright's actor model of two [`Side`]s over an unordered, duplicating network.
-pub type Inner = ActorModel<Side, Preset, ()>;
+pub type Inner = ActorModel<Side, Preset, Env>;
 /// One state of the model.
-pub type State = ActorModelState<Side, ()>;
+pub type State = ActorModelState<Side, Env>;
 /// One action of the model.
 pub type Action = ActorModelAction<assoc_core::wire::Pdu, ModelTimer, ()>;
 
@@ -49,14 +50,31 @@ impl Model for AssocModel {
         self.inner.init_states().into_iter().map(normalize).collect()
     }
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
-        self.inner.actions(state, actions)
+        self.inner.actions(state, actions);
+        if !timely::may_lose(self.preset().max_losses, state.history.losses) {
+            actions.retain(|a| !matches!(a, ActorModelAction::Drop(_)));
+        }
+        self.timely_timers(state, actions);
     }
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
         let crash = match action {
             ActorModelAction::Crash(id) => Some(usize::from(id)),
             _ => None,
         };
+        let lost = matches!(action, ActorModelAction::Drop(_)) && self.preset().max_losses.is_some();
+        let (action, early) = match action {
+            ActorModelAction::Timeout(id, ModelTimer::Early(t)) => {
+                (ActorModelAction::Timeout(id, ModelTimer::Core(t)), true)
+            }
+            other => (other, false),
+        };
         let mut next = self.inner.next_state(last, action).map(normalize)?;
+        if early {
+            next.history.early_timers += 1;
+        }
+        if lost {
+            next.history.losses += 1;
+        }
         if let Some(i) = crash {
             // See `Side::crashed_state`: the stale volatile state is needless distinctness.
             let reset = self.inner.actors[i].crashed_state(&next.actor_states[i]);
@@ -68,6 +86,10 @@ impl Model for AssocModel {
         crate::trace::action_line(action)
     }
     fn format_step(&self, last: &State, action: Action) -> Option<String> {
+        let action = match action {
+            ActorModelAction::Timeout(id, t) => ActorModelAction::Timeout(id, t.armed()),
+            other => other,
+        };
         self.inner.format_step(last, action)
     }
     fn as_svg(&self, path: stateright::Path<State, Action>) -> Option<String> {
@@ -83,6 +105,64 @@ impl Model for AssocModel {
     fn within_boundary(&self, state: &State) -> bool {
         within_boundary(&self.inner.cfg, state)
     }
+}
+
+impl AssocModel {
+    /// Applies the preset's timer rule ([`crate::timely`]) to the actions of `state`: armed
+    /// timers that wait for quiescence stay as they are in a quiescent state, become early
+    /// firings while the budget lasts, and are dropped after.
+    fn timely_timers(&self, state: &State, actions: &mut Vec<Action>) {
+        let timers = actions.iter().filter_map(|a| match a {
+            ActorModelAction::Timeout(_, t) => Some(t),
+            _ => None,
+        });
+        if self.preset().early_timers.is_none() || !timely::any_waiting(timers) {
+            return;
+        }
+        let rule = timely::firing(self.preset().early_timers, state.history.early_timers, || {
+            self.quiescent(state, actions)
+        });
+        if rule == Firing::Timely {
+            return;
+        }
+        actions.retain_mut(|a| match a {
+            ActorModelAction::Timeout(_, t) => match timely::apply(rule, *t) {
+                Some(new) => {
+                    *t = new;
+                    true
+                }
+                None => false,
+            },
+            _ => true,
+        });
+    }
+
+    /// Whether nothing faster than a protocol timer can happen in `state`: no record in
+    /// fsync on either side, and no delivery among `actions` that leads to a different
+    /// state within the boundary.
+    pub fn quiescent(&self, state: &State, actions: &[Action]) -> bool {
+        let settling = state.timers_set.iter().any(|t| t.iter().any(|x| timely::settles(*x)));
+        !settling
+            && !actions.iter().any(|a| {
+                matches!(a, ActorModelAction::Deliver { .. })
+                    && self
+                        .next_state(state, a.clone())
+                        .is_some_and(|n| changes(state, &n) && self.within_boundary(&n))
+            })
+    }
+}
+
+/// Whether `next` differs from `state` in more than what the attacker overheard (see
+/// [`SideState::same_but_overheard`]).
+fn changes(state: &State, next: &State) -> bool {
+    next != state
+        && !(next.network == state.network
+            && next.timers_set == state.timers_set
+            && next.crashed == state.crashed
+            && next.history == state.history
+            && next.actor_storages == state.actor_storages
+            && next.random_choices == state.random_choices
+            && next.actor_states.iter().zip(&state.actor_states).all(|(a, b)| a.same_but_overheard(b)))
 }
 
 /// For AG EF: an out-of-boundary successor that only a search bound (epoch, packet
@@ -154,14 +234,21 @@ pub struct Preset {
     /// Whether an attacker node overhears what is delivered to each side and may replay
     /// it from its own remote (`ModelTimer::Inject`).
     pub attacker: bool,
+    /// Timely timers ([`crate::timely`]): a protocol timer fires freely only when nothing
+    /// faster can happen, otherwise early, at most this many times in a run (both sides).
+    /// `None`: free timers (any armed timer fires at any moment; `check --free-timers`).
+    pub early_timers: Option<u8>,
+    /// On a lossy network, how many PDUs it may lose in a run (`None`: any number). A
+    /// budget like the crash budget: each loss can cost a failed attempt and so an epoch.
+    pub max_losses: Option<u8>,
 }
 
 /// The CI preset: the opener's disruptions (its crash, its link drop) and the
 /// protocol's own recovery from them (a higher epoch supersedes).
 pub const CI: Preset = Preset {
     name: "ci",
-    about: "epoch<=2, alpha opens, beta answers; alpha: 1 crash + 1 link drop",
-    max_epoch: 2,
+    about: "epoch<=3, alpha opens, beta answers; alpha: 1 crash + 1 link drop",
+    max_epoch: 3,
     both_open: false,
     link_drops: [1, 0],
     crashes: [1, 0],
@@ -183,6 +270,8 @@ pub const CI: Preset = Preset {
     max_datagram: 1400,
     msg_window: 2,
     attacker: false,
+    early_timers: Some(0),
+    max_losses: None,
 };
 
 /// The CI preset for the answering side's disruptions (safety only: without keepalive
@@ -212,12 +301,15 @@ pub const CI_PEER_CRASH: Preset = Preset {
     max_datagram: 1400,
     msg_window: 2,
     attacker: false,
+    early_timers: Some(0),
+    max_losses: None,
 };
 
-/// The CI collision preset: both sides open at once.
+/// The CI collision preset: both sides open at once; one timer may fire early (so that
+/// both attempts can fail and collide again, what `inverted-tie-break` turns into a loop).
 pub const CI_COLLIDE: Preset = Preset {
     name: "ci-collide",
-    about: "epoch<=2, both sides open at once",
+    about: "epoch<=2, both sides open at once; 1 early timer",
     max_epoch: 2,
     both_open: true,
     link_drops: [0, 0],
@@ -240,14 +332,16 @@ pub const CI_COLLIDE: Preset = Preset {
     max_datagram: 1400,
     msg_window: 2,
     attacker: false,
+    early_timers: Some(1),
+    max_losses: None,
 };
 
 /// The CI preset with loss: a lost PDU is never replayed (on a lossless duplicating
 /// network every PDU can still arrive, which hides stuck states).
 pub const CI_LOSSY: Preset = Preset {
     name: "ci-lossy",
-    about: "epoch<=2, alpha opens, beta answers; alpha: 1 crash; lossy",
-    max_epoch: 2,
+    about: "epoch<=3, alpha opens, beta answers; alpha: 1 crash; lossy (2 losses)",
+    max_epoch: 3,
     both_open: false,
     link_drops: [0, 0],
     crashes: [1, 0],
@@ -269,6 +363,8 @@ pub const CI_LOSSY: Preset = Preset {
     max_datagram: 1400,
     msg_window: 2,
     attacker: false,
+    early_timers: Some(0),
+    max_losses: Some(2),
 };
 
 /// The default preset of `check`: a few minutes in release. Messages both ways (alpha's
@@ -276,7 +372,7 @@ pub const CI_LOSSY: Preset = Preset {
 pub const STANDARD: Preset = Preset {
     name: "standard",
     about: "alpha sends 1 two-segment message; alpha: 1 crash + 1 link drop",
-    max_epoch: 2,
+    max_epoch: 3,
     both_open: false,
     link_drops: [1, 0],
     crashes: [1, 0],
@@ -287,8 +383,8 @@ pub const STANDARD: Preset = Preset {
     handshake_retransmits: 1,
     max_open_retries: 1,
     max_probes: 1,
-    max_pn: 2,
-    max_pn_ack_only: 2,
+    max_pn: 4,
+    max_pn_ack_only: 4,
     workload: [&[LARGE], &[]],
     expiry: false,
     release: [false, false],
@@ -298,14 +394,17 @@ pub const STANDARD: Preset = Preset {
     max_datagram: 1400,
     msg_window: 2,
     attacker: false,
+    early_timers: Some(0),
+    max_losses: None,
 };
 
 /// The association-level preset of the first model (no messages): lossy, dial failures,
 /// alpha crashes once and drops its link once.
 pub const ASSOC: Preset = Preset {
     name: "assoc",
-    about: "epoch<=2, alpha opens; alpha: 1 crash + 1 link drop; lossy; dial failures; no messages",
-    max_epoch: 2,
+    about:
+        "epoch<=4, alpha opens; alpha: 1 crash + 1 link drop; lossy (2 losses); dial failures; no messages",
+    max_epoch: 4,
     both_open: false,
     link_drops: [1, 0],
     crashes: [1, 0],
@@ -327,13 +426,15 @@ pub const ASSOC: Preset = Preset {
     max_datagram: 1400,
     msg_window: 2,
     attacker: false,
+    early_timers: Some(0),
+    max_losses: Some(2),
 };
 
 /// A deep run: 2 messages each way (one in two segments), a crash and a link drop on each
 /// side, a lossy network, both sides opening. Hours, if it finishes.
 pub const DEEP: Preset = Preset {
     name: "deep",
-    about: "2 messages each way (multi-segment); both open; crash + link drop per side; lossy",
+    about: "2 messages each way (multi-segment); both open; crash + link drop per side; lossy (2 losses)",
     max_epoch: 3,
     both_open: true,
     link_drops: [1, 1],
@@ -356,12 +457,15 @@ pub const DEEP: Preset = Preset {
     max_datagram: 1400,
     msg_window: 2,
     attacker: false,
+    early_timers: Some(0),
+    max_losses: Some(2),
 };
 
-/// alpha sends 1 one-segment message
+/// alpha sends 1 one-segment message; one timer may fire early (a retransmission after
+/// delivery, whose ACK is still in flight)
 pub const CI_MSG: Preset = Preset {
     name: "ci-msg",
-    about: "alpha sends 1 one-segment message",
+    about: "alpha sends 1 one-segment message; 1 early timer",
     max_epoch: 2,
     both_open: false,
     link_drops: [0, 0],
@@ -373,8 +477,8 @@ pub const CI_MSG: Preset = Preset {
     handshake_retransmits: 1,
     max_open_retries: 1,
     max_probes: 1,
-    max_pn: 2,
-    max_pn_ack_only: 2,
+    max_pn: 4,
+    max_pn_ack_only: 4,
     workload: [&[SMALL], &[]],
     expiry: false,
     release: [false, false],
@@ -384,6 +488,8 @@ pub const CI_MSG: Preset = Preset {
     max_datagram: 1400,
     msg_window: 2,
     attacker: false,
+    early_timers: Some(1),
+    max_losses: None,
 };
 
 /// alpha sends 1 two-segment message; alpha: 1 link drop
@@ -392,6 +498,7 @@ pub const CI_RESUME: Preset = Preset {
     about: "alpha sends 1 two-segment message; alpha: 1 link drop",
     link_drops: [1, 0],
     workload: [&[LARGE], &[]],
+    early_timers: Some(0),
     ..CI_MSG
 };
 
@@ -400,6 +507,7 @@ pub const CI_EXPIRY: Preset = Preset {
     name: "ci-expiry",
     about: "alpha sends 1 one-segment message; it may expire",
     expiry: true,
+    early_timers: Some(0),
     ..CI_MSG
 };
 
@@ -408,6 +516,7 @@ pub const CI_RELEASE: Preset = Preset {
     name: "ci-release",
     about: "alpha sends 1 one-segment message; alpha releases once",
     release: [true, false],
+    early_timers: Some(0),
     ..CI_MSG
 };
 
@@ -416,6 +525,7 @@ pub const CI_CRASH_MSG: Preset = Preset {
     name: "ci-crash-msg",
     about: "alpha sends 1 one-segment message; alpha: 1 crash (its application resubmits by app id)",
     crashes: [1, 0],
+    early_timers: Some(0),
     ..CI_MSG
 };
 
@@ -429,6 +539,7 @@ pub const CI_RESET: Preset = Preset {
     link_drops: [0, 0],
     crashes: [0, 1],
     keepalive: true,
+    max_epoch: 2,
     max_pn: 1,
     max_pn_ack_only: 1,
     probes: false,
@@ -441,7 +552,7 @@ pub const CI_TWO: Preset = Preset {
     about: "alpha sends 2 messages (the first in two small datagrams: unsaved bytes at beta)",
     workload: [&[MEDIUM, SMALL], &[]],
     max_datagram: SMALL_DATAGRAM,
-    max_pn_ack_only: 3,
+    early_timers: Some(0),
     ..CI_MSG
 };
 
@@ -453,7 +564,7 @@ pub const CI_RECV_CRASH: Preset = Preset {
     max_datagram: SMALL_DATAGRAM,
     crashes: [0, 1],
     agef: false,
-    max_pn_ack_only: 3,
+    early_timers: Some(0),
     ..CI_MSG
 };
 
@@ -462,7 +573,7 @@ pub const CI_CANCEL: Preset = Preset {
     name: "ci-cancel",
     about: "alpha sends 1 one-segment message and cancels it",
     cancel: [true, false],
-    max_pn_ack_only: 3,
+    early_timers: Some(0),
     ..CI_MSG
 };
 
@@ -471,6 +582,7 @@ pub const CI_ABORT: Preset = Preset {
     name: "ci-abort",
     about: "alpha sends 1 one-segment message; alpha aborts once",
     abort: [true, false],
+    early_timers: Some(0),
     ..CI_MSG
 };
 
@@ -480,6 +592,30 @@ pub const CI_MSG_CRASH: Preset = Preset {
     about: "alpha sends 1 one-segment message; it may expire; alpha: 1 crash",
     crashes: [1, 0],
     expiry: true,
+    early_timers: Some(0),
+    ..CI_MSG
+};
+
+/// The receiver crashes while the sender cancels a message in flight (safety only, as
+/// `ci-recv-crash`: without keepalive nothing tells alpha that beta lost the association)
+pub const CI_RECV_CRASH_CANCEL: Preset = Preset {
+    name: "ci-recv-crash-cancel",
+    about: "alpha sends 1 one-segment message and cancels it; beta: 1 crash; safety only",
+    cancel: [true, false],
+    crashes: [0, 1],
+    agef: false,
+    early_timers: Some(0),
+    ..CI_MSG
+};
+
+/// Two messages through a window of one: the second may leave only once the first is
+/// resolved (what `msg-window-exceeded` breaks)
+pub const CI_WINDOW: Preset = Preset {
+    name: "ci-window",
+    about: "alpha sends 2 one-segment messages through a message window of 1",
+    workload: [&[SMALL, SMALL], &[]],
+    msg_window: 1,
+    early_timers: Some(0),
     ..CI_MSG
 };
 
@@ -490,7 +626,7 @@ pub const CI_MSG_CRASH: Preset = Preset {
 /// it does not finish (see the README's model-checking table for how far it got).
 pub const COVERAGE: Preset = Preset {
     name: "coverage",
-    about: "2 messages each way (unsaved bytes); both open; crash per side; alpha: link drop, cancel, abort; lossy",
+    about: "2 messages each way (unsaved bytes); both open; crash per side; alpha: link drop, cancel, abort; lossy (2 losses)",
     max_epoch: 3,
     both_open: true,
     link_drops: [1, 0],
@@ -503,6 +639,8 @@ pub const COVERAGE: Preset = Preset {
     max_datagram: SMALL_DATAGRAM,
     max_pn: 8,
     max_pn_ack_only: 9,
+    max_losses: Some(2),
+    early_timers: Some(0),
     ..CI_MSG
 };
 
@@ -517,7 +655,7 @@ pub const CI_ATTACKER: Preset = Preset {
 };
 
 /// Every preset (the CI presets first, roughly in size order).
-pub const ALL: [&Preset; 20] = [
+pub const ALL: [&Preset; 22] = [
     &CI,
     &CI_PEER_CRASH,
     &CI_COLLIDE,
@@ -531,6 +669,8 @@ pub const ALL: [&Preset; 20] = [
     &CI_CANCEL,
     &CI_ABORT,
     &CI_MSG_CRASH,
+    &CI_RECV_CRASH_CANCEL,
+    &CI_WINDOW,
     &STANDARD,
     &ASSOC,
     &DEEP,
@@ -604,7 +744,7 @@ impl Preset {
             peer_workload: self.workload[1 - i].to_vec(),
             attacker: self.attacker,
         });
-        let inner = ActorModel::new(self.clone(), ())
+        let inner = ActorModel::new(self.clone(), Env::default())
             .actors(sides)
             .init_network(Network::new_unordered_duplicating([]))
             .lossy_network(if self.lossy { LossyNetwork::Yes } else { LossyNetwork::No })

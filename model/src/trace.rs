@@ -76,6 +76,7 @@ pub fn action_line(a: &Action) -> String {
         }
         ActorModelAction::Timeout(id, t) => match t {
             ModelTimer::Core(t) => format!("{}: timer {t:?} fires", name(*id)),
+            ModelTimer::Early(t) => format!("{}: timer {t:?} fires EARLY (PDUs in flight)", name(*id)),
             ModelTimer::Fsync => format!("{}: fsync completes", name(*id)),
             ModelTimer::LinkUp => format!("{}: bearer comes up", name(*id)),
             ModelTimer::DialFail => format!("{}: dial fails", name(*id)),

@@ -180,7 +180,7 @@ pub fn check(model: &AssocModel, recs: [&Recording; 2], psk: &Psk) -> Result<Rep
         timers_set: vec![Timers::default(); 2],
         random_choices: vec![RandomChoices::default(); 2],
         crashed: vec![true; 2],
-        history: (),
+        history: crate::timely::Env::default(),
         actor_storages: vec![None, None],
     };
     let mut recent: VecDeque<String> = VecDeque::new();

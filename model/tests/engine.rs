@@ -43,7 +43,7 @@ fn counterexamples_are_the_same_traces() {
 /// fewer times than there are states (the point of the step cache).
 #[test]
 fn steps_are_cached() {
-    let c = check::run(&preset::CI_MSG, Mutations::NONE, &Options::default());
+    let c = check::run(&preset::CI_RESUME, Mutations::NONE, &Options::default());
     let parts = c.parts.expect("compact pass");
     let graph = c.graph.expect("graph pass ran");
     assert!(parts.session_steps * 10 < graph.states as u64, "{parts:?} vs {graph:?}");

@@ -28,52 +28,62 @@ fn check_preset(p: &Preset, unique: usize) {
 
 #[test]
 fn ci_attacker() {
-    check_preset(&preset::CI_ATTACKER, 21462);
+    check_preset(&preset::CI_ATTACKER, 209779);
 }
 
 #[test]
 fn ci() {
-    check_preset(&preset::CI, 3651);
+    check_preset(&preset::CI, 7_613);
 }
 
 #[test]
 fn ci_peer_crash() {
-    check_preset(&preset::CI_PEER_CRASH, 15290);
+    check_preset(&preset::CI_PEER_CRASH, 2_471);
 }
 
 #[test]
 fn ci_collide() {
-    check_preset(&preset::CI_COLLIDE, 2758);
+    check_preset(&preset::CI_COLLIDE, 52);
 }
 
 #[test]
 fn ci_msg() {
-    check_preset(&preset::CI_MSG, 8_747);
+    check_preset(&preset::CI_MSG, 1_100);
 }
 
 #[test]
 fn ci_reset() {
-    check_preset(&preset::CI_RESET, 22_170);
+    check_preset(&preset::CI_RESET, 481);
 }
 
 #[test]
 fn ci_expiry() {
-    check_preset(&preset::CI_EXPIRY, 21_068);
+    check_preset(&preset::CI_EXPIRY, 678);
 }
 
 #[test]
 fn ci_two() {
-    check_preset(&preset::CI_TWO, 230_399);
+    check_preset(&preset::CI_TWO, 1_655);
 }
 
 #[test]
 fn ci_recv_crash() {
-    check_preset(&preset::CI_RECV_CRASH, 124_254);
+    check_preset(&preset::CI_RECV_CRASH, 42_612);
+}
+
+#[test]
+fn ci_recv_crash_cancel() {
+    check_preset(&preset::CI_RECV_CRASH_CANCEL, 51_738);
+}
+
+#[test]
+fn ci_window() {
+    check_preset(&preset::CI_WINDOW, 271);
 }
 
 #[test]
 fn ci_abort() {
-    check_preset(&preset::CI_ABORT, 31_957);
+    check_preset(&preset::CI_ABORT, 4_042);
 }
 
 /// A larger preset checked by the graph pass alone (every property, AG EF included).
@@ -92,33 +102,33 @@ fn graph_check(p: &Preset, unique: usize) {
 
 #[test]
 fn ci_cancel() {
-    graph_check(&preset::CI_CANCEL, 613_014);
+    graph_check(&preset::CI_CANCEL, 673);
 }
 
 #[test]
 fn ci_msg_crash() {
-    graph_check(&preset::CI_MSG_CRASH, 674_672);
+    graph_check(&preset::CI_MSG_CRASH, 19_146);
 }
 
 #[test]
 fn ci_lossy() {
-    check_preset(&preset::CI_LOSSY, 92_658);
+    check_preset(&preset::CI_LOSSY, 6_845);
 }
 
 #[test]
 fn ci_resume() {
-    check_preset(&preset::CI_RESUME, 132_058);
+    check_preset(&preset::CI_RESUME, 7_848);
 }
 
 #[test]
 fn ci_release() {
-    check_preset(&preset::CI_RELEASE, 164_765);
+    check_preset(&preset::CI_RELEASE, 5_584);
 }
 
 #[test]
 fn dfs_and_two_threads_see_the_same_space() {
     let n = check::stateright_unique(&preset::CI, Strategy::Dfs, 2);
-    assert_eq!(n, 3651);
+    assert_eq!(n, 7_613);
 }
 
 #[test]
@@ -145,11 +155,13 @@ fn coverage() {
 }
 
 /// Guided walks reach what uniform ones do not: every message delivered (same preset,
-/// seed and number of steps).
+/// seed and number of steps). With free timers and the old bounds (pn ≤ 2, epoch ≤ 2):
+/// timely timers and the wider bounds alone already let uniform walks reach delivery.
 #[test]
 fn guided_walks_reach_delivery_where_uniform_ones_do_not() {
     use assoc_model::walk::{simulate, simulate_guided, Guide};
-    let model = preset::STANDARD.model(Mutations::NONE);
+    let free = Preset { early_timers: None, max_pn: 2, max_pn_ack_only: 2, max_epoch: 2, ..preset::STANDARD };
+    let model = free.model(Mutations::NONE);
     let delivered = |r: &assoc_model::walk::WalkReport| {
         r.reached.iter().any(|(name, hit)| *name == "every message delivered" && *hit)
     };

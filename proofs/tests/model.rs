@@ -239,6 +239,37 @@ pairs! {
     ci_attacker_resets: "ci-attacker", RESETS;
     ci_attacker_no_stuck_state: "ci-attacker", NO_STUCK_STATE;
     ci_attacker_remote_follows_proof: "ci-attacker", REMOTE_FOLLOWS_PROOF;
+    ci_recv_crash_cancel_agreement: "ci-recv-crash-cancel", AGREEMENT;
+    ci_recv_crash_cancel_monotone: "ci-recv-crash-cancel", MONOTONE;
+    ci_recv_crash_cancel_not_below_disk: "ci-recv-crash-cancel", NOT_BELOW_DISK;
+    ci_recv_crash_cancel_recorded: "ci-recv-crash-cancel", RECORDED;
+    ci_recv_crash_cancel_no_dup: "ci-recv-crash-cancel", NO_DUP;
+    ci_recv_crash_cancel_as_submitted: "ci-recv-crash-cancel", AS_SUBMITTED;
+    ci_recv_crash_cancel_one_outcome: "ci-recv-crash-cancel", ONE_OUTCOME;
+    ci_recv_crash_cancel_disk_backed: "ci-recv-crash-cancel", DISK_BACKED;
+    ci_recv_crash_cancel_acks: "ci-recv-crash-cancel", ACKS;
+    ci_recv_crash_cancel_windows: "ci-recv-crash-cancel", WINDOWS;
+    ci_recv_crash_cancel_no_ndr: "ci-recv-crash-cancel", NO_NDR;
+    ci_recv_crash_cancel_all_delivered: "ci-recv-crash-cancel", ALL_DELIVERED;
+    ci_recv_crash_cancel_established: "ci-recv-crash-cancel", ESTABLISHED;
+    ci_recv_crash_cancel_reestablished: "ci-recv-crash-cancel", REESTABLISHED;
+    ci_recv_crash_cancel_app_id_once: "ci-recv-crash-cancel", APP_ID_ONCE;
+    ci_recv_crash_cancel_resets: "ci-recv-crash-cancel", RESETS;
+    ci_window_agreement: "ci-window", AGREEMENT;
+    ci_window_monotone: "ci-window", MONOTONE;
+    ci_window_not_below_disk: "ci-window", NOT_BELOW_DISK;
+    ci_window_recorded: "ci-window", RECORDED;
+    ci_window_no_dup: "ci-window", NO_DUP;
+    ci_window_app_id_once: "ci-window", APP_ID_ONCE;
+    ci_window_as_submitted: "ci-window", AS_SUBMITTED;
+    ci_window_one_outcome: "ci-window", ONE_OUTCOME;
+    ci_window_disk_backed: "ci-window", DISK_BACKED;
+    ci_window_acks: "ci-window", ACKS;
+    ci_window_windows: "ci-window", WINDOWS;
+    ci_window_no_ndr: "ci-window", NO_NDR;
+    ci_window_all_delivered: "ci-window", ALL_DELIVERED;
+    ci_window_established: "ci-window", ESTABLISHED;
+    ci_window_no_stuck_state: "ci-window", NO_STUCK_STATE;
 }
 
 /// The pairs above are exactly the rows the CI presets check: a property added to the
@@ -296,6 +327,8 @@ caught! {
     abort_drops_in_flight_is_caught: Mutation::AbortDropsInFlight;
     swapped_initiator_tags_is_caught: Mutation::SwappedInitiatorTags;
     remote_follows_any_accepted_is_caught: Mutation::RemoteFollowsAnyAccepted;
+    inverted_tie_break_is_caught: Mutation::InvertedTieBreak;
+    msg_window_exceeded_is_caught: Mutation::MsgWindowExceeded;
 }
 
 /// `RESULTS.md` is what the CI presets and the mutations give today.

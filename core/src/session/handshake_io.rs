@@ -108,7 +108,9 @@ impl Session {
         if raw.header.dst_tag != 0 {
             return self.drop_pdu(DropReason::NotApplicable);
         }
-        if self.attempt.is_some() && self.cfg.local_name < self.cfg.peer_name {
+        let wins = self.cfg.local_name < self.cfg.peer_name
+            || self.cfg.mutations.is_active(Mutation::InvertedTieBreak);
+        if self.attempt.is_some() && wins {
             return self.drop_pdu(DropReason::Collision);
         }
         // While the driver lags, answers would only pile up: the initiator retransmits.
@@ -235,7 +237,8 @@ impl Session {
             current: self.assoc.as_ref().map(|a| (a.epoch, a.local_tag, a.peer_tag)),
             persisted_epoch: self.store.epoch,
             own_attempt_epoch: self.attempt.as_ref().map(|a| a.epoch),
-            peer_wins: self.cfg.peer_name < self.cfg.local_name,
+            peer_wins: self.cfg.peer_name < self.cfg.local_name
+                && !self.cfg.mutations.is_active(Mutation::InvertedTieBreak),
             mutations: self.cfg.mutations,
         };
         match handshake::decide_confirm(&proposal, &ctx) {
