@@ -358,12 +358,15 @@ impl Association {
         let pn = self.next_pn;
         self.next_pn += 1;
         let header = Header { sid, dst_tag: self.peer_tag, epoch: self.epoch, pn };
-        let retransmittable: Vec<Frame> = frames.iter().filter(|f| is_retransmittable(f)).cloned().collect();
         let ack_eliciting = frames.iter().any(Frame::is_ack_eliciting);
         self.ack_only_streak = if ack_eliciting { 0 } else { self.ack_only_streak.saturating_add(1) };
         let pdu = Pdu { header, body: Body::Packet(frames), auth: AuthTag::default() };
         let datagram = suite.seal_packet(&self.keys.send, pn, pdu.authenticated_prefix());
-        self.loss.on_packet_sent(SentPacket { pn, time_sent: now, ack_eliciting, frames: retransmittable });
+        // The encoded packet is done with the frames: keep the ones a loss re-sends, moved
+        // rather than cloned.
+        let Body::Packet(mut frames) = pdu.body else { unreachable!("built as a packet above") };
+        frames.retain(is_retransmittable);
+        self.loss.on_packet_sent(SentPacket { pn, time_sent: now, ack_eliciting, frames });
         datagram
     }
 }
