@@ -183,17 +183,16 @@ impl Sender {
     /// Touches only the entries of the record's message.
     pub(crate) fn observe(&mut self, store: &SessionStore, record: &Record) {
         match record {
-            Record::Submitted { id, message } => {
-                if id.0 >= store.next_id && id.0 < u64::MAX {
-                    if message.msn.is_none() && message.cancel.is_none() {
-                        // Ids grow: the back of its class.
-                        self.unassigned[message.priority as usize].push_back(*id);
-                    } else if let Some(msn) = message.msn {
-                        self.insert_in_flight(msn, *id);
-                    }
-                    if message.cancel.is_none() {
-                        self.deadlines.insert((message.deadline, *id));
-                    }
+            // Only a submission the store takes (see `SessionStore::apply`).
+            Record::Submitted { id, message } if id.0 >= store.next_id && id.0 < u64::MAX => {
+                if message.msn.is_none() && message.cancel.is_none() {
+                    // Ids grow: the back of its class.
+                    self.unassigned[message.priority as usize].push_back(*id);
+                } else if let Some(msn) = message.msn {
+                    self.insert_in_flight(msn, *id);
+                }
+                if message.cancel.is_none() {
+                    self.deadlines.insert((message.deadline, *id));
                 }
             }
             Record::Assigned { id, msn } => {

@@ -43,7 +43,7 @@ fn ci_collide() {
 
 #[test]
 fn ci_msg() {
-    check_preset(&preset::CI_MSG, 8_747);
+    check_preset(&preset::CI_MSG, 8_103);
 }
 
 #[test]
@@ -53,22 +53,22 @@ fn ci_reset() {
 
 #[test]
 fn ci_expiry() {
-    check_preset(&preset::CI_EXPIRY, 21_068);
+    check_preset(&preset::CI_EXPIRY, 19_362);
 }
 
 #[test]
 fn ci_two() {
-    check_preset(&preset::CI_TWO, 230_399);
+    check_preset(&preset::CI_TWO, 226_895);
 }
 
 #[test]
 fn ci_recv_crash() {
-    check_preset(&preset::CI_RECV_CRASH, 124_254);
+    check_preset(&preset::CI_RECV_CRASH, 112_302);
 }
 
 #[test]
 fn ci_abort() {
-    check_preset(&preset::CI_ABORT, 31_957);
+    check_preset(&preset::CI_ABORT, 29_895);
 }
 
 /// A larger preset checked by the graph pass alone (every property, AG EF included).
@@ -87,12 +87,12 @@ fn graph_check(p: &Preset, unique: usize) {
 
 #[test]
 fn ci_cancel() {
-    graph_check(&preset::CI_CANCEL, 613_014);
+    graph_check(&preset::CI_CANCEL, 606_632);
 }
 
 #[test]
 fn ci_msg_crash() {
-    graph_check(&preset::CI_MSG_CRASH, 674_672);
+    graph_check(&preset::CI_MSG_CRASH, 651_504);
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn ci_resume() {
 
 #[test]
 fn ci_release() {
-    check_preset(&preset::CI_RELEASE, 164_765);
+    check_preset(&preset::CI_RELEASE, 159_897);
 }
 
 #[test]
