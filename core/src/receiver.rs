@@ -6,7 +6,6 @@
 //! |---|---|---|---|
 //! | UNSEEN / PARTIAL | contiguous bytes reach the next checkpoint or the end | PARTIAL | `Chunk` |
 //! | PARTIAL, complete, all lower msns resolved | — | DELIVERED | `Delivered` (bytes + app id) |
-//! | UNSEEN | the whole message arrives, all lower msns resolved, inbox has room | DELIVERED | `Delivered` only (the session writes it instead of the `Chunk`) |
 //! | UNSEEN / PARTIAL (not delivered) | CANCEL | CANCELLED | `Resolved(Cancelled)` |
 //! | UNSEEN | first segment larger than `max_message_len` | REJECTED | `Resolved(Rejected)` |
 //! | any resolved | DATA or CANCEL again | unchanged | — (summary answers) |

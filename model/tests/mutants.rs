@@ -67,7 +67,7 @@ fn ndr_in_doubt_on_timer_contradicts_the_receiver() {
 /// A retransmission that arrives after delivery is handed to the application again.
 #[test]
 fn no_duplicate_suppression_delivers_twice() {
-    caught(Mutation::NoDuplicateSuppression, "ci-msg", "no duplicate delivery", 14);
+    caught(Mutation::NoDuplicateSuppression, "ci-msg", "no duplicate delivery", 15);
 }
 
 /// Releasing the association cancels the message in flight.
@@ -81,7 +81,7 @@ fn release_drops_in_flight_creates_an_ndr() {
 /// receiver delivers the same app id under two msns.
 #[test]
 fn ignore_idempotency_key_delivers_an_app_id_twice() {
-    caught(Mutation::IgnoreIdempotencyKey, "ci-crash-msg", "an application id is delivered at most once", 17);
+    caught(Mutation::IgnoreIdempotencyKey, "ci-crash-msg", "an application id is delivered at most once", 19);
 }
 
 /// A side that ignores its restarted peer's RESET keeps the dead association until its
@@ -142,7 +142,7 @@ fn epoch_not_adopted_runs_below_the_disk() {
 /// The second message completes first and is delivered before the first.
 #[test]
 fn deliver_out_of_order_breaks_msn_order() {
-    caught(Mutation::DeliverOutOfOrder, "ci-two", "delivered = submitted, in msn order", 16);
+    caught(Mutation::DeliverOutOfOrder, "ci-two", "delivered = submitted, in msn order", 17);
 }
 
 /// Aborting the association gives up the message in flight.

@@ -43,7 +43,7 @@ fn ci_collide() {
 
 #[test]
 fn ci_msg() {
-    check_preset(&preset::CI_MSG, 8_103);
+    check_preset(&preset::CI_MSG, 8_747);
 }
 
 #[test]
@@ -53,22 +53,22 @@ fn ci_reset() {
 
 #[test]
 fn ci_expiry() {
-    check_preset(&preset::CI_EXPIRY, 19_362);
+    check_preset(&preset::CI_EXPIRY, 21_068);
 }
 
 #[test]
 fn ci_two() {
-    check_preset(&preset::CI_TWO, 226_895);
+    check_preset(&preset::CI_TWO, 230_399);
 }
 
 #[test]
 fn ci_recv_crash() {
-    check_preset(&preset::CI_RECV_CRASH, 112_302);
+    check_preset(&preset::CI_RECV_CRASH, 124_254);
 }
 
 #[test]
 fn ci_abort() {
-    check_preset(&preset::CI_ABORT, 29_895);
+    check_preset(&preset::CI_ABORT, 31_957);
 }
 
 /// A larger preset checked by the graph pass alone (every property, AG EF included).
@@ -87,12 +87,12 @@ fn graph_check(p: &Preset, unique: usize) {
 
 #[test]
 fn ci_cancel() {
-    graph_check(&preset::CI_CANCEL, 606_632);
+    graph_check(&preset::CI_CANCEL, 613_014);
 }
 
 #[test]
 fn ci_msg_crash() {
-    graph_check(&preset::CI_MSG_CRASH, 651_504);
+    graph_check(&preset::CI_MSG_CRASH, 674_672);
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn ci_resume() {
 
 #[test]
 fn ci_release() {
-    check_preset(&preset::CI_RELEASE, 159_897);
+    check_preset(&preset::CI_RELEASE, 164_765);
 }
 
 #[test]

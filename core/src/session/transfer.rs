@@ -126,10 +126,6 @@ impl Session {
     }
 
     /// Persists inbound records, then delivers (in msn order) whatever became deliverable.
-    ///
-    /// A checkpoint that holds a whole message whose turn it is becomes its `Delivered`
-    /// record directly: one record instead of `Chunk` then `Delivered` (core/PROTOCOL.md,
-    /// "Records": the delivery holds every fact the chunk would have).
     fn persist_inbound(&mut self, records: Vec<Record>) {
         for r in records {
             match r {
@@ -138,14 +134,6 @@ impl Session {
                     let event = Event::Delivered { msn, app_id, bytes: bytes.clone() };
                     self.persist(r);
                     self.event(event);
-                }
-                Record::Chunk { msn, offset: 0, first: Some(f), ref bytes }
-                    if msn == self.store.watermark
-                        && f.total_len == bytes.len() as u64
-                        && !self.store.inbound.contains_key(&msn)
-                        && !self.inbox_full(bytes.len()) =>
-                {
-                    self.deliver(Record::Delivered { msn, app_id: f.app_id, bytes: bytes.clone() });
                 }
                 r => self.persist(r),
             }
