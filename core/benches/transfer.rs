@@ -26,15 +26,20 @@ fn main() {
     // `valgrind --tool=callgrind --toggle-collect='*run_profile*'` (instruction counts
     // repeat exactly). WHAT: `sym` or `chacha` (a transfer of N messages of SIZE bytes),
     // `aead` (seal+open of N × SIZE bytes in datagram-sized pieces), `memcpy` (N copies).
+    // It prints, on stderr, what the transfer cost besides instructions (Persist records,
+    // datagrams and how full the data packets were); allocations are `malloc` calls in the
+    // callgrind profile (`benches/alloc-count.sh`).
     if let Ok(spec) = std::env::var("ASSOC_PROFILE") {
-        run_profile(&spec);
+        if let Some(t) = run_profile(&spec) {
+            t.print();
+        }
         return;
     }
     divan::main();
 }
 
 #[inline(never)]
-fn run_profile(spec: &str) {
+fn run_profile(spec: &str) -> Option<Tally> {
     let f: Vec<&str> = spec.split(',').collect();
     let num = |i: usize| {
         f.get(i).map_or(0, |v| v.parse::<usize>().expect("ASSOC_PROFILE=WHAT,N,SIZE,REORDER,LOSS"))
@@ -64,8 +69,58 @@ fn run_profile(spec: &str) {
         }
         what => {
             let suite = if what == "sym" { Suite::Symbolic } else { Suite::ChaCha20Poly1305 };
-            assert_eq!(transfer(suite, n, size, num(3) as u64, num(4) as u64), n);
+            let t = transfer(suite, n, size, num(3) as u64, num(4) as u64);
+            assert_eq!(t.delivered, n);
+            return Some(t);
         }
+    }
+    None
+}
+
+/// What one transfer did, for the figures besides instruction counts.
+struct Tally {
+    delivered: usize,
+    size: usize,
+    /// Persist records per side.
+    records: [u64; 2],
+    /// `Persisted` inputs per side.
+    persisted_inputs: [u64; 2],
+    /// Datagrams sent per side.
+    datagrams: [u64; 2],
+    /// Payload bytes the sender put in DATA frames.
+    data_bytes: u64,
+    /// Sender datagrams of at least 200 bytes (ACKs and summaries are smaller: these carry
+    /// DATA) and their total size.
+    big: (u64, u64),
+}
+
+impl Tally {
+    fn print(&self) {
+        let n = self.delivered as f64;
+        let mib = (self.delivered * self.size) as f64 / f64::from(1u32 << 20);
+        let room = (DATAGRAM - Pdu::PACKET_OVERHEAD) as f64;
+        eprintln!(
+            "messages {} x {} B: persist records/msg sender {:.2} receiver {:.2}; \
+             Persisted inputs/msg {:.2} {:.2}; datagrams sender {} receiver {} (per MiB {:.0} / {:.0}); \
+             data packet fill {:.1} % (payload bytes / (sender datagrams x {} B)); \
+             sender datagrams >= 200 B: {} of mean size {:.0} B ({:.1} % of {} B)",
+            self.delivered,
+            self.size,
+            self.records[0] as f64 / n,
+            self.records[1] as f64 / n,
+            self.persisted_inputs[0] as f64 / n,
+            self.persisted_inputs[1] as f64 / n,
+            self.datagrams[0],
+            self.datagrams[1],
+            self.datagrams[0] as f64 / mib,
+            self.datagrams[1] as f64 / mib,
+            100.0 * self.data_bytes as f64 / (self.datagrams[0] as f64 * room),
+            room,
+            self.big.0,
+            self.big.1 as f64 / self.big.0 as f64,
+            100.0 * self.big.1 as f64 / (self.big.0 as f64 * DATAGRAM as f64),
+            DATAGRAM,
+        );
     }
 }
 
@@ -111,12 +166,15 @@ fn configs(suite: Suite) -> (Config, Config) {
         c.params.msg_window = 512;
         c.max_packets_in_flight = 256;
         c.keepalive = None;
+        // RFC 9000's ACK frequency (every second packet); `ASSOC_ACK_FREQUENCY=1` measures
+        // the default (every packet).
+        c.ack_frequency = std::env::var("ASSOC_ACK_FREQUENCY").map_or(2, |v| v.parse().expect("1..=16"));
     }
     (ca, cb)
 }
 
-/// Moves `n` messages of `size` bytes from side 0 to side 1; returns the number delivered.
-fn transfer(suite: Suite, n: usize, size: usize, reorder_pct: u64, loss_pct: u64) -> usize {
+/// Moves `n` messages of `size` bytes from side 0 to side 1; returns what it took.
+fn transfer(suite: Suite, n: usize, size: usize, reorder_pct: u64, loss_pct: u64) -> Tally {
     let (ca, cb) = configs(suite);
     let mut s = [Session::new(ca, 1).expect("config"), Session::new(cb, 2).expect("config")];
     let mut now = Instant::ZERO;
@@ -130,17 +188,32 @@ fn transfer(suite: Suite, n: usize, size: usize, reorder_pct: u64, loss_pct: u64
         s[0].handle_input(now, Input::Submit(m)).expect("queue has room");
     }
     let mut delivered = 0;
+    let (mut records, mut persisted_inputs, mut big) = ([0u64; 2], [0u64; 2], (0, 0));
     while delivered < n {
         for (i, side) in s.iter_mut().enumerate() {
-            while let Some(out) = side.poll_output() {
-                match out {
-                    Output::Persist { seq, .. } => {
-                        let _ = side.handle_input(now, Input::Persisted { upto: seq });
+            // One `Persisted { upto }` per drain (what a driver that commits a batch does),
+            // then drain again what it released.
+            loop {
+                let mut last = None;
+                while let Some(out) = side.poll_output() {
+                    match out {
+                        Output::Persist { seq, .. } => {
+                            records[i] += 1;
+                            last = Some(seq);
+                        }
+                        Output::Transmit(t) => {
+                            if i == 0 && t.datagram.len() >= 200 {
+                                big = (big.0 + 1, big.1 + t.datagram.len() as u64);
+                            }
+                            net.push(1 - i, t.datagram);
+                        }
+                        Output::Event(Event::Delivered { .. }) => delivered += 1,
+                        _ => {}
                     }
-                    Output::Transmit(t) => net.push(1 - i, t.datagram),
-                    Output::Event(Event::Delivered { .. }) => delivered += 1,
-                    _ => {}
                 }
+                let Some(upto) = last else { break };
+                persisted_inputs[i] += 1;
+                let _ = side.handle_input(now, Input::Persisted { upto });
             }
         }
         match net.queue.pop_front() {
@@ -157,7 +230,16 @@ fn transfer(suite: Suite, n: usize, size: usize, reorder_pct: u64, loss_pct: u64
             }
         }
     }
-    delivered
+    let (s0, s1) = (s[0].stats(), s[1].stats());
+    Tally {
+        delivered,
+        size,
+        records,
+        persisted_inputs,
+        datagrams: [s0.datagrams_out, s1.datagrams_out],
+        data_bytes: s0.data_bytes_sent,
+        big,
+    }
 }
 
 const SUITES: [Suite; 2] = [Suite::Symbolic, Suite::ChaCha20Poly1305];
@@ -165,31 +247,31 @@ const SUITES: [Suite; 2] = [Suite::Symbolic, Suite::ChaCha20Poly1305];
 #[divan::bench(args = SUITES, sample_count = 10)]
 fn messages_64b(b: Bencher<'_, '_>, suite: Suite) {
     let n = 20_000;
-    b.counter(ItemsCount::new(n)).bench(|| assert_eq!(transfer(suite, n, 64, 0, 0), n));
+    b.counter(ItemsCount::new(n)).bench(|| assert_eq!(transfer(suite, n, 64, 0, 0).delivered, n));
 }
 
 #[divan::bench(args = SUITES, sample_count = 10)]
 fn messages_1kib(b: Bencher<'_, '_>, suite: Suite) {
     let n = 5_000;
-    b.counter(ItemsCount::new(n)).bench(|| assert_eq!(transfer(suite, n, 1024, 0, 0), n));
+    b.counter(ItemsCount::new(n)).bench(|| assert_eq!(transfer(suite, n, 1024, 0, 0).delivered, n));
 }
 
 #[divan::bench(args = SUITES, sample_count = 10)]
 fn bytes_1mib(b: Bencher<'_, '_>, suite: Suite) {
     let n = 8;
-    b.counter(BytesCount::new(n << 20)).bench(|| assert_eq!(transfer(suite, n, 1 << 20, 0, 0), n));
+    b.counter(BytesCount::new(n << 20)).bench(|| assert_eq!(transfer(suite, n, 1 << 20, 0, 0).delivered, n));
 }
 
 #[divan::bench(args = SUITES, sample_count = 10)]
 fn messages_1kib_reorder25_loss5(b: Bencher<'_, '_>, suite: Suite) {
     let n = 2_000;
-    b.counter(ItemsCount::new(n)).bench(|| assert_eq!(transfer(suite, n, 1024, 25, 5), n));
+    b.counter(ItemsCount::new(n)).bench(|| assert_eq!(transfer(suite, n, 1024, 25, 5).delivered, n));
 }
 
 #[divan::bench(args = SUITES, sample_count = 10)]
 fn bytes_1mib_reorder25_loss5(b: Bencher<'_, '_>, suite: Suite) {
     let n = 4;
-    b.counter(BytesCount::new(n << 20)).bench(|| assert_eq!(transfer(suite, n, 1 << 20, 25, 5), n));
+    b.counter(BytesCount::new(n << 20)).bench(|| assert_eq!(transfer(suite, n, 1 << 20, 25, 5).delivered, n));
 }
 
 /// Baseline: copying the same bytes once (the limit of any protocol machinery).

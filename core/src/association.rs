@@ -49,13 +49,32 @@ pub(crate) enum PacketEffect {
 /// Frames waiting to go out in the next packet.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 struct Pending {
+    /// An ACK is owed (some ack-eliciting packet is not acknowledged yet).
     ack: bool,
+    /// Ack-eliciting packets received since our last ACK went out.
+    unacked: u8,
+    /// The owed ACK goes out now, alone if need be: the second ack-eliciting packet, a
+    /// packet out of order, or the delay timer fired.
+    ack_now: bool,
+    /// Until when the owed ACK may wait for a packet to ride on: `max_ack_delay` after the
+    /// first ack-eliciting packet it covers.
+    ack_at: Option<Instant>,
+    /// When the largest packet number we acknowledge arrived (the ACK's `ack_delay`).
+    largest_at: Option<Instant>,
     ping: bool,
     close: bool,
     close_ack: bool,
     abort: Option<AbortReason>,
     retransmit: Vec<Frame>,
     summary_lost: bool,
+}
+
+impl Pending {
+    /// The owed ACK is due now. The count and the deadline no longer matter, so they are
+    /// cleared: states that differ only in them are one state (the model checker's count).
+    fn set_ack_now(&mut self) {
+        (self.ack_now, self.unacked, self.ack_at) = (true, 0, None);
+    }
 }
 
 /// One association.
@@ -78,6 +97,11 @@ pub(crate) struct Association {
     ack_only_streak: u32,
     /// Loss declarations found spurious since the session last looked.
     spurious: Unobserved<u64>,
+    /// How long an owed ACK may wait for the next ack-eliciting packet.
+    max_ack_delay: Duration,
+    /// Ack-eliciting packets after which the owed ACK goes out at once (`Config::ack_frequency`;
+    /// RFC 9000 §13.2.2 recommends 2).
+    ack_frequency: u8,
 }
 
 /// Identity and keys of a new association.
@@ -96,6 +120,7 @@ impl Association {
         ids: AssociationIds,
         initial_rtt: Duration,
         max_ack_delay: Duration,
+        ack_frequency: u8,
         ack_ranges: u16,
     ) -> Self {
         Association {
@@ -113,6 +138,8 @@ impl Association {
             lost: Unobserved::default(),
             ack_only_streak: 0,
             spurious: Unobserved::default(),
+            max_ack_delay,
+            ack_frequency,
         }
     }
 
@@ -144,15 +171,19 @@ impl Association {
             }
             return Err(DropReason::Draining);
         }
+        let largest = self.received.largest();
         match self.received.insert(pn) {
             Insert::New => {}
             Insert::Duplicate | Insert::TooOld => return Err(DropReason::Replay),
         }
+        if largest.is_none_or(|l| pn > l) {
+            self.pending.largest_at = Some(now);
+        }
+        if frames.iter().any(Frame::is_ack_eliciting) {
+            self.owe_ack(now, largest.is_none_or(|l| pn == l.saturating_add(1)));
+        }
         let mut effect = PacketEffect::None;
         for frame in frames {
-            if frame.is_ack_eliciting() {
-                self.pending.ack = true;
-            }
             match frame {
                 Frame::Ack { ranges, ack_delay_us } => {
                     match self.loss.on_ack_received(ranges, Duration::from_micros(*ack_delay_us), now) {
@@ -195,6 +226,51 @@ impl Association {
             }
         }
         Ok(effect)
+    }
+
+    /// An ack-eliciting packet arrived (`in_order`: right after the largest one before it).
+    /// RFC 9000 §13.2.1–2: acknowledge every second one at once, and a packet out of order
+    /// at once (the peer learns of a loss or reordering a round trip sooner); otherwise
+    /// within `max_ack_delay`, riding on whatever we send before then.
+    fn owe_ack(&mut self, now: Instant, in_order: bool) {
+        let p = &mut self.pending;
+        p.ack = true;
+        if p.ack_now {
+            return;
+        }
+        p.unacked += 1;
+        if p.unacked >= self.ack_frequency || !in_order {
+            p.set_ack_now();
+        } else if p.ack_at.is_none() {
+            p.ack_at = Some(now + self.max_ack_delay);
+        }
+    }
+
+    /// Whether the owed ACK may go out on its own now (otherwise it only rides along).
+    pub(crate) fn ack_due(&self, now: Instant) -> bool {
+        let p = &self.pending;
+        self.phase == Phase::Draining || p.ack_now || p.ack_at.is_some_and(|t| t <= now)
+    }
+
+    /// When the owed ACK must go out at the latest, if one waits (the `Ack` timer).
+    pub(crate) fn ack_deadline(&self) -> Option<Instant> {
+        let p = &self.pending;
+        if p.ack && !p.ack_now && self.phase != Phase::Draining {
+            p.ack_at
+        } else {
+            None
+        }
+    }
+
+    /// The `Ack` timer fired (trusted): the owed ACK goes out with the next flush.
+    pub(crate) fn on_ack_timer(&mut self) {
+        self.pending.set_ack_now();
+    }
+
+    /// An ACK taken by [`Association::control_frames`] is not sent after all (nothing else
+    /// was to go and it is not due): it is owed again, as it was.
+    pub(crate) fn defer_ack(&mut self) {
+        self.pending.ack = true;
     }
 
     /// Queues the frames of a lost packet for a new packet.
@@ -275,7 +351,10 @@ impl Association {
 
     /// Takes the pending transport frames (ACK, retransmissions, CLOSE, CLOSE_ACK, ABORT,
     /// PING) that fit in `budget` encoded bytes, reducing the budget.
-    pub(crate) fn control_frames(&mut self, budget: &mut usize) -> Vec<Frame> {
+    /// An owed ACK is always taken (it rides on the packet, reporting its delay since the
+    /// largest packet arrived at `now`); [`Association::defer_ack`] puts it back when the
+    /// packet would carry nothing else and it is not due.
+    pub(crate) fn control_frames(&mut self, now: Instant, budget: &mut usize) -> Vec<Frame> {
         let mut frames = Vec::new();
         let push = |frames: &mut Vec<Frame>, f: Frame, budget: &mut usize| {
             let len = f.encoded_len();
@@ -289,7 +368,8 @@ impl Association {
         };
         let p = &mut self.pending;
         if p.ack && self.received.largest().is_some() {
-            let ack = Frame::Ack { ranges: self.received.to_ack_ranges(), ack_delay_us: 0 };
+            let delay = p.largest_at.map_or(0, |t| now.saturating_duration_since(t).as_micros());
+            let ack = Frame::Ack { ranges: self.received.to_ack_ranges(), ack_delay_us: delay };
             if push(&mut frames, ack, budget) {
                 p.ack = false;
             }
@@ -358,12 +438,19 @@ impl Association {
         let pn = self.next_pn;
         self.next_pn += 1;
         let header = Header { sid, dst_tag: self.peer_tag, epoch: self.epoch, pn };
-        let retransmittable: Vec<Frame> = frames.iter().filter(|f| is_retransmittable(f)).cloned().collect();
         let ack_eliciting = frames.iter().any(Frame::is_ack_eliciting);
+        if frames.iter().any(|f| matches!(f, Frame::Ack { .. })) {
+            let p = &mut self.pending;
+            (p.unacked, p.ack_now, p.ack_at) = (0, false, None);
+        }
         self.ack_only_streak = if ack_eliciting { 0 } else { self.ack_only_streak.saturating_add(1) };
         let pdu = Pdu { header, body: Body::Packet(frames), auth: AuthTag::default() };
         let datagram = suite.seal_packet(&self.keys.send, pn, pdu.authenticated_prefix());
-        self.loss.on_packet_sent(SentPacket { pn, time_sent: now, ack_eliciting, frames: retransmittable });
+        // The encoded packet is done with the frames: keep the ones a loss re-sends, moved
+        // rather than cloned.
+        let Body::Packet(mut frames) = pdu.body else { unreachable!("built as a packet above") };
+        frames.retain(is_retransmittable);
+        self.loss.on_packet_sent(SentPacket { pn, time_sent: now, ack_eliciting, frames });
         datagram
     }
 }
@@ -402,7 +489,7 @@ mod tests {
             params,
             keys: DirectionKeys::unused(),
         };
-        Association::new(ids, Duration::from_millis(100), Duration::from_millis(25), 16)
+        Association::new(ids, Duration::from_millis(100), Duration::from_millis(25), 2, 16)
     }
 
     fn data(msn: u64) -> Frame {
@@ -428,7 +515,7 @@ mod tests {
     fn retransmissions(a: &mut Association) -> Vec<Frame> {
         a.pending.ack = false;
         let mut budget = usize::MAX;
-        a.control_frames(&mut budget)
+        a.control_frames(T0, &mut budget)
     }
 
     #[test]
@@ -497,10 +584,56 @@ mod tests {
             Frame::Ack { ranges: vec![PnRange { smallest: 1, largest: 1 }], ack_delay_us: 0 }.encoded_len();
         let data_len = data(0).encoded_len();
         let mut budget = ack_len + data_len + data_len - 1;
-        let frames = a.control_frames(&mut budget);
+        let frames = a.control_frames(T0, &mut budget);
         assert_eq!(frames.len(), 2, "the ACK and one DATA fit: {frames:?}");
         assert_eq!(budget, data_len - 1);
         assert_eq!(a.pending.retransmit, vec![data(1)]);
+    }
+
+    /// ACK frequency as a table: (packets received as (pn, ack-eliciting), then whether the
+    /// owed ACK is due at once, and its deadline otherwise).
+    #[test]
+    fn acks_go_at_every_second_packet_at_once_on_reordering_else_after_max_ack_delay() {
+        let delay = Duration::from_millis(25);
+        type Case<'a> = (&'a [(u64, bool)], bool, Option<Instant>);
+        let cases: [Case<'_>; 6] = [
+            (&[(1, true)], false, Some(T0 + delay)),
+            (&[(1, true), (2, true)], true, None),
+            (&[(1, true), (3, true)], true, None), // a gap: the peer learns of it at once
+            (&[(2, true), (1, true)], true, None), // reordered
+            (&[(1, false), (2, false)], false, None), // ACK-only packets owe nothing
+            (&[(1, false), (2, true)], false, Some(T0 + delay)),
+        ];
+        for (packets, due, deadline) in cases {
+            let mut a = assoc();
+            for &(pn, eliciting) in packets {
+                let frames = if eliciting { vec![Frame::Ping] } else { vec![] };
+                assert_eq!(a.on_packet(T0, pn, &frames), Ok(PacketEffect::None));
+            }
+            assert_eq!((a.ack_due(T0), a.ack_deadline()), (due, deadline), "{packets:?}");
+            assert!(a.ack_due(T0 + delay) || !a.pending.ack, "{packets:?}: due once the delay is over");
+        }
+    }
+
+    /// A packet carrying the ACK settles what is owed; a deferred ACK is owed again as it was;
+    /// the timer firing makes it due.
+    #[test]
+    fn sending_the_ack_settles_it_and_deferring_keeps_it() {
+        let mut a = assoc();
+        a.on_packet(T0, 1, &[Frame::Ping]).unwrap();
+        let mut budget = usize::MAX;
+        let frames = a.control_frames(T0 + Duration::from_millis(3), &mut budget);
+        let Frame::Ack { ack_delay_us, .. } = frames[0] else { panic!("{frames:?}") };
+        assert_eq!(ack_delay_us, 3_000, "time since the largest pn arrived");
+        a.defer_ack();
+        assert_eq!(a.ack_deadline(), Some(T0 + Duration::from_millis(25)));
+        a.on_ack_timer();
+        assert!(a.ack_due(T0) && a.ack_deadline().is_none());
+        let frames = a.control_frames(T0, &mut budget);
+        send(&mut a, frames);
+        assert!(!a.pending.ack && !a.ack_due(T0) && a.ack_deadline().is_none());
+        a.on_packet(T0, 2, &[Frame::Ping]).unwrap();
+        assert!(!a.ack_due(T0), "counting starts again after the ACK went out");
     }
 
     #[test]

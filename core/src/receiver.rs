@@ -173,20 +173,27 @@ impl Receiver {
         if at == start && complete && start > 0 {
             return; // already durable in full
         }
-        let mut contiguous: Vec<u8> = Vec::with_capacity((at - start) as usize);
-        let mut copied = start;
-        for (&off, seg) in r.segments.range(..at) {
-            let seg_end = off + seg.len() as u64;
-            if seg_end > copied {
-                contiguous.extend_from_slice(&seg[(copied - off) as usize..]);
-                copied = seg_end;
+        let bytes = match r.segments.first_key_value() {
+            // One segment holds the whole new prefix (a small message, in order): share it.
+            Some((&off, seg)) if off == start && off + seg.len() as u64 == at => seg.clone(),
+            _ => {
+                let mut contiguous: Vec<u8> = Vec::with_capacity((at - start) as usize);
+                let mut copied = start;
+                for (&off, seg) in r.segments.range(..at) {
+                    let seg_end = off + seg.len() as u64;
+                    if seg_end > copied {
+                        contiguous.extend_from_slice(&seg[(copied - off) as usize..]);
+                        copied = seg_end;
+                    }
+                }
+                Bytes::from(contiguous)
             }
-        }
+        };
         fx.records.push(Record::Chunk {
             msn,
             offset: start,
             first: if start == 0 { r.first } else { None },
-            bytes: Bytes::from(contiguous),
+            bytes,
         });
         r.segments.retain(|off, seg| off + seg.len() as u64 > at);
         self.summary_due = true;
@@ -315,6 +322,11 @@ fn insert_new_parts(segments: &mut BTreeMap<u64, Bytes>, durable: u64, offset: u
         at = at.max(off + seg.len() as u64);
     }
     if at >= end {
+        return;
+    }
+    if segments.range(at..end).next().is_none() {
+        // Nothing buffered overlaps (the common case): one new segment, no gap list.
+        segments.insert(at, bytes.slice((at - offset) as usize..));
         return;
     }
     let mut gaps = Vec::new();

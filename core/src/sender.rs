@@ -12,13 +12,14 @@
 //! An in-flight message is in doubt — the receiver may have taken custody — so it is never
 //! given up unilaterally: only the receiver's word resolves it.
 //!
-//! The sender keeps indexes over the store (per-priority queues of unsent messages, msn →
-//! message, deadlines) so that every per-packet operation costs O(log n) in the queue
-//! length, or O(W) in the window — never O(queue). They are derived from the store:
-//! [`Sender::observe`] keeps them in step with every record, [`Sender::rebuild`] recreates
-//! them after a restore.
+//! The sender keeps indexes over the store — one entry per message in flight, in msn order
+//! (a ring: msns are assigned in increasing order and resolved mostly in order), the unsent
+//! messages per priority class in submission order, and the deadlines — so that every
+//! per-packet operation costs O(1) or O(log n) in the queue length, or O(W) in the window,
+//! never O(queue). They are derived from the store: [`Sender::observe`] updates exactly the
+//! entries a record touches, [`Sender::rebuild`] recreates them after a restore.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
 use crate::config::Config;
@@ -49,22 +50,39 @@ struct Progress {
     timeout_at: Option<Instant>,
 }
 
+/// A message with an msn that is not resolved yet (in doubt).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct InFlight {
+    msn: u64,
+    id: MessageId,
+    /// It may have bytes to send in this association.
+    ready: bool,
+    /// Its transfer progress, once it has any in this session.
+    progress: Option<Progress>,
+}
+
 /// What the sender needs besides the store: progress and indexes over the store.
+///
+/// Invariants: `assigned` is sorted by msn and holds exactly the store's unresolved
+/// messages that have an msn; `unassigned[c]` is sorted by id and holds exactly the unsent,
+/// not cancelled messages of class `c`; `cancels` ⊆ msns in `assigned`; `ready` counts the
+/// ready entries of `assigned`. Every collection is
+/// a function of what it holds (no cursor or capacity shows in `Eq`/`Hash`), so equal
+/// logical states compare equal for the model checker.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub(crate) struct Sender {
-    progress: BTreeMap<MessageId, Progress>,
+    /// Unresolved messages with an msn, by msn.
+    assigned: VecDeque<InFlight>,
     /// Unsent (no msn), not cancelled messages per priority class, oldest first.
-    unassigned: [BTreeSet<MessageId>; 3],
-    /// Unresolved messages with an msn.
-    assigned: BTreeMap<u64, MessageId>,
+    unassigned: [VecDeque<MessageId>; 3],
     /// Deadlines of messages not being cancelled.
     deadlines: BTreeSet<(Instant, MessageId)>,
     /// Transfer deadlines of sent messages not being cancelled.
     timeouts: BTreeSet<(Instant, MessageId)>,
-    /// msns that may have bytes to send in this association.
-    ready: BTreeSet<u64>,
     /// msns whose CANCEL is due in this association.
     cancels: BTreeSet<u64>,
+    /// How many entries of `assigned` are `ready` (so `fill` skips the scan when none is).
+    ready: usize,
 }
 
 /// An outcome to record and report.
@@ -115,95 +133,161 @@ impl Sender {
     pub(crate) fn rebuild(store: &SessionStore) -> Sender {
         let mut s = Sender::default();
         for (id, m) in &store.outbound {
-            s.index(*id, m);
+            match m.msn {
+                Some(msn) => s.assigned.push_back(InFlight { msn, id: *id, ready: false, progress: None }),
+                None if m.cancel.is_none() => s.unassigned[m.priority as usize].push_back(*id),
+                None => {}
+            }
+            if m.cancel.is_none() {
+                s.deadlines.insert((m.deadline, *id));
+            }
         }
+        s.assigned.make_contiguous().sort_unstable_by_key(|e| e.msn);
         s
     }
 
-    fn index(&mut self, id: MessageId, m: &StoredMessage) {
-        match m.msn {
-            Some(msn) => {
-                self.assigned.insert(msn, id);
+    /// Marks the entry at position `i` ready or not, keeping the count.
+    fn set_ready(&mut self, i: usize, ready: bool) {
+        let e = &mut self.assigned[i];
+        if e.ready != ready {
+            e.ready = ready;
+            if ready {
+                self.ready += 1;
+            } else {
+                self.ready -= 1;
             }
-            None if m.cancel.is_none() => {
-                self.unassigned[m.priority as usize].insert(id);
-            }
-            None => {}
-        }
-        if m.cancel.is_none() {
-            self.deadlines.insert((m.deadline, id));
         }
     }
 
-    fn unindex(&mut self, id: MessageId, m: &StoredMessage) {
-        if let Some(msn) = m.msn {
-            self.assigned.remove(&msn);
-            self.ready.remove(&msn);
-            self.cancels.remove(&msn);
+    /// The position of `msn` in `assigned`.
+    fn find(&self, msn: u64) -> Option<usize> {
+        self.assigned.binary_search_by_key(&msn, |e| e.msn).ok()
+    }
+
+    /// The in-flight entry of `msn`.
+    fn entry(&self, msn: u64) -> Option<&InFlight> {
+        self.find(msn).map(|i| &self.assigned[i])
+    }
+
+    /// Removes `id` from its class's unsent queue, if there.
+    fn remove_unassigned(&mut self, id: MessageId, m: &StoredMessage) {
+        let q = &mut self.unassigned[m.priority as usize];
+        if q.front() == Some(&id) {
+            q.pop_front();
+        } else if let Ok(i) = q.binary_search(&id) {
+            q.remove(i);
         }
-        if let Some(t) = self.progress.get_mut(&id).and_then(|p| p.timeout_at.take()) {
-            self.timeouts.remove(&(t, id));
-        }
-        self.unassigned[m.priority as usize].remove(&id);
-        self.deadlines.remove(&(m.deadline, id));
     }
 
     /// Keeps the indexes in step with `record`; call it just before the store applies it.
+    /// Touches only the entries of the record's message.
     pub(crate) fn observe(&mut self, store: &SessionStore, record: &Record) {
-        let (id, before) = match record {
-            Record::Submitted { id, message } => {
-                if id.0 >= store.next_id {
-                    self.index(*id, message);
-                }
-                return;
-            }
-            Record::Assigned { id, .. }
-            | Record::CancelRequested { id, .. }
-            | Record::Finished { id, .. } => match store.outbound.get(id) {
-                Some(m) => (*id, m),
-                None => return,
-            },
-            _ => return,
-        };
-        self.unindex(id, before);
-        let mut after = before.clone();
         match record {
-            Record::Assigned { msn, .. } => {
-                after.msn.get_or_insert(*msn);
-                self.ready.insert(*msn);
-            }
-            Record::CancelRequested { reason, .. } => {
-                after.cancel.get_or_insert(*reason);
-                if let Some(msn) = after.msn {
-                    self.cancels.insert(msn);
+            // Only a submission the store takes (see `SessionStore::apply`).
+            Record::Submitted { id, message } if id.0 >= store.next_id && id.0 < u64::MAX => {
+                if message.msn.is_none() && message.cancel.is_none() {
+                    // Ids grow: the back of its class.
+                    self.unassigned[message.priority as usize].push_back(*id);
+                } else if let Some(msn) = message.msn {
+                    self.insert_in_flight(msn, *id);
+                }
+                if message.cancel.is_none() {
+                    self.deadlines.insert((message.deadline, *id));
                 }
             }
+            Record::Assigned { id, msn } => {
+                let Some(m) = store.outbound.get(id) else { return };
+                if m.msn.is_some() {
+                    return; // the first assignment stands
+                }
+                self.remove_unassigned(*id, m);
+                let i = self.insert_in_flight(*msn, *id);
+                self.set_ready(i, true);
+                let e = &mut self.assigned[i];
+                // Kept as it was (the model's state counts pin it): the `Assigned` record
+                // disarms the transfer timeout its first DATA armed, so in practice only
+                // the expiry gives up on a sent message. Reported on issue #16.
+                if let Some(t) = e.progress.as_mut().and_then(|p| p.timeout_at.take()) {
+                    self.timeouts.remove(&(t, *id));
+                }
+            }
+            Record::CancelRequested { id, reason: _ } => {
+                let Some(m) = store.outbound.get(id) else { return };
+                if m.cancel.is_some() {
+                    return; // the first reason stands
+                }
+                self.remove_unassigned(*id, m);
+                self.deadlines.remove(&(m.deadline, *id));
+                if let Some(i) = m.msn.and_then(|msn| self.find(msn)) {
+                    self.set_ready(i, false);
+                    let e = &mut self.assigned[i];
+                    if let Some(t) = e.progress.as_mut().and_then(|p| p.timeout_at.take()) {
+                        self.timeouts.remove(&(t, *id));
+                    }
+                    self.cancels.insert(e.msn);
+                }
+            }
+            Record::Finished { id, .. } => {
+                let Some(m) = store.outbound.get(id) else { return };
+                self.remove_unassigned(*id, m);
+                self.deadlines.remove(&(m.deadline, *id));
+                if let Some(msn) = m.msn {
+                    self.cancels.remove(&msn);
+                    if let Some(i) = self.find(msn) {
+                        self.set_ready(i, false);
+                        let e = if i == 0 { self.assigned.pop_front() } else { self.assigned.remove(i) };
+                        if let Some(t) = e.and_then(|e| e.progress).and_then(|p| p.timeout_at) {
+                            self.timeouts.remove(&(t, *id));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The entry of `msn` for message `id`, added in msn order if new; returns its position.
+    fn insert_in_flight(&mut self, msn: u64, id: MessageId) -> usize {
+        match self.assigned.back() {
+            Some(last) if last.msn == msn => self.assigned.len() - 1,
+            Some(last) if last.msn > msn => match self.assigned.binary_search_by_key(&msn, |e| e.msn) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.assigned.insert(i, InFlight { msn, id, ready: false, progress: None });
+                    i
+                }
+            },
             _ => {
-                self.progress.remove(&id);
-                return; // Finished: gone
+                self.assigned.push_back(InFlight { msn, id, ready: false, progress: None });
+                self.assigned.len() - 1
             }
         }
-        self.index(id, &after);
     }
 
     /// A new association is up: every message resumes from the receiver's durable offset as
     /// last reported (the handshake's summary updates it at once); CANCELs are sent again.
     pub(crate) fn on_association_up(&mut self, cfg: &Config, store: &SessionStore) {
         let keep_own_offset = cfg.mutations.is_active(Mutation::ResumeFromOwnOffset);
-        for p in self.progress.values_mut() {
-            if !keep_own_offset {
-                p.next = p.acked;
-            }
-            p.empty_sent = false;
-        }
-        self.ready.clear();
         self.cancels.clear();
-        for (&msn, id) in &self.assigned {
-            match store.outbound.get(id).map(|m| m.cancel.is_some()) {
-                Some(true) => self.cancels.insert(msn),
-                Some(false) => self.ready.insert(msn),
-                None => false,
-            };
+        self.ready = 0;
+        for e in &mut self.assigned {
+            if let Some(p) = e.progress.as_mut() {
+                if !keep_own_offset {
+                    p.next = p.acked;
+                }
+                p.empty_sent = false;
+            }
+            e.ready = false;
+            match store.outbound.get(&e.id).map(|m| m.cancel.is_some()) {
+                Some(true) => {
+                    self.cancels.insert(e.msn);
+                }
+                Some(false) => {
+                    e.ready = true;
+                    self.ready += 1;
+                }
+                None => {}
+            }
         }
     }
 
@@ -215,7 +299,7 @@ impl Sender {
     /// Every msn below this is resolved by the receiver's word: the smallest msn in doubt,
     /// or the next msn to assign when none is.
     pub(crate) fn resolved_below(&self, store: &SessionStore) -> u64 {
-        self.assigned.keys().next().copied().unwrap_or(store.next_msn)
+        self.assigned.front().map_or(store.next_msn, |e| e.msn)
     }
 
     /// Whether a message was sent and is unresolved (in doubt).
@@ -238,7 +322,7 @@ impl Sender {
         }
         let mut done = Vec::new();
         // Below the watermark, an unlisted msn was delivered.
-        for (&msn, &id) in self.assigned.range(..s.resolved_below) {
+        for &InFlight { msn, id, .. } in self.assigned.iter().take_while(|e| e.msn < s.resolved_below) {
             if !s.resolved.iter().any(|e| e.msn == msn) {
                 if let Some(m) = store.outbound.get(&id) {
                     done.push((id, m.app_id, Outcome::Delivered));
@@ -246,23 +330,23 @@ impl Sender {
             }
         }
         for e in &s.resolved {
-            if let Some(m) = self.assigned.get(&e.msn).and_then(|id| store.outbound.get(id).map(|m| (*id, m)))
-            {
+            if let Some(m) = self.entry(e.msn).and_then(|f| store.outbound.get(&f.id).map(|m| (f.id, m))) {
                 done.push((m.0, m.1.app_id, outcome_of(e.resolution, m.1.cancel)));
             }
         }
         for p in &s.partial {
-            let Some(&id) = self.assigned.get(&p.msn) else { continue };
-            let Some(m) = store.outbound.get(&id) else { continue };
+            let Some(i) = self.find(p.msn) else { continue };
+            let Some(m) = store.outbound.get(&self.assigned[i].id) else { continue };
+            let e = &mut self.assigned[i];
             if p.durable > m.bytes.len() as u64 {
                 return Err(AbortReason::ProtocolViolation);
             }
-            let progress = self.progress.entry(id).or_default();
+            let progress = e.progress.get_or_insert_with(Progress::default);
             if p.durable > progress.acked {
                 progress.acked = p.durable;
                 progress.next = progress.next.max(progress.acked);
                 if m.cancel.is_none() {
-                    self.ready.insert(p.msn); // the checkpoint window moved
+                    self.set_ready(i, true); // the checkpoint window moved
                 }
             }
         }
@@ -279,14 +363,14 @@ impl Sender {
         if msn >= store.next_msn {
             return Err(AbortReason::ProtocolViolation);
         }
-        let found = self.assigned.get(&msn).and_then(|id| store.outbound.get(id).map(|m| (*id, m)));
+        let found = self.entry(msn).and_then(|e| store.outbound.get(&e.id).map(|m| (e.id, m)));
         Ok(found.map(|(id, m)| (id, m.app_id, outcome_of(r, m.cancel))))
     }
 
     /// For each message with known progress: its id and the receiver's reported durable
     /// prefix (where a new association resumes it).
     pub(crate) fn resume_points(&self) -> impl Iterator<Item = (MessageId, u64)> + '_ {
-        self.progress.iter().map(|(id, p)| (*id, p.acked))
+        self.assigned.iter().filter_map(|e| e.progress.as_ref().map(|p| (e.id, p.acked)))
     }
 
     /// The earliest instant at which some message expires or times out, if any.
@@ -356,70 +440,82 @@ impl Sender {
             *budget -= CANCEL_LEN;
         }
         let in_flight_limit = u64::from(params.checkpoint_window) * u64::from(params.checkpoint_size);
-        let ready: Vec<u64> = self.ready.iter().copied().collect();
-        for msn in ready {
+        let mut i = 0;
+        let mut left = self.ready;
+        while left > 0 && i < self.assigned.len() {
             if *budget <= DATA_OVERHEAD_FIRST {
                 return records;
             }
-            let Some(&id) = self.assigned.get(&msn) else { continue };
-            let Some(m) = store.outbound.get(&id).filter(|m| m.cancel.is_none()) else { continue };
-            self.send_bytes(cfg, msn, id, m, in_flight_limit, now, budget, frames);
+            i += 1;
+            if !self.assigned[i - 1].ready {
+                continue;
+            }
+            left -= 1;
+            let i = i - 1;
+            let Some(m) = store.outbound.get(&self.assigned[i].id).filter(|m| m.cancel.is_none()) else {
+                continue;
+            };
+            self.send_bytes(cfg, i, m, in_flight_limit, now, budget, frames);
         }
-        let lowest_unresolved = self.assigned.keys().next().copied().unwrap_or(store.next_msn);
+        let lowest_unresolved = self.resolved_below(store);
         let mut window_end = lowest_unresolved.saturating_add(u64::from(params.msg_window));
         if cfg.mutations.is_active(Mutation::MsgWindowExceeded) {
             window_end += 1;
         }
         let mut next_msn = store.next_msn;
-        let mut taken: Vec<MessageId> = Vec::new();
         while next_msn < window_end && *budget > DATA_OVERHEAD_FIRST {
-            let Some(id) = self.best_unassigned(cfg, store, now, &taken) else { break };
-            taken.push(id);
+            let Some((class, id)) = self.best_unassigned(cfg, store, now) else { break };
+            // Taken now; the `Assigned` record the caller persists before the packet leaves
+            // finds the entry made here.
+            self.unassigned[class].pop_front();
             let Some(m) = store.outbound.get(&id) else { continue };
             records.push(Record::Assigned { id, msn: next_msn });
-            self.ready.insert(next_msn);
-            self.send_bytes(cfg, next_msn, id, m, in_flight_limit, now, budget, frames);
+            let i = self.insert_in_flight(next_msn, id);
+            self.set_ready(i, true);
+            self.send_bytes(cfg, i, m, in_flight_limit, now, budget, frames);
             next_msn += 1;
         }
         records
     }
 
-    /// The unsent message to assign next: the best effective priority among the oldest
-    /// unsent message of each class, skipping `taken`.
+    /// The unsent message to assign next and its class: the best effective priority among
+    /// the oldest unsent message of each class.
     fn best_unassigned(
         &self,
         cfg: &Config,
         store: &SessionStore,
         now: Instant,
-        taken: &[MessageId],
-    ) -> Option<MessageId> {
+    ) -> Option<(usize, MessageId)> {
         let aging = cfg.aging_interval.as_micros().max(1);
         self.unassigned
             .iter()
-            .filter_map(|q| q.iter().find(|id| !taken.contains(id)))
-            .filter_map(|id| store.outbound.get(id).map(|m| (id, m)))
-            .map(|(id, m)| {
+            .enumerate()
+            .filter_map(|(class, q)| q.front().map(|id| (class, id)))
+            .filter_map(|(class, id)| store.outbound.get(id).map(|m| (class, id, m)))
+            .map(|(class, id, m)| {
                 let steps = now.saturating_duration_since(m.submitted).as_micros() / aging;
-                ((m.priority as u64).saturating_sub(steps), *id)
+                ((m.priority as u64).saturating_sub(steps), *id, class)
             })
             .min()
-            .map(|(_, id)| id)
+            .map(|(_, id, class)| (class, id))
     }
 
-    /// DATA frames for message `id` (msn `msn`) within its checkpoint window and the budget.
+    /// DATA frames for the in-flight message at position `i` (stored as `m`) within its
+    /// checkpoint window and the budget.
     #[allow(clippy::too_many_arguments)]
     fn send_bytes(
         &mut self,
         cfg: &Config,
-        msn: u64,
-        id: MessageId,
+        i: usize,
         m: &StoredMessage,
         in_flight_limit: u64,
         now: Instant,
         budget: &mut usize,
         frames: &mut Vec<Frame>,
     ) {
-        let p = self.progress.entry(id).or_default();
+        let e = &mut self.assigned[i];
+        let (msn, id) = (e.msn, e.id);
+        let p = e.progress.get_or_insert_with(Progress::default);
         let total = m.bytes.len() as u64;
         let limit = total.min(p.acked.saturating_add(in_flight_limit));
         // An empty message still needs its one (empty, final) segment.
@@ -456,13 +552,13 @@ impl Sender {
             }
         }
         if p.next >= limit && (total > 0 || p.empty_sent) {
-            self.ready.remove(&msn); // back when the receiver's checkpoints open the window
+            self.set_ready(i, false); // back when the receiver's checkpoints open the window
         }
     }
 
     /// Whether a DATA or CANCEL frame queued for retransmission still matters.
     pub(crate) fn still_needed(&self, store: &SessionStore, frame: &Frame) -> bool {
-        let live = |msn: &u64| self.assigned.get(msn).and_then(|id| store.outbound.get(id));
+        let live = |msn: &u64| self.entry(*msn).and_then(|e| store.outbound.get(&e.id));
         match frame {
             Frame::Data(d) => live(&d.msn).is_some_and(|m| m.cancel.is_none()),
             Frame::Cancel { msn } => live(msn).is_some(),
@@ -521,6 +617,31 @@ mod tests {
     fn apply(sender: &mut Sender, store: &mut SessionStore, record: &Record) {
         sender.observe(store, record);
         store.apply(record);
+        assert_indexes_match(sender, store);
+    }
+
+    /// The invariants written above `Sender`, against the store as the oracle.
+    fn assert_indexes_match(sender: &Sender, store: &SessionStore) {
+        let in_flight: Vec<(u64, MessageId)> =
+            store.outbound.iter().filter_map(|(id, m)| m.msn.map(|msn| (msn, *id))).collect();
+        let mut sorted = in_flight.clone();
+        sorted.sort_unstable();
+        let indexed: Vec<(u64, MessageId)> = sender.assigned.iter().map(|e| (e.msn, e.id)).collect();
+        assert_eq!(indexed, sorted, "assigned = the store's messages with an msn, by msn");
+        for class in 0..3 {
+            let unsent: Vec<MessageId> = store
+                .outbound
+                .iter()
+                .filter(|(_, m)| m.msn.is_none() && m.cancel.is_none() && m.priority as usize == class)
+                .map(|(id, _)| *id)
+                .collect();
+            assert!(sender.unassigned[class].iter().eq(unsent.iter()), "unassigned[{class}]");
+        }
+        assert_eq!(sender.ready, sender.assigned.iter().filter(|e| e.ready).count(), "ready count");
+        assert!(sender.cancels.iter().all(|msn| sender.entry(*msn).is_some()), "cancels ⊆ assigned");
+        let rebuilt = Sender::rebuild(store);
+        assert_eq!(rebuilt.unassigned, sender.unassigned, "rebuild agrees on the unsent queues");
+        assert_eq!(rebuilt.deadlines, sender.deadlines, "rebuild agrees on the deadlines");
     }
 
     /// One `fill` with `budget` bytes; the store takes the records it returns.
@@ -532,9 +653,13 @@ mod tests {
     ) -> (Vec<Frame>, usize, usize) {
         let (mut budget, mut frames) = (budget, Vec::new());
         let records = sender.fill(&cfg(), store, p, Instant::ZERO, &mut budget, &mut frames);
+        // `fill` indexes what it assigns before the records are applied: the invariants hold
+        // again once they all are.
         for r in &records {
-            apply(sender, store, r);
+            sender.observe(store, r);
+            store.apply(r);
         }
+        assert_indexes_match(sender, store);
         (frames, budget, records.len())
     }
 

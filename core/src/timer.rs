@@ -25,11 +25,13 @@ pub enum Timer {
     Disconnect,
     /// A message's deadline or transfer timeout: give up on it (never sent) or cancel it.
     Expiry,
+    /// An owed ACK has waited `max_ack_delay`: send it now (RFC 9000 §13.2.1).
+    Ack,
 }
 
 impl Timer {
     /// Every timer, in table order.
-    pub const ALL: [Timer; 8] = [
+    pub const ALL: [Timer; 9] = [
         Timer::Handshake,
         Timer::OpenBackoff,
         Timer::Loss,
@@ -38,6 +40,7 @@ impl Timer {
         Timer::Drain,
         Timer::Disconnect,
         Timer::Expiry,
+        Timer::Ack,
     ];
 
     fn index(self) -> usize {

@@ -9,7 +9,13 @@ use common::Manual;
 
 /// Both sides established (alpha opened and holds it); everything delivered.
 fn established() -> (Manual, [usize; 2]) {
-    let mut m = Manual::new();
+    established_with_ack_frequency(1)
+}
+
+fn established_with_ack_frequency(ack_frequency: u8) -> (Manual, [usize; 2]) {
+    let (mut a, mut b) = common::configs();
+    (a.ack_frequency, b.ack_frequency) = (ack_frequency, ack_frequency);
+    let mut m = Manual::with(a, b);
     m.input(0, Input::Open).unwrap();
     let mut d = [0, 0];
     for _ in 0..4 {
@@ -93,10 +99,35 @@ fn peer_abort_ends_the_association_without_an_echo() {
 #[test]
 fn keepalive_pings_and_the_ping_is_acknowledged() {
     let (mut m, mut d) = established();
+    assert_eq!(m.s[1].config().ack_frequency, 1, "the default acknowledges every packet at once");
+    let answered = m.sent[1].len();
     let keepalive = m.s[0].armed_timers().find(|(t, _)| *t == Timer::Keepalive).unwrap().1;
     m.now = keepalive;
     m.input(0, Input::Timeout).unwrap();
     assert_eq!(last_frames(&m, 0), [Frame::Ping]);
+    m.exchange(&mut d);
+    assert_eq!(m.sent[1].len(), answered + 1);
+    assert!(matches!(last_frames(&m, 1)[..], [Frame::Ack { .. }]));
+    assert!(m.s[0].armed_timers().all(|(t, _)| t != Timer::Loss));
+}
+
+/// With `ack_frequency` 2, a lone PING's ACK waits for the `Ack` timer.
+#[test]
+fn with_ack_frequency_two_a_lone_ping_is_acknowledged_after_max_ack_delay() {
+    let (mut m, mut d) = established_with_ack_frequency(2);
+    let keepalive = m.s[0].armed_timers().find(|(t, _)| *t == Timer::Keepalive).unwrap().1;
+    m.now = keepalive;
+    m.input(0, Input::Timeout).unwrap();
+    assert_eq!(last_frames(&m, 0), [Frame::Ping]);
+    let answered = m.sent[1].len();
+    m.exchange(&mut d);
+    // One ack-eliciting packet in order: its ACK waits up to max_ack_delay for company
+    // (RFC 9000 §13.2), then goes alone when beta's Ack timer fires.
+    assert_eq!(m.sent[1].len(), answered, "no ACK-only packet before the delay is over");
+    let ack_at = m.s[1].armed_timers().find(|(t, _)| *t == Timer::Ack).unwrap().1;
+    assert_eq!(ack_at, m.now + assoc_core::Duration::from_millis(25), "max_ack_delay after the PING");
+    m.now = ack_at;
+    m.input(1, Input::Timeout).unwrap();
     m.exchange(&mut d);
     assert!(matches!(last_frames(&m, 1)[..], [Frame::Ack { .. }]));
     // The ACK emptied alpha's flight: no loss timer left.

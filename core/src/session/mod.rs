@@ -506,6 +506,11 @@ impl Session {
                     }
                 }
             }
+            Timer::Ack => {
+                if let Some(a) = self.assoc.as_mut() {
+                    a.on_ack_timer();
+                }
+            }
             Timer::Keepalive => {
                 if let Some(a) = self.assoc.as_mut().filter(|a| a.phase == Phase::Established) {
                     // With something in flight, loss recovery is already probing the peer;
@@ -757,7 +762,8 @@ impl Session {
         self.stats.0.associations += 1;
         let (epoch, role) = (ids.epoch, ids.role);
         let c = &self.cfg;
-        self.assoc = Some(Association::new(ids, c.initial_rtt, c.max_ack_delay, c.ack_ranges));
+        self.assoc =
+            Some(Association::new(ids, c.initial_rtt, c.max_ack_delay, c.ack_frequency, c.ack_ranges));
         self.sender.on_association_up(&self.cfg, &self.store);
         self.receiver.on_association_up();
         for t in [Timer::Handshake, Timer::OpenBackoff, Timer::Disconnect, Timer::Drain] {
@@ -771,7 +777,7 @@ impl Session {
     }
 
     fn stop_association_timers(&mut self) {
-        for t in [Timer::Loss, Timer::Keepalive, Timer::Idle, Timer::Drain] {
+        for t in [Timer::Loss, Timer::Ack, Timer::Keepalive, Timer::Idle, Timer::Drain] {
             self.timers.stop(t);
         }
     }
@@ -803,7 +809,7 @@ impl Session {
         };
         a.abort(reason);
         let mut budget = usize::MAX;
-        let frames = a.control_frames(&mut budget);
+        let frames = a.control_frames(now, &mut budget);
         let datagram = a.seal_packet(now, suite, sid, frames);
         self.transmit(datagram);
         self.end_association(now, DownReason::Aborted(reason));

@@ -134,16 +134,38 @@ impl Session {
     /// Persists inbound records, then delivers (in msn order) whatever became deliverable.
     fn persist_inbound(&mut self, records: Vec<Record>) {
         for r in records {
-            if let Record::Delivered { msn, app_id, bytes } = &r {
-                // Only the duplicate-suppression mutation produces these directly.
-                let event = Event::Delivered { msn: *msn, app_id: *app_id, bytes: bytes.clone() };
-                self.persist(r);
-                self.event(event);
-                continue;
+            match r {
+                Record::Delivered { msn, app_id, ref bytes } => {
+                    // Only the duplicate-suppression mutation produces these directly.
+                    let event = Event::Delivered { msn, app_id, bytes: bytes.clone() };
+                    self.persist(r);
+                    self.event(event);
+                }
+                r => self.persist(r),
             }
-            self.persist(r);
         }
         self.deliver_ready();
+    }
+
+    /// Whether the inbox has no room for a delivery of `len` bytes (deliveries wait).
+    fn inbox_full(&self, len: usize) -> bool {
+        let inbox = &self.store;
+        inbox.inbox.len() >= self.cfg.max_queued_messages as usize
+            || (!inbox.inbox.is_empty()
+                && inbox.inbox_bytes.saturating_add(len as u64) > self.cfg.max_queued_bytes)
+    }
+
+    /// Persists a `Delivered` record and reports the delivery.
+    fn deliver(&mut self, r: Record) {
+        if let Record::Delivered { msn, app_id, bytes } = &r {
+            let event = Event::Delivered { msn: *msn, app_id: *app_id, bytes: bytes.clone() };
+            self.persist(r);
+            // The sender learns it from the next summary (a delivery that waited for the
+            // application's acknowledgement has no DATA of its own to answer).
+            self.receiver.summary_due = true;
+            self.stats.0.delivered += 1;
+            self.event(event);
+        }
     }
 
     /// Delivers, in msn order, every complete message whose turn has come — including one
@@ -159,21 +181,11 @@ impl Session {
         } else {
             Receiver::deliverable(&self.store)
         } {
-            if let Record::Delivered { msn, app_id, bytes } = &r {
-                let inbox = &self.store;
-                let full = inbox.inbox.len() >= self.cfg.max_queued_messages as usize
-                    || (!inbox.inbox.is_empty()
-                        && inbox.inbox_bytes.saturating_add(bytes.len() as u64) > self.cfg.max_queued_bytes);
-                if full {
+            if let Record::Delivered { bytes, .. } = &r {
+                if self.inbox_full(bytes.len()) {
                     return;
                 }
-                let event = Event::Delivered { msn: *msn, app_id: *app_id, bytes: bytes.clone() };
-                self.persist(r);
-                // The sender learns it from the next summary (a delivery that waited for the
-                // application's acknowledgement has no DATA of its own to answer).
-                self.receiver.summary_due = true;
-                self.stats.0.delivered += 1;
-                self.event(event);
+                self.deliver(r);
             }
         }
     }
@@ -233,7 +245,7 @@ impl Session {
             }
             let mut budget =
                 usize::from(a.params.max_datagram).saturating_sub(Pdu::PACKET_OVERHEAD).min(max_budget);
-            let mut frames = a.control_frames(&mut budget);
+            let mut frames = a.control_frames(now, &mut budget);
             let taken = frames.len();
             frames.retain(|f| self.sender.still_needed(&self.store, f));
             // Retransmissions no longer needed were just discarded: look again rather than
@@ -267,6 +279,17 @@ impl Session {
                 }
             }
             let ping = a.take_ping();
+            // An ACK that is not due waits (with a summary that would ride on it) for the
+            // next packet or the `Ack` timer: ACK frequency, RFC 9000 §13.2.
+            let only_ack = frames.iter().any(|f| matches!(f, Frame::Ack { .. }))
+                && frames.iter().all(|f| matches!(f, Frame::Ack { .. } | Frame::Summary(_)));
+            if only_ack && !ping && !a.ack_due(now) {
+                a.defer_ack();
+                if frames.iter().any(|f| matches!(f, Frame::Summary(_))) {
+                    self.receiver.summary_due = true;
+                }
+                break;
+            }
             if frames.is_empty() && !ping {
                 if discarded {
                     continue;
@@ -310,6 +333,8 @@ impl Session {
         }
         let deadline = self.assoc.as_ref().and_then(Association::loss_deadline);
         self.timers.set_opt(Timer::Loss, deadline);
+        let ack = self.assoc.as_ref().and_then(Association::ack_deadline);
+        self.timers.set_opt(Timer::Ack, ack);
         let expiry = self.sender.next_deadline();
         self.timers.set_opt(Timer::Expiry, expiry);
         self.maybe_open(now);
