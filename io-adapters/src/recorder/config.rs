@@ -75,6 +75,7 @@ pub(crate) fn encode(c: &Config, o: &mut Out) {
     o.var(c.source_limits.budget.burst.into());
     o.var(c.source_limits.budget.per_second.into());
     o.var(c.source_limits.max_sources.into());
+    o.u8(c.ack_frequency);
 }
 
 /// Reads a configuration written by [`encode`], completing it with `psk`.
@@ -129,6 +130,7 @@ pub(crate) fn decode(i: &mut In<'_>, psk: Psk) -> Result<Config, Malformed> {
     c.source_limits.budget.burst = i.var_u32("source limits")?;
     c.source_limits.budget.per_second = i.var_u32("source limits")?;
     c.source_limits.max_sources = i.var_u32("source limits")?;
+    c.ack_frequency = i.u8("ack_frequency")?;
     Ok(c)
 }
 
@@ -175,6 +177,10 @@ mod tests {
         c.reset_budget.per_second = 35;
         c.max_auth_failures = 36;
         c.idempotency_window = 37;
+        c.source_limits.budget.burst = 38;
+        c.source_limits.budget.per_second = 39;
+        c.source_limits.max_sources = 40;
+        c.ack_frequency = 4;
         let mut o = Out::default();
         encode(&c, &mut o);
         let mut i = In::new(&o.0);
