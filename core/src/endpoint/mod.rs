@@ -209,7 +209,7 @@ impl Endpoint {
         };
         match route::route(raw.ty, in_memory) {
             Route::Session => {
-                self.to_session(now, sid, Input::Datagram(datagram)).map(|()| Routed::Session { sid })
+                self.feed_session(now, sid, Input::Datagram(datagram)).map(|()| Routed::Session { sid })
             }
             Route::NoSession => {
                 self.stats.no_session += 1;
@@ -279,7 +279,7 @@ impl Endpoint {
             return Err(EndpointError::Full { live: self.live });
         }
         let mut session = Session::restore_validated(cfg, store, self.rng.next_u64());
-        session.use_cookie_secret(self.cookie_secret.clone());
+        session.use_cookie_secret(self.cookie_secret);
         // A datagram socket is up as soon as it is bound.
         let _ = session.handle_input(now, Input::LinkUp);
         if let Some(p) = self.peers.get_mut(&sid) {
@@ -295,7 +295,7 @@ impl Endpoint {
     /// `Acknowledge`, `Open`, `Release`, …).
     pub fn session_input(&mut self, now: Instant, sid: u32, input: Input) -> Result<(), EndpointError> {
         self.now = self.now.max(now);
-        self.to_session(now, sid, input)
+        self.feed_session(now, sid, input)
     }
 
     /// [`Session::submit`] on session `sid`, which must be in memory.
@@ -369,7 +369,7 @@ impl Endpoint {
         }
     }
 
-    fn to_session(&mut self, now: Instant, sid: u32, input: Input) -> Result<(), EndpointError> {
+    fn feed_session(&mut self, now: Instant, sid: u32, input: Input) -> Result<(), EndpointError> {
         let session = self.live_mut(sid)?;
         let result = session.handle_input(now, input).map_err(|error| EndpointError::Input { sid, error });
         self.settle(sid, true);
