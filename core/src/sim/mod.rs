@@ -14,7 +14,7 @@ mod ledger;
 mod star;
 
 pub use ledger::Ledger;
-pub use star::{star_configs, Star};
+pub use star::{star_config, star_configs, Star};
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;

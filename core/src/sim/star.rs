@@ -21,25 +21,26 @@ use crate::session::Session;
 use crate::time::{Duration, Instant};
 use crate::wire::PeerName;
 
-/// The hub's and the remote's config for `n` peers named `peer0`, `peer1`, … with session
-/// ids 1, 2, … and a PSK of their own each; the hub is named `hub`.
+/// The hub's and the remote's config for `n` peers (see [`star_config`]).
 pub fn star_configs(n: u32, suite: Suite) -> Vec<(Config, Config)> {
+    (0..n).map(|i| star_config(i, suite)).collect()
+}
+
+/// The hub's and the remote's config for peer `i`: named `peer{i}`, session id `i + 1`, a
+/// PSK of its own; the hub is named `hub`.
+pub fn star_config(i: u32, suite: Suite) -> (Config, Config) {
     let hub = PeerName::new(b"hub").unwrap_or_else(|_| unreachable!("a valid literal name"));
-    (0..n)
-        .map(|i| {
-            let name = format!("peer{i}");
-            let peer = PeerName::new(name.as_bytes()).unwrap_or_else(|_| unreachable!("a valid name"));
-            let key = format!("key-of-peer-{i:08}");
-            let psk = Psk::new(key.as_bytes()).unwrap_or_else(|_| unreachable!("20 bytes or more"));
-            let mut h = Config::new(hub, peer, psk.clone());
-            let mut r = Config::new(peer, hub, psk);
-            for c in [&mut h, &mut r] {
-                c.sid = i + 1;
-                c.suite = suite;
-            }
-            (h, r)
-        })
-        .collect()
+    let name = format!("peer{i}");
+    let peer = PeerName::new(name.as_bytes()).unwrap_or_else(|_| unreachable!("a valid name"));
+    let key = format!("key-of-peer-{i:08}");
+    let psk = Psk::new(key.as_bytes()).unwrap_or_else(|_| unreachable!("20 bytes or more"));
+    let mut h = Config::new(hub, peer, psk.clone());
+    let mut r = Config::new(peer, hub, psk);
+    for c in [&mut h, &mut r] {
+        c.sid = i + 1;
+        c.suite = suite;
+    }
+    (h, r)
 }
 
 /// A hub endpoint, its remote peers' sessions and the network between them.
@@ -117,6 +118,11 @@ impl Star {
             self.hub_errors.push(e.clone());
         }
         verdict
+    }
+
+    /// The hub alone; everything else is dropped.
+    pub fn into_endpoint(self) -> Endpoint {
+        self.endpoint
     }
 
     /// Feeds `input` to remote `sid` now.
