@@ -29,7 +29,7 @@ fn configured(n: u32) -> i64 {
     // One config at a time, so only the endpoint's copy is alive at the end.
     for i in 0..n {
         let (h, _) = star_config(i, Suite::recommended());
-        ep.add_peer(h).expect("distinct sids");
+        ep.add_peer(h, None).expect("distinct sids");
     }
     let bytes = held() - before;
     assert_eq!(ep.peers(), n as usize);

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 
 use assoc_core::wire::{Body, DataFrame, FirstSegment, Frame, Header, Pdu, PnRange, Priority as P};
 use assoc_core::{
-    Config, Event, Input, Instant, Output, PeerName, Priority, Psk, Session, Submission, Suite,
+    Config, Event, Input, Instant, Output, PeerName, Priority, Psk, Remote, Session, Submission, Suite,
 };
 use bytes::Bytes;
 use divan::counter::{BytesCount, ItemsCount};
@@ -122,8 +122,8 @@ fn transfer(suite: Suite, n: usize, size: usize, reorder_pct: u64, loss_pct: u64
     let mut now = Instant::ZERO;
     let mut net = Net { queue: VecDeque::new(), reorder_pct, loss_pct, rng: 0x9E37_79B9_7F4A_7C15 };
     let payload = Bytes::from(vec![0x5a; size]);
-    for side in &mut s {
-        side.handle_input(now, Input::LinkUp).expect("link up");
+    for (i, side) in s.iter_mut().enumerate() {
+        side.handle_input(now, Input::LinkUp { peer: Some(Remote::Conn(1 - i as u64)) }).expect("link up");
     }
     for app_id in 0..n as u64 {
         let m = Submission { app_id, priority: Priority::Normal, deadline: None, bytes: payload.clone() };
@@ -145,7 +145,8 @@ fn transfer(suite: Suite, n: usize, size: usize, reorder_pct: u64, loss_pct: u64
         }
         match net.queue.pop_front() {
             Some((to, d)) => {
-                let _ = s[to].handle_input(now, Input::Datagram(d));
+                let _ = s[to]
+                    .handle_input(now, Input::Datagram { from: Remote::Conn(1 - to as u64), datagram: d });
             }
             None => {
                 let Some(t) = s.iter().filter_map(Session::poll_timeout).min() else { break };
@@ -270,8 +271,8 @@ fn poll_timeout_idle(b: Bencher<'_, '_>, suite: Suite) {
     let (ca, cb) = configs(suite);
     let mut s = [Session::new(ca, 1).expect("config"), Session::new(cb, 2).expect("config")];
     let mut now = Instant::ZERO;
-    for side in &mut s {
-        side.handle_input(now, Input::LinkUp).expect("link up");
+    for (i, side) in s.iter_mut().enumerate() {
+        side.handle_input(now, Input::LinkUp { peer: Some(Remote::Conn(1 - i as u64)) }).expect("link up");
     }
     s[0].handle_input(now, Input::Open).expect("open");
     // Run the handshake to completion, then measure the idle session.
@@ -285,7 +286,8 @@ fn poll_timeout_idle(b: Bencher<'_, '_>, suite: Suite) {
                     }
                     Output::Transmit(t) => {
                         moved = true;
-                        let _ = s[1 - i].handle_input(now, Input::Datagram(t.datagram));
+                        let from = Remote::Conn(i as u64);
+                        let _ = s[1 - i].handle_input(now, Input::Datagram { from, datagram: t.datagram });
                     }
                     _ => {}
                 }

@@ -3,6 +3,7 @@
 //! bearers and retries"), and `validate()` with a typed error.
 
 use crate::crypto::{InitBudget, Psk, PskError, Suite};
+use crate::source_limit::SourceLimits;
 use crate::time::Duration;
 use crate::wire::{NameError, Params, PeerName, MAX_ACK_RANGES};
 
@@ -33,9 +34,17 @@ pub struct Config {
     /// fails are answered (so the peer learns of a PSK mismatch), and
     /// [`Event::AuthenticationFailed`](crate::Event::AuthenticationFailed) is reported, only
     /// while it lasts; beyond it they are dropped and counted as `BadAuth`. Authentic
-    /// INITs are never charged. Per-source limits are the driver's business
-    /// ([`InitRateLimiter`](crate::InitRateLimiter)).
+    /// INITs are never charged. Each source has its own, smaller budget first
+    /// (`source_limits`).
     pub init_budget: InitBudget,
+    /// Per-source limits for INITs whose MAC fails: each source ([`Remote::source`]: an IP
+    /// address, or a connection) has its own bucket, charged before `init_budget`, so a
+    /// flood from a few sources cannot use up the answers every other source gets. At most
+    /// `max_sources` buckets are kept (least recently used forgotten). Authentic INITs are
+    /// never charged.
+    ///
+    /// [`Remote::source`]: crate::Remote::source
+    pub source_limits: SourceLimits,
     /// Budget for stateless resets: a PACKET for an association this side does not have is
     /// answered with an authenticated RESET (`PROTOCOL.md`, "Stateless reset") only while
     /// it lasts, so a flood of such packets costs one header parse each beyond it.
@@ -118,6 +127,9 @@ pub enum DialPolicy {
 /// Smallest datagram the protocol can work with: an INIT with two 64-byte names fits.
 pub const MIN_DATAGRAM: u16 = 512;
 
+/// Most sources [`SourceLimits::max_sources`] may remember (a few MiB at most).
+pub const MAX_SOURCES: u32 = 65_536;
+
 /// A configuration value that cannot work, and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -173,6 +185,7 @@ impl Config {
             suite: Suite::recommended(),
             cookie_lifetime: Duration::from_secs(60),
             init_budget: InitBudget::DEFAULT,
+            source_limits: SourceLimits::DEFAULT,
             reset_budget: InitBudget::DEFAULT,
             max_auth_failures: 3,
             params: Params {
@@ -297,6 +310,15 @@ impl Config {
         if self.init_budget.per_second == 0 {
             return Err(invalid("init_budget.per_second", "must be at least 1"));
         }
+        if self.source_limits.budget.burst == 0 {
+            return Err(invalid("source_limits.budget.burst", "must be at least 1"));
+        }
+        if self.source_limits.budget.per_second == 0 {
+            return Err(invalid("source_limits.budget.per_second", "must be at least 1"));
+        }
+        if self.source_limits.max_sources == 0 || self.source_limits.max_sources > MAX_SOURCES {
+            return Err(invalid("source_limits.max_sources", "must be 1..=65536"));
+        }
         if self.reset_budget.burst == 0 {
             return Err(invalid("reset_budget.burst", "must be at least 1"));
         }
@@ -334,7 +356,7 @@ mod tests {
     #[test]
     fn each_bad_value_names_its_field() {
         type Mutate = fn(&mut Config);
-        let cases: [(&str, Mutate); 16] = [
+        let cases: [(&str, Mutate); 20] = [
             ("peer_name", |c| c.peer_name = c.local_name),
             ("params.max_datagram", |c| c.params.max_datagram = 100),
             ("params.msg_window", |c| c.params.msg_window = 0),
@@ -351,6 +373,10 @@ mod tests {
             ("init_budget.per_second", |c| c.init_budget.per_second = 0),
             ("reset_budget.burst", |c| c.reset_budget.burst = 0),
             ("reset_budget.per_second", |c| c.reset_budget.per_second = 0),
+            ("source_limits.budget.burst", |c| c.source_limits.budget.burst = 0),
+            ("source_limits.budget.per_second", |c| c.source_limits.budget.per_second = 0),
+            ("source_limits.max_sources", |c| c.source_limits.max_sources = 0),
+            ("source_limits.max_sources", |c| c.source_limits.max_sources = MAX_SOURCES + 1),
         ];
         for (field, mutate) in cases {
             let mut c = base();
@@ -442,6 +468,16 @@ mod tests {
             ("init_budget.per_second", |c| c.init_budget.per_second = 1, |c| c.init_budget.per_second = 0),
             ("reset_budget.burst", |c| c.reset_budget.burst = 1, |c| c.reset_budget.burst = 0),
             ("reset_budget.per_second", |c| c.reset_budget.per_second = 1, |c| c.reset_budget.per_second = 0),
+            (
+                "source_limits.max_sources",
+                |c| c.source_limits.max_sources = 1,
+                |c| c.source_limits.max_sources = 0,
+            ),
+            (
+                "source_limits.max_sources",
+                |c| c.source_limits.max_sources = MAX_SOURCES,
+                |c| c.source_limits.max_sources = MAX_SOURCES + 1,
+            ),
         ];
         // A PSK can only be built with at least 16 bytes; longer ones are fine too.
         let mut c = base();

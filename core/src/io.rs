@@ -5,6 +5,7 @@ use core::fmt;
 
 use crate::message::{AckError, CancelError, MessageId, Outcome, Submission, SubmitError};
 use crate::persist::Record;
+use crate::remote::Remote;
 use crate::wire::{AbortReason, CloseReason, DecodeError};
 
 /// One input to [`Session::handle_input`](crate::Session::handle_input).
@@ -13,7 +14,14 @@ use crate::wire::{AbortReason, CloseReason, DecodeError};
 #[non_exhaustive]
 pub enum Input {
     /// A datagram (or one TCP frame) received from the bearer.
-    Datagram(#[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))] Bytes),
+    Datagram {
+        /// Where it came from: a stateless answer goes back there, and it becomes the
+        /// peer's remote only if the PDU proves the key.
+        from: Remote,
+        /// The bytes received.
+        #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))]
+        datagram: Bytes,
+    },
     /// The driver's clock reached [`Session::poll_timeout`](crate::Session::poll_timeout):
     /// every timer due at `now` fires.
     Timeout,
@@ -23,7 +31,15 @@ pub enum Input {
         upto: u64,
     },
     /// The bearer is up (a dial succeeded, or the driver accepted a connection / bound a socket).
-    LinkUp,
+    LinkUp {
+        /// Where the peer is, if the driver knows: the configured address of a UDP socket
+        /// bound with a peer, the dialled TCP connection. It becomes the peer's remote at
+        /// once (the driver's own word, not a peer's). `None` for a listening socket or an
+        /// accepted connection: the peer's remote is then learned from its first
+        /// authenticated PDU. A `Dial` answered with `None` while no peer remote is known
+        /// counts as a failed dial.
+        peer: Option<Remote>,
+    },
     /// The bearer went down; the association on it ends.
     LinkDown,
     /// A requested dial failed.
@@ -58,10 +74,13 @@ pub enum Ack {
 impl fmt::Debug for Input {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Input::Datagram(b) => write!(f, "Datagram({} bytes)", b.len()),
+            Input::Datagram { from, datagram } => {
+                write!(f, "Datagram({} bytes from {from:?})", datagram.len())
+            }
             Input::Timeout => write!(f, "Timeout"),
             Input::Persisted { upto } => write!(f, "Persisted({upto})"),
-            Input::LinkUp => write!(f, "LinkUp"),
+            Input::LinkUp { peer: None } => write!(f, "LinkUp"),
+            Input::LinkUp { peer: Some(p) } => write!(f, "LinkUp({p:?})"),
             Input::LinkDown => write!(f, "LinkDown"),
             Input::DialFailed => write!(f, "DialFailed"),
             Input::Open => write!(f, "Open"),
@@ -88,7 +107,7 @@ pub enum Output {
         /// The record.
         record: Record,
     },
-    /// Send this datagram to the peer over the current bearer.
+    /// Send this datagram to the remote it names.
     Transmit(Transmit),
     /// Something the application should know.
     Event(Event),
@@ -96,10 +115,18 @@ pub enum Output {
     Bearer(BearerRequest),
 }
 
-/// A datagram to send. Drivers without a bearer simply drop it; the protocol recovers.
+/// A datagram to send to `to`. Drivers that cannot reach `to` (no bearer, a closed
+/// connection) simply drop it; the protocol recovers.
+///
+/// Association traffic goes to the peer's current remote
+/// ([`Session::peer_remote`](crate::Session::peer_remote)); a stateless answer (a CHALLENGE
+/// to an INIT, a STALE or repeated ACCEPT to a CONFIRM, a RESET to a PACKET) goes to the
+/// `from` of the PDU it answers.
 #[derive(Clone, PartialEq, Eq, Hash)]
 #[must_use]
 pub struct Transmit {
+    /// Where to send it.
+    pub to: Remote,
     /// The encoded, authenticated PDU.
     pub datagram: Bytes,
 }
@@ -107,9 +134,37 @@ pub struct Transmit {
 impl fmt::Debug for Transmit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match crate::wire::Pdu::decode(&self.datagram) {
-            Ok(pdu) => write!(f, "{pdu:?}"),
-            Err(_) => write!(f, "Transmit({} bytes)", self.datagram.len()),
+            Ok(pdu) => write!(f, "{pdu:?} to {:?}", self.to),
+            Err(_) => write!(f, "Transmit({} bytes to {:?})", self.datagram.len(), self.to),
         }
+    }
+}
+
+/// What [`Session::handle_input`](crate::Session::handle_input) made of an input it could
+/// use. Nothing here is inferred: a driver that needs to know whether a PDU was authentic
+/// (to pick a connection, to drop a garbage client) reads it here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// A datagram that proved the key and was acted on (a PDU of the association, an
+    /// authentic CHALLENGE, CONFIRM, ACCEPT, STALE or RESET), or a local input (a command,
+    /// `Timeout`, `Persisted`, a link change) that was applied.
+    Accepted,
+    /// A datagram answered statelessly (a CHALLENGE to an INIT, a STALE or a repeated
+    /// ACCEPT to a CONFIRM, a RESET to a PACKET): the answer goes back to its source and
+    /// nothing else changed. It proves nothing about its sender.
+    Answered,
+    /// A well-formed PDU counted and dropped for this reason, authentication failures
+    /// included ([`DropReason::BadAuth`]; a failed handshake proof may also be reported
+    /// as [`Event::AuthenticationFailed`]).
+    Dropped(DropReason),
+}
+
+impl Verdict {
+    /// Whether the input proved the key or was local: the only verdict under which a
+    /// datagram's source may be trusted as the peer.
+    pub fn is_accepted(self) -> bool {
+        self == Verdict::Accepted
     }
 }
 
@@ -271,17 +326,15 @@ impl fmt::Debug for Event {
     }
 }
 
-/// Why [`Session::handle_input`](crate::Session::handle_input) did nothing with an input.
-/// None of these is fatal: the session is unchanged (apart from counters) and keeps working.
+/// Why [`Session::handle_input`](crate::Session::handle_input) could not use an input at
+/// all (a well-formed PDU that is dropped is not an error but [`Verdict::Dropped`]). None
+/// of these is fatal: the session is unchanged (apart from counters) and keeps working.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InputError {
-    /// The bytes are not a PDU.
+    /// The bytes are not a PDU (counted as `undecodable`).
     #[error("undecodable datagram: {0}")]
     Decode(#[from] DecodeError),
-    /// A well-formed PDU that does not apply here; counted and dropped.
-    #[error("dropped: {0}")]
-    Dropped(#[from] DropReason),
     /// A submission was refused; nothing was queued.
     #[error("submission refused: {0}")]
     Submit(#[from] SubmitError),
@@ -343,11 +396,15 @@ pub enum DropReason {
     /// The output queue is at its bound (the driver lags); the peer will retransmit.
     #[error("output queue full")]
     Backpressure,
+    /// An unauthenticated INIT from a source that used up its own budget
+    /// ([`Config::source_limits`](crate::Config::source_limits)).
+    #[error("source over its init budget")]
+    SourceLimited,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::WrongSession,
         DropReason::WrongPeer,
         DropReason::Stale,
@@ -360,6 +417,7 @@ impl DropReason {
         DropReason::Draining,
         DropReason::NotApplicable,
         DropReason::Backpressure,
+        DropReason::SourceLimited,
     ];
 
     pub(crate) fn index(self) -> usize {

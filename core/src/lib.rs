@@ -14,7 +14,9 @@
 //! ## The drain contract
 //!
 //! * **Inputs**: [`Session::handle_input`] with the current time and one [`Input`]
-//!   (a received datagram, `Timeout`, `Persisted`, link up/down, a command).
+//!   (a received datagram and its [`Remote`], `Timeout`, `Persisted`, link up/down, a
+//!   command). It returns a [`Verdict`]: accepted (authentic, or local), answered
+//!   statelessly, or dropped for a named [`DropReason`] — never to be inferred from `Ok`.
 //!   [`Session::handle_timer`] fires one named [`Timer`] (used by the model checker).
 //! * **Outputs**: after every input, call [`Session::poll_output`] until it returns `None`,
 //!   then read [`Session::poll_timeout`] and call `handle_input(now, Input::Timeout)` when
@@ -34,8 +36,10 @@
 //!   bearer lost without being asked.
 //! * The answering side sends `LinkUp` as soon as it can receive: a connectionless driver
 //!   (UDP) once its socket is bound, a connection-oriented one when it accepts a connection.
-//! * An [`Output::Transmit`] while no bearer is up is simply dropped: the protocol
-//!   retransmits what matters on the next association.
+//! * An [`Output::Transmit`] names its [`Remote`]: send it there, or drop it if that
+//!   remote is gone (no bearer, a closed connection): the protocol retransmits what matters
+//!   on the next association. The core decides which remote is the peer's
+//!   ([`Session::peer_remote`]); a driver never does.
 //!
 //! ## The contract at the crash boundary
 //!
@@ -61,7 +65,7 @@
 //! Two sessions wired back to back on virtual time (drivers do the same with sockets):
 //!
 //! ```
-//! use assoc_core::{Ack, Config, Duration, Event, Input, Instant, Output, PeerName, Psk, Session};
+//! use assoc_core::{Ack, Config, Duration, Event, Input, Instant, Output, PeerName, Psk, Remote, Session};
 //!
 //! let psk = Psk::new(b"sixteen byte key").unwrap();
 //! let (a, b) = (PeerName::new(b"mta-a").unwrap(), PeerName::new(b"mta-b").unwrap());
@@ -70,8 +74,11 @@
 //!     Session::new(Config::new(b, a, psk), 2).unwrap(),
 //! ];
 //! let mut now = Instant::ZERO;
-//! for s in &mut sessions {
-//!     s.handle_input(now, Input::LinkUp).unwrap(); // a bound UDP socket: the bearer is up
+//! // Each side names the other by a remote of the driver's choosing (here: its index).
+//! for (i, s) in sessions.iter_mut().enumerate() {
+//!     // A bound UDP socket with a configured peer address: the bearer is up.
+//!     let peer = Some(Remote::Conn(1 - i as u64));
+//!     s.handle_input(now, Input::LinkUp { peer }).unwrap();
 //! }
 //! sessions[0].handle_input(now, Input::Open).unwrap();
 //! sessions[0].submit(now, assoc_core::Submission {
@@ -87,8 +94,11 @@
 //!                     sessions[i].handle_input(now, Input::Persisted { upto: seq }).unwrap();
 //!                 }
 //!                 Output::Transmit(t) => {
-//!                     // Dropped or stale datagrams come back as `Err`: counted, harmless.
-//!                     let _ = sessions[1 - i].handle_input(now, Input::Datagram(t.datagram));
+//!                     // Every transmit names its remote; here it can only be the other side.
+//!                     assert_eq!(t.to, Remote::Conn(1 - i as u64));
+//!                     let from = Remote::Conn(i as u64);
+//!                     // The verdict says what happened (accepted, answered, dropped and why).
+//!                     let _ = sessions[1 - i].handle_input(now, Input::Datagram { from, datagram: t.datagram });
 //!                 }
 //!                 Output::Event(Event::AssociationUp { .. }) => up += 1,
 //!                 // Commit what the application is told, then acknowledge it; until then
@@ -149,10 +159,12 @@ pub mod persist;
 mod receiver;
 pub mod record_codec;
 pub(crate) mod recovery;
+pub mod remote;
 pub mod rng;
 mod sender;
 mod session;
 pub mod sim;
+pub mod source_limit;
 mod stats;
 pub mod time;
 pub mod timer;
@@ -166,6 +178,7 @@ pub use crypto::{InitBudget, InitRateLimiter, Psk, PskError, Suite};
 pub use endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
 pub use io::{
     Ack, AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
+    Verdict,
 };
 pub use message::{
     AckError, CancelError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError,
@@ -175,7 +188,9 @@ pub use persist::{
     MAX_MSG_WINDOW,
 };
 pub use record_codec::RecordDecodeError;
+pub use remote::{Remote, Source};
 pub use session::{AssociationInfo, LinkState, Session, SessionState, RESET_LEN};
+pub use source_limit::{SourceLimiter, SourceLimits};
 pub use stats::Stats;
 pub use time::{Duration, Instant};
 pub use timer::Timer;

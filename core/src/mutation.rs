@@ -72,6 +72,11 @@ pub enum Mutation {
     /// its trailer verifies: a late RESET of an earlier association, or a forged one,
     /// tears down an association the peer still holds. Hook: the session's `on_reset`.
     AcceptUnverifiedReset = 41,
+    /// The peer's remote follows the source of any datagram the session did not drop —
+    /// an INIT it answered, a CONFIRM whose failed proof it reported, a replayed CONFIRM —
+    /// not only one that proved the key (the drivers' inference from `Ok` of issue 14).
+    /// Hook: the session's `handle_input`.
+    RemoteFollowsAnyAccepted = 50,
 }
 
 impl Mutation {
@@ -122,6 +127,7 @@ impl Mutation {
             Mutation::IgnoreIdempotencyKey => "ignore-idempotency-key",
             Mutation::IgnoreReset => "ignore-reset",
             Mutation::AcceptUnverifiedReset => "accept-unverified-reset",
+            Mutation::RemoteFollowsAnyAccepted => "remote-follows-any-accepted",
         }
     }
 }

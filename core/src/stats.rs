@@ -9,6 +9,8 @@ pub struct Stats {
     pub datagrams_in: u64,
     /// Datagrams queued for transmission.
     pub datagrams_out: u64,
+    /// Datagrams not sent because no peer remote was known yet.
+    pub unrouted: u64,
     /// Datagrams that did not decode.
     pub undecodable: u64,
     /// Drops by reason, indexed like [`DropReason::ALL`].

@@ -1,9 +1,10 @@
 //! The data phase, state by state: exact inputs and the exact outcome of each.
 
 mod common;
+use assoc_core::Verdict;
 
 use assoc_core::wire::{AbortReason, Body, CloseReason, Frame, Pdu};
-use assoc_core::{DownReason, DropReason, Event, Input, InputError, SessionState, Timer};
+use assoc_core::{DownReason, DropReason, Event, Input, SessionState, Timer};
 use common::Manual;
 
 /// Both sides established (alpha opened and holds it); everything delivered.
@@ -50,7 +51,10 @@ fn close_is_answered_with_close_ack_then_both_drain_then_forget() {
     // Draining: a repeated CLOSE is answered again, anything else is absorbed.
     let close = m.sent[0][d[0] - 1].clone();
     let answered = m.sent[1].len();
-    assert_eq!(m.input(1, Input::Datagram(close)), Ok(()));
+    assert_eq!(
+        m.input(1, Input::Datagram { from: Manual::remote(0), datagram: close }),
+        Ok(Verdict::Accepted)
+    );
     assert_eq!(m.sent[1].len(), answered + 1);
     assert!(last_frames(&m, 1).contains(&Frame::CloseAck));
     // After the drain period both forget the association.
@@ -106,11 +110,17 @@ fn replayed_and_forged_packets_are_dropped_and_counted() {
     m.input(0, Input::Timeout).unwrap();
     let ping = m.sent[0].last().unwrap().clone();
     m.exchange(&mut d);
-    assert_eq!(m.input(1, Input::Datagram(ping.clone())), Err(InputError::Dropped(DropReason::Replay)));
+    assert_eq!(
+        m.input(1, Input::Datagram { from: Manual::remote(0), datagram: ping.clone() }),
+        Ok(Verdict::Dropped(DropReason::Replay))
+    );
     let mut forged = ping.to_vec();
     let last = forged.len() - 1;
     forged[last] ^= 1;
-    assert_eq!(m.input(1, Input::Datagram(forged.into())), Err(InputError::Dropped(DropReason::BadAuth)));
+    assert_eq!(
+        m.input(1, Input::Datagram { from: Manual::remote(0), datagram: forged.into() }),
+        Ok(Verdict::Dropped(DropReason::BadAuth))
+    );
     assert_eq!(m.s[1].stats().dropped(DropReason::Replay), 1);
     assert_eq!(m.s[1].stats().dropped(DropReason::BadAuth), 1);
     assert_eq!(m.s[1].state(), SessionState::Established);

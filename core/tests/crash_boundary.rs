@@ -9,7 +9,7 @@ mod common;
 
 use assoc_core::{
     Ack, AckError, Event, Input, InputError, Instant, MessageId, MessageState, Outcome, Output, Priority,
-    Record, Session, SessionStore, Submission,
+    Record, Remote, Session, SessionStore, Submission,
 };
 use bytes::Bytes;
 
@@ -44,7 +44,7 @@ impl World {
         };
         let mut w = World { sides: [side(&a, 1), side(&b, 2)], configs: [a, b], now: Instant::ZERO };
         for i in 0..2 {
-            w.input(i, Input::LinkUp);
+            w.input(i, Input::LinkUp { peer: Some(Remote::Conn(1 - i as u64)) });
         }
         w.input(0, Input::Open);
         w
@@ -62,7 +62,7 @@ impl World {
         side.session =
             Session::restore(self.configs[i].clone(), side.durable.clone(), 100 * side.crashes + i as u64)
                 .unwrap();
-        self.input(i, Input::LinkUp);
+        self.input(i, Input::LinkUp { peer: Some(Remote::Conn(1 - i as u64)) });
         if i == 0 {
             self.input(0, Input::Open);
         }
@@ -104,7 +104,8 @@ impl World {
                 if let Some(sent) = self.drain(i) {
                     for d in sent {
                         moved = true;
-                        let _ = self.sides[1 - i].session.handle_input(self.now, Input::Datagram(d));
+                        let input = Input::Datagram { from: Remote::Conn(i as u64), datagram: d };
+                        let _ = self.sides[1 - i].session.handle_input(self.now, input);
                     }
                 } else {
                     moved = true;
@@ -267,7 +268,7 @@ fn acknowledging_what_is_not_waiting_is_a_typed_error_and_changes_nothing() {
 fn persisted_beyond_what_was_issued_is_a_typed_error_and_releases_nothing() {
     let (a, _) = common::configs();
     let mut s = Session::new(a, 1).unwrap();
-    s.handle_input(Instant::ZERO, Input::LinkUp).unwrap();
+    s.handle_input(Instant::ZERO, Input::LinkUp { peer: Some(Remote::Conn(1)) }).unwrap();
     s.handle_input(Instant::ZERO, Input::Open).unwrap();
     let Some(Output::Persist { seq: 1, .. }) = s.poll_output() else { panic!("the Epoch record first") };
     assert_eq!(s.poll_output(), None, "the INIT waits for record 1");
@@ -306,7 +307,7 @@ fn the_idempotency_window_forgets_the_oldest_acknowledged_app_ids() {
     let mut w = World::new();
     w.configs = [a.clone(), b];
     w.sides[0].session = Session::new(a, 5).unwrap();
-    w.input(0, Input::LinkUp);
+    w.input(0, Input::LinkUp { peer: Some(Remote::Conn(1)) });
     w.input(0, Input::Open);
     w.run(later(&w, 1));
     for app_id in 1..=4 {
@@ -327,7 +328,7 @@ fn deliveries_pause_while_the_application_does_not_acknowledge_and_resume_when_i
     let mut w = World::new();
     w.configs = [a, b.clone()];
     w.sides[1].session = Session::new(b, 6).unwrap();
-    w.input(1, Input::LinkUp);
+    w.input(1, Input::LinkUp { peer: Some(Remote::Conn(0)) });
     w.run(later(&w, 1));
     for app_id in 1..=4 {
         w.input(0, Input::Submit(pay(app_id)));

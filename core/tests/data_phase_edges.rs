@@ -47,7 +47,7 @@ fn a_closing_association_still_takes_the_peers_data() {
     let late = m.s[1].seal_raw_packet(m.now, vec![whole_message(0, b"sent before the close")]).unwrap();
     m.input(0, Input::Release).unwrap();
     assert!(m.s[0].association().is_some(), "alpha waits for CLOSE_ACK");
-    m.input(0, Input::Datagram(late)).unwrap();
+    m.input(0, Input::Datagram { from: Manual::remote(1), datagram: late }).unwrap();
     assert_eq!(delivered(&m.events[0]), [0]);
 }
 
@@ -57,12 +57,12 @@ fn a_draining_association_absorbs_everything_but_the_close() {
     let (mut m, _) = established();
     m.input(0, Input::Release).unwrap();
     let close_packet = m.sent[0].last().unwrap().clone();
-    m.input(1, Input::Datagram(close_packet)).unwrap(); // beta drains
+    m.input(1, Input::Datagram { from: Manual::remote(0), datagram: close_packet }).unwrap(); // beta drains
     let reason = assoc_core::wire::CloseReason::Requested;
     let repeat =
         m.s[0].seal_raw_packet(m.now, vec![Frame::Close { reason }, whole_message(0, b"too late")]).unwrap();
     let sent_before = m.sent[1].len();
-    m.input(1, Input::Datagram(repeat)).unwrap();
+    m.input(1, Input::Datagram { from: Manual::remote(0), datagram: repeat }).unwrap();
     assert!(delivered(&m.events[1]).is_empty(), "nothing is taken while draining");
     let answers: Vec<Body> =
         m.sent[1][sent_before..].iter().filter_map(|d| Pdu::decode(d).ok()).map(|p| p.body).collect();
@@ -81,7 +81,7 @@ fn keepalive_counts_from_the_last_packet_received() {
     let up = m.now;
     m.now = up + Duration::from_secs(20);
     let ping = m.s[0].seal_raw_packet(m.now, vec![Frame::Ping]).unwrap();
-    m.input(1, Input::Datagram(ping)).unwrap();
+    m.input(1, Input::Datagram { from: Manual::remote(0), datagram: ping }).unwrap();
     let sent = m.sent[1].len();
     m.now = up + keepalive + Duration::from_secs(1);
     m.input(1, Input::Timeout).unwrap();
@@ -123,7 +123,8 @@ fn a_reused_seed_never_repeats_tags_across_epochs() {
     let init_tag = |seed: u64, epoch: u64| {
         let store = assoc_core::SessionStore { epoch, ..Default::default() };
         let mut s = assoc_core::Session::restore(a.clone(), store, seed).unwrap();
-        s.handle_input(assoc_core::Instant::ZERO, Input::LinkUp).unwrap();
+        s.handle_input(assoc_core::Instant::ZERO, Input::LinkUp { peer: Some(assoc_core::Remote::Conn(1)) })
+            .unwrap();
         s.handle_input(assoc_core::Instant::ZERO, Input::Open).unwrap();
         let mut tag = None;
         while let Some(out) = s.poll_output() {
@@ -243,11 +244,11 @@ fn retransmissions_behind_moot_ones_go_out_at_once() {
     // Only these arrive; beta's answers acknowledge them and resolve msn 0, so alpha
     // declares the DATA packets lost.
     for p in arriving {
-        m.input(1, Input::Datagram(p)).unwrap();
+        m.input(1, Input::Datagram { from: Manual::remote(0), datagram: p }).unwrap();
     }
     let answer = m.sent[1].last().unwrap().clone();
     let before = m.sent[0].len();
-    m.input(0, Input::Datagram(answer)).unwrap();
+    m.input(0, Input::Datagram { from: Manual::remote(1), datagram: answer }).unwrap();
     let resent = data_frames(&m.sent[0][before..]);
     assert!(resent.iter().all(|&(msn, _)| msn == 1), "nothing of the cancelled message: {resent:?}");
     assert!(resent.contains(&(1, 0)), "message 1's lost first segment goes out now: {resent:?}");

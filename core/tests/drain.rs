@@ -4,7 +4,7 @@
 //! input or a timer (which, with nothing in flight, is the 30 s keepalive).
 
 use assoc_core::{
-    Config, Input, Instant, Output, PeerName, Priority, Psk, Session, SessionState, Submission, Suite,
+    Config, Input, Instant, Output, PeerName, Priority, Psk, Remote, Session, SessionState, Submission, Suite,
 };
 use bytes::Bytes;
 
@@ -33,7 +33,7 @@ fn drain(s: &mut Session, now: Instant) -> Vec<Bytes> {
             }
         }
         match upto {
-            Some(seq) => s.handle_input(now, Input::Persisted { upto: seq }).expect("persisted"),
+            Some(seq) => s.handle_input(now, Input::Persisted { upto: seq }).map(drop).expect("persisted"),
             None => return sent,
         }
     }
@@ -43,8 +43,8 @@ fn drain(s: &mut Session, now: Instant) -> Vec<Bytes> {
 fn messages_queued_during_the_handshake_are_sent_once_the_outbox_is_drained() {
     let mut s = pair();
     let now = Instant::ZERO;
-    for side in &mut s {
-        side.handle_input(now, Input::LinkUp).expect("link up");
+    for (i, side) in s.iter_mut().enumerate() {
+        side.handle_input(now, Input::LinkUp { peer: Some(Remote::Conn(1 - i as u64)) }).expect("link up");
     }
     s[0].handle_input(now, Input::Open).expect("open");
     let mut app_id = 0;
@@ -52,7 +52,7 @@ fn messages_queued_during_the_handshake_are_sent_once_the_outbox_is_drained() {
     for _ in 0..10 {
         let mut to_a = Vec::new();
         for d in to_b.drain(..) {
-            let _ = s[1].handle_input(now, Input::Datagram(d));
+            let _ = s[1].handle_input(now, Input::Datagram { from: Remote::Conn(0), datagram: d });
         }
         to_a.extend(drain(&mut s[1], now));
         if to_a.is_empty() {
@@ -71,7 +71,7 @@ fn messages_queued_during_the_handshake_are_sent_once_the_outbox_is_drained() {
             s[0].handle_input(now, Input::Submit(m)).expect("room");
         }
         for d in to_a {
-            let _ = s[0].handle_input(now, Input::Datagram(d));
+            let _ = s[0].handle_input(now, Input::Datagram { from: Remote::Conn(1), datagram: d });
         }
         to_b = drain(&mut s[0], now);
     }

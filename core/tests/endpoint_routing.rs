@@ -4,11 +4,11 @@
 //! configured bound.
 
 use assoc_core::endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
-use assoc_core::sim::{star_configs, Star};
+use assoc_core::sim::{star_configs, Star, HUB};
 use assoc_core::wire::{PduType, RawPdu};
 use assoc_core::{
-    Config, DropReason, Duration, Event, Input, Instant, Output, PeerName, Priority, Psk, Session,
-    Submission, Suite,
+    Config, DropReason, Duration, Event, Input, Instant, Output, PeerName, Priority, Psk, Remote, Session,
+    Submission, Suite, Verdict,
 };
 use bytes::Bytes;
 
@@ -19,12 +19,12 @@ fn submission(app_id: u64) -> Submission {
 /// The first INIT a fresh session with `cfg` sends.
 fn first_init(cfg: Config) -> Bytes {
     let mut s = Session::new(cfg, 5).expect("valid config");
-    s.handle_input(Instant::ZERO, Input::LinkUp).unwrap();
+    s.handle_input(Instant::ZERO, Input::LinkUp { peer: Some(HUB) }).unwrap();
     s.handle_input(Instant::ZERO, Input::Open).unwrap();
     while let Some(out) = s.poll_output() {
         match out {
             Output::Persist { seq, .. } => {
-                s.handle_input(Instant::ZERO, Input::Persisted { upto: seq }).unwrap()
+                s.handle_input(Instant::ZERO, Input::Persisted { upto: seq }).unwrap();
             }
             Output::Transmit(t) => return t.datagram,
             _ => {}
@@ -32,6 +32,9 @@ fn first_init(cfg: Config) -> Bytes {
     }
     panic!("no INIT")
 }
+
+/// An address no peer has.
+const STRANGER: Remote = Remote::Conn(666);
 
 fn ty(d: &Bytes) -> PduType {
     RawPdu::parse(d).expect("a PDU").ty
@@ -63,7 +66,7 @@ fn a_session_id_no_peer_has_is_refused_as_unknown() {
     let mut st = star(2);
     let mut cfg = star_configs(3, Suite::Symbolic).pop().unwrap().1;
     cfg.sid = 99;
-    let got = st.endpoint.handle_datagram(Instant::ZERO, first_init(cfg));
+    let got = st.endpoint.handle_datagram(Instant::ZERO, STRANGER, first_init(cfg));
     assert_eq!(got, Err(EndpointError::UnknownSession { sid: 99 }));
     assert_eq!((st.endpoint.stats().unknown_session, st.endpoint.live_sessions()), (1, 0));
     assert!(st.endpoint.poll_output().is_none(), "nothing answered");
@@ -73,7 +76,7 @@ fn a_session_id_no_peer_has_is_refused_as_unknown() {
 fn undecodable_bytes_are_counted_and_go_nowhere() {
     let mut st = star(1);
     for junk in [&b""[..], b"\x01", &[0xff; 60]] {
-        let got = st.endpoint.handle_datagram(Instant::ZERO, Bytes::copy_from_slice(junk));
+        let got = st.endpoint.handle_datagram(Instant::ZERO, STRANGER, Bytes::copy_from_slice(junk));
         assert!(matches!(got, Err(EndpointError::Decode(_))), "{got:?}");
     }
     assert_eq!(st.endpoint.stats().undecodable, 3);
@@ -88,7 +91,7 @@ fn an_init_naming_a_peer_not_configured_for_that_session_is_refused() {
     let mut cfg = Config::new(PeerName::new(b"mallory").unwrap(), peer0.local_name, peer0.psk.clone());
     cfg.sid = 1;
     cfg.suite = Suite::Symbolic;
-    let got = st.endpoint.handle_datagram(Instant::ZERO, first_init(cfg));
+    let got = st.endpoint.handle_datagram(Instant::ZERO, STRANGER, first_init(cfg));
     assert_eq!(got, Err(EndpointError::Dropped { sid: 1, reason: DropReason::WrongPeer }));
     assert_eq!(st.endpoint.live_sessions(), 0);
     assert!(st.endpoint.poll_output().is_none(), "nothing answered");
@@ -97,14 +100,23 @@ fn an_init_naming_a_peer_not_configured_for_that_session_is_refused() {
 #[test]
 fn a_flood_of_inits_naming_many_peers_keeps_memory_at_zero_sessions() {
     const PEERS: u32 = 1000;
-    let budget = EndpointConfig::default().unauthentic_init_budget.burst as usize;
+    let defaults = EndpointConfig::default();
+    let budget = defaults.unauthentic_init_budget.burst as usize;
+    let per_source = defaults.source_limits.budget.burst as usize;
     let configs = star_configs(PEERS, Suite::Symbolic);
-    let mut ep = Star::new(EndpointConfig::default(), configs.clone(), 3).endpoint;
-    // Without the keys: every peer named, each INIT's MAC fails.
+    let mut ep = Star::new(defaults, configs.clone(), 3).endpoint;
+    let wrong_key: Vec<Bytes> = configs
+        .iter()
+        .map(|(_, r)| {
+            let mut r = r.clone();
+            r.psk = Psk::new(b"not the right key at all").unwrap();
+            first_init(r)
+        })
+        .collect();
+    // Without the keys, from many sources: every peer named, each INIT's MAC fails.
     let mut answered = 0;
-    for (_, mut remote) in configs.clone() {
-        remote.psk = Psk::new(b"not the right key at all").unwrap();
-        match ep.handle_datagram(Instant::ZERO, first_init(remote)) {
+    for (i, init) in wrong_key.iter().enumerate() {
+        match ep.handle_datagram(Instant::ZERO, Remote::Conn(10_000 + i as u64), init.clone()) {
             Ok(Routed::Answered { authentic: false, .. }) => answered += 1,
             Err(EndpointError::Dropped { reason: DropReason::BadAuth, .. }) => {}
             other => panic!("{other:?}"),
@@ -113,10 +125,20 @@ fn a_flood_of_inits_naming_many_peers_keeps_memory_at_zero_sessions() {
     }
     assert_eq!(answered, budget, "answered only within the endpoint's budget");
     assert_eq!(ep.stats().inits_unauthentic, budget as u64, "the budget was charged");
-    // With the keys: every peer answered statelessly; nothing enters memory.
+    // From one source, once the endpoint's budget has refilled: that source's limit.
+    let later = Instant::ZERO + Duration::from_secs(100);
+    let from_one: Vec<_> =
+        wrong_key.iter().map(|init| ep.handle_datagram(later, STRANGER, init.clone())).collect();
+    let limited = from_one
+        .iter()
+        .filter(|v| matches!(v, Err(EndpointError::Dropped { reason: DropReason::SourceLimited, .. })));
+    assert_eq!(limited.count(), PEERS as usize - per_source, "the source's bucket was charged");
+    while ep.poll_output().is_some() {}
+    // With the keys, all from one source: every peer answered statelessly, never charged;
+    // nothing enters memory.
     let mut answers = 0;
     for (_, remote) in configs.iter().cloned() {
-        let got = ep.handle_datagram(Instant::from_micros(1), first_init(remote));
+        let got = ep.handle_datagram(later, STRANGER, first_init(remote));
         assert!(matches!(got, Ok(Routed::Answered { authentic: true, .. })), "{got:?}");
         while let Some((_, out)) = ep.poll_output() {
             assert!(matches!(&out, Output::Transmit(t) if ty(&t.datagram) == PduType::Challenge));
@@ -129,7 +151,7 @@ fn a_flood_of_inits_naming_many_peers_keeps_memory_at_zero_sessions() {
     let verdicts: Vec<_> = configs
         .iter()
         .take(max + 10)
-        .map(|(_, r)| ep.handle_datagram(Instant::from_micros(2), first_init(r.clone())))
+        .map(|(_, r)| ep.handle_datagram(later, STRANGER, first_init(r.clone())))
         .collect();
     let backpressure = verdicts
         .iter()
@@ -158,7 +180,7 @@ fn pdus_that_cannot_start_a_session_are_dropped_while_it_is_not_in_memory() {
     for (sid, d) in &st.sent_by_remotes {
         let mut ep = pristine.clone();
         let t = ty(d);
-        let got = ep.handle_datagram(st.now, d.clone());
+        let got = ep.handle_datagram(st.now, Remote::Conn(u64::from(*sid)), d.clone());
         match t {
             PduType::Init => assert!(matches!(got, Ok(Routed::Answered { .. })), "{got:?}"),
             // Authentic, with this endpoint's cookie: the driver is asked for the session.
@@ -181,10 +203,11 @@ fn a_pdu_for_session_a_carrying_session_b_identifiers_changes_neither() {
     let mut refused = 0;
     for d in &from_b {
         // Session B's tags and epoch under session A's id.
-        match st.endpoint.handle_datagram(st.now, with_sid(d, 1)) {
-            Err(EndpointError::Input { sid: 1, .. }) => refused += 1,
-            // An INIT carries no tags: A's session answers it (its proof binds sid 1).
-            Ok(Routed::Session { sid: 1 }) if ty(d) == PduType::Init => {}
+        match st.endpoint.handle_datagram(st.now, Remote::Conn(2), with_sid(d, 1)) {
+            Ok(Routed::Session { sid: 1, verdict: Verdict::Dropped(_) }) => refused += 1,
+            // An INIT's MAC covers its sid: this one fails, and is answered (with a proof
+            // that never verifies) to its source as a stranger's would be.
+            Ok(Routed::Session { sid: 1, verdict: Verdict::Answered }) if ty(d) == PduType::Init => {}
             other => panic!("{:?}: {other:?}", ty(d)),
         }
     }
@@ -267,10 +290,32 @@ fn memory_holds_at_most_max_live_sessions_and_everyone_gets_a_turn() {
 fn a_second_peer_with_the_same_session_id_is_refused() {
     let configs = star_configs(1, Suite::Symbolic);
     let mut ep = Endpoint::new(EndpointConfig::default(), 1).unwrap();
-    ep.add_peer(configs[0].0.clone()).unwrap();
-    assert_eq!(ep.add_peer(configs[0].0.clone()), Err(EndpointError::DuplicateSession { sid: 1 }));
+    ep.add_peer(configs[0].0.clone(), None).unwrap();
+    assert_eq!(ep.add_peer(configs[0].0.clone(), None), Err(EndpointError::DuplicateSession { sid: 1 }));
     assert!(matches!(
         Endpoint::new(EndpointConfig { max_live_sessions: 0, ..EndpointConfig::default() }, 1),
         Err(EndpointError::Config(_))
     ));
+}
+
+#[test]
+fn association_traffic_never_follows_an_injector() {
+    let mut st = two_busy_peers();
+    // A stranger replays everything both peers ever sent, from its own address, then the
+    // peers keep transferring.
+    let replays: Vec<Bytes> = st.sent_by_remotes.iter().map(|(_, d)| d.clone()).collect();
+    for d in &replays {
+        let _ = st.deliver_to_hub(STRANGER, d.clone());
+    }
+    st.settle();
+    for sid in [1, 2] {
+        st.remote_input(sid, Input::Submit(submission(u64::from(sid) * 10 + 1)));
+    }
+    assert!(st
+        .run_until(50, |s| delivered(&s.hub_events, 1).len() == 2 && delivered(&s.hub_events, 2).len() == 2));
+    assert!(!st.misdirected.is_empty(), "the stranger was answered statelessly");
+    for (sid, to, d) in &st.misdirected {
+        assert_eq!(*to, STRANGER);
+        assert!(ty(d) != PduType::Packet, "session {sid} sent association traffic to the stranger");
+    }
 }

@@ -3,9 +3,10 @@
 //! ones used up the report budget.
 
 mod common;
+use assoc_core::Verdict;
 
 use assoc_core::wire::{AuthTag, Body, Frame, Header, Pdu, PduType, RawPdu};
-use assoc_core::{DropReason, Event, Input, InputError, SessionState};
+use assoc_core::{DropReason, Event, Input, SessionState};
 use bytes::Bytes;
 use common::Manual;
 
@@ -99,8 +100,8 @@ fn a_packet_for_another_association_is_stale_while_confirming() {
         for (body, pn) in [(Body::Packet(vec![Frame::Ping]), 1), (accept, 0)] {
             let header = Header { sid: confirm.sid, dst_tag, epoch, pn };
             let forged = Pdu { header, body, auth: AuthTag([7; 16]) }.to_bytes();
-            let r = m.input(0, Input::Datagram(forged));
-            assert_eq!(r, Err(InputError::Dropped(DropReason::Stale)), "tag {dst_tag:#x} epoch {epoch}");
+            let r = m.input(0, Input::Datagram { from: Manual::remote(1), datagram: forged });
+            assert_eq!(r, Ok(Verdict::Dropped(DropReason::Stale)), "tag {dst_tag:#x} epoch {epoch}");
         }
     }
     assert_eq!(m.s[0].stats().dropped(DropReason::BadAuth), 0);
@@ -128,13 +129,15 @@ fn an_authentic_challenge_is_taken_after_forged_ones_spent_the_report_budget() {
     let forged = Pdu { body: wrong_proof, ..pdu }.to_bytes();
     let mut quiet = 0;
     for _ in 0..1_000 {
-        if m.input(0, Input::Datagram(forged.clone())) == Err(InputError::Dropped(DropReason::BadAuth)) {
+        if m.input(0, Input::Datagram { from: Manual::remote(1), datagram: forged.clone() })
+            == Ok(Verdict::Dropped(DropReason::BadAuth))
+        {
             quiet += 1;
         }
     }
     let reported = m.events[0].iter().filter(|e| matches!(e, Event::AuthenticationFailed { .. })).count();
     assert!(reported >= 1 && quiet > 900, "{reported} reported, {quiet} dropped quietly");
-    m.input(0, Input::Datagram(challenge)).unwrap();
+    m.input(0, Input::Datagram { from: Manual::remote(1), datagram: challenge }).unwrap();
     assert_eq!(ty(m.sent[0].last().unwrap()), PduType::Confirm);
     m.deliver(0, 1).unwrap();
     m.deliver(1, 1).unwrap();
@@ -182,13 +185,13 @@ fn the_handshake_summary_lists_a_partly_received_message() {
     // Two packets' worth of DATA reach beta (a checkpoint's worth), the rest is lost.
     let fresh: Vec<Bytes> = m.sent[0][d[0]..].to_vec();
     for p in fresh.iter().take(2) {
-        let _ = m.input(1, Input::Datagram(p.clone()));
+        let _ = m.input(1, Input::Datagram { from: Manual::remote(0), datagram: p.clone() });
     }
     let held = m.s[1].store().inbound.len();
     assert_eq!(held, 1, "beta holds a durable prefix of msn 0");
     for side in 0..2 {
         m.input(side, Input::LinkDown).unwrap();
-        m.input(side, Input::LinkUp).unwrap();
+        m.input(side, Input::LinkUp { peer: Some(Manual::remote(1 - side)) }).unwrap();
     }
     let from = [m.sent[0].len(), m.sent[1].len()];
     let mut d = from;
@@ -235,13 +238,13 @@ fn after_stale_the_next_attempt_starts_above_the_peers_epoch() {
     }
     let beta_epoch = m.s[1].store().epoch;
     assert!(beta_epoch >= 3, "beta at epoch {beta_epoch}");
-    m.input(0, Input::Datagram(challenge)).unwrap(); // → CONFIRM at epoch 1
+    m.input(0, Input::Datagram { from: Manual::remote(1), datagram: challenge }).unwrap(); // → CONFIRM at epoch 1
     let confirm = m.sent[0].last().unwrap().clone();
     assert_eq!(ty(&confirm), PduType::Confirm);
-    m.input(1, Input::Datagram(confirm)).unwrap(); // → STALE
+    m.input(1, Input::Datagram { from: Manual::remote(0), datagram: confirm }).unwrap(); // → STALE
     let stale = m.sent[1].last().unwrap().clone();
     assert_eq!(ty(&stale), PduType::Stale);
-    m.input(0, Input::Datagram(stale)).unwrap(); // → a new INIT
+    m.input(0, Input::Datagram { from: Manual::remote(1), datagram: stale }).unwrap(); // → a new INIT
     let init = RawPdu::parse(m.sent[0].last().unwrap()).unwrap();
     assert_eq!((init.ty, init.header.epoch), (PduType::Init, beta_epoch + 1));
 }
@@ -259,11 +262,11 @@ fn a_long_handshake_summary_is_cut_to_fit_the_datagram() {
     assert_eq!(m.s[0].store().recent_non_delivered.len(), 60);
     for side in 0..2 {
         m.input(side, Input::LinkDown).unwrap();
-        m.input(side, Input::LinkUp).unwrap();
+        m.input(side, Input::LinkUp { peer: Some(Manual::remote(1 - side)) }).unwrap();
     }
     let from = m.sent[0].len();
     let _ = m.input(0, Input::Open);
-    let _ = m.input(0, Input::LinkUp);
+    let _ = m.input(0, Input::LinkUp { peer: Some(Manual::remote(1)) });
     let mut d = [from, m.sent[1].len()];
     exchange_until(&mut m, &mut d, |m| {
         m.s[0].state() == SessionState::Established && m.s[1].state() == SessionState::Established

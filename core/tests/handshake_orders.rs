@@ -1,6 +1,7 @@
 //! The handshake under reordering, duplication and stale PDUs, with exact expectations.
 
 mod common;
+use assoc_core::Verdict;
 
 use assoc_core::{DownReason, DropReason, Event, Input, InputError, Role, Session};
 use bytes::Bytes;
@@ -76,7 +77,10 @@ fn every_reordering_of_the_four_handshake_pdus_ends_in_one_agreed_association() 
             for &k in perm {
                 let (from, d) = &transcript[k];
                 for _ in 0..(1 + dup as usize) {
-                    let _ = m.input(1 - from, Input::Datagram(d.clone()));
+                    let _ = m.input(
+                        1 - from,
+                        Input::Datagram { from: Manual::remote(1 - (1 - from)), datagram: d.clone() },
+                    );
                 }
             }
             let mut delivered = [m.sent[0].len(), m.sent[1].len()];
@@ -106,26 +110,36 @@ fn stale_handshake_pdus_from_an_earlier_attempt_are_dropped_and_change_nothing()
     // The link drops; a second association forms at epoch 2.
     m.input(0, Input::LinkDown).unwrap();
     m.input(1, Input::LinkDown).unwrap();
-    m.input(0, Input::LinkUp).unwrap();
-    m.input(1, Input::LinkUp).unwrap();
+    m.input(0, Input::LinkUp { peer: Some(Manual::remote(1)) }).unwrap();
+    m.input(1, Input::LinkUp { peer: Some(Manual::remote(0)) }).unwrap();
     delivered = [m.sent[0].len(), m.sent[1].len()];
     assert!(settle(&mut m, &mut delivered));
     let before = [m.s[0].association(), m.s[1].association()];
     assert_eq!(before[0].unwrap().epoch, 2);
 
-    let results: Vec<Result<(), InputError>> =
-        old.iter().map(|(from, d)| m.input(1 - from, Input::Datagram(d.clone()))).collect();
+    let results: Vec<Result<Verdict, InputError>> = old
+        .iter()
+        .map(|(from, d)| {
+            m.input(1 - from, Input::Datagram { from: Manual::remote(1 - (1 - from)), datagram: d.clone() })
+        })
+        .collect();
     // INIT is answered statelessly; CHALLENGE and ACCEPT match no attempt; the authentic
     // old CONFIRM is answered with STALE (a stable fact), which in turn matches nothing.
-    assert_eq!(results[0], Ok(()));
-    assert_eq!(results[1], Err(InputError::Dropped(DropReason::Stale)));
-    assert_eq!(results[2], Ok(()));
-    assert_eq!(results[3], Err(InputError::Dropped(DropReason::Stale)));
+    assert_eq!(results[0], Ok(Verdict::Answered));
+    assert_eq!(results[1], Ok(Verdict::Dropped(DropReason::Stale)));
+    assert_eq!(results[2], Ok(Verdict::Answered));
+    assert_eq!(results[3], Ok(Verdict::Dropped(DropReason::Stale)));
     let stale_answer = m.sent[1].last().unwrap().clone();
-    assert_eq!(m.input(0, Input::Datagram(stale_answer)), Err(InputError::Dropped(DropReason::Stale)));
+    assert_eq!(
+        m.input(0, Input::Datagram { from: Manual::remote(1), datagram: stale_answer }),
+        Ok(Verdict::Dropped(DropReason::Stale))
+    );
     // The CHALLENGE answering the old INIT matches no attempt either.
     let challenge = m.sent[1][m.sent[1].len() - 2].clone();
-    assert_eq!(m.input(0, Input::Datagram(challenge)), Err(InputError::Dropped(DropReason::Stale)));
+    assert_eq!(
+        m.input(0, Input::Datagram { from: Manual::remote(1), datagram: challenge }),
+        Ok(Verdict::Dropped(DropReason::Stale))
+    );
     assert_eq!([m.s[0].association(), m.s[1].association()], before, "nothing changed");
     assert!(agreed(&m));
 }
@@ -163,7 +177,7 @@ fn peer_restart_supersedes_the_old_association_without_losing_the_epoch() {
     // beta crashes and restarts from its durable store (epoch 1), and wants an association.
     let (_, b) = configs();
     m.s[1] = Session::restore(b, m.s[1].store().clone(), 99).unwrap();
-    m.input(1, Input::LinkUp).unwrap();
+    m.input(1, Input::LinkUp { peer: Some(Manual::remote(0)) }).unwrap();
     m.input(1, Input::Open).unwrap();
     delivered[1] = 0;
     m.sent[1].clear();

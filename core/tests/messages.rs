@@ -276,7 +276,7 @@ fn urgent_goes_first_and_aging_promotes_a_waiting_non_urgent_message() {
     m.s[0].submit(m.now, sub(11, Priority::Normal)).unwrap();
     m.s[0].submit(m.now, sub(12, Priority::Urgent)).unwrap();
     m.drain(0);
-    m.input(0, Input::LinkUp).unwrap();
+    m.input(0, Input::LinkUp { peer: Some(common::Manual::remote(1)) }).unwrap();
     let mut d = [m.sent[0].len() - 1, 0];
     for _ in 0..20 {
         m.exchange(&mut d);

@@ -5,6 +5,7 @@
 //! opening stops with `Event::WrongKey` and the messages stay queued.
 
 mod common;
+use assoc_core::Verdict;
 
 use assoc_core::wire::{AuthTag, Body, Frame, Header, Pdu, PduType, RawPdu};
 use assoc_core::{
@@ -37,7 +38,7 @@ fn established() -> (Manual, [usize; 2]) {
 fn restart(m: &mut Manual, i: usize, seed: u64) {
     let cfg = m.s[i].config().clone();
     m.s[i] = Session::restore(cfg, m.s[i].store().clone(), seed).unwrap();
-    m.input(i, Input::LinkUp).unwrap();
+    m.input(i, Input::LinkUp { peer: Some(Manual::remote(1 - i)) }).unwrap();
 }
 
 /// Alpha submits a message; returns the index of the PACKET that carries it.
@@ -48,7 +49,7 @@ fn alpha_sends(m: &mut Manual, app_id: u64) -> usize {
 }
 
 /// Delivers alpha's `k`-th datagram to beta and returns what beta answered.
-fn beta_answers(m: &mut Manual, k: usize) -> (Result<(), InputError>, Vec<Bytes>) {
+fn beta_answers(m: &mut Manual, k: usize) -> (Result<Verdict, InputError>, Vec<Bytes>) {
     let before = m.sent[1].len();
     let r = m.deliver(0, k);
     (r, m.sent[1][before..].to_vec())
@@ -71,7 +72,7 @@ fn a_restarted_receiver_resets_and_the_sender_reopens_at_once() {
     restart(&mut m, 1, 99);
     let k = alpha_sends(&mut m, 1);
     let (r, answers) = beta_answers(&mut m, k);
-    assert_eq!(r, Ok(()), "answered, not refused");
+    assert_eq!(r, Ok(Verdict::Answered), "answered, not refused");
     assert_eq!(answers.len(), 1);
     let reset = &answers[0];
     assert_eq!(ty(reset), PduType::Reset);
@@ -109,32 +110,43 @@ fn a_reset_that_does_not_verify_changes_nothing() {
     let mut other = m.s[1].config().clone();
     other.psk = Psk::new(b"not-the-shared-key!").unwrap();
     let mut impostor = Session::restore(other, m.s[1].store().clone(), 5).unwrap();
-    impostor.handle_input(m.now, Input::LinkUp).unwrap();
-    impostor.handle_input(m.now, Input::Datagram(packet.clone())).unwrap();
+    impostor.handle_input(m.now, Input::LinkUp { peer: Some(Manual::remote(0)) }).unwrap();
+    impostor
+        .handle_input(m.now, Input::Datagram { from: Manual::remote(0), datagram: packet.clone() })
+        .unwrap();
     let forged = std::iter::from_fn(|| impostor.poll_output())
         .find_map(|o| match o {
             assoc_core::Output::Transmit(t) if ty(&t.datagram) == PduType::Reset => Some(t.datagram),
             _ => None,
         })
         .expect("the impostor resets");
-    assert_eq!(m.input(0, Input::Datagram(forged)), Err(InputError::Dropped(DropReason::BadAuth)));
+    assert_eq!(
+        m.input(0, Input::Datagram { from: Manual::remote(1), datagram: forged }),
+        Ok(Verdict::Dropped(DropReason::BadAuth))
+    );
 
     // Reflected: alpha's own restarted twin, fed alpha's packet, resets under alpha's name.
     let mut twin = Session::restore(m.s[0].config().clone(), m.s[0].store().clone(), 6).unwrap();
-    twin.handle_input(m.now, Input::LinkUp).unwrap();
-    let _ = twin.handle_input(m.now, Input::Datagram(packet));
+    twin.handle_input(m.now, Input::LinkUp { peer: Some(Manual::remote(0)) }).unwrap();
+    let _ = twin.handle_input(m.now, Input::Datagram { from: Manual::remote(0), datagram: packet });
     let reflected = std::iter::from_fn(|| twin.poll_output())
         .find_map(|o| match o {
             assoc_core::Output::Transmit(t) if ty(&t.datagram) == PduType::Reset => Some(t.datagram),
             _ => None,
         })
         .expect("the twin resets for beta's tag");
-    assert_eq!(m.input(0, Input::Datagram(reflected)), Err(InputError::Dropped(DropReason::BadAuth)));
+    assert_eq!(
+        m.input(0, Input::Datagram { from: Manual::remote(1), datagram: reflected }),
+        Ok(Verdict::Dropped(DropReason::BadAuth))
+    );
 
     // A trailer of noise.
     let header = Header { sid: 1, dst_tag: old.peer_tag, epoch: old.epoch, pn: 0 };
     let noise = Pdu { header, body: Body::Reset, auth: AuthTag([0x5a; 16]) }.to_bytes();
-    assert_eq!(m.input(0, Input::Datagram(noise)), Err(InputError::Dropped(DropReason::BadAuth)));
+    assert_eq!(
+        m.input(0, Input::Datagram { from: Manual::remote(1), datagram: noise }),
+        Ok(Verdict::Dropped(DropReason::BadAuth))
+    );
     assert_eq!(m.s[0].association(), Some(old));
     assert_eq!(m.s[0].stats().resets_received, 0);
 }
@@ -155,8 +167,8 @@ fn a_replayed_reset_changes_nothing() {
     // The recorded RESET again, to both sides: it names an association neither has.
     for side in [0, 1] {
         assert_eq!(
-            m.input(side, Input::Datagram(reset.clone())),
-            Err(InputError::Dropped(DropReason::Stale))
+            m.input(side, Input::Datagram { from: Manual::remote(1 - side), datagram: reset.clone() }),
+            Ok(Verdict::Dropped(DropReason::Stale))
         );
     }
     assert_eq!(m.s[0].association(), Some(now));
@@ -172,12 +184,12 @@ fn a_reset_for_an_old_association_changes_nothing() {
         m.input(side, Input::LinkDown).unwrap();
     }
     let (r, answers) = beta_answers(&mut m, k);
-    assert_eq!(r, Ok(()));
+    assert_eq!(r, Ok(Verdict::Answered));
     let old_reset = answers[0].clone();
     assert_eq!(ty(&old_reset), PduType::Reset);
     // Alpha re-opens on a new link and establishes a new association.
     for side in [0, 1] {
-        m.input(side, Input::LinkUp).unwrap();
+        m.input(side, Input::LinkUp { peer: Some(Manual::remote(1 - side)) }).unwrap();
     }
     m.tick();
     let mut d = [k + 1, m.sent[1].len()];
@@ -190,7 +202,10 @@ fn a_reset_for_an_old_association_changes_nothing() {
     }
     let new = m.s[0].association().unwrap();
     assert!(new.usable && new.epoch > old.epoch);
-    assert_eq!(m.input(0, Input::Datagram(old_reset)), Err(InputError::Dropped(DropReason::Stale)));
+    assert_eq!(
+        m.input(0, Input::Datagram { from: Manual::remote(1), datagram: old_reset }),
+        Ok(Verdict::Dropped(DropReason::Stale))
+    );
     assert_eq!(m.s[0].association(), Some(new));
 }
 
@@ -200,7 +215,7 @@ fn no_reset_while_an_association_is_usable_or_before_one_exists() {
     let (mut m, _) = established();
     let a = m.s[1].association().unwrap();
     let (r, answers) = beta_answers_raw(&mut m, packet_like(1, a.local_tag ^ 1, a.epoch));
-    assert_eq!(r, Err(InputError::Dropped(DropReason::Stale)));
+    assert_eq!(r, Ok(Verdict::Dropped(DropReason::Stale)));
     assert!(answers.is_empty());
 
     // Before: beta's tag is on the wire in its CHALLENGE, before beta accepts at that
@@ -211,20 +226,26 @@ fn no_reset_while_an_association_is_usable_or_before_one_exists() {
     let challenge = RawPdu::parse(&m.sent[1][0]).unwrap();
     let Body::Challenge(ch) = Body::decode(PduType::Challenge, &challenge.body).unwrap() else { panic!() };
     let (r, answers) = beta_answers_raw(&mut m, packet_like(1, ch.tag_r, challenge.header.epoch));
-    assert_eq!(r, Err(InputError::Dropped(DropReason::Stale)));
+    assert_eq!(r, Ok(Verdict::Dropped(DropReason::Stale)));
     assert!(answers.is_empty(), "no RESET for an epoch beta has not reached");
     // Nor from alpha for its own tag while its attempt at that epoch is pending.
     let init = RawPdu::parse(&m.sent[0][0]).unwrap();
     let Body::Init(init_body) = Body::decode(PduType::Init, &init.body).unwrap() else { panic!() };
     let before = m.sent[0].len();
-    let r = m.input(0, Input::Datagram(packet_like(1, init_body.tag_i, init.header.epoch)));
-    assert_eq!(r, Err(InputError::Dropped(DropReason::Stale)));
+    let r = m.input(
+        0,
+        Input::Datagram {
+            from: Manual::remote(1),
+            datagram: packet_like(1, init_body.tag_i, init.header.epoch),
+        },
+    );
+    assert_eq!(r, Ok(Verdict::Dropped(DropReason::Stale)));
     assert_eq!(m.sent[0].len(), before);
 }
 
-fn beta_answers_raw(m: &mut Manual, d: Bytes) -> (Result<(), InputError>, Vec<Bytes>) {
+fn beta_answers_raw(m: &mut Manual, d: Bytes) -> (Result<Verdict, InputError>, Vec<Bytes>) {
     let before = m.sent[1].len();
-    let r = m.input(1, Input::Datagram(d));
+    let r = m.input(1, Input::Datagram { from: Manual::remote(0), datagram: d });
     (r, m.sent[1][before..].to_vec())
 }
 
@@ -248,7 +269,7 @@ fn a_reset_is_never_answered_and_resets_are_budgeted() {
     let reset = Pdu { header, body: Body::Reset, auth: AuthTag([1; 16]) }.to_bytes();
     m.now += assoc_core::Duration::from_secs(60);
     let (r, answers) = beta_answers_raw(&mut m, reset);
-    assert_eq!(r, Err(InputError::Dropped(DropReason::Stale)));
+    assert_eq!(r, Ok(Verdict::Dropped(DropReason::Stale)));
     assert!(answers.is_empty());
 }
 
@@ -302,11 +323,11 @@ fn late_packets_of_an_orderly_release_are_absorbed_not_reset() {
     // Alpha's old packet arrives late: beta released that association too, so it is
     // absorbed as during the drain rather than answered.
     let (r, answers) = beta_answers(&mut m, k);
-    assert_eq!(r, Err(InputError::Dropped(DropReason::Stale)));
+    assert_eq!(r, Ok(Verdict::Dropped(DropReason::Stale)));
     assert!(answers.is_empty());
     // After a restart beta remembers nothing and answers it.
     restart(&mut m, 1, 7);
     let (r, answers) = beta_answers(&mut m, k);
-    assert_eq!(r, Ok(()));
+    assert_eq!(r, Ok(Verdict::Answered));
     assert_eq!(answers.iter().map(ty).collect::<Vec<_>>(), [PduType::Reset]);
 }

@@ -7,6 +7,7 @@
 #![cfg(feature = "rustcrypto")]
 
 mod common;
+use assoc_core::Verdict;
 
 use assoc_core::crypto::{KeySchedule, Transcript};
 use assoc_core::sim::{Impairments, Ledger, Pair};
@@ -15,8 +16,8 @@ use assoc_core::wire::{
     PduType, RawPdu, Summary,
 };
 use assoc_core::{
-    AuthStage, Config, ConfigError, DropReason, Duration, Event, InitBudget, InitRateLimiter, Input,
-    InputError, Instant, Priority, Psk, Session, SessionState, Submission, Suite,
+    AuthStage, Config, ConfigError, DropReason, Duration, Event, InitBudget, InitRateLimiter, Input, Instant,
+    Priority, Psk, Session, SessionState, Submission, Suite,
 };
 use bytes::Bytes;
 use common::{configs_with, name, Manual};
@@ -125,12 +126,18 @@ fn a_challenge_to_an_altered_init_never_completes() {
     body.params.max_datagram = 512;
     let altered = Pdu { body: Body::Init(body), ..init }.to_bytes();
     let alpha = m.s[0].clone();
-    assert_eq!(m.input(1, Input::Datagram(altered)), Ok(()));
+    assert_eq!(
+        m.input(1, Input::Datagram { from: Manual::remote(0), datagram: altered }),
+        Ok(Verdict::Answered)
+    );
     assert_eq!(auth_failures(&m.events[1]), [AuthStage::Init]);
     let challenge = m.sent[1].last().unwrap().clone();
     let Body::Challenge(ch) = Pdu::decode(&challenge).unwrap().body else { panic!("not a CHALLENGE") };
     assert_eq!(ch.proof_r, AuthTag::default(), "no proof over a transcript the attacker chose");
-    assert_eq!(m.input(0, Input::Datagram(challenge)), Ok(()));
+    assert_eq!(
+        m.input(0, Input::Datagram { from: Manual::remote(1), datagram: challenge }),
+        Ok(Verdict::Dropped(DropReason::BadAuth))
+    );
     assert_eq!(auth_failures(&m.events[0]), [AuthStage::Challenge]);
     assert!(m.s[0] == alpha, "the initiator is still waiting for a genuine CHALLENGE");
     // The genuine INIT still gets through.
@@ -158,14 +165,14 @@ fn a_recorded_handshake_replayed_later_never_completes() {
     // The link drops: the association is gone on both sides; only the epoch survives.
     for side in 0..2 {
         m.input(side, Input::LinkDown).unwrap();
-        m.input(side, Input::LinkUp).unwrap();
+        m.input(side, Input::LinkUp { peer: Some(Manual::remote(1 - side)) }).unwrap();
     }
     let replay_all = |m: &mut Manual| {
         for (from, d) in recorded.iter().chain(&packets) {
             let to = 1 - from;
             let before = m.s[to].clone();
             let sent = m.sent[to].len();
-            let _ = m.input(to, Input::Datagram(d.clone()));
+            let _ = m.input(to, Input::Datagram { from: Manual::remote(1 - to), datagram: d.clone() });
             assert!(m.s[to] == before, "a replayed datagram changed side {to}");
             // Only stateless answers may leave: a CHALLENGE to the INIT, a STALE to the CONFIRM.
             for answer in &m.sent[to][sent..] {
@@ -182,13 +189,19 @@ fn a_recorded_handshake_replayed_later_never_completes() {
     // Later: the cookie has expired.
     m.now += Duration::from_secs(120);
     let confirm = recorded[2].1.clone();
-    assert_eq!(m.input(1, Input::Datagram(confirm.clone())), Err(InputError::Dropped(DropReason::BadCookie)));
+    assert_eq!(
+        m.input(1, Input::Datagram { from: Manual::remote(0), datagram: confirm.clone() }),
+        Ok(Verdict::Dropped(DropReason::BadCookie))
+    );
     replay_all(&mut m);
     // After a restart the responder's cookie secret is new: the cookie is not its own.
     let (_, b) = configs_with(REAL);
     m.s[1] = Session::restore(b, m.s[1].store().clone(), 99).unwrap();
     m.now = Instant::from_micros(1_000_000);
-    assert_eq!(m.input(1, Input::Datagram(confirm)), Err(InputError::Dropped(DropReason::BadCookie)));
+    assert_eq!(
+        m.input(1, Input::Datagram { from: Manual::remote(0), datagram: confirm }),
+        Ok(Verdict::Dropped(DropReason::BadCookie))
+    );
     // While the initiator runs a new attempt, none of the old PDUs advances it.
     m.input(0, Input::Open).unwrap();
     replay_all(&mut m);
@@ -208,7 +221,7 @@ fn every_flip_is_refused(m: &Manual, to: usize, d: &Bytes, what: &str) -> u64 {
         let before = m.s[to].clone();
         let counted = refusals(&m.s[to]);
         let (sent, events) = (m.sent[to].len(), m.events[to].len());
-        let r = m.input(to, Input::Datagram(flip(d, bit)));
+        let r = m.input(to, Input::Datagram { from: Manual::remote(1 - to), datagram: flip(d, bit) });
         let at = format!("{what} bit {bit}: {r:?}");
         assert!(m.s[to] == before, "{at}: state changed");
         assert!(refusals(&m.s[to]) > counted, "{at}: not counted");
@@ -223,7 +236,10 @@ fn every_flip_is_refused(m: &Manual, to: usize, d: &Bytes, what: &str) -> u64 {
             assert!(answers.len() <= 1, "{at}");
             for challenge in answers {
                 let initiator = m.s[1 - to].clone();
-                let _ = m.input(1 - to, Input::Datagram(challenge));
+                let _ = m.input(
+                    1 - to,
+                    Input::Datagram { from: Manual::remote(1 - (1 - to)), datagram: challenge },
+                );
                 assert!(m.s[1 - to] == initiator, "{at}: its CHALLENGE advanced the initiator");
             }
         } else {
@@ -287,7 +303,7 @@ fn any_single_bit_flip_in_any_packet_is_dropped_and_counted() {
     let abort = m.sent[1].last().unwrap().clone();
     flips += every_flip_is_refused(&m, 0, &abort, "ABORT packet");
     // The genuine ABORT still works.
-    m.input(0, Input::Datagram(abort)).unwrap();
+    m.input(0, Input::Datagram { from: Manual::remote(1), datagram: abort }).unwrap();
     assert_eq!(m.s[0].association(), None);
     println!("{flips} flipped packets refused");
 }
@@ -339,8 +355,8 @@ fn forged_abort_and_close_with_a_wrong_mac_are_ignored_and_the_transfer_continue
     for (k, f) in forgeries.into_iter().enumerate() {
         let before = m.s[1].clone();
         assert_eq!(
-            m.input(1, Input::Datagram(f)),
-            Err(InputError::Dropped(DropReason::BadAuth)),
+            m.input(1, Input::Datagram { from: Manual::remote(0), datagram: f }),
+            Ok(Verdict::Dropped(DropReason::BadAuth)),
             "forgery {k}"
         );
         assert!(m.s[1] == before);
@@ -412,8 +428,8 @@ fn an_off_path_sender_guessing_tags_is_dropped() {
             let header = Header { sid: 1, dst_tag, epoch, pn };
             let forged = Pdu { header, body, auth: AuthTag(nonce.0) }.to_bytes();
             let before = m.s[to].clone();
-            let r = m.input(to, Input::Datagram(forged));
-            assert!(matches!(r, Err(InputError::Dropped(_))), "guess {k} to {to}: {r:?}");
+            let r = m.input(to, Input::Datagram { from: Manual::remote(1 - to), datagram: forged });
+            assert!(matches!(r, Ok(Verdict::Dropped(_))), "guess {k} to {to}: {r:?}");
             assert!(m.s[to] == before);
         }
     }
@@ -453,7 +469,7 @@ fn an_init_flood_costs_bounded_work_and_no_memory_and_the_association_still_form
         m.now = Instant::from_micros(k * 1000);
         let init = forged_init(&beta, k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let sent = m.sent[1].len();
-        let _ = m.input(1, Input::Datagram(init.clone()));
+        let _ = m.input(1, Input::Datagram { from: Manual::remote(0), datagram: init.clone() });
         for challenge in &m.sent[1][sent..] {
             assert!(challenge.len() <= init.len(), "amplification");
             answered += 1;
@@ -464,7 +480,13 @@ fn an_init_flood_costs_bounded_work_and_no_memory_and_the_association_still_form
     let bound = burst as usize + per_second as usize * 10;
     assert!(answered <= bound && answered >= burst as usize, "answered {answered}, bound {bound}");
     assert_eq!(auth_failures(&m.events[1]).len(), answered, "reports are bounded the same way");
-    assert_eq!(m.s[1].stats().dropped(DropReason::BadAuth), 10_000 - answered as u64);
+    // Refused by the session's budget or, first, by the source's own (one source here).
+    let stats = m.s[1].stats();
+    assert_eq!(
+        stats.dropped(DropReason::BadAuth) + stats.dropped(DropReason::SourceLimited),
+        10_000 - answered as u64
+    );
+    assert!(stats.dropped(DropReason::SourceLimited) > 0, "the source's own budget is the tighter one");
 
     // The flood goes on while alpha opens: authentic INITs are never charged to the budget.
     m.input(0, Input::Open).unwrap();
@@ -475,7 +497,13 @@ fn an_init_flood_costs_bounded_work_and_no_memory_and_the_association_still_form
         for _ in 0..50 {
             k += 1;
             m.now += Duration::from_micros(200);
-            let _ = m.input(1, Input::Datagram(forged_init(&beta, k.wrapping_mul(0x9E37_79B9_7F4A_7C15))));
+            let _ = m.input(
+                1,
+                Input::Datagram {
+                    from: Manual::remote(0),
+                    datagram: forged_init(&beta, k.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                },
+            );
         }
         m.exchange(&mut d);
         assert!(m.now < start + Duration::from_secs(5), "the association did not form under the flood");
@@ -490,7 +518,7 @@ fn forged_confirms_with_a_harvested_cookie_cannot_flood_reports() {
     // budget's worth are reported.
     let mut m = real_manual();
     let beta = m.s[1].config().clone();
-    m.input(1, Input::Datagram(forged_init(&beta, 42))).unwrap();
+    m.input(1, Input::Datagram { from: Manual::remote(0), datagram: forged_init(&beta, 42) }).unwrap();
     let challenge = Pdu::decode(m.sent[1].last().unwrap()).unwrap();
     let Body::Challenge(ch) = challenge.body else { panic!("not a CHALLENGE") };
     let idle = m.s[1].clone();
@@ -504,7 +532,10 @@ fn forged_confirms_with_a_harvested_cookie_cannot_flood_reports() {
             summary: Summary::default(),
         };
         let forged = Pdu { header, body: Body::Confirm(confirm), auth: AuthTag([3; 16]) }.to_bytes();
-        if m.input(1, Input::Datagram(forged)).is_ok() {
+        let events = m.events[1].len();
+        let r = m.input(1, Input::Datagram { from: Manual::remote(0), datagram: forged });
+        assert_eq!(r, Ok(Verdict::Dropped(DropReason::BadAuth)), "a failed proof is a drop, reported or not");
+        if m.events[1].len() > events {
             reported += 1;
         }
         assert!(m.s[1] == idle);
@@ -522,7 +553,7 @@ fn replayed_authentic_inits_are_answered_one_for_one_and_never_amplified() {
     let idle = m.s[1].clone();
     for _ in 0..500 {
         let sent = m.sent[1].len();
-        m.input(1, Input::Datagram(init.clone())).unwrap();
+        m.input(1, Input::Datagram { from: Manual::remote(0), datagram: init.clone() }).unwrap();
         assert_eq!(m.sent[1].len(), sent + 1);
         assert!(m.sent[1][sent].len() <= init.len());
         assert!(m.s[1] == idle);
@@ -532,7 +563,10 @@ fn replayed_authentic_inits_are_answered_one_for_one_and_never_amplified() {
     body.padding = 0;
     let short = Pdu { header, body: Body::Init(body), auth: AuthTag::default() }.to_bytes();
     let before = m.s[1].clone();
-    assert_eq!(m.input(1, Input::Datagram(short)), Err(InputError::Dropped(DropReason::Amplification)));
+    assert_eq!(
+        m.input(1, Input::Datagram { from: Manual::remote(0), datagram: short }),
+        Ok(Verdict::Dropped(DropReason::Amplification))
+    );
     assert!(m.s[1] == before);
     // Every name length pads the INIT to at least the CHALLENGE's size.
     for (ni, nr) in [(1, 1), (1, 64), (64, 64), (13, 40)] {
@@ -573,10 +607,10 @@ fn a_driver_keyed_rate_limiter_keeps_a_flooding_source_from_starving_the_peer() 
         m.now = Instant::from_micros(k * 1000);
         let forged = forged_init(&beta, k);
         if admit("203.0.113.9:4000", &forged, m.now) {
-            let _ = m.input(1, Input::Datagram(forged));
+            let _ = m.input(1, Input::Datagram { from: Manual::remote(0), datagram: forged });
         }
         if k % 1000 == 999 && admit("198.51.100.7:102", &genuine, m.now) {
-            m.input(1, Input::Datagram(genuine.clone())).unwrap();
+            m.input(1, Input::Datagram { from: Manual::remote(0), datagram: genuine.clone() }).unwrap();
         }
     }
     assert_eq!(admitted["198.51.100.7:102"], 5, "the peer's INITs all got through");
@@ -602,7 +636,7 @@ fn cookies_expire_and_keys_rotate() {
     // The same CONFIRM after the lifetime: refused, and the initiator recovers on its own.
     let mut m = fresh;
     m.now += lifetime + Duration::from_millis(1);
-    assert_eq!(m.deliver(0, 1), Err(InputError::Dropped(DropReason::BadCookie)));
+    assert_eq!(m.deliver(0, 1), Ok(Verdict::Dropped(DropReason::BadCookie)));
     let mut d = [2, 1];
     for _ in 0..40 {
         m.exchange(&mut d);
@@ -627,7 +661,10 @@ fn cookies_expire_and_keys_rotate() {
             summary: Summary::default(),
         };
         let d = Pdu { header, body: Body::Confirm(c), auth: AuthTag::default() }.to_bytes();
-        assert_eq!(m.input(1, Input::Datagram(d)), Err(InputError::Dropped(DropReason::BadCookie)));
+        assert_eq!(
+            m.input(1, Input::Datagram { from: Manual::remote(0), datagram: d }),
+            Ok(Verdict::Dropped(DropReason::BadCookie))
+        );
     }
 }
 

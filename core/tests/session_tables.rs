@@ -170,9 +170,9 @@ fn data(msn: u64, offset: u64, bytes: &'static [u8], total: Option<u64>) -> Fram
 }
 
 /// alpha, authentic but misbehaving, sends `frames` to beta; returns beta's stats after.
-fn from_evil_alpha(m: &mut Manual, frames: Vec<Frame>) -> Result<(), InputError> {
+fn from_evil_alpha(m: &mut Manual, frames: Vec<Frame>) -> Result<assoc_core::Verdict, InputError> {
     let p = m.s[0].seal_raw_packet(m.now, frames).expect("an association");
-    m.input(1, Input::Datagram(p))
+    m.input(1, Input::Datagram { from: Manual::remote(0), datagram: p })
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn an_authentic_but_impossible_summary_aborts_the_association_never_the_session(
     for lie in lies {
         let (mut m, _) = established();
         let p = m.s[1].seal_raw_packet(m.now, vec![Frame::Summary(lie.clone())]).unwrap();
-        m.input(0, Input::Datagram(p)).unwrap();
+        m.input(0, Input::Datagram { from: Manual::remote(1), datagram: p }).unwrap();
         assert!(
             m.events[0].iter().any(|e| matches!(
                 e,
@@ -278,7 +278,7 @@ fn receiver_delivers_in_msn_order_even_when_later_messages_complete_first() {
     let pending: Vec<Bytes> = m.sent[0][start..].to_vec();
     d[0] = m.sent[0].len();
     for p in pending.iter().rev() {
-        let _ = m.input(1, Input::Datagram(p.clone()));
+        let _ = m.input(1, Input::Datagram { from: Manual::remote(0), datagram: p.clone() });
     }
     m.exchange(&mut d);
     assert_eq!(delivered(&m.events[1]), [(0, 1), (1, 2), (2, 3)]);
@@ -313,7 +313,7 @@ fn a_flood_from_the_peer_never_grows_the_output_queue_beyond_its_bound() {
     // beta's driver stops draining; alpha floods authentic PINGs, each eliciting an ACK.
     for _ in 0..2000 {
         let p = m.s[0].seal_raw_packet(m.now, vec![Frame::Ping]).unwrap();
-        let _ = m.s[1].handle_input(m.now, Input::Datagram(p));
+        let _ = m.s[1].handle_input(m.now, Input::Datagram { from: Manual::remote(0), datagram: p });
     }
     assert!(m.s[1].pending_outputs() <= bound, "{} outputs queued", m.s[1].pending_outputs());
     // Draining resumes: the ACK state was kept and goes out coalesced.
@@ -353,7 +353,7 @@ fn ack_only_packets_neither_fill_the_window_nor_hide_a_lost_ping() {
     for k in 0..40 {
         let p = m.s[1].seal_raw_packet(m.now, vec![Frame::Ping]).unwrap();
         let before = m.sent[0].len();
-        m.input(0, Input::Datagram(p)).unwrap();
+        m.input(0, Input::Datagram { from: Manual::remote(1), datagram: p }).unwrap();
         let answers = &m.sent[0][before..];
         assert_eq!(answers.len(), 1, "one answer per PING");
         let frames = frames_of(&answers[0]);
@@ -391,7 +391,13 @@ fn open_attempts_never_pile_up_behind_records_that_are_not_durable() {
     let mut now = assoc_core::Instant::ZERO;
     let mut held = 0;
     for _ in 0..200 {
-        for input in [Input::LinkUp, Input::Open, Input::Timeout, Input::LinkDown, Input::Timeout] {
+        for input in [
+            Input::LinkUp { peer: Some(assoc_core::Remote::Conn(1)) },
+            Input::Open,
+            Input::Timeout,
+            Input::LinkDown,
+            Input::Timeout,
+        ] {
             if matches!(input, Input::Timeout) {
                 now = now.max(s.poll_timeout().unwrap_or(now));
             }
@@ -467,7 +473,7 @@ fn open_retries_exhausted_give_up_unsent_messages_but_keep_opening_for_in_doubt_
     m.drain(0);
     assert!(m.s[0].store().outbound.values().all(|s| s.msn.is_some()), "the message went out");
     m.input(0, Input::LinkDown).unwrap();
-    m.input(0, Input::LinkUp).unwrap();
+    m.input(0, Input::LinkUp { peer: Some(Manual::remote(1)) }).unwrap();
     let _ = m.input(0, Input::Open);
     assert!(run_alone(&mut m, open_failed), "opening never gave up");
     assert_eq!(outcomes(&m.events[0]), [], "an in-doubt message is never given up unilaterally");
@@ -494,7 +500,7 @@ fn resolved_and_reject_frames_settle_at_once_and_a_never_sent_msn_aborts() {
         m.s[0].submit(m.now, msg(7, b"x")).unwrap();
         m.drain(0); // msn 0 is sent, and never delivered
         let p = m.s[1].seal_raw_packet(m.now, vec![frame.clone()]).unwrap();
-        m.input(0, Input::Datagram(p)).unwrap();
+        m.input(0, Input::Datagram { from: Manual::remote(1), datagram: p }).unwrap();
         match want {
             Some(outcome) => assert_eq!(outcomes(&m.events[0]), [(7, outcome)], "{frame:?}"),
             None => {

@@ -4,6 +4,10 @@
 //! another session's id in the header, bit flips, and arbitrary bytes.
 //!
 //! After every step:
+//! * address validation: no association traffic (PACKET) goes to the injector's address
+//!   for a session unless the injector handed that session an authentic PDU it accepted (a
+//!   replayed CONFIRM that never arrived from the peer, say: indistinguishable from a peer
+//!   that moved);
 //! * memory: no more sessions in memory than `max_live_sessions`, and the count the
 //!   endpoint reports is the number it holds;
 //! * time: right after `handle_timeout(now)` no deadline is at or before `now`;
@@ -15,10 +19,13 @@
 //! With `settle`, the run ends on a healed network and every remote message must be
 //! delivered: every peer gets its turn, whatever `max_live_sessions` is.
 
+use std::collections::BTreeSet;
+
 use arbitrary::Arbitrary;
-use assoc_core::endpoint::EndpointConfig;
+use assoc_core::endpoint::{EndpointConfig, Routed};
 use assoc_core::sim::{star_configs, Star};
-use assoc_core::{Duration, Event, Input, Priority, Submission, Suite};
+use assoc_core::wire::{PduType, RawPdu};
+use assoc_core::{Duration, Event, Input, Priority, Remote, Submission, Suite, Verdict};
 use bytes::Bytes;
 
 /// Most operations of one case that are executed.
@@ -58,21 +65,23 @@ pub enum Op {
         peer: u8,
     },
     /// The k-th datagram a remote sent arrives again, its session id optionally replaced
-    /// by another peer's.
+    /// by another peer's, from its sender's address or the injector's.
     Replay {
         /// Which one (modulo the number sent).
         k: u16,
         /// Another peer's session id in the header instead.
         as_peer: Option<u8>,
+        /// From the injector's address rather than the sender's.
+        injected: bool,
     },
-    /// The k-th datagram a remote sent arrives with one bit flipped.
+    /// The k-th datagram a remote sent arrives with one bit flipped, from the injector.
     Flip {
         /// Which one.
         k: u16,
         /// Which bit (modulo its length in bits).
         bit: u16,
     },
-    /// Arbitrary bytes arrive.
+    /// Arbitrary bytes arrive from the injector.
     Raw(Vec<u8>),
     /// The clock moves by `secs` seconds and every due deadline fires.
     Advance {
@@ -110,6 +119,8 @@ pub fn run(case: Case) {
     let mut st = Star::new(cfg, configs, case.seed);
     let mut next_app_id = 1u64;
     let mut submitted = 0usize;
+    // Sessions the injector handed an authentic PDU they accepted.
+    let mut proved = BTreeSet::new();
     for op in case.ops.into_iter().take(MAX_OPS) {
         match op {
             Op::Step => {
@@ -126,24 +137,25 @@ pub fn run(case: Case) {
                 next_app_id += 1;
             }
             Op::Release { peer } => st.remote_input(u32::from(peer) % n + 1, Input::Release),
-            Op::Replay { k, as_peer } => {
-                if let Some(d) = pick(&st, k) {
+            Op::Replay { k, as_peer, injected } => {
+                if let Some((sid, d)) = pick(&st, k) {
                     let d = match as_peer {
                         Some(p) => with_sid(&d, u32::from(p) % n + 1),
                         None => d,
                     };
-                    hand_in(&mut st, d);
+                    let from = if injected { INJECTOR } else { Remote::Conn(u64::from(sid)) };
+                    hand_in(&mut st, from, d, &mut proved);
                 }
             }
             Op::Flip { k, bit } => {
-                if let Some(d) = pick(&st, k) {
+                if let Some((_, d)) = pick(&st, k) {
                     let mut v = d.to_vec();
                     let bit = usize::from(bit) % (v.len() * 8);
                     v[bit / 8] ^= 1 << (bit % 8);
-                    hand_in(&mut st, Bytes::from(v));
+                    hand_in(&mut st, INJECTOR, Bytes::from(v), &mut proved);
                 }
             }
-            Op::Raw(bytes) => hand_in(&mut st, Bytes::from(bytes)),
+            Op::Raw(bytes) => hand_in(&mut st, INJECTOR, Bytes::from(bytes), &mut proved),
             Op::Advance { secs } => {
                 st.settle();
                 st.now += Duration::from_secs(u64::from(secs));
@@ -158,18 +170,21 @@ pub fn run(case: Case) {
             }
         }
         st.settle();
-        check(&st, n, max_live);
+        check(&st, n, max_live, &proved);
     }
     if case.settle {
         let done = st.run_until(20_000, |s| s.remotes.values().all(|r| r.store().outbound.is_empty()));
-        check(&st, n, max_live);
+        check(&st, n, max_live, &proved);
         assert!(done, "not every remote message was resolved after healing; {submitted} submitted");
     }
 }
 
-fn pick(st: &Star, k: u16) -> Option<Bytes> {
+/// The address of a party without any key that injects datagrams.
+const INJECTOR: Remote = Remote::Conn(1_000_000);
+
+fn pick(st: &Star, k: u16) -> Option<(u32, Bytes)> {
     let sent = &st.sent_by_remotes;
-    (!sent.is_empty()).then(|| sent[usize::from(k) % sent.len()].1.clone())
+    (!sent.is_empty()).then(|| sent[usize::from(k) % sent.len()].clone())
 }
 
 fn with_sid(d: &Bytes, sid: u32) -> Bytes {
@@ -180,11 +195,18 @@ fn with_sid(d: &Bytes, sid: u32) -> Bytes {
     Bytes::from(v)
 }
 
-/// Hands `d` to the hub; a refused datagram must leave every session in memory as it was.
-fn hand_in(st: &mut Star, d: Bytes) {
+/// Hands `d` from `from` to the hub; a refused datagram must leave every session in memory
+/// as it was.
+fn hand_in(st: &mut Star, from: Remote, d: Bytes, proved: &mut BTreeSet<u32>) {
     let before: Vec<_> = (0..=8).map(|sid| st.endpoint.session(sid).cloned()).collect();
     let live = st.endpoint.live_sessions();
-    if st.deliver_to_hub(d).is_err() && st.endpoint.live_sessions() == live {
+    let verdict = st.deliver_to_hub(from, d);
+    if let Ok(Routed::Session { sid, verdict: Verdict::Accepted }) = verdict {
+        if from == INJECTOR {
+            proved.insert(sid);
+        }
+    }
+    if verdict.is_err() && st.endpoint.live_sessions() == live {
         for (sid, b) in before.iter().enumerate() {
             assert_eq!(
                 st.endpoint.session(sid as u32),
@@ -195,10 +217,17 @@ fn hand_in(st: &mut Star, d: Bytes) {
     }
 }
 
-fn check(st: &Star, n: u32, max_live: usize) {
+fn check(st: &Star, n: u32, max_live: usize, proved: &BTreeSet<u32>) {
     let held = (1..=n).filter(|sid| st.endpoint.session(*sid).is_some()).count();
     assert_eq!(held, st.endpoint.live_sessions(), "live count");
     assert!(held <= max_live, "{held} sessions in memory, at most {max_live}");
+    for (sid, to, d) in &st.misdirected {
+        let ty = RawPdu::parse(d).map(|r| r.ty);
+        assert!(
+            ty != Ok(PduType::Packet) || proved.contains(sid),
+            "session {sid} sent association traffic to {to:?}, which never proved the key"
+        );
+    }
     for sid in 1..=n {
         let ids: Vec<u64> = st
             .hub_events

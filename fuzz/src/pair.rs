@@ -214,7 +214,15 @@ impl World {
     fn input(&mut self, i: usize, input: Input) {
         let timeout = matches!(input, Input::Timeout);
         let before = self.p.sessions[i].clone();
-        if let Err(e) = self.p.sessions[i].handle_input(self.p.now, input) {
+        let result = self.p.sessions[i].handle_input(self.p.now, input);
+        let silent_drop = matches!(result, Ok(assoc_core::Verdict::Dropped(_)))
+            && self.p.sessions[i].pending_outputs() == before.pending_outputs();
+        if silent_drop && self.p.sessions[i] != before {
+            self.p.corrupting_drops += 1;
+            let diff = debug_diff(&before, &self.p.sessions[i]);
+            self.fail(format!("side {i}: a dropped pdu changed the session:\n{diff}"));
+        }
+        if let Err(e) = result {
             if self.p.sessions[i] != before {
                 self.p.corrupting_drops += 1;
                 let diff = debug_diff(&before, &self.p.sessions[i]);
@@ -275,20 +283,20 @@ impl World {
 
     fn deliver(&mut self, to: usize, d: Bytes) {
         if tracing() {
-            let pdu = assoc_core::Transmit { datagram: d.clone() };
+            let pdu = assoc_core::Transmit { to: assoc_core::Remote::Conn(to as u64), datagram: d.clone() };
             eprintln!("{:?} -> {to} ({:?}): {pdu:?}", self.p.now, self.p.sessions[to].state());
         }
         if self.p.link_up {
             self.p.delivered += 1;
-            self.input(to, Input::Datagram(d));
+            self.input(to, Input::Datagram { from: assoc_core::Remote::Conn(1 - to as u64), datagram: d });
         }
     }
 
     fn link_up(&mut self) {
         self.p.link_up = true;
         self.dialing = false;
-        self.input(0, Input::LinkUp);
-        self.input(1, Input::LinkUp);
+        self.input(0, Input::LinkUp { peer: Some(assoc_core::Remote::Conn(1)) });
+        self.input(1, Input::LinkUp { peer: Some(assoc_core::Remote::Conn(0)) });
     }
 
     fn link_down(&mut self) {
@@ -327,7 +335,7 @@ impl World {
         }
         self.progress[i] = Progress::of(&self.p.durable[i]);
         if self.p.link_up {
-            self.input(i, Input::LinkUp);
+            self.input(i, Input::LinkUp { peer: Some(assoc_core::Remote::Conn(1 - i as u64)) });
         } else {
             // A restored session with work has a timer that is already due.
             self.drain(i);

@@ -26,6 +26,13 @@ use assoc_core::{
 };
 use bytes::Bytes;
 
+/// The session under test as its peer sees it.
+const UNDER_TEST: assoc_core::Remote = assoc_core::Remote::Conn(0);
+/// The peer as the session under test sees it.
+const PEER: assoc_core::Remote = assoc_core::Remote::Conn(1);
+/// Whoever reflects the session's own datagrams back at it.
+const REFLECTOR: assoc_core::Remote = assoc_core::Remote::Conn(2);
+
 use crate::common::{
     check_drained, check_session, content, debug_diff, fold, Advance, Knobs, LocalLedger, Progress,
 };
@@ -194,7 +201,14 @@ impl Harness {
             self.make_durable(*upto);
         }
         let before = self.s.clone();
-        if let Err(e) = self.s.handle_input(self.now, input) {
+        let result = self.s.handle_input(self.now, input);
+        // A dropped PDU must leave the session as it was, unless it queued a report.
+        let silent_drop = matches!(result, Ok(assoc_core::Verdict::Dropped(_)))
+            && self.s.pending_outputs() == before.pending_outputs();
+        if silent_drop && self.s != before {
+            return Err(format!("a dropped pdu changed the session:\n{}", debug_diff(&before, &self.s)));
+        }
+        if let Err(e) = result {
             if self.s != before {
                 return Err(format!(
                     "rejected input ({e}) changed the session:\n{}",
@@ -286,7 +300,7 @@ impl Harness {
                 self.peer.tick(self.now);
                 let from_peer = std::mem::take(&mut self.peer.sent);
                 for d in from_peer {
-                    self.input(Input::Datagram(d))?;
+                    self.input(Input::Datagram { from: PEER, datagram: d })?;
                 }
             }
             Step::Input { advance, input } => {
@@ -342,18 +356,18 @@ impl Harness {
             }
             Step::Reflect { k, flip } => {
                 if let Some(d) = pick(&self.sent, k, flip) {
-                    self.input(Input::Datagram(d))?;
+                    self.input(Input::Datagram { from: REFLECTOR, datagram: d })?;
                 }
             }
             Step::FromPeer { k, flip } => {
                 self.peer.tick(self.now);
                 if let Some(d) = pick(&self.peer.sent, k, flip) {
-                    self.input(Input::Datagram(d))?;
+                    self.input(Input::Datagram { from: PEER, datagram: d })?;
                 }
             }
             Step::ToPeer { k } => {
                 if let Some(d) = pick(&self.sent, k, None) {
-                    self.peer.input(self.now, Input::Datagram(d));
+                    self.peer.input(self.now, Input::Datagram { from: UNDER_TEST, datagram: d });
                 }
             }
             Step::PeerOpen => self.peer.input(self.now, Input::Open),
@@ -387,7 +401,7 @@ pub fn run(case: Case) {
         ledger: LocalLedger::default(),
         peer: Peer { s: peer, sent: Vec::new(), next_app_id: 0 },
     };
-    h.peer.input(h.now, Input::LinkUp);
+    h.peer.input(h.now, Input::LinkUp { peer: Some(UNDER_TEST) });
     for (i, step) in case.steps.into_iter().take(MAX_STEPS).enumerate() {
         let what = format!("{step:?}");
         if let Err(e) = h.step(step) {

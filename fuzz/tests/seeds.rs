@@ -52,7 +52,10 @@ impl Wire {
             while self.delivered < self.sent.len() {
                 let (to, d) = self.sent[self.delivered].clone();
                 self.delivered += 1;
-                self.input(to, Input::Datagram(d));
+                self.input(
+                    to,
+                    Input::Datagram { from: assoc_core::Remote::Conn(1 - to as u64), datagram: d },
+                );
             }
             match self.s.iter().filter_map(Session::poll_timeout).min() {
                 Some(t) if t <= end => {
@@ -113,8 +116,8 @@ fn captured() -> BTreeMap<String, Bytes> {
         sent: Vec::new(),
         delivered: 0,
     };
-    w.input(0, Input::LinkUp);
-    w.input(1, Input::LinkUp);
+    w.input(0, Input::LinkUp { peer: Some(assoc_core::Remote::Conn(1)) });
+    w.input(1, Input::LinkUp { peer: Some(assoc_core::Remote::Conn(0)) });
     w.input(0, Input::Open);
     w.run(1);
     let first_confirm =
@@ -124,7 +127,7 @@ fn captured() -> BTreeMap<String, Bytes> {
     w.run(2);
     if let Some(k) = first_confirm {
         let (to, d) = w.sent[k].clone();
-        w.input(to, Input::Datagram(d));
+        w.input(to, Input::Datagram { from: assoc_core::Remote::Conn(1 - to as u64), datagram: d });
         w.run(1);
     }
     w.submit(0, 1, 100);

@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use assoc_core::{
-    Config, ConfigError, InitBudget, Instant, LinkState, MessageId, Outcome, SessionState, Stats,
-    SubmitError, Timer,
+    Config, ConfigError, Instant, LinkState, MessageId, Outcome, SessionState, Stats, SubmitError, Timer,
 };
 use bytes::Bytes;
 
@@ -55,16 +54,14 @@ pub struct Options {
     pub max_connections: usize,
     /// How long a graceful shutdown waits for the association's orderly release.
     pub shutdown_grace: std::time::Duration,
-    /// INITs admitted per source IP address (bursts, then a rate); INITs beyond it are
-    /// dropped before they reach the session.
-    pub init_budget_per_source: InitBudget,
     /// Record every input the session is handed, for `assoc replay` (off: `None`).
     pub record: Option<crate::recorder::RecordOptions>,
 }
 
 impl Options {
     /// Options with the defaults: no impairment, an OS seed, 90 s idle timeout, 16
-    /// connections, 3 s shutdown grace, the core's default INIT budget per source, no recording.
+    /// connections, 3 s shutdown grace, no recording. (Per-source INIT limits are the core's:
+    /// `config.source_limits`.)
     pub fn new(config: Config, bearer: Bearer) -> Self {
         Options {
             config,
@@ -74,7 +71,6 @@ impl Options {
             idle_timeout: std::time::Duration::from_secs(90),
             max_connections: 16,
             shutdown_grace: std::time::Duration::from_secs(3),
-            init_budget_per_source: InitBudget::DEFAULT,
             record: None,
         }
     }
@@ -150,7 +146,8 @@ pub struct IoStats {
     pub pdus_in: u64,
     /// PDUs handed to the socket.
     pub pdus_out: u64,
-    /// PDUs the session refused (undecodable, stale, replayed, …): counted and dropped.
+    /// PDUs the session dropped (undecodable, stale, replayed, failed authentication, over
+    /// their source's INIT budget, …): the core's verdict, counted here per bearer.
     pub pdus_refused: u64,
     /// PDUs that could not be sent (no bearer, no peer address, full socket queue).
     pub send_failures: u64,
@@ -164,8 +161,6 @@ pub struct IoStats {
     pub connections_dropped: u64,
     /// Link drops forced through the API.
     pub forced_drops: u64,
-    /// INITs dropped because their source exceeded its budget.
-    pub inits_limited: u64,
 }
 
 /// What the driver holds of the bearer right now.

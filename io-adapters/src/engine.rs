@@ -17,8 +17,8 @@
 use std::collections::HashMap;
 
 use assoc_core::{
-    Ack, BearerRequest, Event, Input, InputError, Instant, MessageId, MessageState, Output, Session,
-    StoredInbound, Submission,
+    Ack, BearerRequest, Event, Input, InputError, Instant, MessageId, MessageState, Output, Remote, Session,
+    StoredInbound, Submission, Verdict,
 };
 use bytes::Bytes;
 
@@ -57,21 +57,14 @@ pub(crate) enum Command {
     Shutdown,
 }
 
-/// What the session made of one received PDU ([`Engine::pdu`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Accepted: authentic, or an INIT (answered statelessly).
-    Accepted,
-    /// Not accepted, but answered with a RESET, which goes back to its source.
-    Answered,
-    /// Dropped.
-    Refused,
-}
-
 /// What the driver must do with the bearer.
 #[derive(Debug)]
 pub(crate) enum Effect {
-    Transmit(Bytes),
+    /// Send `pdu` to `to` (the core chose it).
+    Transmit {
+        to: Remote,
+        pdu: Bytes,
+    },
     Bearer(BearerRequest),
 }
 
@@ -140,7 +133,7 @@ impl Engine {
     }
 
     /// Hands the session one input — the only way in, so the recorder sees them all.
-    fn feed(&mut self, now: Instant, input: Input) -> Result<(), InputError> {
+    fn feed(&mut self, now: Instant, input: Input) -> Result<Verdict, InputError> {
         let Some(recorder) = &mut self.recorder else { return self.session.handle_input(now, input) };
         let copy = input.clone(); // cheap: contents are reference-counted `Bytes`
         let result = self.session.handle_input(now, input);
@@ -155,20 +148,26 @@ impl Engine {
         }
     }
 
-    /// Feeds one received PDU; says whether the session accepted it, only answered it with
-    /// a stateless RESET (a PACKET for an association it does not have: unauthenticated, so
-    /// its source must not become the peer address), or refused it.
-    pub(crate) fn pdu(&mut self, now: Instant, bytes: Bytes) -> Verdict {
-        let resets = self.session.stats().resets_sent;
-        match self.feed(now, Input::Datagram(bytes)) {
-            Ok(()) if self.session.stats().resets_sent > resets => Verdict::Answered,
-            Ok(()) => Verdict::Accepted,
+    /// Feeds one PDU received from `from`; returns the core's verdict (`None`: the bytes
+    /// were not a PDU at all).
+    pub(crate) fn pdu(&mut self, now: Instant, from: Remote, datagram: Bytes) -> Option<Verdict> {
+        match self.feed(now, Input::Datagram { from, datagram }) {
+            Ok(verdict) => {
+                if let Verdict::Dropped(reason) = verdict {
+                    tracing::trace!(?from, "pdu dropped: {reason}");
+                }
+                Some(verdict)
+            }
             Err(e) => {
-                let refused: InputError = e;
-                tracing::trace!("pdu dropped: {refused}");
-                Verdict::Refused
+                tracing::trace!(?from, "not a pdu: {e}");
+                None
             }
         }
+    }
+
+    /// Where the core sends association traffic now.
+    pub(crate) fn peer_remote(&self) -> Option<Remote> {
+        self.session.peer_remote()
     }
 
     /// The session's next deadline.
@@ -190,7 +189,7 @@ impl Engine {
                 self.submit(now, submission, auto_app_id, reply)?
             }
             Command::Cancel { id, reply } => match self.feed(now, Input::Cancel(id)) {
-                Ok(()) => reply(Ok(())),
+                Ok(_) => reply(Ok(())),
                 Err(_) => reply(Err(Error::UnknownMessage(id))),
             },
             Command::Ack(a) => self.acknowledge(now, a),
@@ -216,7 +215,7 @@ impl Engine {
         let submitted = self.session.submit(now, submission);
         if let (Some(r), Some(input)) = (&mut self.recorder, copy) {
             // `submit` is `handle_input(Submit)` returning the id; replay feeds the input.
-            let answer = submitted.as_ref().map(|_| ()).map_err(|e| InputError::Submit(*e));
+            let answer = submitted.as_ref().map(|_| Verdict::Accepted).map_err(|e| InputError::Submit(*e));
             r.input(now, &input, &answer);
         }
         match submitted {
@@ -257,7 +256,7 @@ impl Engine {
                         records.push(record);
                         upto = seq;
                     }
-                    Output::Transmit(t) => out.push(Effect::Transmit(t.datagram)),
+                    Output::Transmit(t) => out.push(Effect::Transmit { to: t.to, pdu: t.datagram }),
                     Output::Bearer(b) => out.push(Effect::Bearer(b)),
                     Output::Event(e) => self.on_event(e),
                     other => tracing::debug!("unknown output ignored: {other:?}"),

@@ -47,8 +47,6 @@ pub mod clock;
 mod engine;
 pub mod frame;
 #[cfg(any(feature = "std", feature = "tokio"))]
-mod limits;
-#[cfg(any(feature = "std", feature = "tokio"))]
 mod links;
 pub mod recorder;
 #[cfg(any(feature = "std", feature = "tokio"))]

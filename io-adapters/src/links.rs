@@ -1,22 +1,22 @@
-//! Bearer bookkeeping both drivers share: which TCP connection PDUs go out on, when the
-//! session is told the link is up or down, and where UDP datagrams go. No protocol logic:
-//! the only signal taken from the session is whether it accepted a PDU.
+//! TCP connection bookkeeping both drivers share: which connections are open, which one is
+//! the session's peer (the core decides: [`Links::follow`] mirrors its peer remote), and
+//! when the session is told the link is up or down. No protocol logic and no PDU parsing:
+//! every transmit names its connection ([`Remote::Conn`]); the only signal taken from the
+//! session is its verdict on each PDU.
 //!
-//! TCP rules:
-//! * a dialed connection becomes current at once (`LinkUp`);
-//! * an accepted connection becomes current only if there is none, or once the session
-//!   accepts a PDU from it — so a garbage client that connects cannot divert our traffic;
+//! Rules:
+//! * a dialed connection is reported `LinkUp { peer: Conn(id) }`: the core sends there;
+//! * an accepted connection is reported `LinkUp { peer: None }` if no connection is
+//!   current: the core answers INITs on it and makes it the peer's only once a PDU on it
+//!   proves the key — so a garbage client that connects cannot divert our traffic;
 //! * older connections stay open and their frames still reach the session (it drops
 //!   stale ones); they close when the peer closes them or they stall;
 //! * `LinkDown` only when the current connection closes;
 //! * a connection whose first PDUs are all refused is garbage and is dropped.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
-use crate::engine::Verdict;
-use assoc_core::wire::{PduType, RawPdu};
-use assoc_core::Input;
+use assoc_core::{Input, Remote, Verdict};
 use bytes::Bytes;
 
 /// Refused PDUs a connection may send before any accepted one, then it is dropped.
@@ -64,7 +64,7 @@ impl<H: ConnHandle> Links<H> {
         self.make_room();
         self.conns.insert(id, Conn { handle, accepted: 0, refused: 0 });
         self.current = Some(id);
-        Some(Input::LinkUp)
+        Some(Input::LinkUp { peer: Some(Remote::Conn(id)) })
     }
 
     /// A dial failed.
@@ -78,24 +78,34 @@ impl<H: ConnHandle> Links<H> {
         self.conns.insert(id, Conn { handle, accepted: 0, refused: 0 });
         if self.current.is_none() {
             self.current = Some(id);
-            return Some(Input::LinkUp);
+            return Some(Input::LinkUp { peer: None });
         }
         None
     }
 
-    /// A PDU from connection `id` was accepted (`true`) or refused by the session.
-    /// Returns an input for the session, and whether the connection should be dropped.
-    pub(crate) fn pdu(&mut self, id: u64, accepted: bool) -> (Option<Input>, bool) {
-        let Some(c) = self.conns.get_mut(&id) else { return (None, false) };
-        if accepted {
-            c.accepted += 1;
-            let was_down = self.current.is_none();
-            self.current = Some(id);
-            return (was_down.then_some(Input::LinkUp), false);
+    /// The session's verdict on a PDU from connection `id` (`None`: not a PDU at all).
+    /// Returns whether the connection should be dropped: its first PDUs were all refused.
+    pub(crate) fn pdu(&mut self, id: u64, verdict: Option<Verdict>) -> bool {
+        let Some(c) = self.conns.get_mut(&id) else { return false };
+        match verdict {
+            Some(Verdict::Accepted) => c.accepted += 1,
+            // Answered statelessly: not garbage, not proof either.
+            Some(Verdict::Answered) => {}
+            _ => c.refused += 1,
         }
-        c.refused += 1;
-        let garbage = c.accepted == 0 && c.refused >= MAX_REFUSED_BEFORE_ACCEPT && self.current != Some(id);
-        (None, garbage)
+        c.accepted == 0 && c.refused >= MAX_REFUSED_BEFORE_ACCEPT && self.current != Some(id)
+    }
+
+    /// Mirrors the core's choice of peer remote: a connection it names becomes current.
+    /// Returns `LinkUp` if none was (the session heard from a connection it now follows).
+    pub(crate) fn follow(&mut self, peer: Option<Remote>) -> Option<Input> {
+        let Some(Remote::Conn(id)) = peer else { return None };
+        if !self.conns.contains_key(&id) || self.current == Some(id) {
+            return None;
+        }
+        let was_down = self.current.is_none();
+        self.current = Some(id);
+        was_down.then_some(Input::LinkUp { peer: None })
     }
 
     /// Connection `id` closed (or is being dropped).
@@ -109,9 +119,11 @@ impl<H: ConnHandle> Links<H> {
         None
     }
 
-    /// Sends on the current connection; `false` if there is none or its queue is full.
-    pub(crate) fn send(&self, frame: Bytes) -> bool {
-        self.current.and_then(|id| self.conns.get(&id)).is_some_and(|c| c.handle.send(frame))
+    /// Sends on the connection `to` names; `false` if it is not an open connection or its
+    /// queue is full.
+    pub(crate) fn send(&self, to: Remote, frame: Bytes) -> bool {
+        let Remote::Conn(id) = to else { return false };
+        self.conns.get(&id).is_some_and(|c| c.handle.send(frame))
     }
 
     /// Closes every connection (the session asked to hang up, or the driver stops).
@@ -176,82 +188,6 @@ impl<H: ConnHandle> Links<H> {
     }
 }
 
-/// Where UDP datagrams go: the configured peer, or else the source of the last
-/// *authenticated* PDU the session accepted.
-///
-/// An INIT is accepted without authentication (the responder answers it statelessly), so
-/// anyone who recorded one can replay it from any address. Its source therefore never
-/// becomes the peer address; only the CHALLENGE answering it goes back there. CONFIRM,
-/// ACCEPT, STALE and PACKET prove the key (or answer such a PDU), so their source does.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct UdpPeer {
-    fixed: Option<SocketAddr>,
-    learned: Option<SocketAddr>,
-    /// Source of the last accepted INIT: where CHALLENGEs go.
-    challenge_to: Option<SocketAddr>,
-    /// Source of the last PACKET answered with a RESET: where RESETs go. Like an INIT's, it
-    /// proves nothing, so it never becomes the peer address.
-    reset_to: Option<SocketAddr>,
-}
-
-impl UdpPeer {
-    pub(crate) fn new(fixed: Option<SocketAddr>) -> Self {
-        UdpPeer { fixed, learned: None, challenge_to: None, reset_to: None }
-    }
-
-    /// Where the session's PDUs go, if anywhere.
-    pub(crate) fn target(&self) -> Option<SocketAddr> {
-        self.fixed.or(self.learned)
-    }
-
-    /// Where to send `pdu`: a CHALLENGE to the INIT it answers, a RESET to the PACKET it
-    /// answers, anything else to [`target`].
-    ///
-    /// [`target`]: UdpPeer::target
-    pub(crate) fn destination(&self, pdu: &Bytes) -> Option<SocketAddr> {
-        if self.fixed.is_some() {
-            return self.fixed;
-        }
-        match pdu_type(pdu) {
-            Some(PduType::Challenge) if self.challenge_to.is_some() => self.challenge_to,
-            Some(PduType::Reset) if self.reset_to.is_some() => self.reset_to,
-            _ => self.target(),
-        }
-    }
-
-    /// What the session made of the datagram `pdu` from `from`.
-    pub(crate) fn after(&mut self, verdict: Verdict, from: SocketAddr, pdu: &Bytes) {
-        match verdict {
-            Verdict::Accepted => self.accepted_from(from, pdu),
-            Verdict::Answered if self.fixed.is_none() => self.reset_to = Some(from),
-            Verdict::Answered | Verdict::Refused => {}
-        }
-    }
-
-    /// The session accepted the datagram `pdu` from `from`.
-    pub(crate) fn accepted_from(&mut self, from: SocketAddr, pdu: &Bytes) {
-        if self.fixed.is_some() {
-            return;
-        }
-        match pdu_type(pdu) {
-            Some(PduType::Init) => self.challenge_to = Some(from),
-            // A CHALLENGE proves nothing either; we only get one after sending an INIT,
-            // which needed a target already.
-            Some(PduType::Challenge) | None => {}
-            Some(_) => {
-                if self.learned != Some(from) {
-                    tracing::debug!(%from, "peer address learned");
-                    self.learned = Some(from);
-                }
-            }
-        }
-    }
-}
-
-fn pdu_type(pdu: &Bytes) -> Option<PduType> {
-    RawPdu::parse(pdu).ok().map(|raw| raw.ty)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,14 +213,19 @@ mod tests {
     fn a_garbage_client_cannot_divert_traffic_and_is_dropped() {
         let mut l = Links::new(4);
         let (real, junk) = (Fake::default(), Fake::default());
-        assert_eq!(l.accepted(1, real.clone()), Some(Input::LinkUp));
+        assert_eq!(l.accepted(1, real.clone()), Some(Input::LinkUp { peer: None }));
         assert_eq!(l.accepted(2, junk.clone()), None);
-        assert!(l.send(Bytes::from_static(b"x")));
+        assert!(l.send(Remote::Conn(1), Bytes::from_static(b"x")));
+        assert!(!l.send(Remote::Conn(3), Bytes::from_static(b"x")), "no such connection");
         assert_eq!(real.sent.borrow().len(), 1);
         assert!(junk.sent.borrow().is_empty());
         let mut dropped = false;
-        for _ in 0..MAX_REFUSED_BEFORE_ACCEPT {
-            dropped = l.pdu(2, false).1;
+        for i in 0..MAX_REFUSED_BEFORE_ACCEPT {
+            // Answered INITs are not garbage; refusals and undecodable frames are.
+            assert!(!l.pdu(2, Some(Verdict::Answered)));
+            let refused =
+                if i % 2 == 0 { None } else { Some(Verdict::Dropped(assoc_core::DropReason::BadAuth)) };
+            dropped = l.pdu(2, refused);
         }
         assert!(dropped);
         assert_eq!(l.closed(2), None, "not current: the link stays up");
@@ -300,7 +241,11 @@ mod tests {
         l.hang_up();
         assert!(!l.start_dial(), "the dial in flight still answers");
         let late = Fake::default();
-        assert_eq!(l.dialed(5, late.clone()), Some(Input::LinkUp), "reported once it completes");
+        assert_eq!(
+            l.dialed(5, late.clone()),
+            Some(Input::LinkUp { peer: Some(Remote::Conn(5)) }),
+            "reported once it completes"
+        );
         assert!(!*late.closed.borrow());
         assert!(l.start_dial());
         l.close_all();
@@ -313,86 +258,21 @@ mod tests {
     }
 
     #[test]
-    fn old_connections_stay_until_closed_and_the_newest_accepted_one_carries_traffic() {
+    fn old_connections_stay_until_closed_and_the_one_the_core_follows_is_current() {
         let mut l = Links::new(3);
         let a = Fake::default();
         assert!(l.start_dial());
-        assert_eq!(l.dialed(1, a.clone()), Some(Input::LinkUp));
+        assert_eq!(l.dialed(1, a.clone()), Some(Input::LinkUp { peer: Some(Remote::Conn(1)) }));
         let b = Fake::default();
         assert!(l.start_dial());
-        assert_eq!(l.dialed(2, b.clone()), Some(Input::LinkUp));
-        assert_eq!(l.pdu(1, true), (None, false), "a late frame on the old one switches back");
-        assert!(l.send(Bytes::new()));
+        assert_eq!(l.dialed(2, b.clone()), Some(Input::LinkUp { peer: Some(Remote::Conn(2)) }));
+        assert!(!l.pdu(1, Some(Verdict::Accepted)));
+        assert_eq!(l.follow(Some(Remote::Conn(1))), None, "the core went back to the old one");
+        assert_eq!(l.follow(Some(Remote::Conn(9))), None, "a connection we do not hold changes nothing");
+        assert!(l.send(Remote::Conn(1), Bytes::new()));
         assert_eq!(a.sent.borrow().len(), 1);
         assert_eq!(l.closed(2), None);
         assert_eq!(l.drop_current(), Some(Input::LinkDown));
         assert_eq!(l.len(), 0);
-    }
-
-    /// A datagram `RawPdu::parse` accepts as type `ty` (the body is never decoded here).
-    fn pdu(ty: PduType) -> Bytes {
-        let mut d = vec![assoc_core::wire::VERSION, ty as u8, 0, 0];
-        d.extend_from_slice(&7u32.to_be_bytes()); // sid
-        let dst_tag: u64 = if ty == PduType::Init { 0 } else { 9 };
-        d.extend_from_slice(&dst_tag.to_be_bytes());
-        d.extend_from_slice(&1u64.to_be_bytes()); // epoch
-        d.extend_from_slice(&0u64.to_be_bytes()); // pn
-        d.extend_from_slice(&0u32.to_be_bytes()); // body_len
-        d.extend_from_slice(&[0; 16]); // auth
-        let d = Bytes::from(d);
-        assert_eq!(pdu_type(&d), Some(ty));
-        d
-    }
-
-    #[test]
-    fn a_replayed_init_gets_its_challenge_but_cannot_steer_the_peer_address() {
-        let (peer, attacker): (SocketAddr, SocketAddr) =
-            ("10.0.0.1:7400".parse().unwrap(), "10.6.6.6:9999".parse().unwrap());
-        let mut p = UdpPeer::new(None);
-        // First contact: the CHALLENGE answers the INIT's source; nothing else has a target.
-        p.accepted_from(peer, &pdu(PduType::Init));
-        assert_eq!(p.target(), None);
-        assert_eq!(p.destination(&pdu(PduType::Challenge)), Some(peer));
-        assert_eq!(p.destination(&pdu(PduType::Packet)), None);
-        // The authentic CONFIRM makes its source the peer address.
-        p.accepted_from(peer, &pdu(PduType::Confirm));
-        assert_eq!(p.target(), Some(peer));
-        // An INIT replayed from elsewhere: answered there, but data still goes to the peer.
-        p.accepted_from(attacker, &pdu(PduType::Init));
-        assert_eq!(p.destination(&pdu(PduType::Challenge)), Some(attacker));
-        assert_eq!(p.destination(&pdu(PduType::Packet)), Some(peer));
-        assert_eq!(p.destination(&pdu(PduType::Accept)), Some(peer));
-        // The peer moving (a restart on a new port) is followed once it authenticates.
-        let moved: SocketAddr = "10.0.0.1:7401".parse().unwrap();
-        p.accepted_from(moved, &pdu(PduType::Packet));
-        assert_eq!(p.target(), Some(moved));
-    }
-
-    #[test]
-    fn a_reset_goes_back_to_the_packet_it_answers_which_never_becomes_the_peer() {
-        let (peer, stranger): (SocketAddr, SocketAddr) =
-            ("10.0.0.1:7400".parse().unwrap(), "10.6.6.6:9999".parse().unwrap());
-        let mut p = UdpPeer::new(None);
-        // A restarted endpoint: nothing learned yet; a PACKET it cannot place is answered.
-        p.after(Verdict::Answered, stranger, &pdu(PduType::Packet));
-        assert_eq!(p.target(), None, "an unauthenticated PACKET steers nothing");
-        assert_eq!(p.destination(&pdu(PduType::Reset)), Some(stranger));
-        assert_eq!(p.destination(&pdu(PduType::Packet)), None);
-        p.after(Verdict::Accepted, peer, &pdu(PduType::Confirm));
-        p.after(Verdict::Answered, stranger, &pdu(PduType::Packet));
-        assert_eq!(p.target(), Some(peer));
-        assert_eq!(p.destination(&pdu(PduType::Accept)), Some(peer));
-        p.after(Verdict::Refused, stranger, &pdu(PduType::Packet));
-        assert_eq!(p.target(), Some(peer));
-    }
-
-    #[test]
-    fn a_fixed_peer_address_is_never_overridden() {
-        let fixed: SocketAddr = "10.0.0.1:7400".parse().unwrap();
-        let mut p = UdpPeer::new(Some(fixed));
-        p.accepted_from("10.6.6.6:1".parse().unwrap(), &pdu(PduType::Init));
-        p.accepted_from("10.6.6.6:2".parse().unwrap(), &pdu(PduType::Packet));
-        assert_eq!(p.destination(&pdu(PduType::Challenge)), Some(fixed));
-        assert_eq!(p.destination(&pdu(PduType::Packet)), Some(fixed));
     }
 }

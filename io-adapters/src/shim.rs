@@ -83,19 +83,32 @@ pub struct ShimStats {
     pub released: u64,
 }
 
-/// The shim: a seeded schedule of PDUs to release.
+/// The shim: a seeded schedule of PDUs to release, each with its destination `D` (what
+/// the driver needs to send it on: the core's `Remote`; `()` for a point-to-point relay).
 #[derive(Clone, Debug)]
-pub struct Shim {
+pub struct Shim<D = ()> {
     cfg: Impairment,
     rng: Rng,
-    queue: BTreeMap<(Instant, u64), Bytes>,
+    queue: BTreeMap<(Instant, u64), (D, Bytes)>,
     seq: u64,
     /// When the rate-limited link is free again.
     link_free: Instant,
     stats: ShimStats,
 }
 
-impl Shim {
+impl Shim<()> {
+    /// Takes a PDU sent at `now`.
+    pub fn push(&mut self, now: Instant, pdu: Bytes) {
+        self.push_to(now, (), pdu);
+    }
+
+    /// The next PDU due at `now`, if any.
+    pub fn pop_due(&mut self, now: Instant) -> Option<Bytes> {
+        self.pop_due_to(now).map(|((), pdu)| pdu)
+    }
+}
+
+impl<D: Clone> Shim<D> {
     /// A shim with the given impairments.
     pub fn new(cfg: Impairment) -> Self {
         let rng = Rng::new(cfg.seed);
@@ -130,8 +143,8 @@ impl Shim {
         }
     }
 
-    /// Takes a PDU sent at `now`.
-    pub fn push(&mut self, now: Instant, pdu: Bytes) {
+    /// Takes a PDU sent at `now` to `to`.
+    pub fn push_to(&mut self, now: Instant, to: D, pdu: Bytes) {
         self.stats.pushed += 1;
         if self.chance(self.cfg.loss_pct) {
             self.stats.lost += 1;
@@ -165,7 +178,7 @@ impl Shim {
                 at += self.upto(extra);
             }
             self.seq += 1;
-            self.queue.insert((at, self.seq), pdu.clone());
+            self.queue.insert((at, self.seq), (to.clone(), pdu.clone()));
         }
     }
 
@@ -174,8 +187,8 @@ impl Shim {
         self.queue.keys().next().map(|(t, _)| *t)
     }
 
-    /// The next PDU due at `now`, if any.
-    pub fn pop_due(&mut self, now: Instant) -> Option<Bytes> {
+    /// The next PDU due at `now` and its destination, if any.
+    pub fn pop_due_to(&mut self, now: Instant) -> Option<(D, Bytes)> {
         let key = *self.queue.keys().next().filter(|(t, _)| *t <= now)?;
         self.stats.released += 1;
         self.queue.remove(&key)

@@ -286,3 +286,91 @@ fn a_killed_and_restarted_cli_run_replays_identically() {
         assert!(String::from_utf8_lossy(&out.stdout).starts_with("replayed identically"));
     }
 }
+
+/// Writes the fuzzer's seed recordings (`fuzz/corpus/recording/`) with the fuzz PSK: a
+/// sender with one incarnation, a receiver restarted once (two incarnations), a cut copy
+/// and a bare header. Run after a format change:
+/// `ASSOC_WRITE_SEEDS=fuzz/corpus/recording cargo test -p assoc-io --test recorder -- --ignored seeds`
+/// (relative to the workspace root).
+#[test]
+#[ignore = "writes files; run on demand after a recording format change"]
+fn seeds_for_the_recording_fuzzer() {
+    let Some(out) = std::env::var_os("ASSOC_WRITE_SEEDS") else { return };
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(out);
+    let dir = TempDir::new("seeds");
+    let psk = Psk::new(b"fuzz-recording-psk-of-32-bytes!!").unwrap();
+    let (mut ca, mut cb) = configs();
+    ca.psk = psk.clone();
+    cb.psk = psk.clone();
+    let any = "127.0.0.1:0".parse().unwrap();
+    let rec = |name: &str| RecordOptions::new(dir.join(name));
+    let options = |c: assoc_core::Config, bearer, seed: u64, name: &str| {
+        let mut o = Options::new(c, bearer);
+        o.seed = Some(seed);
+        o.record = Some(rec(name));
+        o
+    };
+    let b_store = dir.join("b.redb");
+    let (b, b_in, _b_out) = Endpoint::start(
+        options(cb.clone(), Bearer::Udp { bind: any, peer: None }, 2, "b.rec"),
+        Store::open(&b_store).unwrap(),
+    )
+    .unwrap();
+    let b_addr = b.local_addr().unwrap();
+    let (a, _a_in, a_out) = Endpoint::start(
+        options(ca, Bearer::Udp { bind: any, peer: Some(b_addr) }, 1, "a.rec"),
+        Store::open(dir.join("a.redb")).unwrap(),
+    )
+    .unwrap();
+    let wait = |n: usize, inbox: &assoc_io::blocking::Deliveries| {
+        let end = Instant::now() + Duration::from_secs(20);
+        let mut got = 0;
+        while got < n {
+            assert!(Instant::now() < end, "seed exchange stalled");
+            if let Ok(d) = inbox.recv_timeout(Duration::from_millis(50)) {
+                d.ack();
+                got += 1;
+            }
+        }
+    };
+    for s in submissions(0, 2) {
+        a.submit_with(s).unwrap();
+    }
+    wait(2, &b_in);
+    b.shutdown().unwrap();
+    // The receiver comes back on the same address, store and recording (appended to): a
+    // second incarnation.
+    let (b, b_in, _b_out) = Endpoint::start(
+        options(cb, Bearer::Udp { bind: b_addr, peer: None }, 3, "b.rec"),
+        Store::open(&b_store).unwrap(),
+    )
+    .unwrap();
+    for s in submissions(0, 4).into_iter().skip(2) {
+        a.submit_with(s).unwrap();
+    }
+    wait(2, &b_in);
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut outcomes = 0;
+    while outcomes < 4 {
+        assert!(Instant::now() < end, "outcomes missing");
+        if let Ok(o) = a_out.recv_timeout(Duration::from_millis(50)) {
+            o.ack();
+            outcomes += 1;
+        }
+    }
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+    let receiver = std::fs::read(dir.join("b.rec")).unwrap();
+    // The header: magic, version, part number 0.
+    let header = recorder::format::MAGIC.len() + 2;
+    let sender = std::fs::read(dir.join("a.rec")).unwrap();
+    for (name, bytes) in [("sender-one-incarnation", &sender), ("receiver-two-incarnations", &receiver)] {
+        let rec = Recording::decode(&[bytes.as_slice()]).unwrap();
+        let sum = recorder::replay(&rec, &psk, None, |_| {}).unwrap();
+        assert!(sum.inputs > 5, "{name}: {sum:?}");
+        assert_eq!(sum.incarnations, 1 + usize::from(name.starts_with("receiver")), "{name}");
+        std::fs::write(out.join(name), bytes).unwrap();
+    }
+    std::fs::write(out.join("truncated"), &receiver[..600.min(receiver.len() - 1)]).unwrap();
+    std::fs::write(out.join("header-only"), &sender[..header]).unwrap();
+}

@@ -21,7 +21,7 @@ use std::fmt;
 use assoc_core::wire::{Body, Frame, Pdu};
 use assoc_core::{
     Ack, Config, DownReason, Event, Input, Instant, LinkState, MessageId, NonDelivery, Outcome, Output,
-    Priority, Record, Role, Session, SessionState, SessionStore, StoredInbound, Submission, Timer,
+    Priority, Record, Remote, Role, Session, SessionState, SessionStore, StoredInbound, Submission, Timer,
 };
 use bytes::Bytes;
 use stateright::actor::{model_timeout, Actor, Id, Out};
@@ -429,9 +429,24 @@ fn record_line(r: &Record) -> String {
     }
 }
 
+/// The remote a node is to the core: its actor index.
+pub fn remote(id: Id) -> Remote {
+    Remote::Conn(usize::from(id) as u64)
+}
+
+/// The node a remote names (the inverse of [`remote`]).
+pub fn node(r: Remote) -> Id {
+    match r {
+        Remote::Conn(i) => Id::from(i as usize),
+        // The model names every node by `Conn`; nothing else is ever handed to a core.
+        Remote::Addr(_) => Id::from(usize::MAX),
+    }
+}
+
 /// What happens to a side in one step.
 enum Stimulus<'a> {
-    Datagram(&'a Pdu),
+    /// A PDU and the node it came from.
+    Datagram(&'a Pdu, Id),
     Timer(ModelTimer),
 }
 
@@ -534,7 +549,7 @@ impl Side {
                     Output::Transmit(t) if st.session.link() == LinkState::Up => {
                         let pdu = Pdu::decode(&t.datagram).expect("the core only transmits canonical PDUs");
                         note_sent(&mut st.disk.ghost, &pdu);
-                        o.send(self.peer, pdu);
+                        o.send(node(t.to), pdu);
                     }
                     Output::Event(Event::AssociationUp { epoch, role }) => self.reported_up(st, epoch, role),
                     Output::Event(Event::OpenFailed { .. }) => reopen = self.wants_open(st),
@@ -636,11 +651,11 @@ impl Side {
         let old: &SideState = state;
         let mut st = old.clone();
         match stimulus {
-            Stimulus::Datagram(pdu) => {
+            Stimulus::Datagram(pdu, src) => {
                 if st.session.link() != LinkState::Up {
                     return; // no bearer: nothing arrives
                 }
-                self.input(&mut st, Input::Datagram(pdu.to_bytes()), o);
+                self.input(&mut st, Input::Datagram { from: remote(src), datagram: pdu.to_bytes() }, o);
             }
             Stimulus::Timer(ModelTimer::Core(t)) => {
                 let before = st.session.association().map(|a| (a.epoch, a.local_tag, a.peer_tag));
@@ -653,7 +668,9 @@ impl Side {
                     self.input(&mut st, Input::Persisted { upto: seq }, o);
                 }
             }
-            Stimulus::Timer(ModelTimer::LinkUp) => self.input(&mut st, Input::LinkUp, o),
+            Stimulus::Timer(ModelTimer::LinkUp) => {
+                self.input(&mut st, Input::LinkUp { peer: Some(remote(self.peer)) }, o)
+            }
             Stimulus::Timer(ModelTimer::DialFail) => self.input(&mut st, Input::DialFailed, o),
             Stimulus::Timer(ModelTimer::Release) => {
                 st.disk.ghost.released = true;
@@ -720,7 +737,7 @@ impl Actor for Side {
             .expect("model configurations are valid");
         let mut st = SideState { session, in_fsync: VecDeque::new(), disk, last_seen: None };
         // The bearer (a bound socket) is up; the application re-issues its commands.
-        self.input(&mut st, Input::LinkUp, o);
+        self.input(&mut st, Input::LinkUp { peer: Some(remote(self.peer)) }, o);
         if self.wants_open(&st) {
             self.input(&mut st, Input::Open, o);
         }
@@ -733,8 +750,8 @@ impl Actor for Side {
         st
     }
 
-    fn on_msg(&self, _id: Id, state: &mut Cow<'_, SideState>, _src: Id, msg: Pdu, o: &mut Out<Self>) {
-        self.step(state, Stimulus::Datagram(&msg), o);
+    fn on_msg(&self, _id: Id, state: &mut Cow<'_, SideState>, src: Id, msg: Pdu, o: &mut Out<Self>) {
+        self.step(state, Stimulus::Datagram(&msg, src), o);
     }
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<'_, SideState>, timer: &ModelTimer, o: &mut Out<Self>) {

@@ -31,6 +31,8 @@ pub fn preset_for(m: Mutation) -> &'static Preset {
         Mutation::IgnoreIdempotencyKey => &CI_CRASH_MSG,
         // A peer restarting under an established association.
         Mutation::IgnoreReset | Mutation::AcceptUnverifiedReset => &CI_RESET,
+        // An attacker node that replays what it saw from its own remote.
+        Mutation::RemoteFollowsAnyAccepted => &CI,
         // Handshake and epoch bookkeeping: the association-level preset.
         Mutation::ResponderEpochNotRecorded | Mutation::EpochNotAdopted | Mutation::SwappedInitiatorTags => {
             &CI

@@ -39,7 +39,7 @@
 //!
 //! ```
 //! use assoc_core::endpoint::{Endpoint, EndpointConfig, Routed};
-//! use assoc_core::{Config, Input, Instant, Output, PeerName, Psk, SessionStore};
+//! use assoc_core::{Config, Input, Instant, Output, PeerName, Psk, Remote, SessionStore};
 //!
 //! let me = PeerName::new(b"hub").unwrap();
 //! let mut endpoint = Endpoint::new(EndpointConfig::default(), 7).unwrap();
@@ -47,16 +47,16 @@
 //!     let peer = PeerName::new(name.as_bytes()).unwrap();
 //!     let mut cfg = Config::new(me, peer, Psk::new(b"sixteen byte key").unwrap());
 //!     cfg.sid = sid;
-//!     endpoint.add_peer(cfg).unwrap();
+//!     endpoint.add_peer(cfg, None).unwrap(); // its address is learned when it proves its key
 //! }
 //! let now = Instant::ZERO;
-//! # let received: Vec<bytes::Bytes> = Vec::new();
-//! for datagram in received {
-//!     match endpoint.handle_datagram(now, datagram.clone()) {
+//! # let received: Vec<(Remote, bytes::Bytes)> = Vec::new();
+//! for (from, datagram) in received {
+//!     match endpoint.handle_datagram(now, from, datagram.clone()) {
 //!         Ok(Routed::NeedsSession { sid }) => {
 //!             // Load the session's store (an empty one if it never ran) and retry.
 //!             endpoint.restore(now, sid, SessionStore::default()).unwrap();
-//!             let _ = endpoint.handle_datagram(now, datagram);
+//!             let _ = endpoint.handle_datagram(now, from, datagram);
 //!         }
 //!         Ok(_) => {}
 //!         Err(_) => {} // counted and dropped; the error says why
@@ -68,7 +68,7 @@
 //!             // Write the record to session `sid`'s store, durably, then:
 //!             endpoint.session_input(now, sid, Input::Persisted { upto: seq }).unwrap();
 //!         }
-//!         Output::Transmit(_t) => { /* send on the socket */ }
+//!         Output::Transmit(_t) => { /* send _t.datagram to _t.to on the socket */ }
 //!         _ => {}
 //!     }
 //! }
@@ -89,13 +89,15 @@ use bytes::Bytes;
 
 use crate::config::Config;
 use crate::crypto::{InitRateLimiter, Key};
-use crate::io::{BearerRequest, DropReason, Input, Output, Transmit};
+use crate::io::{BearerRequest, DropReason, Input, Output, Transmit, Verdict};
 use crate::message::{MessageId, Submission};
 use crate::persist::SessionStore;
+use crate::remote::Remote;
 use crate::rng::Rng;
 use crate::session::{Idleness, Session};
+use crate::source_limit::SourceLimiter;
 use crate::time::Instant;
-use crate::wire::RawPdu;
+use crate::wire::{PduType, RawPdu};
 use route::Route;
 use schedule::Schedule;
 
@@ -103,6 +105,8 @@ use schedule::Schedule;
 #[derive(Clone, Debug)]
 struct Peer {
     cfg: Arc<Config>,
+    /// Where the peer is, if configured (else learned from its authenticated PDUs).
+    remote: Option<Remote>,
     slot: Slot,
 }
 
@@ -127,6 +131,7 @@ pub struct Endpoint {
     schedule: Schedule,
     answers: VecDeque<(u32, Transmit)>,
     budget: InitRateLimiter,
+    sources: SourceLimiter,
     now: Instant,
     stats: EndpointStats,
 }
@@ -148,19 +153,24 @@ impl Endpoint {
             schedule: Schedule::default(),
             answers: VecDeque::new(),
             budget: InitRateLimiter::new(config.unauthentic_init_budget),
+            sources: SourceLimiter::new(config.source_limits),
             now: Instant::ZERO,
             stats: EndpointStats::default(),
         })
     }
 
     /// Adds a peer (not in memory until needed). Its `sid` must be unique on the endpoint.
-    pub fn add_peer(&mut self, config: Config) -> Result<(), EndpointError> {
+    /// `remote`: where the peer is, if known (its configured address); it is the peer's
+    /// remote whenever its session enters memory. Without one, the session learns it from
+    /// the peer's first authenticated PDU (`PROTOCOL.md`, "Remotes and address validation")
+    /// and cannot open an association before.
+    pub fn add_peer(&mut self, config: Config, remote: Option<Remote>) -> Result<(), EndpointError> {
         config.validate().map_err(EndpointError::Config)?;
         let sid = config.sid;
         if self.peers.contains_key(&sid) {
             return Err(EndpointError::DuplicateSession { sid });
         }
-        self.peers.insert(sid, Peer { cfg: Arc::new(config), slot: Slot::Stored { epoch: 0 } });
+        self.peers.insert(sid, Peer { cfg: Arc::new(config), remote, slot: Slot::Stored { epoch: 0 } });
         Ok(())
     }
 
@@ -192,9 +202,15 @@ impl Endpoint {
 
     // ----- inputs -----
 
-    /// Routes one received datagram (`PROTOCOL.md`, "Endpoint"). `Err` says why nothing
-    /// was done with it; [`Routed::NeedsSession`] asks for a restore and the datagram again.
-    pub fn handle_datagram(&mut self, now: Instant, datagram: Bytes) -> Result<Routed, EndpointError> {
+    /// Routes one datagram received from `from` (`PROTOCOL.md`, "Endpoint"). `Err` says why
+    /// nothing was done with it; [`Routed::NeedsSession`] asks for a restore and the
+    /// datagram again.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: Remote,
+        datagram: Bytes,
+    ) -> Result<Routed, EndpointError> {
         self.now = self.now.max(now);
         self.stats.datagrams_in += 1;
         let raw = RawPdu::parse(&datagram).inspect_err(|_| self.stats.undecodable += 1)?;
@@ -207,10 +223,22 @@ impl Endpoint {
             Slot::Live(_) => (true, 0),
             Slot::Stored { epoch } => (false, *epoch),
         };
+        // Per-source limits for INITs whose MAC fails, shared by every session: charged
+        // before anything answers (an authentic INIT is never charged).
+        let authentic_init = raw.ty == PduType::Init
+            && peer.cfg.suite.verify_handshake(
+                &crate::handshake::handshake_mac_key(&peer.cfg),
+                &datagram,
+                &raw,
+            );
+        if raw.ty == PduType::Init && !authentic_init && !self.sources.allow(now, from) {
+            self.stats.stateless_dropped += 1;
+            return Err(EndpointError::Dropped { sid, reason: DropReason::SourceLimited });
+        }
         match route::route(raw.ty, in_memory) {
-            Route::Session => {
-                self.feed_session(now, sid, Input::Datagram(datagram)).map(|()| Routed::Session { sid })
-            }
+            Route::Session => self
+                .feed_session(now, sid, Input::Datagram { from, datagram })
+                .map(|verdict| Routed::Session { sid, verdict }),
             Route::NoSession => {
                 self.stats.no_session += 1;
                 Err(EndpointError::NoSession { sid, ty: raw.ty })
@@ -226,11 +254,11 @@ impl Endpoint {
                     persisted_epoch: epoch,
                     now,
                 };
-                match stateless::answer_init(&ctx, &raw, &datagram, &mut self.budget) {
+                match stateless::answer_init(&ctx, &raw, &datagram, authentic_init, &mut self.budget) {
                     Ok((challenge, authentic)) => {
                         self.stats.inits_answered += 1;
                         self.stats.inits_unauthentic += u64::from(!authentic);
-                        self.answers.push_back((sid, Transmit { datagram: challenge }));
+                        self.answers.push_back((sid, Transmit { to: from, datagram: challenge }));
                         Ok(Routed::Answered { sid, authentic })
                     }
                     Err(e) => Err(self.count_stateless(e)),
@@ -269,10 +297,10 @@ impl Endpoint {
     /// whose timer is due first) is evicted first; if none is, [`EndpointError::Full`].
     pub fn restore(&mut self, now: Instant, sid: u32, store: SessionStore) -> Result<(), EndpointError> {
         self.now = self.now.max(now);
-        let cfg = match self.peers.get(&sid) {
+        let (cfg, remote) = match self.peers.get(&sid) {
             None => return Err(EndpointError::UnknownSession { sid }),
             Some(Peer { slot: Slot::Live(_), .. }) => return Err(EndpointError::AlreadyInMemory { sid }),
-            Some(p) => p.cfg.clone(),
+            Some(p) => (p.cfg.clone(), p.remote),
         };
         if self.live >= self.cfg.max_live_sessions && !self.evict_one_lingering() {
             self.stats.full += 1;
@@ -281,7 +309,7 @@ impl Endpoint {
         let mut session = Session::restore_validated(cfg, store, self.rng.next_u64());
         session.use_cookie_secret(self.cookie_secret);
         // A datagram socket is up as soon as it is bound.
-        let _ = session.handle_input(now, Input::LinkUp);
+        let _ = session.handle_input(now, Input::LinkUp { peer: remote });
         if let Some(p) = self.peers.get_mut(&sid) {
             p.slot = Slot::Live(Box::new(session));
         }
@@ -292,8 +320,8 @@ impl Endpoint {
     }
 
     /// Feeds one input to session `sid`, which must be in memory (`Persisted`,
-    /// `Acknowledge`, `Open`, `Release`, …).
-    pub fn session_input(&mut self, now: Instant, sid: u32, input: Input) -> Result<(), EndpointError> {
+    /// `Acknowledge`, `Open`, `Release`, …), and says what the session made of it.
+    pub fn session_input(&mut self, now: Instant, sid: u32, input: Input) -> Result<Verdict, EndpointError> {
         self.now = self.now.max(now);
         self.feed_session(now, sid, input)
     }
@@ -337,13 +365,15 @@ impl Endpoint {
         loop {
             let sid = self.schedule.first_ready()?;
             let now = self.now;
-            let Some(Peer { slot: Slot::Live(s), .. }) = self.peers.get_mut(&sid) else {
+            let Some(Peer { slot: Slot::Live(s), remote, .. }) = self.peers.get_mut(&sid) else {
                 self.schedule.clear_ready(sid);
                 continue;
             };
             match s.poll_output() {
+                // Without a configured or learned remote the session counts this as a
+                // failed dial and backs off.
                 Some(Output::Bearer(BearerRequest::Dial)) => {
-                    let _ = s.handle_input(now, Input::LinkUp);
+                    let _ = s.handle_input(now, Input::LinkUp { peer: *remote });
                 }
                 Some(Output::Bearer(BearerRequest::HangUp)) => {}
                 Some(out) => return Some((sid, out)),
@@ -369,7 +399,7 @@ impl Endpoint {
         }
     }
 
-    fn feed_session(&mut self, now: Instant, sid: u32, input: Input) -> Result<(), EndpointError> {
+    fn feed_session(&mut self, now: Instant, sid: u32, input: Input) -> Result<Verdict, EndpointError> {
         let session = self.live_mut(sid)?;
         let result = session.handle_input(now, input).map_err(|error| EndpointError::Input { sid, error });
         self.settle(sid, true);

@@ -32,20 +32,21 @@ fn refused(sid: u32, r: Refusal) -> EndpointError {
     }
 }
 
-/// Answers an INIT with a CHALLENGE; `Ok((challenge, authentic))`. An INIT whose MAC
-/// fails is answered (with a proof that never verifies) only while `budget` lasts, and
-/// charged to it; an authentic one is never charged.
+/// Answers an INIT (whose MAC the caller checked: `authentic`) with a CHALLENGE;
+/// `Ok((challenge, authentic))`. An INIT whose MAC fails is answered (with a proof that
+/// never verifies) only while `budget` lasts, and charged to it; an authentic one is never
+/// charged.
 pub(crate) fn answer_init(
     ctx: &Context<'_>,
     raw: &RawPdu,
     datagram: &Bytes,
+    authentic: bool,
     budget: &mut InitRateLimiter,
 ) -> Result<(Bytes, bool), EndpointError> {
     let sid = ctx.cfg.sid;
     if raw.header.dst_tag != 0 {
         return Err(EndpointError::Dropped { sid, reason: DropReason::NotApplicable });
     }
-    let authentic = ctx.cfg.suite.verify_handshake(&handshake::handshake_mac_key(ctx.cfg), datagram, raw);
     if !authentic && !budget.would_allow(ctx.now) {
         return Err(EndpointError::Dropped { sid, reason: DropReason::BadAuth });
     }

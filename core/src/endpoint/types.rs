@@ -2,8 +2,9 @@
 
 use crate::config::ConfigError;
 use crate::crypto::InitBudget;
-use crate::io::{DropReason, InputError};
+use crate::io::{DropReason, InputError, Verdict};
 use crate::message::SubmitError;
+use crate::source_limit::SourceLimits;
 use crate::wire::{DecodeError, PduType};
 
 /// Bounds of an [`Endpoint`](super::Endpoint): what it may hold in memory whatever peers
@@ -21,14 +22,19 @@ pub struct EndpointConfig {
     /// holding another key learns of it) only while it lasts. Authentic INITs are never
     /// charged.
     pub unauthentic_init_budget: InitBudget,
+    /// Per-source limits for INITs whose MAC fails, one limiter shared by every session
+    /// (charged before the budget above, and before a session in memory sees the INIT).
+    pub source_limits: SourceLimits,
 }
 
 impl EndpointConfig {
-    /// 1,024 sessions in memory, 256 queued answers, and the session's default budget.
+    /// 1,024 sessions in memory, 256 queued answers, the session's default budget and
+    /// per-source limits.
     pub const DEFAULT: EndpointConfig = EndpointConfig {
         max_live_sessions: 1024,
         max_queued_answers: 256,
         unauthentic_init_budget: InitBudget::DEFAULT,
+        source_limits: SourceLimits::DEFAULT,
     };
 
     /// Checks the bounds.
@@ -44,6 +50,13 @@ impl EndpointConfig {
         if b.burst == 0 || b.per_second == 0 {
             return invalid("unauthentic_init_budget", "burst and per_second must be at least 1");
         }
+        let s = self.source_limits;
+        if s.budget.burst == 0 || s.budget.per_second == 0 || s.max_sources == 0 {
+            return invalid("source_limits", "burst, per_second and max_sources must be at least 1");
+        }
+        if s.max_sources > crate::config::MAX_SOURCES {
+            return invalid("source_limits.max_sources", "must be 1..=65536");
+        }
         Ok(())
     }
 }
@@ -58,10 +71,12 @@ impl Default for EndpointConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub enum Routed {
-    /// The session `sid` (in memory) took it.
+    /// The session `sid` (in memory) took it, with this verdict.
     Session {
         /// Its session id.
         sid: u32,
+        /// What the session made of it (accepted, answered, or dropped for a reason).
+        verdict: Verdict,
     },
     /// An INIT for `sid`, whose session is not in memory, answered statelessly: a
     /// CHALLENGE waits in [`Endpoint::poll_output`](super::Endpoint::poll_output).

@@ -14,10 +14,11 @@ use bytes::Bytes;
 use super::Session;
 use crate::association::AssociationIds;
 use crate::handshake::{self, Attempt, ConfirmContext, ConfirmDecision, InitContext, Refusal, Stage};
-use crate::io::{AuthStage, DropReason, Event, InputError, Role};
+use crate::io::{AuthStage, DropReason, Event, InputError, Role, Verdict};
 use crate::mutation::Mutation;
 use crate::persist::Record;
 use crate::receiver::Receiver;
+use crate::remote::Remote;
 use crate::time::Instant;
 use crate::timer::Timer;
 use crate::wire::{Body, DecodeError, Header, PduType, RawPdu, Summary};
@@ -25,12 +26,12 @@ use crate::wire::{Body, DecodeError, Header, PduType, RawPdu, Summary};
 impl Session {
     // ----- receive path -----
 
-    pub(super) fn drop_pdu(&mut self, reason: DropReason) -> Result<(), InputError> {
+    pub(super) fn drop_pdu(&mut self, reason: DropReason) -> Result<Verdict, InputError> {
         self.stats.0.count_drop(reason);
-        Err(reason.into())
+        Ok(Verdict::Dropped(reason))
     }
 
-    fn undecodable(&mut self, e: DecodeError) -> Result<(), InputError> {
+    fn undecodable(&mut self, e: DecodeError) -> Result<Verdict, InputError> {
         self.stats.0.undecodable += 1;
         Err(e.into())
     }
@@ -43,7 +44,12 @@ impl Session {
         })
     }
 
-    pub(super) fn on_datagram(&mut self, now: Instant, datagram: Bytes) -> Result<(), InputError> {
+    pub(super) fn on_datagram(
+        &mut self,
+        now: Instant,
+        from: Remote,
+        datagram: Bytes,
+    ) -> Result<Verdict, InputError> {
         self.stats.0.datagrams_in += 1;
         let raw = match RawPdu::parse(&datagram) {
             Ok(raw) => raw,
@@ -53,43 +59,52 @@ impl Session {
             return self.drop_pdu(DropReason::WrongSession);
         }
         match raw.ty {
-            PduType::Init => self.on_init(now, &raw, &datagram),
+            PduType::Init => self.on_init(now, from, &raw, &datagram),
             PduType::Challenge => self.on_challenge(now, &raw, &datagram),
-            PduType::Confirm => self.on_confirm(now, &raw, &datagram),
-            PduType::Accept => self.on_accept(now, &raw, &datagram),
+            PduType::Confirm => self.on_confirm(now, from, &raw, &datagram),
+            PduType::Accept => self.on_accept(now, from, &raw, &datagram),
             PduType::Stale => self.on_stale(now, &raw, &datagram),
-            PduType::Packet => self.on_packet(now, &raw, &datagram),
+            PduType::Packet => self.on_packet(now, from, &raw, &datagram),
             PduType::Reset => self.on_reset(now, &raw, &datagram),
         }
     }
 
-    /// Drops a refused handshake PDU. A failed proof is reported to the application as an
-    /// event and counted, while the budget for unauthenticated PDUs lasts; it returns `Ok`
-    /// because the event is the report (and the only state it changes is the output queue).
-    /// Beyond the budget it is dropped like any forgery.
+    /// Drops a refused handshake PDU. A failed proof is counted as `BadAuth` and, while the
+    /// budget for unauthenticated PDUs lasts, reported to the application as an event (the
+    /// only state it changes is the output queue); beyond the budget it is dropped like any
+    /// forgery. Either way the verdict is [`Verdict::Dropped`]: it proved nothing.
     pub(super) fn refuse(
         &mut self,
         now: Instant,
         refusal: Refusal,
         stage: AuthStage,
-    ) -> Result<(), InputError> {
+    ) -> Result<Verdict, InputError> {
         match refusal {
             Refusal::Drop(r) => self.drop_pdu(r),
             Refusal::AuthFailed => {
                 if !self.auth_budget.0.try_acquire(now) {
                     return self.drop_pdu(DropReason::BadAuth);
                 }
-                self.stats.0.count_drop(DropReason::BadAuth);
                 self.event(Event::AuthenticationFailed { stage });
                 if stage == AuthStage::Challenge {
                     self.auth_failed(now);
                 }
-                Ok(())
+                self.drop_pdu(DropReason::BadAuth)
             }
         }
     }
 
-    pub(super) fn on_init(&mut self, now: Instant, raw: &RawPdu, datagram: &Bytes) -> Result<(), InputError> {
+    /// An INIT: answered statelessly with a CHALLENGE to its source, which it never makes
+    /// the peer (anyone can replay one). An INIT whose MAC fails is charged to its source
+    /// first ([`Config::source_limits`](crate::Config::source_limits)), then to the
+    /// session's budget.
+    pub(super) fn on_init(
+        &mut self,
+        now: Instant,
+        from: Remote,
+        raw: &RawPdu,
+        datagram: &Bytes,
+    ) -> Result<Verdict, InputError> {
         if raw.header.dst_tag != 0 {
             return self.drop_pdu(DropReason::NotApplicable);
         }
@@ -102,10 +117,14 @@ impl Session {
         }
         let authentic =
             self.cfg.suite.verify_handshake(&handshake::handshake_mac_key(&self.cfg), datagram, raw);
-        // An INIT that fails its MAC is answered only while the budget lasts: beyond it, a
-        // flood costs one MAC per datagram and produces nothing.
+        // An INIT that fails its MAC is answered only while its source's budget and the
+        // session's last: beyond them, a flood costs one MAC per datagram and produces
+        // nothing, and a flood from a few sources leaves the session's budget to the rest.
         if !authentic && !self.auth_budget.0.would_allow(now) {
             return self.drop_pdu(DropReason::BadAuth);
+        }
+        if !authentic && !self.source_limiter.0.allow(now, from) {
+            return self.drop_pdu(DropReason::SourceLimited);
         }
         let Body::Init(init) = self.decode_body(raw.ty, &raw.body)? else {
             return self.drop_pdu(DropReason::NotApplicable);
@@ -119,7 +138,7 @@ impl Session {
         };
         match handshake::answer_init(&ctx, &raw.header, &init, datagram.len()) {
             Ok(challenge) => {
-                self.transmit(challenge);
+                self.answer(from, challenge);
                 if !authentic {
                     // Answered anyway (with a proof that never verifies), so the initiator
                     // learns of the PSK mismatch too.
@@ -127,18 +146,20 @@ impl Session {
                     self.stats.0.init_auth_failures += 1;
                     self.event(Event::AuthenticationFailed { stage: AuthStage::Init });
                 }
-                Ok(())
+                Ok(Verdict::Answered)
             }
             Err(r) => self.refuse(now, r, AuthStage::Init),
         }
     }
 
+    /// A CHALLENGE to our INIT: the CONFIRM goes to the peer's remote (where the INIT went),
+    /// not to the CHALLENGE's source — a CHALLENGE can be replayed by anyone who saw it.
     pub(super) fn on_challenge(
         &mut self,
         now: Instant,
         raw: &RawPdu,
         datagram: &Bytes,
-    ) -> Result<(), InputError> {
+    ) -> Result<Verdict, InputError> {
         let header = raw.header;
         let Some(attempt) = self.attempt.as_ref() else {
             return self.drop_pdu(DropReason::Stale);
@@ -169,7 +190,7 @@ impl Session {
             self.persist(Record::Epoch(header.epoch));
         }
         let Some(attempt) = self.attempt.as_mut() else {
-            return Ok(());
+            return Ok(Verdict::Accepted);
         };
         attempt.epoch = header.epoch;
         attempt.retransmits = 0;
@@ -177,15 +198,19 @@ impl Session {
         attempt.stage = Stage::ConfirmSent(Box::new(confirming));
         self.transmit(confirm);
         self.timers.set(Timer::Handshake, now + self.cfg.handshake_rto);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
+    /// A CONFIRM: its proof is checked against the cookie it returns. One that opens a new
+    /// association moves the peer's remote to its source; a repeated (or replayed) one is
+    /// answered there — another ACCEPT, or a STALE — and moves nothing.
     pub(super) fn on_confirm(
         &mut self,
         now: Instant,
+        from: Remote,
         raw: &RawPdu,
         datagram: &Bytes,
-    ) -> Result<(), InputError> {
+    ) -> Result<Verdict, InputError> {
         // While the driver lags, answers would only pile up (every replayed CONFIRM of the
         // current association is answered with another ACCEPT): the initiator retransmits.
         if self.outbox.waiting() >= self.max_waiting_outputs() {
@@ -216,12 +241,12 @@ impl Session {
         match handshake::decide_confirm(&proposal, &ctx) {
             ConfirmDecision::Reaccept => {
                 let summary = Receiver::summary(&self.store, self.handshake_summary_budget());
-                self.transmit(handshake::build_accept(&self.cfg, &proposal, summary));
-                Ok(())
+                self.answer(from, handshake::build_accept(&self.cfg, &proposal, summary));
+                Ok(Verdict::Answered)
             }
             ConfirmDecision::Stale => {
-                self.transmit(handshake::build_stale(&self.cfg, &proposal, self.store.epoch));
-                Ok(())
+                self.answer(from, handshake::build_stale(&self.cfg, &proposal, self.store.epoch));
+                Ok(Verdict::Answered)
             }
             ConfirmDecision::Accept => {
                 if proposal.epoch > self.store.epoch
@@ -239,10 +264,11 @@ impl Session {
                     params: proposal.params,
                     keys: proposal.keys,
                 };
+                self.peer_proved_at(from);
                 self.establish(now, ids);
                 self.transmit(accept);
                 self.start_transfer(now, &c.summary);
-                Ok(())
+                Ok(Verdict::Accepted)
             }
         }
     }
@@ -262,12 +288,15 @@ impl Session {
         }
     }
 
+    /// An ACCEPT of the attempt being confirmed, verified under its keys: the association
+    /// is up and the peer is at its source. A duplicate moves nothing.
     pub(super) fn on_accept(
         &mut self,
         now: Instant,
+        from: Remote,
         raw: &RawPdu,
         datagram: &Bytes,
-    ) -> Result<(), InputError> {
+    ) -> Result<Verdict, InputError> {
         let Some((attempt, c)) = self.confirming_for(&raw.header) else {
             let dup = self.assoc.as_ref().is_some_and(|a| a.matches(&raw.header));
             return self.drop_pdu(if dup { DropReason::Duplicate } else { DropReason::Stale });
@@ -284,9 +313,10 @@ impl Session {
         let Body::Accept(a) = self.decode_body(raw.ty, &raw.body)? else {
             return self.drop_pdu(DropReason::NotApplicable);
         };
+        self.peer_proved_at(from);
         self.establish(now, ids);
         self.start_transfer(now, &a.summary);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     /// Room for our summary in a CONFIRM or ACCEPT: the datagram minus the fixed fields.
@@ -309,12 +339,14 @@ impl Session {
         }
     }
 
+    /// An authentic STALE for the attempt being confirmed: retry above the peer's epoch.
+    /// It answers our CONFIRM and opens nothing, so the peer's remote stays.
     pub(super) fn on_stale(
         &mut self,
         now: Instant,
         raw: &RawPdu,
         datagram: &Bytes,
-    ) -> Result<(), InputError> {
+    ) -> Result<Verdict, InputError> {
         let Some((_, c)) = self.confirming_for(&raw.header) else {
             return self.drop_pdu(DropReason::Stale);
         };
@@ -331,7 +363,7 @@ impl Session {
         self.attempt = None;
         self.timers.stop(Timer::Handshake);
         self.start_attempt(now);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 }
 

@@ -20,13 +20,15 @@ use crate::association::{Association, AssociationIds, Phase};
 use crate::config::{Config, ConfigError, DialPolicy};
 use crate::crypto::{InitRateLimiter, Key};
 use crate::handshake::{self, Attempt, Stage};
-use crate::io::{Ack, BearerRequest, DownReason, Event, Input, InputError, Output, Role, Transmit};
+use crate::io::{Ack, BearerRequest, DownReason, Event, Input, InputError, Output, Role, Transmit, Verdict};
 use crate::message::{AckError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError};
 use crate::mutation::Mutation;
 use crate::persist::{Outbox, Record, SessionStore};
 use crate::receiver::Receiver;
+use crate::remote::Remote;
 use crate::rng::Rng;
 use crate::sender::{Finished, Sender};
+use crate::source_limit::SourceLimiter;
 use crate::stats::{Stats, Unobserved};
 use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
@@ -99,6 +101,10 @@ pub struct Session {
     /// late packets are absorbed as during the drain, not answered with a RESET (the peer
     /// released it too). Volatile: after a restart every unknown packet may be answered.
     drained: Option<(u64, u64)>,
+    /// Where association traffic goes: set by the driver's `LinkUp { peer }`, then moved
+    /// only by a PDU that proved the key (`PROTOCOL.md`, "Remotes and address validation").
+    /// Volatile, like the link.
+    peer_remote: Option<Remote>,
     attempt: Option<Attempt>,
     assoc: Option<Association>,
     sender: Sender,
@@ -112,6 +118,8 @@ pub struct Session {
     stats: Unobserved<Stats>,
     auth_budget: Unobserved<InitRateLimiter>,
     reset_budget: Unobserved<InitRateLimiter>,
+    /// Per-source buckets for unauthenticated INITs (`Config::source_limits`).
+    source_limiter: Unobserved<SourceLimiter>,
 }
 
 /// Most timers one `handle_input(Timeout)` fires; a guard against a deadline bug looping.
@@ -149,6 +157,7 @@ impl Session {
         let sender = Sender::rebuild(&store);
         let auth_budget = Unobserved(InitRateLimiter::new(config.init_budget));
         let reset_budget = Unobserved(InitRateLimiter::new(config.reset_budget));
+        let source_limiter = Unobserved(SourceLimiter::new(config.source_limits));
         let mut session = Session {
             cfg: config,
             store,
@@ -160,6 +169,7 @@ impl Session {
             auth_failures: Unobserved(0),
             wrong_key: false,
             drained: None,
+            peer_remote: None,
             attempt: None,
             assoc: None,
             sender,
@@ -170,6 +180,7 @@ impl Session {
             stats: Unobserved::default(),
             auth_budget,
             reset_budget,
+            source_limiter,
         };
         // Unresolved messages want an association: ask to be woken at once.
         if Sender::has_work(&session.store) {
@@ -196,6 +207,13 @@ impl Session {
     /// The bearer as the core believes it to be.
     pub fn link(&self) -> LinkState {
         self.link
+    }
+    /// Where association traffic goes: the remote the driver named in `LinkUp { peer }`,
+    /// or the source of the last PDU that proved the key (an authentic PACKET of the
+    /// association, a CONFIRM or ACCEPT whose proof verified). Never moved by an INIT, a
+    /// CHALLENGE, a STALE, a RESET, a replay or a failed proof. `None` until known.
+    pub fn peer_remote(&self) -> Option<Remote> {
+        self.peer_remote
     }
     /// Where the session stands.
     pub fn state(&self) -> SessionState {
@@ -283,11 +301,21 @@ impl Session {
 
     // ----- inputs -----
 
-    /// Feeds one input. `Err` reports a dropped or undecodable datagram; the session is
-    /// unchanged by it (apart from counters) and keeps working.
-    pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), InputError> {
+    /// Feeds one input and says what became of it: [`Verdict::Accepted`] (authentic, or a
+    /// local input applied), [`Verdict::Answered`] (answered statelessly, nothing else
+    /// changed) or [`Verdict::Dropped`] (counted; the session is unchanged apart from
+    /// counters and, for a failed handshake proof within its budget, an
+    /// [`Event::AuthenticationFailed`]). `Err` reports an input that could not be used at
+    /// all (undecodable bytes, a refused command); the session is unchanged by it (apart
+    /// from counters) and keeps working.
+    pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<Verdict, InputError> {
+        let queued = self.outbox.len();
+        let from = match &input {
+            Input::Datagram { from, .. } => Some(*from),
+            _ => None,
+        };
         let result = match input {
-            Input::Datagram(d) => self.on_datagram(now, d),
+            Input::Datagram { from, datagram } => self.on_datagram(now, from, datagram),
             Input::Timeout => {
                 // Fire everything due; a flush may arm a timer that is due already (a
                 // message that expires now), so repeat until nothing is due.
@@ -302,34 +330,30 @@ impl Session {
                         }
                     }
                 }
-                Ok(())
+                Ok(Verdict::Accepted)
             }
             Input::Persisted { upto } => self
                 .outbox
                 .persisted(upto)
+                .map(|()| Verdict::Accepted)
                 .map_err(|issued| InputError::PersistedBeyondIssued { upto, issued }),
-            Input::LinkUp => {
-                self.link = LinkState::Up;
-                self.maybe_open(now);
-                self.arm_disconnect_if_unused(now);
-                Ok(())
+            Input::LinkUp { peer } => {
+                self.on_link_up(now, peer);
+                Ok(Verdict::Accepted)
             }
             Input::LinkDown => {
                 self.on_link_down(now);
-                Ok(())
+                Ok(Verdict::Accepted)
             }
             Input::DialFailed => {
-                if self.link == LinkState::Dialing {
-                    self.link = LinkState::Down;
-                    self.attempt_failed(now);
-                }
-                Ok(())
+                self.on_dial_failed(now);
+                Ok(Verdict::Accepted)
             }
             Input::Open => {
                 self.hold_open = true;
                 self.wrong_key = false;
                 self.maybe_open(now);
-                Ok(())
+                Ok(Verdict::Accepted)
             }
             Input::Release => {
                 self.hold_open = false;
@@ -344,7 +368,7 @@ impl Session {
                     a.close(CloseReason::Requested);
                 }
                 self.arm_disconnect_if_unused(now);
-                Ok(())
+                Ok(Verdict::Accepted)
             }
             Input::Abort => {
                 self.abort_association(now, AbortReason::Requested);
@@ -352,16 +376,25 @@ impl Session {
                     // The historical bug: tearing the association down gives up what is in flight.
                     self.give_up_in_flight();
                 }
-                Ok(())
+                Ok(Verdict::Accepted)
             }
             Input::Submit(submission) => {
-                self.on_submit(now, submission).map(|_| ()).map_err(InputError::Submit)
+                self.on_submit(now, submission).map(|_| Verdict::Accepted).map_err(InputError::Submit)
             }
-            Input::Cancel(id) => self.cancel(id),
-            Input::Acknowledge(ack) => self.acknowledge(ack),
+            Input::Cancel(id) => self.cancel(id).map(|()| Verdict::Accepted),
+            Input::Acknowledge(ack) => self.acknowledge(ack).map(|()| Verdict::Accepted),
         };
-        // A rejected input leaves the session exactly as it was: no deferred work either.
-        if result.is_ok() {
+        // A dropped or rejected input leaves the session exactly as it was: no deferred work
+        // either — unless it was reported (a failed proof within its budget queues an event).
+        let reported = matches!(result, Ok(Verdict::Dropped(_))) && self.outbox.len() > queued;
+        if matches!(result, Ok(Verdict::Accepted | Verdict::Answered)) || reported {
+            if let Some(from) =
+                from.filter(|_| self.cfg.mutations.is_active(Mutation::RemoteFollowsAnyAccepted))
+            {
+                // The historical bug: the driver took the source of anything the session
+                // did not refuse (`Ok`) as the peer, answered INITs and reported failures too.
+                self.peer_remote = Some(from);
+            }
             self.flush(now);
         }
         result
@@ -606,6 +639,12 @@ impl Session {
         if self.outbox.waiting() >= self.max_waiting_outputs() {
             return;
         }
+        // Nowhere to send the INIT (a listening socket that never heard from the peer):
+        // the attempt fails at once, as a failed dial would.
+        if self.peer_remote.is_none() {
+            self.attempt_failed(now);
+            return;
+        }
         let epoch = self.store.epoch.saturating_add(1);
         self.persist(Record::Epoch(epoch));
         let mut nonce = Nonce::default();
@@ -669,6 +708,34 @@ impl Session {
             self.timers.stop(t);
         }
         self.arm_disconnect_if_unused(now);
+    }
+
+    /// The bearer is up; `peer`, if the driver names one, is where the peer is (its own
+    /// word: the configured address, the dialled connection). A dial answered without a
+    /// peer while none is known cannot reach anyone: it failed.
+    fn on_link_up(&mut self, now: Instant, peer: Option<Remote>) {
+        if peer.is_some() {
+            self.peer_remote = peer;
+        } else if self.peer_remote.is_none() && self.link == LinkState::Dialing {
+            self.on_dial_failed(now);
+            return;
+        }
+        self.link = LinkState::Up;
+        self.maybe_open(now);
+        self.arm_disconnect_if_unused(now);
+    }
+
+    fn on_dial_failed(&mut self, now: Instant) {
+        if self.link == LinkState::Dialing {
+            self.link = LinkState::Down;
+            self.attempt_failed(now);
+        }
+    }
+
+    /// A PDU from `from` proved the key: the peer is there now (`PROTOCOL.md`, "Remotes and
+    /// address validation").
+    pub(super) fn peer_proved_at(&mut self, from: Remote) {
+        self.peer_remote = Some(from);
     }
 
     fn on_link_down(&mut self, now: Instant) {
@@ -785,9 +852,19 @@ impl Session {
         }
     }
 
+    /// Queues association traffic for the peer's current remote. With none known (only
+    /// possible before any authenticated contact) it is counted as unrouted and dropped.
     fn transmit(&mut self, datagram: Bytes) {
+        match self.peer_remote {
+            Some(to) => self.answer(to, datagram),
+            None => self.stats.0.unrouted += 1,
+        }
+    }
+
+    /// Queues a datagram for `to`: a stateless answer goes back to the PDU it answers.
+    pub(super) fn answer(&mut self, to: Remote, datagram: Bytes) {
         self.stats.0.datagrams_out += 1;
-        self.outbox.push(Output::Transmit(Transmit { datagram }));
+        self.outbox.push(Output::Transmit(Transmit { to, datagram }));
     }
 
     fn event(&mut self, event: Event) {

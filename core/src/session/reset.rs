@@ -11,8 +11,9 @@ use bytes::Bytes;
 use super::Session;
 use crate::association::Phase;
 use crate::handshake;
-use crate::io::{DownReason, DropReason, InputError};
+use crate::io::{DownReason, DropReason, InputError, Verdict};
 use crate::mutation::Mutation;
+use crate::remote::Remote;
 use crate::time::Instant;
 use crate::wire::{Body, Header, RawPdu, AUTH_LEN, HEADER_LEN};
 
@@ -29,9 +30,10 @@ impl Session {
     pub(super) fn on_unknown_packet(
         &mut self,
         now: Instant,
+        from: Remote,
         header: &Header,
         received_len: usize,
-    ) -> Result<(), InputError> {
+    ) -> Result<Verdict, InputError> {
         if !self.may_reset(header)
             || received_len < RESET_LEN
             || self.outbox.waiting() >= self.max_waiting_outputs()
@@ -44,8 +46,8 @@ impl Session {
         let reset = handshake::seal(self.cfg.suite, &key, reply, Body::Reset);
         self.stats.0.count_drop(DropReason::Stale);
         self.stats.0.resets_sent += 1;
-        self.transmit(reset);
-        Ok(())
+        self.answer(from, reset);
+        Ok(Verdict::Answered)
     }
 
     /// Whether this side can say "I have no association `(header.epoch, header.dst_tag)`"
@@ -79,7 +81,7 @@ impl Session {
         now: Instant,
         raw: &RawPdu,
         datagram: &Bytes,
-    ) -> Result<(), InputError> {
+    ) -> Result<Verdict, InputError> {
         if self.cfg.mutations.is_active(Mutation::IgnoreReset) {
             return self.drop_pdu(DropReason::NotApplicable);
         }
@@ -102,6 +104,6 @@ impl Session {
         };
         self.stats.0.resets_received += 1;
         self.end_association(now, DownReason::PeerReset);
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 }

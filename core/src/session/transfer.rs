@@ -6,11 +6,12 @@ use bytes::Bytes;
 use super::handshake_io::initiator_ids;
 use super::Session;
 use crate::association::{Association, PacketEffect, Phase};
-use crate::io::{DownReason, DropReason, Event, InputError};
+use crate::io::{DownReason, DropReason, Event, InputError, Verdict};
 use crate::message::{CancelError, MessageId, NonDelivery, Outcome};
 use crate::mutation::Mutation;
 use crate::persist::Record;
 use crate::receiver::{Ignored, Receiver};
+use crate::remote::Remote;
 use crate::time::Instant;
 use crate::timer::Timer;
 use crate::wire::{AbortReason, Body, Frame, Pdu, RawPdu, Resolution, Summary};
@@ -20,13 +21,16 @@ const MAX_PACKETS_PER_FLUSH: usize = 256;
 
 impl Session {
     /// A PACKET: the header selects the association, which authenticates and decrypts the
-    /// body before anything in it is decoded or acted on.
+    /// body before anything in it is decoded or acted on. One that opens and is new (not a
+    /// replay) moves the peer's remote to its source: an authentic peer that moved is
+    /// followed from its first packet on.
     pub(super) fn on_packet(
         &mut self,
         now: Instant,
+        from: Remote,
         raw: &RawPdu,
         datagram: &Bytes,
-    ) -> Result<(), InputError> {
+    ) -> Result<Verdict, InputError> {
         let header = raw.header;
         let suite = self.cfg.suite;
         let (clear, implied) = if self.assoc.as_ref().is_some_and(|a| a.matches(&header)) {
@@ -37,7 +41,7 @@ impl Session {
         } else {
             // Any authentic packet of the association we are confirming implies ACCEPT.
             let Some((attempt, c)) = self.confirming_for(&header) else {
-                return self.on_unknown_packet(now, &header, datagram.len());
+                return self.on_unknown_packet(now, from, &header, datagram.len());
             };
             match suite.open_packet(&c.keys.recv, datagram, raw) {
                 Some(clear) => (clear, Some(initiator_ids(attempt, c))),
@@ -56,7 +60,9 @@ impl Session {
             Ok(effect) => effect,
             Err(reason) => return self.drop_pdu(reason),
         };
-        if a.phase == Phase::Established {
+        let phase = a.phase;
+        self.peer_proved_at(from);
+        if phase == Phase::Established {
             if let Some(k) = self.cfg.keepalive {
                 self.timers.set(Timer::Keepalive, now + k);
             }
@@ -74,7 +80,7 @@ impl Session {
             PacketEffect::PeerAborted(reason) => self.end_association(now, DownReason::PeerAborted(reason)),
             PacketEffect::Violation(reason) => self.abort_association(now, reason),
         }
-        Ok(())
+        Ok(Verdict::Accepted)
     }
 
     fn closing(&self) -> bool {
@@ -277,8 +283,14 @@ impl Session {
             }
             let datagram = a.seal_packet(now, suite, sid, frames);
             if overtakes {
-                self.stats.0.datagrams_out += 1;
-                self.outbox.push_ahead(crate::io::Output::Transmit(crate::io::Transmit { datagram }));
+                match self.peer_remote {
+                    Some(to) => {
+                        self.stats.0.datagrams_out += 1;
+                        let t = crate::io::Transmit { to, datagram };
+                        self.outbox.push_ahead(crate::io::Output::Transmit(t));
+                    }
+                    None => self.stats.0.unrouted += 1,
+                }
                 for r in records {
                     self.persist(r);
                 }

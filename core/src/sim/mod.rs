@@ -14,7 +14,7 @@ mod ledger;
 mod star;
 
 pub use ledger::Ledger;
-pub use star::{star_config, star_configs, Star};
+pub use star::{star_config, star_configs, Star, HUB};
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -23,6 +23,7 @@ use bytes::Bytes;
 use crate::config::{Config, ConfigError};
 use crate::io::{BearerRequest, Event, Input, Output};
 use crate::persist::{Record, SessionStore};
+use crate::remote::Remote;
 use crate::rng::Rng;
 use crate::session::Session;
 use crate::time::{Duration, Instant};
@@ -185,7 +186,11 @@ impl Pair {
     /// in [`Pair::corrupting_drops`].
     pub fn input(&mut self, i: usize, input: Input) {
         let before = self.sessions[i].clone();
-        if self.sessions[i].handle_input(self.now, input).is_err() && self.sessions[i] != before {
+        let result = self.sessions[i].handle_input(self.now, input);
+        // A drop that queued nothing (a reported authentication failure queues an event).
+        let silent_drop = matches!(result, Ok(crate::io::Verdict::Dropped(_)))
+            && self.sessions[i].pending_outputs() == before.pending_outputs();
+        if (result.is_err() || silent_drop) && self.sessions[i] != before {
             self.corrupting_drops += 1;
         }
         self.drain(i);
@@ -268,8 +273,8 @@ impl Pair {
     pub fn link_up_now(&mut self) {
         self.link_up = true;
         self.dialing = false;
-        self.input(0, Input::LinkUp);
-        self.input(1, Input::LinkUp);
+        self.input(0, Input::LinkUp { peer: Some(Remote::Conn(1)) });
+        self.input(1, Input::LinkUp { peer: Some(Remote::Conn(0)) });
     }
 
     /// The link drops: both sides are told. Datagrams already in flight may still arrive
@@ -295,7 +300,7 @@ impl Pair {
             self.sessions[i] = restored;
         }
         if self.link_up {
-            self.input(i, Input::LinkUp);
+            self.input(i, Input::LinkUp { peer: Some(Remote::Conn(1 - i as u64)) });
         }
     }
 
@@ -347,7 +352,8 @@ impl Pair {
             Happening::Deliver { to, datagram } => {
                 if self.link_up {
                     self.delivered += 1;
-                    self.input(to, Input::Datagram(datagram));
+                    let from = Remote::Conn(1 - to as u64);
+                    self.input(to, Input::Datagram { from, datagram });
                 }
             }
             Happening::LinkUp => {

@@ -16,6 +16,7 @@ use crate::crypto::{Psk, Suite};
 use crate::endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
 use crate::io::{Ack, BearerRequest, Event, Input, Output};
 use crate::persist::SessionStore;
+use crate::remote::Remote;
 use crate::rng::Rng;
 use crate::session::Session;
 use crate::time::{Duration, Instant};
@@ -43,7 +44,14 @@ pub fn star_config(i: u32, suite: Suite) -> (Config, Config) {
     (h, r)
 }
 
+/// The hub's address on the star's network; remote `sid` is at `Remote::Conn(sid)`.
+pub const HUB: Remote = Remote::Conn(0);
+
 /// A hub endpoint, its remote peers' sessions and the network between them.
+///
+/// The hub learns each peer's address from its authenticated PDUs (no configured
+/// remotes). Remote `sid` sits at `Remote::Conn(sid)`; anything the hub sends elsewhere
+/// is recorded in [`Star::misdirected`] and goes nowhere.
 #[derive(Clone, Debug)]
 pub struct Star {
     /// The hub.
@@ -62,7 +70,9 @@ pub struct Star {
     pub sent_by_remotes: Vec<(u32, Bytes)>,
     /// Hub verdicts that were errors (dropped datagrams), in order.
     pub hub_errors: Vec<EndpointError>,
-    to_hub: VecDeque<Bytes>,
+    /// Datagrams the hub sent to a remote that is not a peer's (an injector's address).
+    pub misdirected: Vec<(u32, Remote, Bytes)>,
+    to_hub: VecDeque<(Remote, Bytes)>,
     to_remote: VecDeque<(u32, Bytes)>,
 }
 
@@ -80,10 +90,10 @@ impl Star {
         for (h, r) in peers {
             let sid = h.sid;
             #[allow(clippy::expect_used)]
-            hub.add_peer(h).expect("valid, distinct peers");
+            hub.add_peer(h, None).expect("valid, distinct peers");
             #[allow(clippy::expect_used)]
             let mut s = Session::new(r, rng.next_u64()).expect("a valid remote config");
-            let _ = s.handle_input(Instant::ZERO, Input::LinkUp);
+            let _ = s.handle_input(Instant::ZERO, Input::LinkUp { peer: Some(HUB) });
             remotes.insert(sid, s);
         }
         Star {
@@ -95,20 +105,22 @@ impl Star {
             remote_events: Vec::new(),
             sent_by_remotes: Vec::new(),
             hub_errors: Vec::new(),
+            misdirected: Vec::new(),
             to_hub: VecDeque::new(),
             to_remote: VecDeque::new(),
         }
     }
 
-    /// Hands one datagram to the hub as its driver would: on [`Routed::NeedsSession`] the
-    /// session is restored from its store and the datagram handed in again.
-    pub fn deliver_to_hub(&mut self, datagram: Bytes) -> Result<Routed, EndpointError> {
+    /// Hands one datagram from `from` to the hub as its driver would: on
+    /// [`Routed::NeedsSession`] the session is restored from its store and the datagram
+    /// handed in again.
+    pub fn deliver_to_hub(&mut self, from: Remote, datagram: Bytes) -> Result<Routed, EndpointError> {
         let now = self.now;
-        let verdict = match self.endpoint.handle_datagram(now, datagram.clone()) {
+        let verdict = match self.endpoint.handle_datagram(now, from, datagram.clone()) {
             Ok(Routed::NeedsSession { sid }) => {
                 let store = self.stores.get(&sid).cloned().unwrap_or_default();
                 match self.endpoint.restore(now, sid, store) {
-                    Ok(()) => self.endpoint.handle_datagram(now, datagram),
+                    Ok(()) => self.endpoint.handle_datagram(now, from, datagram),
                     Err(e) => Err(e),
                 }
             }
@@ -142,13 +154,13 @@ impl Star {
             if self.to_hub.is_empty() && self.to_remote.is_empty() {
                 return delivered;
             }
-            while let Some(d) = self.to_hub.pop_front() {
+            while let Some((from, d)) = self.to_hub.pop_front() {
                 delivered += 1;
-                let _ = self.deliver_to_hub(d);
+                let _ = self.deliver_to_hub(from, d);
             }
             while let Some((sid, d)) = self.to_remote.pop_front() {
                 delivered += 1;
-                self.remote_input(sid, Input::Datagram(d));
+                self.remote_input(sid, Input::Datagram { from: HUB, datagram: d });
             }
         }
     }
@@ -194,7 +206,12 @@ impl Star {
                     self.stores.entry(sid).or_default().apply(&record);
                     let _ = self.endpoint.session_input(now, sid, Input::Persisted { upto: seq });
                 }
-                Output::Transmit(t) => self.to_remote.push_back((sid, t.datagram)),
+                Output::Transmit(t) => match t.to {
+                    Remote::Conn(k) if k > 0 && self.remotes.contains_key(&(k as u32)) => {
+                        self.to_remote.push_back((k as u32, t.datagram))
+                    }
+                    to => self.misdirected.push((sid, to, t.datagram)),
+                },
                 Output::Event(e) => {
                     if let Some(ack) = ack_for(&e) {
                         let _ = self.endpoint.session_input(now, sid, Input::Acknowledge(ack));
@@ -216,7 +233,7 @@ impl Star {
                     }
                     Output::Transmit(t) => {
                         self.sent_by_remotes.push((sid, t.datagram.clone()));
-                        self.to_hub.push_back(t.datagram);
+                        self.to_hub.push_back((Remote::Conn(u64::from(sid)), t.datagram));
                     }
                     Output::Event(e) => {
                         if let Some(ack) = ack_for(&e) {
@@ -225,7 +242,7 @@ impl Star {
                         self.remote_events.push((sid, e));
                     }
                     Output::Bearer(BearerRequest::Dial) => {
-                        let _ = s.handle_input(now, Input::LinkUp);
+                        let _ = s.handle_input(now, Input::LinkUp { peer: Some(HUB) });
                     }
                     Output::Bearer(BearerRequest::HangUp) => {}
                 }

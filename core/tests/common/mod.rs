@@ -47,7 +47,7 @@ pub fn pair(imp: Impairments, seed: u64) -> Pair {
     Pair::new(a, b, imp, seed).expect("valid configs")
 }
 
-use assoc_core::{Event, Input, InputError, Instant, Output, Session};
+use assoc_core::{Event, Input, InputError, Instant, Output, Remote, Session, Verdict};
 use bytes::Bytes;
 
 /// Two sessions whose datagrams are captured, so a test decides what is delivered, when,
@@ -60,6 +60,8 @@ pub struct Manual {
     pub now: Instant,
     /// Every datagram each side sent, in order (index = sender).
     pub sent: [Vec<Bytes>; 2],
+    /// Where each of them was addressed (same indices as `sent`).
+    pub sent_to: [Vec<Remote>; 2],
     /// Events each side reported.
     pub events: [Vec<Event>; 2],
 }
@@ -77,19 +79,28 @@ impl Manual {
             s: [Session::new(a, 11).unwrap(), Session::new(b, 22).unwrap()],
             now: Instant::ZERO,
             sent: [Vec::new(), Vec::new()],
+            sent_to: [Vec::new(), Vec::new()],
             events: [Vec::new(), Vec::new()],
         };
-        m.input(0, Input::LinkUp).unwrap();
-        m.input(1, Input::LinkUp).unwrap();
+        m.input(0, Input::LinkUp { peer: Some(Manual::remote(1)) }).unwrap();
+        m.input(1, Input::LinkUp { peer: Some(Manual::remote(0)) }).unwrap();
         m
     }
 
+    /// The remote side `i` sends from, as the other side sees it.
+    pub fn remote(i: usize) -> Remote {
+        Remote::Conn(i as u64)
+    }
+
     /// Feeds an input to side `i` and drains its outputs; returns the input's result.
-    /// A dropped input must leave the session exactly as it was (state is `Eq`).
-    pub fn input(&mut self, i: usize, input: Input) -> Result<(), InputError> {
+    /// A dropped input must leave the session exactly as it was (state is `Eq`), unless
+    /// it queued a report (a failed proof within its budget).
+    pub fn input(&mut self, i: usize, input: Input) -> Result<Verdict, InputError> {
         let before = self.s[i].clone();
         let r = self.s[i].handle_input(self.now, input);
-        if r.is_err() {
+        let silent_drop =
+            matches!(r, Ok(Verdict::Dropped(_))) && self.s[i].pending_outputs() == before.pending_outputs();
+        if r.is_err() || silent_drop {
             assert!(self.s[i] == before, "a dropped input changed side {i}: {r:?}");
         }
         self.drain(i);
@@ -103,7 +114,10 @@ impl Manual {
                 Output::Persist { seq, .. } => {
                     let _ = self.s[i].handle_input(self.now, Input::Persisted { upto: seq });
                 }
-                Output::Transmit(t) => self.sent[i].push(t.datagram),
+                Output::Transmit(t) => {
+                    self.sent[i].push(t.datagram);
+                    self.sent_to[i].push(t.to);
+                }
                 Output::Event(e) => self.events[i].push(e),
                 _ => {}
             }
@@ -111,9 +125,15 @@ impl Manual {
     }
 
     /// Delivers the `k`-th datagram side `from` sent to the other side.
-    pub fn deliver(&mut self, from: usize, k: usize) -> Result<(), InputError> {
+    pub fn deliver(&mut self, from: usize, k: usize) -> Result<Verdict, InputError> {
+        self.deliver_from(from, k, Manual::remote(from))
+    }
+
+    /// Delivers the `k`-th datagram side `from` sent to the other side, as if it came
+    /// from `remote` (a replay, or the side having moved).
+    pub fn deliver_from(&mut self, from: usize, k: usize, remote: Remote) -> Result<Verdict, InputError> {
         let d = self.sent[from][k].clone();
-        self.input(1 - from, Input::Datagram(d))
+        self.input(1 - from, Input::Datagram { from: remote, datagram: d })
     }
 
     /// Delivers everything sent and not yet delivered, both ways, until quiet.

@@ -8,16 +8,15 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use assoc_core::{BearerRequest, Input, Instant};
+use assoc_core::{BearerRequest, Input, Instant, Remote, Verdict};
 use bytes::Bytes;
 
 use super::net::{self, Msg, StdConn};
 use crate::api::{Bearer, BearerState, Error, IoStats, Options, Snapshot};
 use crate::clock::{to_std, Clock};
-use crate::engine::{Command, Effect, Engine, Verdict};
+use crate::engine::{Command, Effect, Engine};
 use crate::frame;
-use crate::limits::InitLimits;
-use crate::links::{Links, UdpPeer};
+use crate::links::Links;
 use crate::send_log::SendLog;
 use crate::shim::Shim;
 
@@ -25,7 +24,7 @@ use crate::shim::Shim;
 const BATCH: usize = 256;
 
 enum Net {
-    Udp { socket: UdpSocket, peer: UdpPeer },
+    Udp { socket: UdpSocket, peer: Option<SocketAddr> },
     Tcp { links: Links<StdConn>, peer: Option<SocketAddr> },
 }
 
@@ -36,8 +35,7 @@ pub(crate) struct Driver {
     rx: Receiver<Msg>,
     tx: SyncSender<Msg>,
     net: Net,
-    shim: Option<Shim>,
-    limits: InitLimits,
+    shim: Option<Shim<Remote>>,
     io: IoStats,
     send_log: SendLog,
     stop: Arc<AtomicBool>,
@@ -64,7 +62,7 @@ impl Driver {
                 let socket = UdpSocket::bind(bind).map_err(|source| Error::Bind { addr: bind, source })?;
                 let local = socket.local_addr()?;
                 threads.extend(net::udp_reader(socket.try_clone()?, tx.clone(), stop.clone()));
-                (Net::Udp { socket, peer: UdpPeer::new(peer) }, Some(local))
+                (Net::Udp { socket, peer }, Some(local))
             }
             Bearer::Tcp { listen, peer } => {
                 let mut local = None;
@@ -77,7 +75,6 @@ impl Driver {
             }
         };
         let shim = options.impairment.clone().map(Shim::new);
-        let limits = InitLimits::new(options.init_budget_per_source);
         let driver = Driver {
             engine,
             options,
@@ -86,7 +83,6 @@ impl Driver {
             tx,
             net,
             shim,
-            limits,
             io: IoStats::default(),
             send_log: SendLog::default(),
             stop,
@@ -121,8 +117,8 @@ impl Driver {
 
     fn snapshot(&self) -> Snapshot {
         let bearer = match &self.net {
-            Net::Udp { peer, .. } => {
-                BearerState { connections: 0, current: peer.target().is_some(), dialing: false }
+            Net::Udp { .. } => {
+                BearerState { connections: 0, current: self.engine.peer_remote().is_some(), dialing: false }
             }
             Net::Tcp { links, .. } => links.state(),
         };
@@ -130,8 +126,8 @@ impl Driver {
     }
 
     fn run_loop(&mut self) -> Result<(), Error> {
-        if matches!(self.net, Net::Udp { .. }) {
-            self.engine.input(self.clock.now(), Input::LinkUp);
+        if let Net::Udp { peer, .. } = self.net {
+            self.engine.input(self.clock.now(), Input::LinkUp { peer: peer.map(Remote::Addr) });
         }
         loop {
             let now = self.clock.now();
@@ -176,8 +172,8 @@ impl Driver {
     /// Releases due shim PDUs, then drains the session and carries out its requests until
     /// nothing is left.
     fn pump(&mut self, now: Instant) -> Result<(), Error> {
-        while let Some(pdu) = self.shim.as_mut().and_then(|s| s.pop_due(now)) {
-            self.send_now(pdu);
+        while let Some((to, pdu)) = self.shim.as_mut().and_then(|s| s.pop_due_to(now)) {
+            self.send_now(to, pdu);
         }
         loop {
             self.engine.flush(now, &mut self.effects)?;
@@ -193,14 +189,14 @@ impl Driver {
 
     fn effect(&mut self, now: Instant, effect: Effect) {
         match effect {
-            Effect::Transmit(pdu) => match self.shim.as_mut() {
-                Some(shim) => shim.push(now, pdu),
-                None => self.send_now(pdu),
+            Effect::Transmit { to, pdu } => match self.shim.as_mut() {
+                Some(shim) => shim.push_to(now, to, pdu),
+                None => self.send_now(to, pdu),
             },
             Effect::Bearer(BearerRequest::Dial) => match &mut self.net {
                 Net::Udp { peer, .. } => {
-                    let answer = if peer.target().is_some() { Input::LinkUp } else { Input::DialFailed };
-                    self.engine.input(now, answer);
+                    let peer = peer.map(Remote::Addr);
+                    self.engine.input(now, Input::LinkUp { peer });
                 }
                 Net::Tcp { links, peer } => match peer {
                     Some(to) if links.start_dial() => {
@@ -221,18 +217,17 @@ impl Driver {
         }
     }
 
-    fn send_now(&mut self, pdu: Bytes) {
-        let sent = match &mut self.net {
-            Net::Udp { socket, peer } => {
-                peer.destination(&pdu).is_some_and(|to| match socket.send_to(&pdu, to) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        self.send_log.failed(to, &e);
-                        false
-                    }
-                })
-            }
-            Net::Tcp { links, .. } => links.send(frame::encode(&pdu)),
+    fn send_now(&mut self, to: Remote, pdu: Bytes) {
+        let sent = match (&mut self.net, to) {
+            (Net::Udp { socket, .. }, Remote::Addr(to)) => match socket.send_to(&pdu, to) {
+                Ok(_) => true,
+                Err(e) => {
+                    self.send_log.failed(to, &e);
+                    false
+                }
+            },
+            (Net::Udp { .. }, Remote::Conn(_)) => false,
+            (Net::Tcp { links, .. }, to) => links.send(to, frame::encode(&pdu)),
         };
         if sent {
             self.io.pdus_out += 1;
@@ -250,30 +245,21 @@ impl Driver {
             }
             Msg::Datagram { from, bytes } => {
                 self.io.pdus_in += 1;
-                if !self.limits.admit(now, from.ip(), &bytes) {
-                    self.io.inits_limited += 1;
-                    return Ok(());
-                }
-                let verdict = self.engine.pdu(now, bytes.clone());
-                if let Net::Udp { peer, .. } = &mut self.net {
-                    peer.after(verdict, from, &bytes);
-                }
-                if verdict != Verdict::Accepted {
+                let verdict = self.engine.pdu(now, Remote::Addr(from), bytes);
+                if !matches!(verdict, Some(Verdict::Accepted | Verdict::Answered)) {
                     self.io.pdus_refused += 1;
                 }
             }
-            Msg::Frame { conn, from, bytes } => {
+            Msg::Frame { conn, bytes } => {
                 self.io.pdus_in += 1;
-                if !self.limits.admit(now, from, &bytes) {
-                    self.io.inits_limited += 1;
-                    return Ok(());
-                }
-                let accepted = self.engine.pdu(now, bytes) == Verdict::Accepted;
-                if !accepted {
+                let verdict = self.engine.pdu(now, Remote::Conn(conn), bytes);
+                if !matches!(verdict, Some(Verdict::Accepted | Verdict::Answered)) {
                     self.io.pdus_refused += 1;
                 }
+                let peer = self.engine.peer_remote();
                 if let Net::Tcp { links, .. } = &mut self.net {
-                    let (input, garbage) = links.pdu(conn, accepted);
+                    let garbage = links.pdu(conn, verdict);
+                    let input = links.follow(peer);
                     let closed = if garbage {
                         tracing::debug!(conn, "dropping connection: only refused pdus");
                         self.io.connections_dropped += 1;

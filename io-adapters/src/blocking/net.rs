@@ -6,7 +6,7 @@
 //! recovers).
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
@@ -37,7 +37,6 @@ pub(crate) enum Msg {
     },
     Frame {
         conn: u64,
-        from: IpAddr,
         bytes: Bytes,
     },
     Accepted {
@@ -190,7 +189,6 @@ fn read_frames(conn: u64, mut stream: TcpStream, tx: SyncSender<Msg>, stop: Arc<
     let mut buf = vec![0u8; 32 * 1024];
     let mut last_frame = std::time::Instant::now();
     let mut garbage = false;
-    let from = stream.peer_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
     while !stop.load(Ordering::Relaxed) {
         match stream.read(&mut buf) {
             Ok(0) => break,
@@ -200,7 +198,7 @@ fn read_frames(conn: u64, mut stream: TcpStream, tx: SyncSender<Msg>, stop: Arc<
                     match decoder.next_frame() {
                         Ok(Some(bytes)) => {
                             last_frame = std::time::Instant::now();
-                            if tx.send(Msg::Frame { conn, from, bytes }).is_err() {
+                            if tx.send(Msg::Frame { conn, bytes }).is_err() {
                                 return;
                             }
                         }

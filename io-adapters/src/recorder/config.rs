@@ -72,6 +72,9 @@ pub(crate) fn encode(c: &Config, o: &mut Out) {
     o.var(c.reset_budget.per_second.into());
     o.var(c.max_auth_failures.into());
     o.var(c.idempotency_window.into());
+    o.var(c.source_limits.budget.burst.into());
+    o.var(c.source_limits.budget.per_second.into());
+    o.var(c.source_limits.max_sources.into());
 }
 
 /// Reads a configuration written by [`encode`], completing it with `psk`.
@@ -123,6 +126,9 @@ pub(crate) fn decode(i: &mut In<'_>, psk: Psk) -> Result<Config, Malformed> {
     c.reset_budget.per_second = i.var_u32("reset budget")?;
     c.max_auth_failures = i.var_u32("max_auth_failures")?;
     c.idempotency_window = i.var_u32("idempotency_window")?;
+    c.source_limits.budget.burst = i.var_u32("source limits")?;
+    c.source_limits.budget.per_second = i.var_u32("source limits")?;
+    c.source_limits.max_sources = i.var_u32("source limits")?;
     Ok(c)
 }
 

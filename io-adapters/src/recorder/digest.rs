@@ -53,14 +53,15 @@ impl Hasher for Digest {
     }
 }
 
-/// A short code for the result of one input: 0 for `Ok`, otherwise a nonzero hash of the
-/// refusal (so a replay that refuses differently, or not at all, shows at that input).
-pub(crate) fn result_code<E: std::fmt::Debug>(result: &Result<(), E>) -> u64 {
+/// A short code for the result of one input: 0 for `Ok(Verdict::Accepted)`, otherwise a
+/// nonzero hash of the verdict or the refusal (so a replay that answers, drops or refuses
+/// differently, or not at all, shows at that input).
+pub(crate) fn result_code<E: std::fmt::Debug>(result: &Result<assoc_core::Verdict, E>) -> u64 {
     match result {
-        Ok(()) => 0,
-        Err(e) => {
+        Ok(assoc_core::Verdict::Accepted) => 0,
+        other => {
             let mut d = Digest::default();
-            d.add(format!("{e:?}").as_str());
+            d.add(format!("{other:?}").as_str());
             d.value() | 1
         }
     }
@@ -88,8 +89,12 @@ mod tests {
     }
 
     #[test]
-    fn results_code_to_zero_only_when_ok() {
-        assert_eq!(result_code::<u8>(&Ok(())), 0);
+    fn results_code_to_zero_only_when_accepted() {
+        use assoc_core::{DropReason, Verdict};
+        assert_eq!(result_code::<u8>(&Ok(Verdict::Accepted)), 0);
+        assert_ne!(result_code::<u8>(&Ok(Verdict::Answered)), 0);
+        let dropped = |r| result_code::<u8>(&Ok(Verdict::Dropped(r)));
+        assert_ne!(dropped(DropReason::Stale), dropped(DropReason::BadAuth), "drops differ by reason");
         assert_ne!(result_code(&Err(3u8)), 0);
         assert_ne!(result_code(&Err(3u8)), result_code(&Err(4u8)));
     }

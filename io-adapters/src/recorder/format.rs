@@ -1,4 +1,4 @@
-//! The recording format, version 1.
+//! The recording format, version 2 (version 1 had no remotes).
 //!
 //! A recording is one or more files (the current one and its rotated predecessors). Each
 //! file starts with a header — the magic `ASSOCREC`, the format version (one byte) and the
@@ -8,17 +8,22 @@
 //! entry  = tag:u8  len:varint  payload[len]
 //! Start  (1) = seed:u64le  psk_fingerprint:u64le  config:blob  store…   a session (re)started
 //! Input  (2) = at_delta:varint  result:varint  kind:u8  body…           one input handed to the core
+//!
+//! remote = 0 ip:4 port:u16le | 1 ip:16 port:u16le flowinfo:varint scope:varint | 2 conn:varint
+//! Datagram body = remote bytes…;  LinkUp body = 0 | 1 remote
 //! Drain  (3) = outputs:varint  digest:u64le  deadline:opt-varint        outputs drained until none
 //! ```
 //!
 //! `at_delta` is the input's time in microseconds minus the previous input's, modulo 2^64
 //! (the first input after a `Start` counts from zero; the running time carries across
 //! rotated parts, so a part whose incarnation started in a part rotated away is skipped). `result` is 0 when
-//! the core accepted the input, else a hash of its refusal. A `Drain`'s digest covers every
+//! the core accepted the input, else a hash of its verdict or refusal. A `Drain`'s digest covers every
 //! output polled since the previous drain and the deadline after it; replay recomputes it.
 //! Integers in digests are hashed in native byte order: replay on the build that recorded.
 
-use assoc_core::{Ack, Config, Input, Instant, MessageId, Priority, Psk, SessionStore, Submission};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+use assoc_core::{Ack, Config, Input, Instant, MessageId, Priority, Psk, Remote, SessionStore, Submission};
 
 use super::bytes::{In, Malformed, Out};
 use super::{config, snapshot};
@@ -26,7 +31,7 @@ use super::{config, snapshot};
 /// The file magic.
 pub const MAGIC: &[u8; 8] = b"ASSOCREC";
 /// The format version this build writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 const TAG_START: u8 = 1;
 const TAG_INPUT: u8 = 2;
@@ -210,16 +215,26 @@ const KIND_UNKNOWN: u8 = 255;
 
 fn encode_input(input: &Input, p: &mut Out) -> bool {
     match input {
-        Input::Datagram(b) => {
+        Input::Datagram { from, datagram } => {
             p.u8(0);
-            p.0.extend_from_slice(b);
+            encode_remote(*from, p);
+            p.0.extend_from_slice(datagram);
         }
         Input::Timeout => p.u8(1),
         Input::Persisted { upto } => {
             p.u8(2);
             p.var(*upto);
         }
-        Input::LinkUp => p.u8(3),
+        Input::LinkUp { peer } => {
+            p.u8(3);
+            match peer {
+                None => p.u8(0),
+                Some(r) => {
+                    p.u8(1);
+                    encode_remote(*r, p);
+                }
+            }
+        }
         Input::LinkDown => p.u8(4),
         Input::DialFailed => p.u8(5),
         Input::Open => p.u8(6),
@@ -252,13 +267,67 @@ fn encode_input(input: &Input, p: &mut Out) -> bool {
     true
 }
 
+fn encode_remote(r: Remote, p: &mut Out) {
+    match r {
+        Remote::Addr(SocketAddr::V4(a)) => {
+            p.u8(0);
+            p.0.extend_from_slice(&a.ip().octets());
+            p.0.extend_from_slice(&a.port().to_le_bytes());
+        }
+        Remote::Addr(SocketAddr::V6(a)) => {
+            p.u8(1);
+            p.0.extend_from_slice(&a.ip().octets());
+            p.0.extend_from_slice(&a.port().to_le_bytes());
+            p.var(a.flowinfo().into());
+            p.var(a.scope_id().into());
+        }
+        Remote::Conn(c) => {
+            p.u8(2);
+            p.var(c);
+        }
+    }
+}
+
+fn decode_remote(i: &mut In<'_>) -> Result<Remote, Malformed> {
+    let port = |i: &mut In<'_>| -> Result<u16, Malformed> {
+        let b = i.take(2, "remote port")?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    };
+    Ok(match i.u8("remote")? {
+        0 => {
+            let ip: [u8; 4] =
+                i.take(4, "remote address")?.try_into().map_err(|_| Malformed("remote address"))?;
+            Remote::Addr(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port(i)?)))
+        }
+        1 => {
+            let ip: [u8; 16] =
+                i.take(16, "remote address")?.try_into().map_err(|_| Malformed("remote address"))?;
+            let port = port(i)?;
+            let flow = i.var_u32("remote flowinfo")?;
+            let scope = i.var_u32("remote scope")?;
+            Remote::Addr(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port, flow, scope)))
+        }
+        2 => Remote::Conn(i.var("remote connection")?),
+        _ => return Err(Malformed("remote")),
+    })
+}
+
 fn decode_input(i: &mut In<'_>) -> Result<Input, Malformed> {
     let rest = |i: &mut In<'_>| bytes::Bytes::copy_from_slice(std::mem::take(&mut i.buf));
     Ok(match i.u8("input kind")? {
-        0 => Input::Datagram(rest(i)),
+        0 => {
+            let from = decode_remote(i)?;
+            Input::Datagram { from, datagram: rest(i) }
+        }
         1 => Input::Timeout,
         2 => Input::Persisted { upto: i.var("persisted")? },
-        3 => Input::LinkUp,
+        3 => Input::LinkUp {
+            peer: match i.u8("link up")? {
+                0 => None,
+                1 => Some(decode_remote(i)?),
+                _ => return Err(Malformed("link up")),
+            },
+        },
         4 => Input::LinkDown,
         5 => Input::DialFailed,
         6 => Input::Open,

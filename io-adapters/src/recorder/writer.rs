@@ -81,7 +81,12 @@ impl Recorder {
     }
 
     /// Records one input and the core's answer to it.
-    pub(crate) fn input(&mut self, at: Instant, input: &Input, result: &Result<(), InputError>) {
+    pub(crate) fn input(
+        &mut self,
+        at: Instant,
+        input: &Input,
+        result: &Result<assoc_core::Verdict, InputError>,
+    ) {
         if self.failed {
             return;
         }

@@ -3,10 +3,10 @@
 //! and a single reusable sleep set to the next deadline. After every wake-up it reads the
 //! clock instead of trusting the sleep.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration as StdDuration;
 
-use assoc_core::{BearerRequest, Input, Instant};
+use assoc_core::{BearerRequest, Input, Instant, Remote, Verdict};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -16,10 +16,9 @@ use tokio::task::AbortHandle;
 
 use crate::api::{Bearer, BearerState, Error, IoStats, Options, Snapshot};
 use crate::clock::Clock;
-use crate::engine::{Command, Effect, Engine, Verdict};
+use crate::engine::{Command, Effect, Engine};
 use crate::frame;
-use crate::limits::InitLimits;
-use crate::links::{ConnHandle, Links, UdpPeer};
+use crate::links::{ConnHandle, Links};
 use crate::send_log::SendLog;
 use crate::shim::Shim;
 
@@ -32,7 +31,7 @@ const CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(5);
 
 /// What connection tasks report to the driver.
 pub(crate) enum NetMsg {
-    Frame { conn: u64, from: IpAddr, bytes: Bytes },
+    Frame { conn: u64, bytes: Bytes },
     Dialed { conn: u64, result: std::io::Result<TcpStream> },
     Closed { conn: u64, garbage: bool },
 }
@@ -55,7 +54,7 @@ impl ConnHandle for TokioConn {
 }
 
 enum Net {
-    Udp { socket: UdpSocket, peer: UdpPeer },
+    Udp { socket: UdpSocket, peer: Option<SocketAddr> },
     Tcp { listener: Option<TcpListener>, links: Links<TokioConn>, peer: Option<SocketAddr> },
 }
 
@@ -75,8 +74,7 @@ pub(crate) struct Driver {
     net_tx: mpsc::Sender<NetMsg>,
     net_rx: mpsc::Receiver<NetMsg>,
     net: Net,
-    shim: Option<Shim>,
-    limits: InitLimits,
+    shim: Option<Shim<Remote>>,
     io: IoStats,
     send_log: SendLog,
     next_conn: u64,
@@ -95,7 +93,7 @@ impl Driver {
                 let socket =
                     UdpSocket::bind(bind).await.map_err(|source| Error::Bind { addr: bind, source })?;
                 let local = socket.local_addr()?;
-                (Net::Udp { socket, peer: UdpPeer::new(peer) }, Some(local))
+                (Net::Udp { socket, peer }, Some(local))
             }
             Bearer::Tcp { listen, peer } => {
                 let listener = match listen {
@@ -110,7 +108,6 @@ impl Driver {
         };
         let (net_tx, net_rx) = mpsc::channel(4096);
         let shim = options.impairment.clone().map(Shim::new);
-        let limits = InitLimits::new(options.init_budget_per_source);
         let driver = Driver {
             engine,
             options,
@@ -120,7 +117,6 @@ impl Driver {
             net_rx,
             net,
             shim,
-            limits,
             io: IoStats::default(),
             send_log: SendLog::default(),
             next_conn: 1,
@@ -142,8 +138,8 @@ impl Driver {
 
     fn snapshot(&self) -> Snapshot {
         let bearer = match &self.net {
-            Net::Udp { peer, .. } => {
-                BearerState { connections: 0, current: peer.target().is_some(), dialing: false }
+            Net::Udp { .. } => {
+                BearerState { connections: 0, current: self.engine.peer_remote().is_some(), dialing: false }
             }
             Net::Tcp { links, .. } => links.state(),
         };
@@ -151,8 +147,8 @@ impl Driver {
     }
 
     async fn run_loop(&mut self) -> Result<(), Error> {
-        if matches!(self.net, Net::Udp { .. }) {
-            self.engine.input(self.clock.now(), Input::LinkUp);
+        if let Net::Udp { peer, .. } = self.net {
+            self.engine.input(self.clock.now(), Input::LinkUp { peer: peer.map(Remote::Addr) });
         }
         let far = || tokio::time::Instant::now() + StdDuration::from_secs(86_400);
         let sleep = tokio::time::sleep_until(far());
@@ -221,16 +217,9 @@ impl Driver {
             Wake::Udp(Ok((n, from))) => {
                 self.io.pdus_in += 1;
                 let bytes = Bytes::copy_from_slice(&buf[..n]);
-                if !self.limits.admit(now, from.ip(), &bytes) {
-                    self.io.inits_limited += 1;
-                    return Ok(());
-                }
-                let verdict = self.engine.pdu(now, bytes.clone());
-                if verdict != Verdict::Accepted {
+                let verdict = self.engine.pdu(now, Remote::Addr(from), bytes);
+                if !matches!(verdict, Some(Verdict::Accepted | Verdict::Answered)) {
                     self.io.pdus_refused += 1;
-                }
-                if let Net::Udp { peer, .. } = &mut self.net {
-                    peer.after(verdict, from, &bytes);
                 }
             }
             Wake::Udp(Err(e)) => {
@@ -260,18 +249,16 @@ impl Driver {
 
     fn net_msg(&mut self, now: Instant, msg: NetMsg) {
         match msg {
-            NetMsg::Frame { conn, from, bytes } => {
+            NetMsg::Frame { conn, bytes } => {
                 self.io.pdus_in += 1;
-                if !self.limits.admit(now, from, &bytes) {
-                    self.io.inits_limited += 1;
-                    return;
-                }
-                let accepted = self.engine.pdu(now, bytes) == Verdict::Accepted;
-                if !accepted {
+                let verdict = self.engine.pdu(now, Remote::Conn(conn), bytes);
+                if !matches!(verdict, Some(Verdict::Accepted | Verdict::Answered)) {
                     self.io.pdus_refused += 1;
                 }
+                let peer = self.engine.peer_remote();
                 if let Net::Tcp { links, .. } = &mut self.net {
-                    let (input, garbage) = links.pdu(conn, accepted);
+                    let garbage = links.pdu(conn, verdict);
+                    let input = links.follow(peer);
                     let closed = if garbage {
                         tracing::debug!(conn, "dropping connection: only refused pdus");
                         self.io.connections_dropped += 1;
@@ -333,8 +320,8 @@ impl Driver {
     /// Releases due shim PDUs, then drains the session and carries out its requests until
     /// nothing is left.
     fn pump(&mut self, now: Instant) -> Result<(), Error> {
-        while let Some(pdu) = self.shim.as_mut().and_then(|s| s.pop_due(now)) {
-            self.send_now(pdu);
+        while let Some((to, pdu)) = self.shim.as_mut().and_then(|s| s.pop_due_to(now)) {
+            self.send_now(to, pdu);
         }
         loop {
             flush_blocking(&mut self.engine, now, &mut self.effects)?;
@@ -350,16 +337,16 @@ impl Driver {
 
     fn effect(&mut self, now: Instant, effect: Effect) {
         match effect {
-            Effect::Transmit(pdu) => match self.shim.as_mut() {
-                Some(shim) => shim.push(now, pdu),
-                None => self.send_now(pdu),
+            Effect::Transmit { to, pdu } => match self.shim.as_mut() {
+                Some(shim) => shim.push_to(now, to, pdu),
+                None => self.send_now(to, pdu),
             },
             Effect::Bearer(BearerRequest::Dial) => {
                 let conn = self.next_conn();
                 match &mut self.net {
                     Net::Udp { peer, .. } => {
-                        let answer = if peer.target().is_some() { Input::LinkUp } else { Input::DialFailed };
-                        self.engine.input(now, answer);
+                        let peer = peer.map(Remote::Addr);
+                        self.engine.input(now, Input::LinkUp { peer });
                     }
                     Net::Tcp { links, peer, .. } => match peer {
                         Some(to) if links.start_dial() => {
@@ -389,18 +376,17 @@ impl Driver {
         }
     }
 
-    fn send_now(&mut self, pdu: Bytes) {
-        let sent = match &mut self.net {
-            Net::Udp { socket, peer } => {
-                peer.destination(&pdu).is_some_and(|to| match socket.try_send_to(&pdu, to) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        self.send_log.failed(to, &e);
-                        false
-                    }
-                })
-            }
-            Net::Tcp { links, .. } => links.send(frame::encode(&pdu)),
+    fn send_now(&mut self, to: Remote, pdu: Bytes) {
+        let sent = match (&mut self.net, to) {
+            (Net::Udp { socket, .. }, Remote::Addr(to)) => match socket.try_send_to(&pdu, to) {
+                Ok(_) => true,
+                Err(e) => {
+                    self.send_log.failed(to, &e);
+                    false
+                }
+            },
+            (Net::Udp { .. }, Remote::Conn(_)) => false,
+            (Net::Tcp { links, .. }, to) => links.send(to, frame::encode(&pdu)),
         };
         if sent {
             self.io.pdus_out += 1;
@@ -465,7 +451,6 @@ async fn read_frames(conn: u64, mut rd: OwnedReadHalf, tx: mpsc::Sender<NetMsg>,
     let mut decoder = frame::Decoder::new();
     let mut buf = vec![0u8; 32 * 1024];
     let mut deadline = tokio::time::Instant::now() + idle;
-    let from = rd.peer_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
     let garbage = loop {
         let n = match tokio::time::timeout_at(deadline, rd.read(&mut buf)).await {
             Err(_) => {
@@ -480,7 +465,7 @@ async fn read_frames(conn: u64, mut rd: OwnedReadHalf, tx: mpsc::Sender<NetMsg>,
             match decoder.next_frame() {
                 Ok(Some(bytes)) => {
                     deadline = tokio::time::Instant::now() + idle;
-                    if tx.send(NetMsg::Frame { conn, from, bytes }).await.is_err() {
+                    if tx.send(NetMsg::Frame { conn, bytes }).await.is_err() {
                         return;
                     }
                 }
