@@ -319,3 +319,33 @@ fn association_traffic_never_follows_an_injector() {
         assert!(ty(d) != PduType::Packet, "session {sid} sent association traffic to the stranger");
     }
 }
+
+#[test]
+fn the_hub_opens_to_a_configured_remote_and_not_to_an_unknown_one() {
+    let configs = star_configs(2, Suite::Symbolic);
+    let mut ep = Endpoint::new(EndpointConfig::default(), 4).unwrap();
+    let there = Remote::Conn(41);
+    ep.add_peer(configs[0].0.clone(), Some(there)).unwrap();
+    ep.add_peer(configs[1].0.clone(), None).unwrap();
+    let now = Instant::ZERO;
+    let mut sent = Vec::new();
+    for sid in [1, 2] {
+        ep.restore(now, sid, Default::default()).unwrap();
+        ep.submit(now, sid, submission(sid.into())).unwrap();
+        // Persist every record at once; the session's timers open the association.
+        for _ in 0..10 {
+            while let Some((s, out)) = ep.poll_output() {
+                match out {
+                    Output::Persist { seq, .. } => {
+                        ep.session_input(now, s, Input::Persisted { upto: seq }).unwrap();
+                    }
+                    Output::Transmit(t) => sent.push((s, t.to, ty(&t.datagram))),
+                    _ => {}
+                }
+            }
+            ep.handle_timeout(ep.poll_timeout().unwrap_or(now));
+        }
+    }
+    assert!(sent.contains(&(1, there, PduType::Init)), "{sent:?}");
+    assert!(sent.iter().all(|(s, to, _)| *s == 1 && *to == there), "peer 2 has no address yet: {sent:?}");
+}
