@@ -180,7 +180,7 @@ pub enum EndpointError {
 }
 
 /// What the endpoint itself did, for operators and tests (each session has its own
-/// [`Stats`](crate::Stats)). Counters saturate.
+/// [`Stats`](crate::Stats)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndpointStats {
     /// Datagrams handed to [`Endpoint::handle_datagram`](super::Endpoint::handle_datagram).
