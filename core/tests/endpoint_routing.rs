@@ -349,3 +349,22 @@ fn the_hub_opens_to_a_configured_remote_and_not_to_an_unknown_one() {
     assert!(sent.contains(&(1, there, PduType::Init)), "{sent:?}");
     assert!(sent.iter().all(|(s, to, _)| *s == 1 && *to == there), "peer 2 has no address yet: {sent:?}");
 }
+
+#[test]
+fn with_keepalives_a_full_endpoint_releases_an_idle_association_to_make_room() {
+    // Default timers: keepalives hold an idle association up for ever.
+    let cfg = EndpointConfig { max_live_sessions: 1, ..EndpointConfig::default() };
+    let mut configs = star_configs(2, Suite::Symbolic);
+    for (h, r) in &mut configs {
+        for c in [h, r] {
+            c.max_open_retries = 1000;
+        }
+    }
+    let mut st = Star::new(cfg, configs, 5);
+    st.remote_input(1, Input::Submit(submission(1)));
+    assert!(st.run_until(50, |s| delivered(&s.hub_events, 1) == [1]));
+    st.remote_input(2, Input::Submit(submission(2)));
+    assert!(st.run_until(1000, |s| delivered(&s.hub_events, 2) == [2]), "peer1 got its turn");
+    assert!(st.endpoint.stats().released_for_room >= 1);
+    assert!(st.endpoint.live_sessions() <= 1);
+}

@@ -33,7 +33,9 @@
 //! dropped from memory when its outputs are drained (after a release, that is once its
 //! disconnect delay has passed). The endpoint keeps its config and persisted epoch; its
 //! store stays with the driver. Memory holds at most
-//! [`EndpointConfig::max_live_sessions`] sessions.
+//! [`EndpointConfig::max_live_sessions`] sessions; when a restore finds them all busy it
+//! is refused, and one session that holds nothing but an established association is
+//! released so that a later try finds room.
 //!
 //! ## A run loop
 //!
@@ -303,6 +305,9 @@ impl Endpoint {
             Some(p) => (p.cfg.clone(), p.remote),
         };
         if self.live >= self.cfg.max_live_sessions && !self.evict_one_lingering() {
+            // Make room for the next try: release one association nobody needs (it leaves
+            // memory once drained and its disconnect delay has passed).
+            self.release_one_idle(now);
             self.stats.full += 1;
             return Err(EndpointError::Full { live: self.live });
         }
@@ -432,6 +437,18 @@ impl Endpoint {
             self.stats.evictions += 1;
         }
         self.schedule.remove(sid);
+    }
+
+    /// Releases the association of one session that holds nothing but it (the one whose
+    /// deadline is due first), so that memory frees up when every session is busy.
+    fn release_one_idle(&mut self, now: Instant) {
+        let idle = self.schedule.by_deadline().find(
+            |sid| matches!(self.peers.get(sid), Some(Peer { slot: Slot::Live(s), .. }) if s.releasable()),
+        );
+        if let Some(sid) = idle {
+            self.stats.released_for_room += 1;
+            let _ = self.feed_session(now, sid, Input::Release);
+        }
     }
 
     /// Evicts the session, idle but for its disconnect timer, whose timer is due first.

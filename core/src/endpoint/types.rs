@@ -207,4 +207,6 @@ pub struct EndpointStats {
     pub evictions: u64,
     /// Restores refused because memory was full of busy sessions.
     pub full: u64,
+    /// Idle associations released to make room for a refused restore.
+    pub released_for_room: u64,
 }

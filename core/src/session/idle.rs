@@ -3,6 +3,7 @@
 //! answers INITs with while the session is not in memory.
 
 use super::Session;
+use crate::association::Phase;
 use crate::crypto::Key;
 use crate::sender::Sender;
 use crate::timer::Timer;
@@ -46,5 +47,18 @@ impl Session {
         } else {
             Idleness::Quiet
         }
+    }
+
+    /// Whether the session only holds an established association nobody needs: not held
+    /// open, nothing in flight, no message, no unacknowledged event, no queued output.
+    /// Releasing it loses nothing (keepalives alone would hold it up for ever).
+    pub(crate) fn releasable(&self) -> bool {
+        self.assoc.as_ref().is_some_and(|a| a.phase == Phase::Established && !a.has_in_flight())
+            && self.attempt.is_none()
+            && !self.hold_open
+            && self.outbox.len() == 0
+            && !Sender::has_work(&self.store)
+            && self.store.inbox.is_empty()
+            && self.store.outcomes.is_empty()
     }
 }
