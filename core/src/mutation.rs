@@ -81,7 +81,7 @@ pub enum Mutation {
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 20] = [
+    pub const ALL: [Mutation; 21] = [
         Mutation::ResponderKeyedByPeer,
         Mutation::NoEpochCheck,
         Mutation::AckBeforeFsync,
@@ -102,6 +102,7 @@ impl Mutation {
         Mutation::IgnoreIdempotencyKey,
         Mutation::IgnoreReset,
         Mutation::AcceptUnverifiedReset,
+        Mutation::RemoteFollowsAnyAccepted,
     ];
 
     /// A stable name, for command lines and reports.

@@ -20,7 +20,12 @@
 //! * [`Clock`]: microseconds since the UNIX epoch, monotone within the process, because
 //!   the core persists deadlines.
 //!
-//! ## The driver loop (both drivers)
+//! ## The driver loop (both drivers, one shared implementation: `pump.rs`)
+//!
+//! The drivers only read sockets and spawn threads or tasks. Everything else — feeding each
+//! PDU with its source (`Remote`) to the core, sending each transmit to the remote the core
+//! names, dialling, link bookkeeping — is one module both use; no driver parses a PDU or
+//! decides which address is the peer.
 //!
 //! ```text
 //! loop {
@@ -48,6 +53,8 @@ mod engine;
 pub mod frame;
 #[cfg(any(feature = "std", feature = "tokio"))]
 mod links;
+#[cfg(any(feature = "std", feature = "tokio"))]
+mod pump;
 pub mod recorder;
 #[cfg(any(feature = "std", feature = "tokio"))]
 mod send_log;

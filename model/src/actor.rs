@@ -53,13 +53,20 @@ pub enum ModelTimer {
     /// The application aborts the association (`Input::Abort`; once, if the preset lets
     /// this side abort, while an association is usable).
     Abort,
+    /// The attacker node injects, from its own remote ([`ATTACKER`]), the last PDU it saw
+    /// delivered to this side (only in presets with an attacker).
+    Inject,
 }
+
+/// The attacker's node: never an actor, only a remote that PDUs come from (it sees the
+/// wire and replays what it saw) and that answers go to (and are lost to the pair).
+pub const ATTACKER: usize = 2;
 
 impl ModelTimer {
     /// Whether firing this timer is an environment fault rather than progress. AG EF looks
     /// for a path to the goal without further faults.
     pub fn is_fault(self) -> bool {
-        matches!(self, ModelTimer::DialFail | ModelTimer::LinkDrop)
+        matches!(self, ModelTimer::DialFail | ModelTimer::LinkDrop | ModelTimer::Inject)
     }
 }
 
@@ -268,6 +275,9 @@ pub struct SideState {
     pub disk: Disk,
     /// The last association established in memory by this incarnation.
     pub last_seen: Option<AssocId>,
+    /// The attacker's memory: the last PDU it saw delivered to this side (attacker presets
+    /// only; otherwise always `None`).
+    pub overheard: Option<Pdu>,
 }
 
 impl SideState {
@@ -406,6 +416,9 @@ pub struct Side {
     pub abort: bool,
     /// This side's index (0 or 1), for [`content`].
     pub index: usize,
+    /// Whether an attacker node sees the PDUs delivered to this side and may replay the
+    /// last one at it from its own remote ([`ModelTimer::Inject`]).
+    pub attacker: bool,
 }
 
 /// The content of message `app_id` submitted by side `side`: `len` bytes that differ by
@@ -468,7 +481,14 @@ impl Side {
         let session =
             Session::restore(self.cfg.clone(), st.disk.store.clone(), self.seed(st.disk.store.epoch))
                 .expect("model configurations are valid");
-        SideState { session, in_fsync: VecDeque::new(), disk: st.disk.clone(), last_seen: None }
+        SideState {
+            session,
+            in_fsync: VecDeque::new(),
+            disk: st.disk.clone(),
+            last_seen: None,
+            // A restart begins with a fresh attacker memory too (see `on_start`).
+            overheard: None,
+        }
     }
 
     /// The stateright timers that should be armed for `st`.
@@ -492,6 +512,9 @@ impl Side {
         }
         if !st.in_fsync.is_empty() {
             t.insert(ModelTimer::Fsync);
+        }
+        if self.attacker && st.overheard.is_some() && st.session.link() == LinkState::Up {
+            t.insert(ModelTimer::Inject);
         }
         match st.session.link() {
             LinkState::Up => {
@@ -546,6 +569,8 @@ impl Side {
                 match out {
                     Output::Persist { seq, record } => st.in_fsync.push_back((seq, record)),
                     // No bearer, no datagram: drivers drop what they cannot send.
+                    // An answer to the attacker's remote: the attacker has it, the pair does not.
+                    Output::Transmit(t) if t.to != remote(self.peer) => {}
                     Output::Transmit(t) if st.session.link() == LinkState::Up => {
                         let pdu = Pdu::decode(&t.datagram).expect("the core only transmits canonical PDUs");
                         note_sent(&mut st.disk.ghost, &pdu);
@@ -655,6 +680,9 @@ impl Side {
                 if st.session.link() != LinkState::Up {
                     return; // no bearer: nothing arrives
                 }
+                if self.attacker {
+                    st.overheard = Some(pdu.clone());
+                }
                 self.input(&mut st, Input::Datagram { from: remote(src), datagram: pdu.to_bytes() }, o);
             }
             Stimulus::Timer(ModelTimer::Core(t)) => {
@@ -672,6 +700,12 @@ impl Side {
                 self.input(&mut st, Input::LinkUp { peer: Some(remote(self.peer)) }, o)
             }
             Stimulus::Timer(ModelTimer::DialFail) => self.input(&mut st, Input::DialFailed, o),
+            Stimulus::Timer(ModelTimer::Inject) => {
+                if let Some(pdu) = st.overheard.clone().filter(|_| st.session.link() == LinkState::Up) {
+                    let from = remote(Id::from(ATTACKER));
+                    self.input(&mut st, Input::Datagram { from, datagram: pdu.to_bytes() }, o);
+                }
+            }
             Stimulus::Timer(ModelTimer::Release) => {
                 st.disk.ghost.released = true;
                 self.input(&mut st, Input::Release, o);
@@ -735,7 +769,7 @@ impl Actor for Side {
         }
         let session = Session::restore(self.cfg.clone(), disk.store.clone(), self.seed(disk.store.epoch))
             .expect("model configurations are valid");
-        let mut st = SideState { session, in_fsync: VecDeque::new(), disk, last_seen: None };
+        let mut st = SideState { session, in_fsync: VecDeque::new(), disk, last_seen: None, overheard: None };
         // The bearer (a bound socket) is up; the application re-issues its commands.
         self.input(&mut st, Input::LinkUp { peer: Some(remote(self.peer)) }, o);
         if self.wants_open(&st) {

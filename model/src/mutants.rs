@@ -8,8 +8,8 @@ use assoc_core::mutation::{Mutation, Mutations};
 
 use crate::check::{self, Options, Outcome, Report};
 use crate::preset::{
-    Preset, CI, CI_ABORT, CI_CANCEL, CI_CRASH_MSG, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_MSG_CRASH, CI_RELEASE,
-    CI_RESET, CI_RESUME, CI_TWO,
+    Preset, CI, CI_ABORT, CI_ATTACKER, CI_CANCEL, CI_CRASH_MSG, CI_EXPIRY, CI_LOSSY, CI_MSG, CI_MSG_CRASH,
+    CI_RELEASE, CI_RESET, CI_RESUME, CI_TWO,
 };
 
 /// The preset on which mutation `m` is checked: the smallest whose workload and
@@ -32,7 +32,7 @@ pub fn preset_for(m: Mutation) -> &'static Preset {
         // A peer restarting under an established association.
         Mutation::IgnoreReset | Mutation::AcceptUnverifiedReset => &CI_RESET,
         // An attacker node that replays what it saw from its own remote.
-        Mutation::RemoteFollowsAnyAccepted => &CI,
+        Mutation::RemoteFollowsAnyAccepted => &CI_ATTACKER,
         // Handshake and epoch bookkeeping: the association-level preset.
         Mutation::ResponderEpochNotRecorded | Mutation::EpochNotAdopted | Mutation::SwappedInitiatorTags => {
             &CI

@@ -151,6 +151,9 @@ pub struct Preset {
     pub max_datagram: u16,
     /// `params.msg_window` of both sides.
     pub msg_window: u16,
+    /// Whether an attacker node overhears what is delivered to each side and may replay
+    /// it from its own remote (`ModelTimer::Inject`).
+    pub attacker: bool,
 }
 
 /// The CI preset: the opener's disruptions (its crash, its link drop) and the
@@ -179,6 +182,7 @@ pub const CI: Preset = Preset {
     abort: [false, false],
     max_datagram: 1400,
     msg_window: 2,
+    attacker: false,
 };
 
 /// The CI preset for the answering side's disruptions (safety only: without keepalive
@@ -207,6 +211,7 @@ pub const CI_PEER_CRASH: Preset = Preset {
     abort: [false, false],
     max_datagram: 1400,
     msg_window: 2,
+    attacker: false,
 };
 
 /// The CI collision preset: both sides open at once.
@@ -234,6 +239,7 @@ pub const CI_COLLIDE: Preset = Preset {
     abort: [false, false],
     max_datagram: 1400,
     msg_window: 2,
+    attacker: false,
 };
 
 /// The CI preset with loss: a lost PDU is never replayed (on a lossless duplicating
@@ -262,6 +268,7 @@ pub const CI_LOSSY: Preset = Preset {
     abort: [false, false],
     max_datagram: 1400,
     msg_window: 2,
+    attacker: false,
 };
 
 /// The default preset of `check`: a few minutes in release. Messages both ways (alpha's
@@ -290,6 +297,7 @@ pub const STANDARD: Preset = Preset {
     abort: [false, false],
     max_datagram: 1400,
     msg_window: 2,
+    attacker: false,
 };
 
 /// The association-level preset of the first model (no messages): lossy, dial failures,
@@ -318,6 +326,7 @@ pub const ASSOC: Preset = Preset {
     abort: [false, false],
     max_datagram: 1400,
     msg_window: 2,
+    attacker: false,
 };
 
 /// A deep run: 2 messages each way (one in two segments), a crash and a link drop on each
@@ -346,6 +355,7 @@ pub const DEEP: Preset = Preset {
     abort: [false, false],
     max_datagram: 1400,
     msg_window: 2,
+    attacker: false,
 };
 
 /// alpha sends 1 one-segment message
@@ -373,6 +383,7 @@ pub const CI_MSG: Preset = Preset {
     abort: [false, false],
     max_datagram: 1400,
     msg_window: 2,
+    attacker: false,
 };
 
 /// alpha sends 1 two-segment message; alpha: 1 link drop
@@ -495,8 +506,18 @@ pub const COVERAGE: Preset = Preset {
     ..CI_MSG
 };
 
+/// ci with an attacker node: it overhears every PDU delivered to either side and may
+/// replay the last one at that side from its own remote (issue 14: the peer's remote must
+/// never follow it).
+pub const CI_ATTACKER: Preset = Preset {
+    name: "ci-attacker",
+    about: "ci, plus an attacker that replays the last PDU each side received from its own address",
+    attacker: true,
+    ..CI
+};
+
 /// Every preset (the CI presets first, roughly in size order).
-pub const ALL: [&Preset; 19] = [
+pub const ALL: [&Preset; 20] = [
     &CI,
     &CI_PEER_CRASH,
     &CI_COLLIDE,
@@ -515,6 +536,7 @@ pub const ALL: [&Preset; 19] = [
     &DEEP,
     &CI_CRASH_MSG,
     &CI_RESET,
+    &CI_ATTACKER,
     &COVERAGE,
 ];
 
@@ -580,6 +602,7 @@ impl Preset {
             abort: self.abort[i],
             index: i,
             peer_workload: self.workload[1 - i].to_vec(),
+            attacker: self.attacker,
         });
         let inner = ActorModel::new(self.clone(), ())
             .actors(sides)

@@ -57,7 +57,7 @@ pub const NO_STUCK_STATE_DOC: &str =
      reported to the application (no workload: both sides can still agree on a usable association)";
 
 /// Every stateright property of the model.
-pub const ALL: [Prop; 19] = [
+pub const ALL: [Prop; 20] = [
     Prop {
         expectation: Kind::Always,
         name: "association agreement",
@@ -194,7 +194,19 @@ pub const ALL: [Prop; 19] = [
         condition: resets_only_lost,
         applies: |p| p.crashes.iter().chain(&p.link_drops).any(|n| *n > 0),
     },
+    Prop {
+        expectation: Kind::Always,
+        name: "the peer's remote moves only on proof of the key",
+        doc: "a side's peer remote changes only on an authenticated PDU from that remote: the attacker, who only replays what it saw, never becomes it",
+        condition: remote_follows_only_proof,
+        applies: |p| p.attacker,
+    },
 ];
+
+fn remote_follows_only_proof(_: &AssocModel, s: &State) -> bool {
+    let attacker = Some(crate::actor::remote(stateright::actor::Id::from(crate::actor::ATTACKER)));
+    live(s).iter().flatten().all(|a| a.session.peer_remote() != attacker)
+}
 
 fn always(_: &Preset) -> bool {
     true

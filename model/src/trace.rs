@@ -83,6 +83,9 @@ pub fn action_line(a: &Action) -> String {
             ModelTimer::Release => format!("{}: application RELEASES the association", name(*id)),
             ModelTimer::Cancel => format!("{}: application CANCELS its first message", name(*id)),
             ModelTimer::Abort => format!("{}: application ABORTS the association", name(*id)),
+            ModelTimer::Inject => {
+                format!("{}: the ATTACKER replays what it last saw, from its own address", name(*id))
+            }
         },
         ActorModelAction::Crash(id) => format!("{} CRASHES (records in fsync are lost)", name(*id)),
         ActorModelAction::Recover(id) => format!("{} restarts from its disk", name(*id)),

@@ -115,6 +115,7 @@ impl<'a> Cursor<'a> {
             in_fsync: VecDeque::new(),
             disk: Disk::default(),
             last_seen: None,
+            overheard: None,
         };
         Ok(Cursor {
             rec,

@@ -157,3 +157,16 @@ fn abort_drops_in_flight_changes_a_fate() {
 fn swapped_initiator_tags_break_agreement() {
     caught(Mutation::SwappedInitiatorTags, "ci", "association agreement", 6);
 }
+
+/// The peer's remote follows anything not dropped (the drivers' old inference from `Ok`):
+/// an INIT the attacker replays from its own address is answered, and the responder then
+/// sends the association's traffic to the attacker.
+#[test]
+fn remote_follows_any_accepted_goes_to_the_attacker() {
+    caught(
+        Mutation::RemoteFollowsAnyAccepted,
+        "ci-attacker",
+        "the peer's remote moves only on proof of the key",
+        3,
+    );
+}

@@ -27,6 +27,11 @@ fn check_preset(p: &Preset, unique: usize) {
 }
 
 #[test]
+fn ci_attacker() {
+    check_preset(&preset::CI_ATTACKER, 21462);
+}
+
+#[test]
 fn ci() {
     check_preset(&preset::CI, 3651);
 }

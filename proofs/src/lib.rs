@@ -17,7 +17,7 @@ use assoc_model::mutants::MutantResult;
 use assoc_model::preset::{self, Preset};
 
 /// The presets small enough for CI, in table order.
-pub const CI_PRESETS: [&Preset; 12] = [
+pub const CI_PRESETS: [&Preset; 13] = [
     &preset::CI,
     &preset::CI_PEER_CRASH,
     &preset::CI_COLLIDE,
@@ -30,6 +30,7 @@ pub const CI_PRESETS: [&Preset; 12] = [
     &preset::CI_TWO,
     &preset::CI_RECV_CRASH,
     &preset::CI_ABORT,
+    &preset::CI_ATTACKER,
 ];
 
 /// The command that regenerates `RESULTS.md`.

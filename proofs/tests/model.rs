@@ -53,6 +53,7 @@ macro_rules! pairs {
 }
 
 const AGREEMENT: &str = "association agreement";
+const REMOTE_FOLLOWS_PROOF: &str = "the peer's remote moves only on proof of the key";
 const MONOTONE: &str = "epochs monotone";
 const NOT_BELOW_DISK: &str = "session epoch >= durable epoch";
 const RECORDED: &str = "association epoch <= session epoch";
@@ -229,6 +230,15 @@ pairs! {
     ci_recv_crash_app_id_once: "ci-recv-crash", APP_ID_ONCE;
     ci_recv_crash_resets: "ci-recv-crash", RESETS;
     ci_abort_app_id_once: "ci-abort", APP_ID_ONCE;
+    ci_attacker_agreement: "ci-attacker", AGREEMENT;
+    ci_attacker_monotone: "ci-attacker", MONOTONE;
+    ci_attacker_not_below_disk: "ci-attacker", NOT_BELOW_DISK;
+    ci_attacker_recorded: "ci-attacker", RECORDED;
+    ci_attacker_established: "ci-attacker", ESTABLISHED;
+    ci_attacker_reestablished: "ci-attacker", REESTABLISHED;
+    ci_attacker_resets: "ci-attacker", RESETS;
+    ci_attacker_no_stuck_state: "ci-attacker", NO_STUCK_STATE;
+    ci_attacker_remote_follows_proof: "ci-attacker", REMOTE_FOLLOWS_PROOF;
 }
 
 /// The pairs above are exactly the rows the CI presets check: a property added to the
@@ -285,6 +295,7 @@ caught! {
     deliver_out_of_order_is_caught: Mutation::DeliverOutOfOrder;
     abort_drops_in_flight_is_caught: Mutation::AbortDropsInFlight;
     swapped_initiator_tags_is_caught: Mutation::SwappedInitiatorTags;
+    remote_follows_any_accepted_is_caught: Mutation::RemoteFollowsAnyAccepted;
 }
 
 /// `RESULTS.md` is what the CI presets and the mutations give today.
