@@ -64,6 +64,8 @@ if want core; then
     step "core benchmarks (divan)"
     samples=$([[ $QUICK == 1 ]] && echo 5 || echo 20)
     nice cargo bench -p assoc-core --bench transfer -- --sample-count "$samples" | tee "$OUT/core.txt"
+    # Heap bytes of the many-peer endpoint (issue 17): exact counts, not timings.
+    nice cargo bench -p assoc-core --bench endpoint_memory | tee "$OUT/endpoint-memory.txt"
 fi
 
 # --- core, instruction counts (exactly repeatable, unlike wall-clock time) --------------

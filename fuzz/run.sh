@@ -30,7 +30,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(decode session pair store replay_window reassembly recording)
+TARGETS=(decode session pair endpoint store replay_window reassembly recording)
 TARGET_DIR=${FUZZ_TARGET_DIR:-fuzz/target}
 
 need_tools() {

@@ -146,6 +146,7 @@ mod arbitrary_support;
 mod association;
 pub mod config;
 pub mod crypto;
+pub mod endpoint;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzz_internals;
@@ -174,6 +175,7 @@ pub mod wire;
 pub use bytes;
 pub use config::{Config, ConfigError, DialPolicy};
 pub use crypto::{InitBudget, InitRateLimiter, Psk, PskError, Suite};
+pub use endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
 pub use io::{
     Ack, AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
     Verdict,

@@ -373,7 +373,6 @@ impl Outbox {
     }
 
     /// Whether every issued record is durable.
-    #[cfg(test)]
     pub(crate) fn all_durable(&self) -> bool {
         self.durable == self.issued
     }

@@ -14,6 +14,7 @@
 //! | [`decode`] | any bytes: decode never panics, decode∘encode is the identity, `encoded_len` and `Pdu::check` agree |
 //! | [`session`] | one session under any (time, `Input`) sequence: the driver contract and memory bounds |
 //! | [`pair`] | two sessions over a fuzzer-driven network with crashes and a misbehaving peer: safety after every step |
+//! | [`endpoint`] | one endpoint, up to 8 peers, replayed, re-addressed and corrupted datagrams: memory bound, delivery at most once in order, every peer served |
 //! | [`store`] | `SessionStore::apply` over any record sequence: idempotent and monotone |
 //! | [`recording`] | flight recordings from any bytes: a typed error or a replay that ends in a typed error, never a panic |
 //! | `replay_window` | the replay window against a set-and-floor oracle (`--cfg fuzzing` only) |
@@ -24,6 +25,7 @@
 
 pub mod common;
 pub mod decode;
+pub mod endpoint;
 pub mod pair;
 #[cfg(fuzzing)]
 pub mod reassembly;
@@ -51,6 +53,7 @@ pub const TARGETS: &[Target] = &[
     Target { name: "session", run: |d| run_bytes(d, session::run) },
     Target { name: "pair", run: |d| run_bytes(d, pair::run) },
     Target { name: "store", run: |d| run_bytes(d, store::run) },
+    Target { name: "endpoint", run: |d| run_bytes(d, endpoint::run) },
     Target { name: "recording", run: recording::run },
     #[cfg(fuzzing)]
     Target { name: "replay_window", run: |d| run_bytes(d, replay_window::run) },

@@ -99,6 +99,11 @@ fn pair() {
 }
 
 #[test]
+fn endpoint() {
+    replay("endpoint");
+}
+
+#[test]
 fn store() {
     replay("store");
 }

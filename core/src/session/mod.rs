@@ -6,9 +6,11 @@
 //! `handshake_io.rs` the receive path of handshake PDUs; `transfer.rs` the data phase.
 
 mod handshake_io;
+mod idle;
 mod reset;
 mod transfer;
 
+pub(crate) use idle::Idleness;
 pub use reset::RESET_LEN;
 
 use alloc::sync::Arc;
@@ -143,6 +145,12 @@ impl Session {
     /// ids they had before the crash.
     pub fn restore(config: Config, store: SessionStore, seed: u64) -> Result<Session, ConfigError> {
         config.validate()?;
+        Ok(Session::restore_validated(Arc::new(config), store, seed))
+    }
+
+    /// [`Session::restore`] with a shared, already validated config (an endpoint keeps one
+    /// per peer whether or not the session is in memory).
+    pub(crate) fn restore_validated(config: Arc<Config>, store: SessionStore, seed: u64) -> Session {
         let mut rng = Rng::new(seed ^ store.epoch.wrapping_mul(0xA076_1D64_78BD_642F));
         let mut secret = [0u8; 32];
         rng.fill(&mut secret);
@@ -151,7 +159,7 @@ impl Session {
         let reset_budget = Unobserved(InitRateLimiter::new(config.reset_budget));
         let source_limiter = Unobserved(SourceLimiter::new(config.source_limits));
         let mut session = Session {
-            cfg: Arc::new(config),
+            cfg: config,
             store,
             rng,
             cookie_secret: Key(secret),
@@ -179,7 +187,7 @@ impl Session {
             session.timers.set(Timer::OpenBackoff, Instant::ZERO);
         }
         session.report_unacknowledged();
-        Ok(session)
+        session
     }
 
     // ----- getters -----

@@ -11,8 +11,10 @@
 //! Used by the core's own tests, the fuzzers and the proofs; usable in your tests too.
 
 mod ledger;
+mod star;
 
 pub use ledger::Ledger;
+pub use star::{star_config, star_configs, Star, HUB};
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;

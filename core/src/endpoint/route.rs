@@ -1,0 +1,67 @@
+//! The endpoint's routing decision, as a table (`PROTOCOL.md`, "Endpoint").
+//!
+//! A datagram is routed by the `sid` in its header to the one configured peer with that
+//! session id, never by its source. What happens next depends only on the PDU type and on
+//! whether that peer's session is in memory:
+//!
+//! | PDU type                             | session in memory | session not in memory                  |
+//! |--------------------------------------|-------------------|----------------------------------------|
+//! | INIT                                 | the session       | answered statelessly (CHALLENGE)        |
+//! | CONFIRM                              | the session       | verified statelessly; if authentic, the driver restores the session and hands it in again |
+//! | CHALLENGE, ACCEPT, STALE, PACKET, RESET | the session    | dropped, counted (`NoSession`)          |
+//!
+//! Within a session, the `dst_tag` and `epoch` select the attempt or association exactly
+//! as for a lone [`Session`](crate::Session): a PDU carrying one session's `sid` and
+//! another's tags meets the first session's checks and is dropped there.
+
+use crate::wire::PduType;
+
+/// Where a datagram goes once its peer is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// To the peer's session, which is in memory.
+    Session,
+    /// An INIT for a peer whose session is not in memory: the endpoint answers it.
+    AnswerInit,
+    /// A CONFIRM for a peer whose session is not in memory: the endpoint verifies it and,
+    /// if it is authentic, asks the driver for the session.
+    VerifyConfirm,
+    /// Anything else for a peer whose session is not in memory: nothing it could name
+    /// exists, so it is dropped.
+    NoSession,
+}
+
+/// The table above.
+pub(crate) fn route(ty: PduType, in_memory: bool) -> Route {
+    match (in_memory, ty) {
+        (true, _) => Route::Session,
+        (false, PduType::Init) => Route::AnswerInit,
+        (false, PduType::Confirm) => Route::VerifyConfirm,
+        (false, PduType::Challenge | PduType::Accept | PduType::Stale | PduType::Packet | PduType::Reset) => {
+            Route::NoSession
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_init_and_confirm_are_handled_without_a_session() {
+        use PduType::*;
+        let table = [
+            (Init, Route::AnswerInit),
+            (Challenge, Route::NoSession),
+            (Confirm, Route::VerifyConfirm),
+            (Accept, Route::NoSession),
+            (Stale, Route::NoSession),
+            (Packet, Route::NoSession),
+            (Reset, Route::NoSession),
+        ];
+        for (ty, without) in table {
+            assert_eq!(route(ty, true), Route::Session, "{ty:?} with a session");
+            assert_eq!(route(ty, false), without, "{ty:?} without a session");
+        }
+    }
+}
