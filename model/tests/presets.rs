@@ -179,3 +179,24 @@ fn random_walks_find_no_violation() {
     assert!(r.violation.is_none());
     assert!(r.reached.iter().any(|(_, hit)| *hit));
 }
+
+/// Timely timers ([`assoc_model::timely`]) restrict when a protocol timer may fire; the old
+/// free timers (any armed timer at any moment: spurious retransmissions, probes racing
+/// their ACKs, over and over) are a superset of those schedules. Every safety property must
+/// hold there too, on the message presets at the bounds they had under free timers (pn ≤ 2).
+#[test]
+fn free_timers_keep_every_safety_property() {
+    for p in [&preset::CI_MSG, &preset::CI_CANCEL, &preset::CI_EXPIRY, &preset::CI_RECV_CRASH_CANCEL] {
+        let free = Preset {
+            early_timers: None,
+            max_pn: 2,
+            max_pn_ack_only: 2 + p.max_pn_ack_only.saturating_sub(p.max_pn),
+            ..p.clone()
+        };
+        let report =
+            check::run(&free, Mutations::NONE, &Options { strict_agef: false, ..Options::default() });
+        for row in report.rows.iter().filter(|r| r.kind == "always") {
+            assert!(!row.outcome.failed(), "{} with free timers:\n{}", p.name, report.table());
+        }
+    }
+}
