@@ -1,5 +1,5 @@
-//! `endpoint`: one hub [`Endpoint`] serving up to 8 remote peers through
-//! [`Star`](assoc_core::sim::Star), under any sequence of submissions, releases, clock
+//! `endpoint`: one hub [`Endpoint`](assoc_core::endpoint::Endpoint) serving up to 8 remote peers through
+//! [`Star`], under any sequence of submissions, releases, clock
 //! moves, and datagrams the fuzzer makes: replays of any earlier datagram, the same with
 //! another session's id in the header, bit flips, and arbitrary bytes.
 //!

@@ -246,22 +246,38 @@ fn a_killed_and_restarted_cli_run_replays_identically() {
         let mut cmd = Command::new(BIN);
         cmd.args(["send", "--to", &format!("127.0.0.1:{port}")]);
         common(&mut cmd, "mta-a", "mta-b", "a");
-        cmd.args(["--rate-kbps", "2000", "--loss", "2", "--reorder", "10", "--jitter-ms", "5"]);
+        cmd.args(["--rate-kbps", "500", "--loss", "2", "--reorder", "10", "--jitter-ms", "5"]);
         let log = std::fs::File::create(dir.join(format!("send-{round}.log"))).unwrap();
         let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(log).spawn().unwrap();
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         child
     };
+    // Each kill waits until the process has recorded its start: on a loaded machine a
+    // process killed before that leaves no incarnation to count.
+    let rec_len = |tag: &str| std::fs::metadata(dir.join(format!("{tag}.rec"))).map_or(0, |m| m.len());
+    let wait_recorded = |tag: &str, before: u64| {
+        let end = Instant::now() + Duration::from_secs(30);
+        while rec_len(tag) <= before {
+            assert!(Instant::now() < end, "{tag} never recorded its start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
     let mut b = serve(0);
+    wait_recorded("b", 0);
     let mut a = send(0);
+    wait_recorded("a", 0);
     std::thread::sleep(Duration::from_millis(300));
     a.kill().unwrap(); // SIGKILL
     a.wait().unwrap();
+    let a_before = rec_len("a");
     let mut a = send(1);
+    wait_recorded("a", a_before);
     std::thread::sleep(Duration::from_millis(300));
     b.kill().unwrap();
     b.wait().unwrap();
+    let b_before = rec_len("b");
     let mut b = serve(1);
+    wait_recorded("b", b_before);
     let end = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(s) = a.try_wait().unwrap() {
