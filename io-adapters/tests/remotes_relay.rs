@@ -1,0 +1,326 @@
+//! Issue 14 over real UDP sockets, with a relay between the two ends (the blocking driver):
+//!
+//! - an authentic CONFIRM or ACCEPT, recorded on the relay and replayed later from a third
+//!   address, does not move the peer: none of the association's traffic goes to the
+//!   replaying address (at most a stateless answer to the replayed PDU), and the transfer
+//!   does not stall;
+//! - an authentic peer that really moves — the relay's outbound source port changes
+//!   mid-transfer, as a NAT rebinding does — is followed after its first authenticated
+//!   PACKET: the transfer completes, the receiver's traffic reaches the new port, and
+//!   nothing it sends after it has heard from the new port goes to the old one.
+//!
+//! The relay orders what it sees across its sockets by the PDUs' cleartext header (epoch,
+//! packet number), never by time, so the assertions hold on a loaded machine.
+#![cfg(feature = "std")]
+mod common;
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use assoc_core::wire::{PduType, RawPdu};
+use assoc_core::Priority;
+use assoc_io::blocking::{Deliveries, Endpoint};
+use assoc_io::{Bearer, Options, Store};
+use bytes::Bytes;
+use common::*;
+
+/// Which way a datagram crossed the relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dir {
+    /// From the initiator (behind the relay) towards the listener.
+    Out,
+    /// From the listener back towards the initiator.
+    In,
+}
+
+/// One datagram the relay saw.
+#[derive(Clone, Debug)]
+struct Seen {
+    dir: Dir,
+    /// For `In`: the outbound socket (0 = the first port, 1 = after the rebinding) it
+    /// arrived on. For `Out`: the socket it left on.
+    port: usize,
+    /// Whether the relay had rebound before it saw this datagram.
+    after_rebind: bool,
+    bytes: Bytes,
+}
+
+impl Seen {
+    fn raw(&self) -> RawPdu {
+        RawPdu::parse(&self.bytes).expect("the endpoints send well-formed PDUs")
+    }
+}
+
+/// A UDP relay in front of the listener: the initiator sends to `front`; the relay passes
+/// that on to the listener from its current outbound socket and passes the listener's
+/// answers back. [`Relay::rebind`] moves to a fresh outbound socket (a new source port);
+/// whatever arrives on an older one afterwards is logged and dropped, as a NAT that
+/// forgot the old mapping would.
+struct Relay {
+    front: SocketAddr,
+    log: Arc<Mutex<Vec<Seen>>>,
+    rebind: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(listener: SocketAddr) -> Relay {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let front = UdpSocket::bind(any).unwrap();
+        let front_addr = front.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let rebind = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (log2, rebind2, stop2) = (log.clone(), rebind.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            front.set_nonblocking(true).unwrap();
+            let outbound = || {
+                let s = UdpSocket::bind(any).unwrap();
+                s.set_nonblocking(true).unwrap();
+                s
+            };
+            let mut backs = vec![outbound()];
+            let mut initiator: Option<SocketAddr> = None;
+            let mut buf = vec![0u8; 65_536];
+            while !stop2.load(Ordering::Relaxed) {
+                while backs.len() <= rebind2.load(Ordering::Relaxed) {
+                    backs.push(outbound());
+                }
+                let current = backs.len() - 1;
+                let mut idle = true;
+                match front.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        idle = false;
+                        initiator = Some(from);
+                        let bytes = Bytes::copy_from_slice(&buf[..n]);
+                        let _ = backs[current].send_to(&bytes, listener);
+                        let after_rebind = current > 0;
+                        let seen = Seen { dir: Dir::Out, port: current, after_rebind, bytes };
+                        log2.lock().unwrap().push(seen);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => {}
+                }
+                for (port, back) in backs.iter().enumerate() {
+                    match back.recv_from(&mut buf) {
+                        Ok((n, _)) => {
+                            idle = false;
+                            let bytes = Bytes::copy_from_slice(&buf[..n]);
+                            // Traffic to a port the relay gave up is dropped.
+                            if let Some(a) = initiator.filter(|_| port == current) {
+                                let _ = front.send_to(&bytes, a);
+                            }
+                            let after_rebind = current > 0;
+                            let seen = Seen { dir: Dir::In, port, after_rebind, bytes };
+                            log2.lock().unwrap().push(seen);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(_) => {}
+                    }
+                }
+                if idle {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        Relay { front: front_addr, log, rebind, stop, thread: Some(thread) }
+    }
+
+    /// Moves to a fresh outbound socket (the listener sees a new source port).
+    fn rebind(&self) {
+        self.rebind.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The first PDU of type `ty` that crossed in direction `dir`.
+    fn first(&self, dir: Dir, ty: PduType) -> Bytes {
+        self.seen()
+            .into_iter()
+            .find(|s| s.dir == dir && s.raw().ty == ty)
+            .unwrap_or_else(|| panic!("the relay saw no {ty:?} going {dir:?}"))
+            .bytes
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Acknowledges up to `n` deliveries arriving within `limit`; how many arrived.
+fn delivered(inbox: &Deliveries, n: usize, limit: Duration) -> usize {
+    let end = Instant::now() + limit;
+    let mut got = 0;
+    while got < n && Instant::now() < end {
+        if let Ok(d) = inbox.recv_timeout(Duration::from_millis(20)) {
+            d.ack();
+            got += 1;
+        }
+    }
+    got
+}
+
+/// Every datagram that reaches `socket` within `wait`.
+fn overheard(socket: &UdpSocket, wait: Duration) -> Vec<Bytes> {
+    let end = Instant::now() + wait;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    while Instant::now() < end {
+        if let Ok(n) = socket.recv(&mut buf) {
+            got.push(Bytes::copy_from_slice(&buf[..n]));
+        }
+    }
+    got
+}
+
+/// The pair: beta listens with no fixed peer (the CLI's `serve`), alpha sends to the relay
+/// in front of it. Returns once the association is up and one message went each way.
+struct Pair {
+    _dir: TempDir,
+    relay: Relay,
+    a: Endpoint,
+    a_in: Deliveries,
+    b: Endpoint,
+    b_in: Deliveries,
+}
+
+impl Pair {
+    fn start(tag: &str) -> Pair {
+        trace();
+        let dir = TempDir::new(tag);
+        let (ca, cb) = configs();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let store = |name: &str| Store::open(dir.join(name)).unwrap();
+        let bearer_b = Bearer::Udp { bind: any, peer: None };
+        let (b, b_in, _) = Endpoint::start(Options::new(cb, bearer_b), store("b.redb")).unwrap();
+        let relay = Relay::start(b.local_addr().unwrap());
+        let bearer_a = Bearer::Udp { bind: any, peer: Some(relay.front) };
+        let (a, a_in, _) = Endpoint::start(Options::new(ca, bearer_a), store("a.redb")).unwrap();
+        a.open().unwrap();
+        a.submit("alpha, before", Priority::Normal).unwrap();
+        assert_eq!(delivered(&b_in, 1, Duration::from_secs(20)), 1, "association up, alpha → beta");
+        b.submit("beta, before", Priority::Normal).unwrap();
+        assert_eq!(delivered(&a_in, 1, Duration::from_secs(20)), 1, "beta → alpha");
+        Pair { _dir: dir, relay, a, a_in, b, b_in }
+    }
+
+    fn stop(self) {
+        self.a.shutdown().unwrap();
+        self.b.shutdown().unwrap();
+    }
+}
+
+/// Replays the recorded `ty` (CONFIRM to beta, ACCEPT to alpha) from a third address,
+/// then runs traffic both ways.
+fn replay(ty: PduType) {
+    let pair = Pair::start(&format!("relay-replay-{ty:?}"));
+    let (dir, target) = match ty {
+        PduType::Confirm => (Dir::Out, pair.b.local_addr().unwrap()),
+        _ => (Dir::In, pair.a.local_addr().unwrap()),
+    };
+    let recorded = pair.relay.first(dir, ty);
+    let replayer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..3 {
+        replayer.send_to(&recorded, target).unwrap();
+    }
+    // Both ends talk after the replay: their messages, acknowledgements and (after 1 s of
+    // quiet) keepalives would go to whoever they took for the peer.
+    for i in 0..5 {
+        pair.a.submit(format!("alpha, after {i}"), Priority::Normal).unwrap();
+        pair.b.submit(format!("beta, after {i}"), Priority::Normal).unwrap();
+    }
+    let to_b = delivered(&pair.b_in, 5, Duration::from_secs(20));
+    let to_a = delivered(&pair.a_in, 5, Duration::from_secs(20));
+    let stolen = overheard(&replayer, Duration::from_millis(2500));
+    let traffic: Vec<PduType> = stolen
+        .iter()
+        .map(|d| RawPdu::parse(d).expect("a well-formed PDU").ty)
+        .filter(|t| !matches!(t, PduType::Accept | PduType::Stale | PduType::Reset))
+        .collect();
+    assert!(
+        traffic.is_empty(),
+        "the replaying address received the association's traffic: {traffic:?} (of {} datagrams)",
+        stolen.len()
+    );
+    assert!(stolen.len() <= 3, "more answers than replayed PDUs: {}", stolen.len());
+    assert_eq!((to_b, to_a), (5, 5), "the transfer stalled after the replay");
+    pair.stop();
+}
+
+#[test]
+fn udp_a_replayed_confirm_from_a_third_address_moves_nothing() {
+    replay(PduType::Confirm);
+}
+
+#[test]
+fn udp_a_replayed_accept_from_a_third_address_moves_nothing() {
+    replay(PduType::Accept);
+}
+
+#[test]
+fn udp_a_peer_that_moves_is_followed_after_its_first_authenticated_packet() {
+    let pair = Pair::start("relay-rebind");
+    let total = 40;
+    for i in 0..total / 2 {
+        pair.a.submit(message(0, i), Priority::Normal).unwrap();
+    }
+    let first_half = delivered(&pair.b_in, 10, Duration::from_secs(20));
+    assert_eq!(first_half, 10, "the transfer got going");
+    // Mid-transfer: the relay's outbound port changes; beta's answers to the old one are lost.
+    pair.relay.rebind();
+    for i in total / 2..total {
+        pair.a.submit(message(0, i), Priority::Normal).unwrap();
+    }
+    let rest = delivered(&pair.b_in, (total - 10) as usize, Duration::from_secs(30));
+    assert_eq!(rest, (total - 10) as usize, "the transfer stalled after the rebinding");
+    // beta talks on its own too, after the move.
+    for i in 0..5 {
+        pair.b.submit(message(1, i), Priority::Normal).unwrap();
+    }
+    assert_eq!(delivered(&pair.a_in, 5, Duration::from_secs(20)), 5, "beta → alpha after the move");
+    // Keepalives after a quiet second go to the new port too.
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let seen = pair.relay.seen();
+    let from_beta = |port: usize| {
+        seen.iter()
+            .filter(move |s| s.dir == Dir::In && s.port == port && s.after_rebind)
+            .map(|s| s.raw())
+            .collect::<Vec<_>>()
+    };
+    let new_port = from_beta(1);
+    let old_port = from_beta(0);
+    assert!(
+        new_port.iter().any(|r| r.ty == PduType::Packet),
+        "beta's traffic never reached the new port"
+    );
+    assert!(
+        old_port.iter().all(|r| r.ty == PduType::Packet),
+        "beta started a handshake towards the old port: {:?}",
+        old_port.iter().map(|r| r.ty).collect::<Vec<_>>()
+    );
+    // Ordered by beta's own (epoch, packet number): whatever went to the old port after the
+    // rebinding left before beta's first packet to the new one (it was already in flight).
+    let key = |r: &RawPdu| (r.header.epoch, r.header.pn);
+    let first_new = new_port.iter().filter(|r| r.ty == PduType::Packet).map(key).min().unwrap();
+    let late: Vec<_> = old_port.iter().map(key).filter(|k| *k > first_new).collect();
+    assert!(
+        late.is_empty(),
+        "beta sent {} packets to the old port after its first to the new one ({first_new:?}): {late:?}",
+        late.len()
+    );
+    pair.stop();
+}
