@@ -1,7 +1,7 @@
-//! Issue 14 over real UDP sockets, with a relay between the two ends (the blocking driver):
+//! Issue 14 over real sockets, with a relay between the two ends (the blocking driver):
 //!
 //! - an authentic CONFIRM or ACCEPT, recorded on the relay and replayed later from a third
-//!   address, does not move the peer: none of the association's traffic goes to the
+//!   address (over TCP: a CONFIRM on a third connection), does not move the peer: none of the association's traffic goes to the
 //!   replaying address (at most a stateless answer to the replayed PDU), and the transfer
 //!   does not stall;
 //! - an authentic peer that really moves — the relay's outbound source port changes
@@ -14,8 +14,8 @@
 #![cfg(feature = "std")]
 mod common;
 
-use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use assoc_core::wire::{PduType, RawPdu};
 use assoc_core::Priority;
 use assoc_io::blocking::{Deliveries, Endpoint};
-use assoc_io::{Bearer, Options, Store};
+use assoc_io::{frame, Bearer, Options, Store};
 use bytes::Bytes;
 use common::*;
 
@@ -150,6 +150,49 @@ impl Relay {
     }
 }
 
+impl Relay {
+    /// The TCP relay: every connection alpha makes to `front` is piped to a new
+    /// connection to the listener, each frame logged (`port` 0; it never rebinds).
+    fn start_tcp(listener: SocketAddr) -> Relay {
+        let front = TcpListener::bind("127.0.0.1:0").unwrap();
+        let front_addr = front.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let log2 = log.clone();
+        // Detached: it ends with the test process; its pipes end with their connections.
+        std::thread::spawn(move || {
+            for inbound in front.incoming() {
+                let Ok(inbound) = inbound else { continue };
+                let Ok(outbound) = TcpStream::connect(listener) else { continue };
+                for (dir, from, to) in [
+                    (Dir::Out, inbound.try_clone().unwrap(), outbound.try_clone().unwrap()),
+                    (Dir::In, outbound, inbound),
+                ] {
+                    let log = log2.clone();
+                    std::thread::spawn(move || pipe(dir, from, to, &log));
+                }
+            }
+        });
+        let (rebind, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        Relay { front: front_addr, log, rebind, stop, thread: None }
+    }
+}
+
+/// Copies `from` to `to` until either closes, logging each frame that crosses.
+fn pipe(dir: Dir, mut from: TcpStream, mut to: TcpStream, log: &Mutex<Vec<Seen>>) {
+    let mut frames = frame::Decoder::new();
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(n @ 1..) = from.read(&mut buf) {
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        frames.extend(&buf[..n]);
+        while let Ok(Some(bytes)) = frames.next_frame() {
+            log.lock().unwrap().push(Seen { dir, port: 0, after_rebind: false, bytes });
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+}
+
 impl Drop for Relay {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -172,18 +215,58 @@ fn delivered(inbox: &Deliveries, n: usize, limit: Duration) -> usize {
     got
 }
 
-/// Every datagram that reaches `socket` within `wait`.
-fn overheard(socket: &UdpSocket, wait: Duration) -> Vec<Bytes> {
-    let end = Instant::now() + wait;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65_536];
-    socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-    while Instant::now() < end {
-        if let Ok(n) = socket.recv(&mut buf) {
-            got.push(Bytes::copy_from_slice(&buf[..n]));
+/// The replaying party's own socket: a UDP port, or its own TCP connection.
+enum Replayer {
+    Udp(UdpSocket),
+    Tcp(TcpStream, frame::Decoder),
+}
+
+impl Replayer {
+    fn new(tcp: bool, target: SocketAddr) -> Replayer {
+        if tcp {
+            Replayer::Tcp(TcpStream::connect(target).unwrap(), frame::Decoder::new())
+        } else {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.connect(target).unwrap();
+            Replayer::Udp(s)
         }
     }
-    got
+
+    fn send(&mut self, pdu: &[u8]) {
+        match self {
+            Replayer::Udp(s) => drop(s.send(pdu).unwrap()),
+            Replayer::Tcp(s, _) => s.write_all(&frame::encode(pdu)).unwrap(),
+        }
+    }
+
+    /// Every PDU that reaches the replayer within `wait`.
+    fn overheard(&mut self, wait: Duration) -> Vec<Bytes> {
+        let end = Instant::now() + wait;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65_536];
+        while Instant::now() < end {
+            match self {
+                Replayer::Udp(s) => {
+                    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+                    if let Ok(n) = s.recv(&mut buf) {
+                        got.push(Bytes::copy_from_slice(&buf[..n]));
+                    }
+                }
+                Replayer::Tcp(s, frames) => {
+                    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+                    match s.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => frames.extend(&buf[..n]),
+                        Err(_) => {}
+                    }
+                    while let Ok(Some(f)) = frames.next_frame() {
+                        got.push(f);
+                    }
+                }
+            }
+        }
+        got
+    }
 }
 
 /// The pair: beta listens with no fixed peer (the CLI's `serve`), alpha sends to the relay
@@ -199,19 +282,27 @@ struct Pair {
 
 impl Pair {
     /// `keepalive` for both ends: a quiet end sends nothing unprompted before it.
-    fn start(tag: &str, keepalive: assoc_core::Duration) -> Pair {
+    fn start(tag: &str, tcp: bool, keepalive: assoc_core::Duration) -> Pair {
         trace();
         let dir = TempDir::new(tag);
         let (mut ca, mut cb) = configs();
         ca.keepalive = Some(keepalive);
         cb.keepalive = Some(keepalive);
-
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let store = |name: &str| Store::open(dir.join(name)).unwrap();
-        let bearer_b = Bearer::Udp { bind: any, peer: None };
+        let bearer_b = if tcp {
+            Bearer::Tcp { listen: Some(any), peer: None }
+        } else {
+            Bearer::Udp { bind: any, peer: None }
+        };
         let (b, b_in, _) = Endpoint::start(Options::new(cb, bearer_b), store("b.redb")).unwrap();
-        let relay = Relay::start(b.local_addr().unwrap());
-        let bearer_a = Bearer::Udp { bind: any, peer: Some(relay.front) };
+        let b_addr = b.local_addr().unwrap();
+        let relay = if tcp { Relay::start_tcp(b_addr) } else { Relay::start(b_addr) };
+        let bearer_a = if tcp {
+            Bearer::Tcp { listen: None, peer: Some(relay.front) }
+        } else {
+            Bearer::Udp { bind: any, peer: Some(relay.front) }
+        };
         let (a, a_in, _) = Endpoint::start(Options::new(ca, bearer_a), store("a.redb")).unwrap();
         a.open().unwrap();
         a.submit("alpha, before", Priority::Normal).unwrap();
@@ -232,10 +323,10 @@ impl Pair {
 
 /// Replays the recorded `ty` (CONFIRM to beta, ACCEPT to alpha) from a third address;
 /// then the end it was replayed to talks first.
-fn replay(ty: PduType) {
+fn replay(ty: PduType, tcp: bool) {
     // No keepalive within the test: a PDU from the real peer would move a misled end back
     // before it talks, and hide the mistake.
-    let pair = Pair::start(&format!("relay-replay-{ty:?}"), assoc_core::Duration::from_secs(60));
+    let pair = Pair::start(&format!("relay-replay-{ty:?}-{tcp}"), tcp, assoc_core::Duration::from_secs(60));
     let (dir, target) = match ty {
         PduType::Confirm => (Dir::Out, pair.b.local_addr().unwrap()),
         _ => (Dir::In, pair.a.local_addr().unwrap()),
@@ -245,19 +336,19 @@ fn replay(ty: PduType) {
         _ => (&pair.a, &pair.b_in),
     };
     let recorded = pair.relay.first(dir, ty);
-    let replayer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut replayer = Replayer::new(tcp, target);
     for _ in 0..3 {
-        replayer.send_to(&recorded, target).unwrap();
+        replayer.send(&recorded);
     }
     // Let the replays land before anyone talks (a replayed CONFIRM is answered; a
     // replayed ACCEPT is not), so the talker's first packets go wherever it now takes the
     // peer to be; its messages and (after 1 s of quiet) keepalives would follow them.
-    let mut stolen = overheard(&replayer, Duration::from_millis(500));
+    let mut stolen = replayer.overheard(Duration::from_millis(500));
     for i in 0..5 {
         talker.submit(format!("after the replay {i}"), Priority::Normal).unwrap();
     }
     let got = delivered(listener, 5, Duration::from_secs(20));
-    stolen.extend(overheard(&replayer, Duration::from_millis(2500)));
+    stolen.extend(replayer.overheard(Duration::from_millis(2500)));
     let traffic: Vec<PduType> = stolen
         .iter()
         .map(|d| RawPdu::parse(d).expect("a well-formed PDU").ty)
@@ -275,17 +366,24 @@ fn replay(ty: PduType) {
 
 #[test]
 fn udp_a_replayed_confirm_from_a_third_address_moves_nothing() {
-    replay(PduType::Confirm);
+    replay(PduType::Confirm, false);
+}
+
+/// Over TCP the replay comes on a third connection. (An ACCEPT cannot be replayed to the
+/// dialling end over TCP: it has no listener to connect to.)
+#[test]
+fn tcp_a_replayed_confirm_on_a_third_connection_moves_nothing() {
+    replay(PduType::Confirm, true);
 }
 
 #[test]
 fn udp_a_replayed_accept_from_a_third_address_moves_nothing() {
-    replay(PduType::Accept);
+    replay(PduType::Accept, false);
 }
 
 #[test]
 fn udp_a_peer_that_moves_is_followed_after_its_first_authenticated_packet() {
-    let pair = Pair::start("relay-rebind", assoc_core::Duration::from_secs(1));
+    let pair = Pair::start("relay-rebind", false, assoc_core::Duration::from_secs(1));
     let total = 40;
     for i in 0..total / 2 {
         pair.a.submit(message(0, i), Priority::Normal).unwrap();
