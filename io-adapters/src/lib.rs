@@ -55,6 +55,8 @@ mod engine;
 pub mod frame;
 #[cfg(any(feature = "std", feature = "tokio"))]
 mod links;
+#[cfg(feature = "std")]
+pub mod multi;
 #[cfg(any(feature = "std", feature = "tokio"))]
 mod pump;
 pub mod recorder;
