@@ -162,3 +162,58 @@ fn many_senders_each_message_once() {
 fn server_restarts_mid_run_on_the_same_database() {
     run(4, 20, true);
 }
+
+/// Both ends many-peer servers: the senders' server submits for every session (loading
+/// each from its database), every message is delivered once and its outcome reported.
+#[test]
+fn a_server_submits_for_many_sessions() {
+    trace();
+    let (peers, per_peer) = (8, 5u64);
+    let dir = TempDir::new("endpoint-submit");
+    let open = |name: &str| {
+        let db = Database::open(dir.join(name)).unwrap();
+        db.set_sync(sync_mode());
+        db
+    };
+    let (hub_server, hub_in) =
+        Server::start(server_options("127.0.0.1:0".parse().unwrap(), peers), open("hub.redb")).unwrap();
+    let table = (0..peers)
+        .map(|i| {
+            let mut config = tune(Config::new(name(i), hub(), psk(i)));
+            config.sid = i as u32 + 1;
+            PeerEntry { config, addr: Some(hub_server.local_addr()) }
+        })
+        .collect();
+    let (senders, outcomes) =
+        Server::start(ServerOptions::new("127.0.0.1:0".parse().unwrap(), table), open("senders.redb"))
+            .unwrap();
+    let subs = (0..peers).flat_map(|i| {
+        (0..per_peer).map(move |k| {
+            let s = assoc_core::Submission {
+                app_id: 0,
+                priority: Priority::Normal,
+                deadline: None,
+                bytes: message(i, k),
+            };
+            (i as u32 + 1, s)
+        })
+    });
+    let ids = senders.submit_many(subs).unwrap();
+    assert!(ids.iter().all(Result::is_ok), "{ids:?}");
+    let mut reported = 0;
+    while reported < peers as u64 * per_peer {
+        match outcomes.recv_timeout(Duration::from_secs(60)).expect("an outcome") {
+            Incoming::Outcome { report, .. } => {
+                assert_eq!(report.outcome, Outcome::Delivered);
+                report.ack();
+                reported += 1;
+            }
+            other => panic!("the senders received {other:?}"),
+        }
+    }
+    let mut seen = Seen::default();
+    seen.take(&hub_in, Duration::from_millis(200));
+    seen.check(peers, per_peer);
+    senders.shutdown().unwrap();
+    hub_server.shutdown().unwrap();
+}

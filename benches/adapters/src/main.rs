@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! assoc-bench loopback [--messages N] [--size BYTES] [--repeat R] [--protos a,b,..]
+//! assoc-bench peers [--peers N] [--messages M] [--size BYTES] [--repeat R]   (see peers.rs)
 //! assoc-bench impaired --ns-src NS1 --ns-dst NS2 --dst-ip IP [--messages N] [--size BYTES] ...
 //! assoc-bench sink   --proto P --listen ADDR --messages N --size BYTES [--cert FILE]
 //! assoc-bench source --proto P --peer ADDR   --messages N --size BYTES [--cert FILE]
@@ -21,6 +22,8 @@
 //! custody of all messages at once (`submit_many`, one durable commit), so its latency
 //! includes the time a message waits in the session's queue; kernel TCP and quinn apply
 //! back-pressure in `write`, so a message is "offered" only when the previous write returned.
+
+mod peers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -113,13 +116,14 @@ impl Args {
 fn main() -> Res<()> {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let Some(mode) = raw.first() else {
-        return Err("usage: assoc-bench loopback|impaired|sink|source [--key value ...]".into());
+        return Err("usage: assoc-bench loopback|peers|impaired|sink|source [--key value ...]".into());
     };
     let args = Args::parse(&raw[1..])?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match mode.as_str() {
         "loopback" => rt.block_on(loopback(&args)),
+        "peers" => rt.block_on(peers::peers(&args)),
         "impaired" => rt.block_on(impaired(&args)),
         "sink" => rt.block_on(sink_process(&args)),
         "source" => rt.block_on(source_process(&args)),
@@ -288,7 +292,13 @@ async fn impaired(args: &Args) -> Res<()> {
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", if role == "sink" { ns_dst } else { ns_src }])
                     .arg(&exe)
-                    .args([role, "--proto", p.name(), if role == "sink" { "--listen" } else { "--peer" }, addr])
+                    .args([
+                        role,
+                        "--proto",
+                        p.name(),
+                        if role == "sink" { "--listen" } else { "--peer" },
+                        addr,
+                    ])
                     .args(["--messages", &n.to_string(), "--size", &size.to_string()])
                     .arg("--cert")
                     .arg(&cert)
@@ -300,7 +310,8 @@ async fn impaired(args: &Args) -> Res<()> {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()?;
-            let mut lines = std::io::BufRead::lines(std::io::BufReader::new(sink.stdout.take().ok_or("stdout")?));
+            let mut lines =
+                std::io::BufRead::lines(std::io::BufReader::new(sink.stdout.take().ok_or("stdout")?));
             let ready = lines.next().ok_or("sink exited")??;
             let port: u16 = ready.strip_prefix("ready ").ok_or("sink did not say ready")?.parse()?;
             let started = Instant::now();
@@ -388,7 +399,9 @@ async fn start_sink(
         Proto::AssocTokioUdp | Proto::AssocTokioTcp | Proto::AssocTokioUdpRec => {
             assoc_tokio_sink(p, listen, n, size, dir).await
         }
-        Proto::AssocStdUdp | Proto::AssocStdTcp => assoc_std_sink(p == Proto::AssocStdTcp, listen, n, size, dir),
+        Proto::AssocStdUdp | Proto::AssocStdTcp => {
+            assoc_std_sink(p == Proto::AssocStdTcp, listen, n, size, dir)
+        }
     }
 }
 
@@ -413,7 +426,8 @@ async fn run_source(
         }
         Proto::AssocStdUdp | Proto::AssocStdTcp => {
             let (tcp, dir) = (p == Proto::AssocStdTcp, dir.to_path_buf());
-            tokio::task::spawn_blocking(move || assoc_std_source(tcp, peer, n, payload, &dir, offered)).await?
+            tokio::task::spawn_blocking(move || assoc_std_source(tcp, peer, n, payload, &dir, offered))
+                .await?
         }
     }
 }
@@ -491,7 +505,8 @@ async fn assoc_tokio_sink(
     dir: &std::path::Path,
 ) -> Res<(SocketAddr, SinkTask)> {
     let opts = with_recorder(p, assoc_options(true, p == Proto::AssocTokioTcp, listen)?, dir, "sink");
-    let (ep, mut inbox, _outs) = assoc_io::tokio::Endpoint::start(opts, assoc_store(dir, "sink.redb")?).await?;
+    let (ep, mut inbox, _outs) =
+        assoc_io::tokio::Endpoint::start(opts, assoc_store(dir, "sink.redb")?).await?;
     let addr = ep.local_addr().ok_or("no local address")?;
     let task = tokio::spawn(async move {
         let mut got = Vec::with_capacity(n);
@@ -522,7 +537,8 @@ async fn assoc_tokio_source(
     offered: mpsc::UnboundedSender<(usize, Instant)>,
 ) -> Res<()> {
     let opts = with_recorder(p, assoc_options(false, p == Proto::AssocTokioTcp, peer)?, dir, "source");
-    let (ep, _inbox, mut outs) = assoc_io::tokio::Endpoint::start(opts, assoc_store(dir, "source.redb")?).await?;
+    let (ep, _inbox, mut outs) =
+        assoc_io::tokio::Endpoint::start(opts, assoc_store(dir, "source.redb")?).await?;
     ep.open()?;
     let subs = submissions(n, &payload);
     let t = Instant::now();
@@ -589,7 +605,8 @@ fn assoc_std_source(
         let ep = ep.clone();
         std::thread::spawn(move || {
             let t0 = Instant::now();
-            let every = std::env::var("ASSOC_BENCH_SNAPSHOTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
+            let every =
+                std::env::var("ASSOC_BENCH_SNAPSHOTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
             while let Ok(s) = ep.snapshot() {
                 eprintln!("{:>6.1}s {s:?}", t0.elapsed().as_secs_f64());
                 std::thread::sleep(Duration::from_secs_f64(every));
@@ -665,7 +682,12 @@ async fn tcp_source(
 
 // --- quinn: one unidirectional stream per message, [u64 index][payload]
 
-async fn quinn_sink(listen: SocketAddr, n: usize, size: usize, cert_path: &std::path::Path) -> Res<(SocketAddr, SinkTask)> {
+async fn quinn_sink(
+    listen: SocketAddr,
+    n: usize,
+    size: usize,
+    cert_path: &std::path::Path,
+) -> Res<(SocketAddr, SinkTask)> {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
     let cert = ck.cert.der().clone();
     std::fs::write(cert_path, &cert)?;
@@ -690,7 +712,9 @@ async fn quinn_sink(listen: SocketAddr, n: usize, size: usize, cert_path: &std::
                         let r = async {
                             let data = s.read_to_end(size + 8).await?;
                             if data.len() != size + 8 {
-                                return Err(format!("stream of {} bytes, expected {}", data.len(), size + 8).into());
+                                return Err(
+                                    format!("stream of {} bytes, expected {}", data.len(), size + 8).into()
+                                );
                             }
                             let mut idx = [0u8; 8];
                             idx.copy_from_slice(&data[..8]);

@@ -1,14 +1,17 @@
 //! The many-session driver loop: see the module docs of [`crate::multi`]. Threads,
 //! the socket and the stores live here; every decision is the core endpoint's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use assoc_core::{Endpoint, EndpointError, Event, Input, Instant, Output, Record, Remote, Routed};
+use assoc_core::{
+    Endpoint, EndpointError, Event, Input, Instant, MessageId, MessageState, Output, Record, Remote, Routed,
+    Submission,
+};
 use bytes::Bytes;
 
 use super::{Incoming, Msg, ServerOptions, ServerStats};
@@ -33,7 +36,14 @@ pub(super) struct Driver {
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
     stats: ServerStats,
+    /// Submissions waiting for their `Queued` event.
+    pending: HashMap<(u32, MessageId), Vec<Reply>>,
+    /// Highest app id seen per session in memory (for fresh ones).
+    max_app_id: BTreeMap<u32, u64>,
 }
+
+/// Where a submission's result goes.
+type Reply = Sender<Result<MessageId, Error>>;
 
 impl Driver {
     /// Builds the endpoint, binds the socket, starts its reader and restores the sessions
@@ -69,6 +79,8 @@ impl Driver {
             stop,
             reader,
             stats: ServerStats::default(),
+            pending: HashMap::new(),
+            max_app_id: BTreeMap::new(),
         };
         driver.restore_owing()?;
         Ok((driver, local))
@@ -100,6 +112,7 @@ impl Driver {
         };
         match self.endpoint.restore(now, sid, store.session_store().clone()) {
             Ok(()) => {
+                self.max_app_id.insert(sid, store.max_app_id());
                 self.stores.insert(sid, store);
                 Ok(true)
             }
@@ -166,12 +179,46 @@ impl Driver {
                     }
                 }
             }
+            Msg::Submit { sid, submission, reply } => self.submit(now, sid, submission, reply)?,
             Msg::Stats(reply) => {
                 let _ = reply.send(self.snapshot());
             }
             Msg::Shutdown => return Ok(false),
         }
         Ok(true)
+    }
+
+    fn submit(
+        &mut self,
+        now: Instant,
+        sid: u32,
+        mut submission: Submission,
+        reply: Reply,
+    ) -> Result<(), Error> {
+        if self.endpoint.session(sid).is_none() && !self.restore(now, sid, None)? {
+            let full = EndpointError::Full { live: self.endpoint.live_sessions() };
+            let _ = reply.send(Err(full.into()));
+            return Ok(());
+        }
+        let max = self.max_app_id.entry(sid).or_default();
+        if submission.app_id == 0 {
+            submission.app_id = *max + 1;
+        }
+        let app_id = submission.app_id;
+        match self.endpoint.submit(now, sid, submission) {
+            Ok(id) => {
+                *max = (*max).max(app_id);
+                let state = self.endpoint.session(sid).and_then(|s| s.submitted(app_id));
+                match state {
+                    // A resubmission of a finished message: no `Queued` comes.
+                    Some((_, MessageState::Finished { .. })) => drop(reply.send(Ok(id))),
+                    _ => self.pending.entry((sid, id)).or_default().push(reply),
+                }
+            }
+            Err(EndpointError::Submit { error, .. }) => drop(reply.send(Err(Error::Submit(error)))),
+            Err(e) => drop(reply.send(Err(e.into()))),
+        }
+        Ok(())
     }
 
     fn datagram(&mut self, now: Instant, from: SocketAddr, bytes: Bytes) -> Result<(), Error> {
@@ -221,6 +268,7 @@ impl Driver {
         // Sessions the endpoint evicted have all their state in the database.
         let endpoint = &self.endpoint;
         self.stores.retain(|sid, _| endpoint.session(*sid).is_some());
+        self.max_app_id.retain(|sid, _| endpoint.session(*sid).is_some());
         Ok(())
     }
 
@@ -270,6 +318,12 @@ impl Driver {
 
     fn event(&mut self, sid: u32, event: Event) {
         let item = match event {
+            Event::Queued { id, .. } => {
+                for reply in self.pending.remove(&(sid, id)).unwrap_or_default() {
+                    let _ = reply.send(Ok(id));
+                }
+                return;
+            }
             Event::Delivered { msn, app_id, bytes } => {
                 self.stats.delivered += 1;
                 Incoming::Delivery { sid, delivery: Delivery { msn, app_id, bytes, acker: self.acker(sid) } }

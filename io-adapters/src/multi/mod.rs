@@ -48,7 +48,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use assoc_core::endpoint::EndpointStats;
-use assoc_core::{Ack, Config, EndpointConfig};
+use assoc_core::{Ack, Config, EndpointConfig, MessageId, Submission};
 use bytes::Bytes;
 
 use crate::api::{Delivery, Error, OutcomeReport};
@@ -130,6 +130,7 @@ pub struct ServerStats {
 /// Everything that reaches the driver thread.
 enum Msg {
     Datagram { from: SocketAddr, bytes: Bytes },
+    Submit { sid: u32, submission: Submission, reply: mpsc::Sender<Result<MessageId, Error>> },
     Ack { sid: u32, ack: Ack },
     Stats(mpsc::Sender<ServerStats>),
     Shutdown,
@@ -173,6 +174,24 @@ impl Server {
     /// The bound socket's address.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local_addr
+    }
+
+    /// Submits messages, each to its session (`(sid, submission)`; app id 0: a fresh one),
+    /// and returns once each has durable custody (or was refused), one result per
+    /// submission in order. Idempotent per app id and session, as
+    /// [`blocking::Endpoint::submit_with`](crate::blocking::Endpoint::submit_with). A session
+    /// not in memory is loaded first; its outcomes come as [`Incoming::Outcome`].
+    pub fn submit_many(
+        &self,
+        submissions: impl IntoIterator<Item = (u32, Submission)>,
+    ) -> Result<Vec<Result<MessageId, Error>>, Error> {
+        let mut waits = Vec::new();
+        for (sid, submission) in submissions {
+            let (reply, rx) = mpsc::channel();
+            self.inner.tx.send(Msg::Submit { sid, submission, reply }).map_err(|_| Error::Stopped)?;
+            waits.push(rx);
+        }
+        Ok(waits.into_iter().map(|rx| rx.recv().unwrap_or(Err(Error::Stopped))).collect())
     }
 
     /// The server's counters now.
