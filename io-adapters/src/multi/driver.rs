@@ -63,6 +63,9 @@ impl Driver {
         let bind = options.bind;
         let socket = UdpSocket::bind(bind).map_err(|source| Error::Bind { addr: bind, source })?;
         let local = socket.local_addr()?;
+        if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(options.recv_buffer) {
+            tracing::warn!("udp receive buffer of {} bytes: {e}", options.recv_buffer);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let reader = net::udp_reader(socket.try_clone()?, tx.clone(), stop.clone(), |from, bytes| {
             Msg::Datagram { from, bytes }

@@ -79,12 +79,16 @@ pub struct ServerOptions {
     pub endpoint: EndpointConfig,
     /// The endpoint's seed (`None`: fresh from the OS; set it only for tests).
     pub seed: Option<u64>,
+    /// The socket's receive buffer in bytes (the kernel caps it at `net.core.rmem_max`).
+    /// Datagrams beyond it are dropped by the kernel while the driver is busy: many peers
+    /// opening at once send a burst that the default (about 200 KiB) cannot hold.
+    pub recv_buffer: usize,
 }
 
 impl ServerOptions {
-    /// Options with the default endpoint bounds and an OS seed.
+    /// Options with the default endpoint bounds, an OS seed and a 4 MiB receive buffer.
     pub fn new(bind: SocketAddr, peers: Vec<PeerEntry>) -> Self {
-        ServerOptions { bind, peers, endpoint: EndpointConfig::default(), seed: None }
+        ServerOptions { bind, peers, endpoint: EndpointConfig::default(), seed: None, recv_buffer: 4 << 20 }
     }
 }
 
