@@ -72,10 +72,7 @@ impl ModelTimer {
     /// Whether firing this timer is an environment fault rather than progress. AG EF looks
     /// for a path to the goal without further faults.
     pub fn is_fault(self) -> bool {
-        matches!(
-            self,
-            ModelTimer::DialFail | ModelTimer::LinkDrop | ModelTimer::Inject | ModelTimer::Early(_)
-        )
+        matches!(self, ModelTimer::DialFail | ModelTimer::LinkDrop | ModelTimer::Inject | ModelTimer::Early(_))
     }
 
     /// The armed timer an action fires: [`ModelTimer::Early`] fires its core timer.

@@ -580,10 +580,7 @@ impl CompactModel {
             return true;
         }
         let t = self.r();
-        !n.sides
-            .iter()
-            .zip(&s.sides)
-            .all(|(a, b)| a == b || t.sides.get(*a).same_but_overheard(t.sides.get(*b)))
+        !n.sides.iter().zip(&s.sides).all(|(a, b)| a == b || t.sides.get(*a).same_but_overheard(t.sides.get(*b)))
     }
 
     /// Whether nothing faster than a protocol timer can happen in `s`, as

@@ -292,13 +292,7 @@ async fn impaired(args: &Args) -> Res<()> {
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", if role == "sink" { ns_dst } else { ns_src }])
                     .arg(&exe)
-                    .args([
-                        role,
-                        "--proto",
-                        p.name(),
-                        if role == "sink" { "--listen" } else { "--peer" },
-                        addr,
-                    ])
+                    .args([role, "--proto", p.name(), if role == "sink" { "--listen" } else { "--peer" }, addr])
                     .args(["--messages", &n.to_string(), "--size", &size.to_string()])
                     .arg("--cert")
                     .arg(&cert)
@@ -310,8 +304,7 @@ async fn impaired(args: &Args) -> Res<()> {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()?;
-            let mut lines =
-                std::io::BufRead::lines(std::io::BufReader::new(sink.stdout.take().ok_or("stdout")?));
+            let mut lines = std::io::BufRead::lines(std::io::BufReader::new(sink.stdout.take().ok_or("stdout")?));
             let ready = lines.next().ok_or("sink exited")??;
             let port: u16 = ready.strip_prefix("ready ").ok_or("sink did not say ready")?.parse()?;
             let started = Instant::now();
@@ -399,9 +392,7 @@ async fn start_sink(
         Proto::AssocTokioUdp | Proto::AssocTokioTcp | Proto::AssocTokioUdpRec => {
             assoc_tokio_sink(p, listen, n, size, dir).await
         }
-        Proto::AssocStdUdp | Proto::AssocStdTcp => {
-            assoc_std_sink(p == Proto::AssocStdTcp, listen, n, size, dir)
-        }
+        Proto::AssocStdUdp | Proto::AssocStdTcp => assoc_std_sink(p == Proto::AssocStdTcp, listen, n, size, dir),
     }
 }
 
@@ -426,8 +417,7 @@ async fn run_source(
         }
         Proto::AssocStdUdp | Proto::AssocStdTcp => {
             let (tcp, dir) = (p == Proto::AssocStdTcp, dir.to_path_buf());
-            tokio::task::spawn_blocking(move || assoc_std_source(tcp, peer, n, payload, &dir, offered))
-                .await?
+            tokio::task::spawn_blocking(move || assoc_std_source(tcp, peer, n, payload, &dir, offered)).await?
         }
     }
 }
@@ -505,8 +495,7 @@ async fn assoc_tokio_sink(
     dir: &std::path::Path,
 ) -> Res<(SocketAddr, SinkTask)> {
     let opts = with_recorder(p, assoc_options(true, p == Proto::AssocTokioTcp, listen)?, dir, "sink");
-    let (ep, mut inbox, _outs) =
-        assoc_io::tokio::Endpoint::start(opts, assoc_store(dir, "sink.redb")?).await?;
+    let (ep, mut inbox, _outs) = assoc_io::tokio::Endpoint::start(opts, assoc_store(dir, "sink.redb")?).await?;
     let addr = ep.local_addr().ok_or("no local address")?;
     let task = tokio::spawn(async move {
         let mut got = Vec::with_capacity(n);
@@ -537,8 +526,7 @@ async fn assoc_tokio_source(
     offered: mpsc::UnboundedSender<(usize, Instant)>,
 ) -> Res<()> {
     let opts = with_recorder(p, assoc_options(false, p == Proto::AssocTokioTcp, peer)?, dir, "source");
-    let (ep, _inbox, mut outs) =
-        assoc_io::tokio::Endpoint::start(opts, assoc_store(dir, "source.redb")?).await?;
+    let (ep, _inbox, mut outs) = assoc_io::tokio::Endpoint::start(opts, assoc_store(dir, "source.redb")?).await?;
     ep.open()?;
     let subs = submissions(n, &payload);
     let t = Instant::now();
@@ -605,8 +593,7 @@ fn assoc_std_source(
         let ep = ep.clone();
         std::thread::spawn(move || {
             let t0 = Instant::now();
-            let every =
-                std::env::var("ASSOC_BENCH_SNAPSHOTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
+            let every = std::env::var("ASSOC_BENCH_SNAPSHOTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
             while let Ok(s) = ep.snapshot() {
                 eprintln!("{:>6.1}s {s:?}", t0.elapsed().as_secs_f64());
                 std::thread::sleep(Duration::from_secs_f64(every));
@@ -682,12 +669,7 @@ async fn tcp_source(
 
 // --- quinn: one unidirectional stream per message, [u64 index][payload]
 
-async fn quinn_sink(
-    listen: SocketAddr,
-    n: usize,
-    size: usize,
-    cert_path: &std::path::Path,
-) -> Res<(SocketAddr, SinkTask)> {
+async fn quinn_sink(listen: SocketAddr, n: usize, size: usize, cert_path: &std::path::Path) -> Res<(SocketAddr, SinkTask)> {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
     let cert = ck.cert.der().clone();
     std::fs::write(cert_path, &cert)?;
@@ -712,9 +694,7 @@ async fn quinn_sink(
                         let r = async {
                             let data = s.read_to_end(size + 8).await?;
                             if data.len() != size + 8 {
-                                return Err(
-                                    format!("stream of {} bytes, expected {}", data.len(), size + 8).into()
-                                );
+                                return Err(format!("stream of {} bytes, expected {}", data.len(), size + 8).into());
                             }
                             let mut idx = [0u8; 8];
                             idx.copy_from_slice(&data[..8]);
