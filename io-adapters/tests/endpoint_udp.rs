@@ -82,12 +82,23 @@ impl Seen {
 }
 
 fn run(peers: usize, per_peer: u64, restart: bool) {
+    run_with(peers, per_peer, restart, None);
+}
+
+/// `max_live`: the server's `max_live_sessions` (default if `None`).
+fn run_with(peers: usize, per_peer: u64, restart: bool, max_live: Option<usize>) {
     trace();
     let dir = TempDir::new("endpoint-udp");
     let db = Database::open(dir.join("hub.redb")).unwrap();
     db.set_sync(sync_mode());
-    let (server, incomings) =
-        Server::start(server_options("127.0.0.1:0".parse().unwrap(), peers), db).unwrap();
+    let options = |bind, peers| {
+        let mut o = server_options(bind, peers);
+        if let Some(n) = max_live {
+            o.endpoint.max_live_sessions = n;
+        }
+        o
+    };
+    let (server, incomings) = Server::start(options("127.0.0.1:0".parse().unwrap(), peers), db).unwrap();
     let addr = server.local_addr();
     let clients: Vec<_> = (0..peers)
         .map(|i| {
@@ -119,7 +130,7 @@ fn run(peers: usize, per_peer: u64, restart: bool) {
         drop(incomings);
         let db = Database::open(dir.join("hub.redb")).unwrap();
         db.set_sync(sync_mode());
-        (server, incomings) = Server::start(server_options(addr, peers), db).unwrap();
+        (server, incomings) = Server::start(options(addr, peers), db).unwrap();
     }
     for (i, (client, _, _)) in clients.iter().enumerate() {
         for k in half..per_peer {
@@ -143,6 +154,11 @@ fn run(peers: usize, per_peer: u64, restart: bool) {
     seen.check(peers, per_peer);
     let stats = server.shutdown().unwrap();
     assert!(stats.endpoint.restores >= 1 && stats.send_failures == 0, "{stats:?}");
+    if let Some(n) = max_live {
+        // Never more in memory than allowed, and the peers did not all fit at once.
+        assert!(stats.live_sessions <= n, "{stats:?}");
+        assert!(stats.endpoint.evictions + stats.endpoint.full > 0, "{stats:?}");
+    }
     for (client, _, _) in clients {
         client.shutdown().unwrap();
     }
@@ -156,6 +172,13 @@ fn two_senders_each_message_once() {
 #[test]
 fn many_senders_each_message_once() {
     run(16, 10, false);
+}
+
+/// Fewer sessions in memory than peers: sessions are evicted once idle and loaded again
+/// from the database; restores are refused while all are busy, and the senders retry.
+#[test]
+fn two_sessions_in_memory_serve_four_peers() {
+    run_with(4, 6, false, Some(2));
 }
 
 #[test]

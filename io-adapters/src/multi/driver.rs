@@ -109,7 +109,9 @@ impl Driver {
     /// Brings session `sid` into memory from its store; `false` if the endpoint refused
     /// (memory full: counted by the endpoint).
     fn restore(&mut self, now: Instant, sid: u32, store: Option<Store>) -> Result<bool, Error> {
-        let store = match store {
+        // A session evicted since the last drain (a restore makes room by evicting one) still
+        // has its store open here: all its records are durable, so it is current.
+        let store = match store.or_else(|| self.stores.remove(&sid)) {
             Some(s) => s,
             None => self.db.session(sid)?,
         };
