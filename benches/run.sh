@@ -99,6 +99,9 @@ if want loopback; then
     "$BENCH" loopback --messages "$small" --size 1024 --repeat "$REPEAT" | tee "$OUT/loopback-1-small.md"
     step "loopback: $big x 1 MiB"
     "$BENCH" loopback --messages "$big" --size 1048576 --repeat "$REPEAT" | tee "$OUT/loopback-2-large.md"
+    peers=$([[ $QUICK == 1 ]] && echo 200 || echo 1000)
+    step "loopback: $peers peers x 10 x 1 KiB to one many-peer endpoint"
+    "$BENCH" peers --peers "$peers" --messages 10 --size 1024 --repeat "$REPEAT" | tee "$OUT/loopback-3-peers.md"
 fi
 
 if want impaired; then

@@ -239,6 +239,10 @@ pub enum Error {
     /// The flight recorder could not start (see [`Options::record`]).
     #[error("recorder: {0}")]
     Recorder(std::io::Error),
+    /// The many-peer endpoint refused its configuration (an invalid bound, a duplicate
+    /// session id in the peer table).
+    #[error("endpoint: {0}")]
+    Endpoint(Box<assoc_core::EndpointError>),
     /// The endpoint has stopped (shut down, or failed: see the driver's result).
     #[error("endpoint stopped")]
     Stopped,

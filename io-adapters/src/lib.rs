@@ -40,10 +40,14 @@
 //! }
 //! ```
 //!
+//! * [`multi`]: the blocking UDP driver for the core's many-peer
+//!   [`Endpoint`](assoc_core::Endpoint) — one socket and one [`Database`] for a whole peer
+//!   table, one group commit per drain across sessions (issue #17).
 //! * [`recorder`]: an optional flight recorder of every input the session is handed, and
 //!   its replay, checked output by output.
 //!
-//! The `assoc` binary (feature `cli`) wraps all this: `assoc serve`, `assoc send`,
+//! The `assoc` binary (feature `cli`) wraps all this: `assoc serve` (one peer, or a peer
+//! table with `--peers`), `assoc send`,
 //! `assoc queue`, an impairment `assoc relay` and `assoc replay`.
 
 pub mod api;
@@ -55,6 +59,8 @@ mod engine;
 pub mod frame;
 #[cfg(any(feature = "std", feature = "tokio"))]
 mod links;
+#[cfg(feature = "std")]
+pub mod multi;
 #[cfg(any(feature = "std", feature = "tokio"))]
 mod pump;
 pub mod recorder;

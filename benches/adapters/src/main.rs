@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! assoc-bench loopback [--messages N] [--size BYTES] [--repeat R] [--protos a,b,..]
+//! assoc-bench peers [--peers N] [--messages M] [--size BYTES] [--repeat R]   (see peers.rs)
 //! assoc-bench impaired --ns-src NS1 --ns-dst NS2 --dst-ip IP [--messages N] [--size BYTES] ...
 //! assoc-bench sink   --proto P --listen ADDR --messages N --size BYTES [--cert FILE]
 //! assoc-bench source --proto P --peer ADDR   --messages N --size BYTES [--cert FILE]
@@ -21,6 +22,8 @@
 //! custody of all messages at once (`submit_many`, one durable commit), so its latency
 //! includes the time a message waits in the session's queue; kernel TCP and quinn apply
 //! back-pressure in `write`, so a message is "offered" only when the previous write returned.
+
+mod peers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -113,13 +116,14 @@ impl Args {
 fn main() -> Res<()> {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let Some(mode) = raw.first() else {
-        return Err("usage: assoc-bench loopback|impaired|sink|source [--key value ...]".into());
+        return Err("usage: assoc-bench loopback|peers|impaired|sink|source [--key value ...]".into());
     };
     let args = Args::parse(&raw[1..])?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match mode.as_str() {
         "loopback" => rt.block_on(loopback(&args)),
+        "peers" => rt.block_on(peers::peers(&args)),
         "impaired" => rt.block_on(impaired(&args)),
         "sink" => rt.block_on(sink_process(&args)),
         "source" => rt.block_on(source_process(&args)),

@@ -5,7 +5,7 @@
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -13,7 +13,7 @@ use assoc_core::Instant;
 
 use super::net::{self, Msg, StdConn};
 use crate::api::{Bearer, Error, Options, Snapshot};
-use crate::clock::{to_std, Clock};
+use crate::clock::Clock;
 use crate::engine::Engine;
 use crate::pump::{Pump, Sockets};
 
@@ -68,7 +68,12 @@ impl Driver {
             Bearer::Udp { bind, .. } => {
                 let socket = UdpSocket::bind(bind).map_err(|source| Error::Bind { addr: bind, source })?;
                 let local = socket.local_addr()?;
-                threads.extend(net::udp_reader(socket.try_clone()?, tx.clone(), stop.clone()));
+                threads.extend(net::udp_reader(
+                    socket.try_clone()?,
+                    tx.clone(),
+                    stop.clone(),
+                    |from, bytes| Msg::Datagram { from, bytes },
+                ));
                 (Some(socket), Some(local))
             }
             Bearer::Tcp { listen, .. } => {
@@ -119,17 +124,7 @@ impl Driver {
             if self.pump.done(now) {
                 return Ok(());
             }
-            let first = match self.pump.wake_at() {
-                Some(t) => match self.rx.recv_timeout(to_std(t.saturating_duration_since(now))) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
-                },
-                None => match self.rx.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => return Ok(()),
-                },
-            };
+            let Ok(first) = net::wait(&self.rx, now, self.pump.wake_at()) else { return Ok(()) };
             // Check the clock rather than trusting the wait.
             let now = self.clock.now();
             if let Some(m) = first {

@@ -30,7 +30,7 @@
 //! ```
 
 mod driver;
-mod net;
+pub(crate) mod net;
 
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -198,11 +198,7 @@ impl Endpoint {
     /// error that stopped the driver. Other handles stop working.
     pub fn shutdown(self) -> Result<Snapshot, Error> {
         let _ = self.send(Command::Shutdown);
-        let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
-        match thread {
-            Some(t) => t.join().unwrap_or(Err(Error::Stopped)),
-            None => Err(Error::Stopped),
-        }
+        net::join_driver(&self.inner.thread)
     }
 }
 

@@ -8,8 +8,9 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvError, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -54,6 +55,35 @@ pub(crate) enum Msg {
     },
 }
 
+/// Waits for the driver's next message until `wake` (`None`: without a deadline);
+/// `Ok(None)` when the deadline came first, `Err` once every sender is gone.
+pub(crate) fn wait<M>(
+    rx: &Receiver<M>,
+    now: assoc_core::Instant,
+    wake: Option<assoc_core::Instant>,
+) -> Result<Option<M>, RecvError> {
+    match wake {
+        Some(t) => match rx.recv_timeout(crate::clock::to_std(t.saturating_duration_since(now))) {
+            Ok(m) => Ok(Some(m)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(RecvError),
+        },
+        None => rx.recv().map(Some),
+    }
+}
+
+/// Waits for a driver thread started by a handle to end and returns its result (once:
+/// [`Error::Stopped`](crate::Error::Stopped) for a second caller or a panicked thread).
+pub(crate) fn join_driver<T>(
+    thread: &Mutex<Option<JoinHandle<Result<T, crate::Error>>>>,
+) -> Result<T, crate::Error> {
+    let thread = thread.lock().ok().and_then(|mut t| t.take());
+    match thread {
+        Some(t) => t.join().unwrap_or(Err(crate::Error::Stopped)),
+        None => Err(crate::Error::Stopped),
+    }
+}
+
 /// Spawns a named helper thread, logging if the OS refuses.
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Option<JoinHandle<()>> {
     match std::thread::Builder::new().name(name.into()).spawn(f) {
@@ -65,11 +95,13 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Option<JoinHandle<()>
     }
 }
 
-/// Reads datagrams from `socket` into the driver's channel until `stop`.
-pub(crate) fn udp_reader(
+/// Reads datagrams from `socket` into the driver's channel until `stop`; `wrap` makes
+/// the channel's message of one (the one-session and the many-session drivers share this).
+pub(crate) fn udp_reader<M: Send + 'static>(
     socket: UdpSocket,
-    tx: SyncSender<Msg>,
+    tx: SyncSender<M>,
     stop: Arc<AtomicBool>,
+    wrap: fn(SocketAddr, Bytes) -> M,
 ) -> Option<JoinHandle<()>> {
     spawn("assoc-udp-rx", move || {
         if let Err(e) = socket.set_read_timeout(Some(POLL)) {
@@ -80,7 +112,7 @@ pub(crate) fn udp_reader(
             match socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
                     let bytes = Bytes::copy_from_slice(&buf[..n]);
-                    if tx.send(Msg::Datagram { from, bytes }).is_err() {
+                    if tx.send(wrap(from, bytes)).is_err() {
                         break;
                     }
                 }

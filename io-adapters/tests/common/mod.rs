@@ -40,22 +40,24 @@ impl Drop for TempDir {
 
 pub const PSK: &[u8] = b"integration-test-psk-32-bytes!!!";
 
+/// `c` tuned for a fast loopback test.
+pub fn tune(mut c: Config) -> Config {
+    c.handshake_rto = Duration::from_millis(200);
+    c.open_backoff_start = Duration::from_millis(100);
+    c.open_interval = Duration::from_secs(2);
+    c.disconnect_delay = Duration::from_secs(2);
+    c.max_ack_delay = Duration::from_millis(10);
+    c.initial_rtt = Duration::from_millis(100);
+    c.keepalive = Some(Duration::from_secs(1));
+    c.max_probes = 6;
+    c.params.msg_window = 256;
+    c
+}
+
 /// Configs for the pair a ↔ b, tuned for a fast loopback test.
 pub fn configs() -> (Config, Config) {
     let psk = Psk::new(PSK).unwrap();
     let (a, b) = (PeerName::new(b"mta-a").unwrap(), PeerName::new(b"mta-b").unwrap());
-    let tune = |mut c: Config| {
-        c.handshake_rto = Duration::from_millis(200);
-        c.open_backoff_start = Duration::from_millis(100);
-        c.open_interval = Duration::from_secs(2);
-        c.disconnect_delay = Duration::from_secs(2);
-        c.max_ack_delay = Duration::from_millis(10);
-        c.initial_rtt = Duration::from_millis(100);
-        c.keepalive = Some(Duration::from_secs(1));
-        c.max_probes = 6;
-        c.params.msg_window = 256;
-        c
-    };
     (tune(Config::new(a, b, psk.clone())), tune(Config::new(b, a, psk)))
 }
 

@@ -26,13 +26,14 @@ pub(crate) struct SessionArgs {
     /// This endpoint's name (letters, digits, `.`, `-`, `_`; case-insensitive).
     #[arg(long)]
     pub(crate) name: String,
-    /// The peer's name.
+    /// The peer's name (required unless `serve --peers` gives a peer table).
     #[arg(long)]
-    pub(crate) peer: String,
+    pub(crate) peer: Option<String>,
     /// File holding the pre-shared key: 32+ hex digits (e.g. `openssl rand -hex 32`), or
     /// else at least 16 raw bytes. Surrounding whitespace is ignored.
+    /// Required unless `serve --peers` gives a peer table.
     #[arg(long)]
-    pub(crate) psk_file: PathBuf,
+    pub(crate) psk_file: Option<PathBuf>,
     /// Bearer.
     #[arg(long, value_enum, default_value = "udp")]
     pub(crate) bearer: BearerKind,
@@ -124,11 +125,18 @@ pub(crate) fn read_psk(path: &std::path::Path) -> Fallible<Psk> {
 
 impl SessionArgs {
     pub(crate) fn config(&self) -> Fallible<Config> {
-        let psk = read_psk(&self.psk_file)?;
+        let peer = self.peer.as_deref().ok_or("--peer is required")?;
+        let psk_file = self.psk_file.as_deref().ok_or("--psk-file is required")?;
+        self.config_for(peer, read_psk(psk_file)?, self.sid)
+    }
+
+    /// This end's config for session `sid` with `peer` and `psk` (the one peer of the
+    /// flags, or one row of a peer table), with the tuning flags applied.
+    pub(crate) fn config_for(&self, peer: &str, psk: Psk, sid: u32) -> Fallible<Config> {
         let name = PeerName::new(self.name.as_bytes()).map_err(|e| format!("--name {}: {e:?}", self.name))?;
-        let peer = PeerName::new(self.peer.as_bytes()).map_err(|e| format!("--peer {}: {e:?}", self.peer))?;
+        let peer = PeerName::new(peer.as_bytes()).map_err(|e| format!("peer {peer}: {e:?}"))?;
         let mut c = Config::new(name, peer, psk);
-        c.sid = self.sid;
+        c.sid = sid;
         if let Some(p) = self.max_probes {
             c.max_probes = p;
         }

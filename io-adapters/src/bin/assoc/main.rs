@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! assoc serve --listen ADDR --store PATH --name NAME --peer NAME --psk-file F [--out DIR]
+//! assoc serve --listen ADDR --store PATH --name NAME --peers PEERS.toml [--out DIR]
 //! assoc send  --to ADDR     --store PATH --name NAME --peer NAME --psk-file F [--file F]...
-//! assoc queue --store PATH
+//! assoc queue --store PATH   (every session of the file)
 //! assoc relay --listen ADDR --to ADDR [--loss P --dup P --reorder P --jitter-ms MS ...]
 //! assoc replay FILE --psk-file F [--until N]
 //! ```
@@ -14,6 +15,7 @@ mod relay;
 mod replay;
 mod send;
 mod serve;
+mod serve_peers;
 
 use clap::{Parser, Subcommand};
 

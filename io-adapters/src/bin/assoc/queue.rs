@@ -1,4 +1,5 @@
-//! `assoc queue`: what a store holds — the outbound queue, inbound progress, the inbox and
+//! `assoc queue`: what a store holds — per session in the file (one for `serve --peer`,
+//! one per peer for `serve --peers`): the outbound queue, inbound progress, the inbox and
 //! the outcome log.
 
 use std::path::PathBuf;
@@ -6,12 +7,14 @@ use std::path::PathBuf;
 use assoc_core::StoredInbound;
 use clap::Args;
 
-use crate::common::{human, open_store_at, Fallible};
+use assoc_io::{Database, Store};
+
+use crate::common::{human, Fallible};
 
 /// Arguments of `assoc queue`.
 #[derive(Args, Debug)]
 pub(crate) struct QueueArgs {
-    /// The session store.
+    /// The store (a one-session file, or the database of `serve --peers`).
     #[arg(long)]
     store: PathBuf,
     /// List at most this many entries per section.
@@ -20,9 +23,24 @@ pub(crate) struct QueueArgs {
 }
 
 pub(crate) fn run(args: QueueArgs) -> Fallible<i32> {
-    let store = open_store_at(&args.store)?;
+    let db = Database::open(&args.store).map_err(|e| {
+        format!(
+            "store {}: {e} (a running `assoc serve`/`send` holds it open; stop it first)",
+            args.store.display()
+        )
+    })?;
+    let sessions = db.sessions()?;
+    println!("store {}: {} sessions", args.store.display(), sessions.len());
+    for sid in sessions {
+        println!("\n== session {sid} ==");
+        show(&db.session(sid)?, args.limit)?;
+    }
+    Ok(0)
+}
+
+/// Prints one session's state.
+fn show(store: &Store, limit: usize) -> Fallible<()> {
     let s = store.session_store();
-    println!("store {}", args.store.display());
     println!(
         "session: epoch {}, next message id {}, next msn {}, inbound watermark {}",
         s.epoch, s.next_id, s.next_msn, s.watermark
@@ -32,7 +50,7 @@ pub(crate) fn run(args: QueueArgs) -> Fallible<i32> {
     if !s.outbound.is_empty() {
         println!("  {:>8} {:>10} {:>10} {:>10} {:>8}  state", "id", "app id", "priority", "size", "msn");
     }
-    for (id, m) in s.outbound.iter().take(args.limit) {
+    for (id, m) in s.outbound.iter().take(limit) {
         let state = match (m.msn, m.cancel) {
             (_, Some(c)) => format!("cancelling ({c:?})"),
             (Some(_), None) => "in flight".to_string(),
@@ -57,19 +75,19 @@ pub(crate) fn run(args: QueueArgs) -> Fallible<i32> {
         })
         .collect();
     println!("\nreceiving: {} partial messages", partial.len());
-    for (msn, total, have) in partial.iter().take(args.limit) {
+    for (msn, total, have) in partial.iter().take(limit) {
         let total = total.map_or_else(|| "?".to_string(), human);
         println!("  msn {msn}: {} of {total} stored", human(*have as u64));
     }
     let inbox = store.inbox()?;
     println!("\ninbox: {} delivered messages not yet acknowledged by the application", inbox.len());
-    for e in inbox.iter().take(args.limit) {
+    for e in inbox.iter().take(limit) {
         println!("  msn {} (app id {}): {}", e.msn, e.app_id, human(e.bytes.len() as u64));
     }
     let outcomes = store.outcomes()?;
     println!("\noutcomes: {} not yet acknowledged by the application", outcomes.len());
-    for o in outcomes.iter().take(args.limit) {
+    for o in outcomes.iter().take(limit) {
         println!("  id {} (app id {}): {:?}", o.id.0, o.app_id, o.outcome);
     }
-    Ok(0)
+    Ok(())
 }

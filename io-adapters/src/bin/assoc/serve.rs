@@ -16,19 +16,27 @@ use crate::common::{human, stop_signal, Fallible, RateMeter, SessionArgs};
 pub(crate) struct ServeArgs {
     /// Address to listen on (UDP socket or TCP listener).
     #[arg(long)]
-    listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Write each delivered message to `DIR/<msn>-<app id>.msg` (atomically; a message
     /// handed over again after a crash overwrites its own file). Default: print to stdout.
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Also dial the peer here when there is something to send (default: only answer).
     #[arg(long)]
-    peer_addr: Option<SocketAddr>,
+    pub(crate) peer_addr: Option<SocketAddr>,
+    /// Serve every peer of this table (TOML, `[[peer]]` rows with `name`, `psk_file`,
+    /// `sid` and optionally `addr`) on one socket, with one database (`--store`) holding
+    /// every session. Replaces `--peer`, `--psk-file` and `--sid`; UDP only.
+    #[arg(long, value_name = "PEERS.toml", conflicts_with_all = ["peer", "psk_file", "peer_addr", "record"])]
+    pub(crate) peers: Option<PathBuf>,
     #[command(flatten)]
-    session: SessionArgs,
+    pub(crate) session: SessionArgs,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> Fallible<i32> {
+    if let Some(table) = &args.peers {
+        return crate::serve_peers::run(&args, table).await;
+    }
     let options = args.session.options(args.session.bearer(Some(args.listen), args.peer_addr))?;
     let store = args.session.open_store()?;
     if let Some(dir) = &args.out {
@@ -39,7 +47,7 @@ pub(crate) async fn run(args: ServeArgs) -> Fallible<i32> {
         "assoc: serving {} as {} for peer {} over {:?}; store {}",
         endpoint.local_addr().map_or_else(|| args.listen.to_string(), |a| a.to_string()),
         args.session.name,
-        args.session.peer,
+        args.session.peer.as_deref().unwrap_or_default(),
         args.session.bearer,
         args.session.store.display()
     );
@@ -62,7 +70,7 @@ pub(crate) async fn run(args: ServeArgs) -> Fallible<i32> {
                             None => break,
                         }
                     }
-                    hand_over(&batch, args.out.as_deref())?;
+                    hand_over(&batch, args.out.as_deref(), None)?;
                     for d in batch {
                         d.ack();
                         count += 1;
@@ -112,7 +120,7 @@ pub(crate) async fn run(args: ServeArgs) -> Fallible<i32> {
     while let Some(d) = deliveries.try_recv() {
         batch.push(d);
     }
-    hand_over(&batch, args.out.as_deref())?;
+    hand_over(&batch, args.out.as_deref(), None)?;
     for d in batch {
         d.ack();
         count += 1;
@@ -127,8 +135,9 @@ pub(crate) async fn run(args: ServeArgs) -> Fallible<i32> {
 
 /// Writes deliveries where they belong; only then are they acknowledged. With `--out`,
 /// each message is written to a temporary file, synced and renamed, and the directory is
-/// synced once for the batch, so an acknowledged message is on disk.
-fn hand_over(batch: &[Delivery], out: Option<&Path>) -> Fallible<()> {
+/// synced once for the batch, so an acknowledged message is on disk. On stdout, each
+/// message is prefixed with `label: ` if given (the peer, when serving many).
+pub(crate) fn hand_over(batch: &[Delivery], out: Option<&Path>, label: Option<&str>) -> Fallible<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -147,6 +156,9 @@ fn hand_over(batch: &[Delivery], out: Option<&Path>) -> Fallible<()> {
         None => {
             let mut stdout = std::io::stdout().lock();
             for d in batch {
+                if let Some(label) = label {
+                    write!(stdout, "{label}: ")?;
+                }
                 match std::str::from_utf8(&d.bytes) {
                     Ok(text) if !text.chars().any(char::is_control) => writeln!(stdout, "{text}")?,
                     _ => writeln!(

@@ -1,0 +1,183 @@
+//! `assoc-bench peers`: many peers, one endpoint (issue #17). N peers (default 1,000) each
+//! send M messages (default 10) of `--size` bytes (default 1 KiB) to one many-peer server
+//! (`assoc_io::multi::Server`: one UDP socket, one database) over loopback. The N senders
+//! are the same many-peer driver on a second socket (one session per peer, each with its
+//! own name, key and session id), so the receiving endpoint runs N handshakes and N
+//! sessions. Reported: aggregate msgs/s (first submission to the last delivery at the
+//! server), handshakes/s (N over the time until every session delivered its first
+//! message), and the one-session figure measured in the same run — the std driver over
+//! UDP moving the same N × M messages on one session — with the ratio of the two.
+//!
+//! Both stores run without fsync (`ASSOC_BENCH_SYNC=full` for fsync), as in `loopback`.
+//! The endpoints' `max_queued_answers` and `max_live_sessions` are raised to N so a burst
+//! of N INITs is answered at once rather than after the initiators' retransmissions.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use assoc_core::{Config, EndpointConfig, PeerName, Priority, Psk, Submission};
+use assoc_io::multi::{Incoming, PeerEntry, Server, ServerOptions};
+use assoc_io::{Database, SyncMode};
+use bytes::Bytes;
+
+use crate::{human_size, loopback_once, median, Args, Proto, Res, TempDir};
+
+/// One many-peer run: seconds until every message was delivered, and until every
+/// session delivered its first.
+struct PeersRun {
+    secs: f64,
+    handshake_secs: f64,
+}
+
+pub(crate) async fn peers(args: &Args) -> Res<()> {
+    let n = args.num("peers", 1000)?.max(1);
+    let m = args.num("messages", 10)?.max(1);
+    let size = args.num("size", 1024)?;
+    let repeat = args.num("repeat", 3)?.max(1);
+    let (mut single, mut many, mut hs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        let r =
+            tokio::time::timeout(Duration::from_secs(600), loopback_once(Proto::AssocStdUdp, n * m, size))
+                .await
+                .map_err(|_| "one session: no result after 600 s")??;
+        let secs = r.elapsed.as_secs_f64();
+        eprintln!("  one session {}x{}: {secs:.3} s", n * m, human_size(size));
+        single.push(secs);
+        let r = tokio::task::spawn_blocking(move || peers_once(n, m, size)).await??;
+        eprintln!(
+            "  {n} peers x {m}x{}: {:.3} s (handshakes {:.3} s)",
+            human_size(size),
+            r.secs,
+            r.handshake_secs
+        );
+        many.push(r.secs);
+        hs.push(r.handshake_secs);
+    }
+    let total = (n * m) as f64;
+    let (one, agg, hs) = (median(single), median(many), median(hs));
+    println!("| workload | endpoint | msgs/s | handshakes/s | msgs/s vs one session |");
+    println!("|---|---|---:|---:|---:|");
+    println!(
+        "| {} × {} on one session | assoc-std-udp | {:.0} | – | 1.00 |",
+        n * m,
+        human_size(size),
+        total / one
+    );
+    println!(
+        "| {n} peers × {m} × {} | assoc multi (one socket, one database) | {:.0} | {:.0} | {:.2} |",
+        human_size(size),
+        total / agg,
+        n as f64 / hs,
+        one / agg
+    );
+    Ok(())
+}
+
+fn psk(i: usize) -> Res<Psk> {
+    Ok(Psk::new(format!("bench-peer-{i:06}-pre-shared-key").as_bytes())?)
+}
+
+fn name(i: usize) -> Res<PeerName> {
+    Ok(PeerName::new(format!("mta-{i}").as_bytes())?)
+}
+
+fn tune(mut c: Config, sid: usize) -> Config {
+    c.sid = sid as u32 + 1;
+    c.params.msg_window = 256;
+    c.handshake_rto = assoc_core::Duration::from_millis(200);
+    c.open_backoff_start = assoc_core::Duration::from_millis(100);
+    c
+}
+
+fn database(path: std::path::PathBuf) -> Res<Database> {
+    let db = Database::open(path)?;
+    let full = std::env::var("ASSOC_BENCH_SYNC").is_ok_and(|v| v == "full");
+    db.set_sync(if full { SyncMode::Full } else { SyncMode::Os });
+    Ok(db)
+}
+
+fn server(
+    bind: SocketAddr,
+    peers: Vec<PeerEntry>,
+    db: Database,
+) -> Res<(Server, assoc_io::multi::Incomings)> {
+    let n = peers.len();
+    let mut o = ServerOptions::new(bind, peers);
+    o.endpoint = EndpointConfig {
+        max_live_sessions: n.max(EndpointConfig::DEFAULT.max_live_sessions),
+        max_queued_answers: n.max(EndpointConfig::DEFAULT.max_queued_answers),
+        ..EndpointConfig::DEFAULT
+    };
+    Ok(Server::start(o, db)?)
+}
+
+fn peers_once(n: usize, m: usize, size: usize) -> Res<PeersRun> {
+    let dir = TempDir::new("peers")?;
+    let hub = PeerName::new(b"hub")?;
+    let local: SocketAddr = (Ipv4Addr::LOCALHOST, 0).into();
+    let mut table = Vec::with_capacity(n);
+    for i in 0..n {
+        table.push(PeerEntry { config: tune(Config::new(hub, name(i)?, psk(i)?), i), addr: None });
+    }
+    let (hub_server, hub_in) = server(local, table, database(dir.0.join("hub.redb"))?)?;
+    let hub_addr = hub_server.local_addr();
+    let mut table = Vec::with_capacity(n);
+    for i in 0..n {
+        table.push(PeerEntry { config: tune(Config::new(name(i)?, hub, psk(i)?), i), addr: Some(hub_addr) });
+    }
+    let (senders, _outcomes) = server(local, table, database(dir.0.join("senders.redb"))?)?;
+    let total = n * m;
+    let receiver = std::thread::spawn(move || -> Res<(Vec<Option<Instant>>, Instant)> {
+        let mut first = vec![None; n];
+        let mut got = 0;
+        while got < total {
+            let item = hub_in
+                .recv_timeout(Duration::from_secs(120))
+                .map_err(|_| format!("{got} of {total} delivered"))?;
+            let Incoming::Delivery { sid, delivery } = item else { continue };
+            if delivery.bytes.len() != size {
+                return Err(format!("message of {} bytes, expected {size}", delivery.bytes.len()).into());
+            }
+            let slot = first.get_mut(sid as usize - 1).ok_or("unknown session")?;
+            slot.get_or_insert_with(Instant::now);
+            delivery.ack();
+            got += 1;
+        }
+        Ok((first, Instant::now()))
+    });
+    let payload = Bytes::from(vec![0x5a; size]);
+    let start = Instant::now();
+    let subs = (0..n).flat_map(|i| {
+        let payload = payload.clone();
+        (0..m).map(move |k| {
+            let s = Submission {
+                app_id: k as u64 + 1,
+                priority: Priority::Normal,
+                deadline: None,
+                bytes: payload.clone(),
+            };
+            (i as u32 + 1, s)
+        })
+    });
+    for r in senders.submit_many(subs)? {
+        r?;
+    }
+    let (first, end) = receiver.join().map_err(|_| "receiver panicked")??;
+    let handshakes_done = first.iter().flatten().max().copied().ok_or("nothing delivered")?;
+    let stats = hub_server.stats()?;
+    eprintln!(
+        "  hub: {} datagrams in, {} sessions restored, {} evicted, {} group commits ({:.3} per message), {} inits answered",
+        stats.endpoint.datagrams_in,
+        stats.endpoint.restores,
+        stats.endpoint.evictions,
+        stats.commits,
+        stats.commits as f64 / total as f64,
+        stats.endpoint.inits_answered
+    );
+    let _ = senders.shutdown();
+    let _ = hub_server.shutdown();
+    Ok(PeersRun {
+        secs: (end - start).as_secs_f64(),
+        handshake_secs: (handshakes_done - start).as_secs_f64(),
+    })
+}
