@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use assoc_core::wire::{AuthTag, Body, Confirm, Header, Init, Nonce, Pdu, Summary};
 use assoc_core::{Config, Priority};
-use assoc_io::blocking::{Deliveries, Endpoint};
+use assoc_io::blocking::Endpoint;
 use assoc_io::{frame, Bearer, Options, Store};
 use bytes::Bytes;
 use common::*;
@@ -95,19 +95,6 @@ impl Wire for Tcp {
         }
         got
     }
-}
-
-/// `n` deliveries within `limit`, acknowledged.
-fn delivered(inbox: &Deliveries, n: usize, limit: Duration) -> usize {
-    let end = Instant::now() + limit;
-    let mut got = 0;
-    while got < n && Instant::now() < end {
-        if let Ok(d) = inbox.recv_timeout(Duration::from_millis(20)) {
-            d.ack();
-            got += 1;
-        }
-    }
-    got
 }
 
 fn attack(tcp: bool) {

@@ -202,19 +202,6 @@ impl Drop for Relay {
     }
 }
 
-/// Acknowledges up to `n` deliveries arriving within `limit`; how many arrived.
-fn delivered(inbox: &Deliveries, n: usize, limit: Duration) -> usize {
-    let end = Instant::now() + limit;
-    let mut got = 0;
-    while got < n && Instant::now() < end {
-        if let Ok(d) = inbox.recv_timeout(Duration::from_millis(20)) {
-            d.ack();
-            got += 1;
-        }
-    }
-    got
-}
-
 /// The replaying party's own socket: a UDP port, or its own TCP connection.
 enum Replayer {
     Udp(UdpSocket),

@@ -178,3 +178,16 @@ pub fn wait_for_exit(child: &mut std::process::Child, limit: std::time::Duration
     }
     None
 }
+
+/// Acknowledges up to `n` deliveries arriving within `limit`; how many arrived.
+pub fn delivered(inbox: &assoc_io::blocking::Deliveries, n: usize, limit: std::time::Duration) -> usize {
+    let end = std::time::Instant::now() + limit;
+    let mut got = 0;
+    while got < n && std::time::Instant::now() < end {
+        if let Ok(d) = inbox.recv_timeout(std::time::Duration::from_millis(20)) {
+            d.ack();
+            got += 1;
+        }
+    }
+    got
+}
