@@ -461,11 +461,11 @@ pub const DEEP: Preset = Preset {
     max_losses: Some(2),
 };
 
-/// alpha sends 1 one-segment message; one timer may fire early (a retransmission after
-/// delivery, whose ACK is still in flight)
-pub const CI_MSG: Preset = Preset {
-    name: "ci-msg",
-    about: "alpha sends 1 one-segment message; 1 early timer",
+/// The base of the message presets: alpha sends 1 one-segment message, timers are timely
+/// with no early firing. Not a preset of its own (not in [`ALL`]).
+const ONE_MESSAGE: Preset = Preset {
+    name: "one-message",
+    about: "alpha sends 1 one-segment message",
     max_epoch: 2,
     both_open: false,
     link_drops: [0, 0],
@@ -488,8 +488,17 @@ pub const CI_MSG: Preset = Preset {
     max_datagram: 1400,
     msg_window: 2,
     attacker: false,
-    early_timers: Some(1),
+    early_timers: Some(0),
     max_losses: None,
+};
+
+/// alpha sends 1 one-segment message; one timer may fire early (a retransmission after
+/// delivery, whose ACK is still in flight)
+pub const CI_MSG: Preset = Preset {
+    name: "ci-msg",
+    about: "alpha sends 1 one-segment message; 1 early timer",
+    early_timers: Some(1),
+    ..ONE_MESSAGE
 };
 
 /// alpha sends 1 two-segment message; alpha: 1 link drop
@@ -498,8 +507,7 @@ pub const CI_RESUME: Preset = Preset {
     about: "alpha sends 1 two-segment message; alpha: 1 link drop",
     link_drops: [1, 0],
     workload: [&[LARGE], &[]],
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// alpha sends 1 one-segment message; it may expire
@@ -507,8 +515,7 @@ pub const CI_EXPIRY: Preset = Preset {
     name: "ci-expiry",
     about: "alpha sends 1 one-segment message; it may expire",
     expiry: true,
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// alpha sends 1 one-segment message; alpha releases once
@@ -516,8 +523,7 @@ pub const CI_RELEASE: Preset = Preset {
     name: "ci-release",
     about: "alpha sends 1 one-segment message; alpha releases once",
     release: [true, false],
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// alpha sends 1 one-segment message; alpha: 1 crash (its application resubmits by app id)
@@ -525,8 +531,7 @@ pub const CI_CRASH_MSG: Preset = Preset {
     name: "ci-crash-msg",
     about: "alpha sends 1 one-segment message; alpha: 1 crash (its application resubmits by app id)",
     crashes: [1, 0],
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// A restarted peer is noticed within a round trip (issue #15): beta crashes and restarts
@@ -552,8 +557,7 @@ pub const CI_TWO: Preset = Preset {
     about: "alpha sends 2 messages (the first in two small datagrams: unsaved bytes at beta)",
     workload: [&[MEDIUM, SMALL], &[]],
     max_datagram: SMALL_DATAGRAM,
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// The receiver crashes with a message in flight that has unsaved bytes at it
@@ -564,8 +568,7 @@ pub const CI_RECV_CRASH: Preset = Preset {
     max_datagram: SMALL_DATAGRAM,
     crashes: [0, 1],
     agef: false,
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// The sender cancels a message in flight
@@ -573,8 +576,7 @@ pub const CI_CANCEL: Preset = Preset {
     name: "ci-cancel",
     about: "alpha sends 1 one-segment message and cancels it",
     cancel: [true, false],
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// alpha aborts once with a message in flight
@@ -582,8 +584,7 @@ pub const CI_ABORT: Preset = Preset {
     name: "ci-abort",
     about: "alpha sends 1 one-segment message; alpha aborts once",
     abort: [true, false],
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// The sender crashes with a message in flight that may expire
@@ -592,8 +593,7 @@ pub const CI_MSG_CRASH: Preset = Preset {
     about: "alpha sends 1 one-segment message; it may expire; alpha: 1 crash",
     crashes: [1, 0],
     expiry: true,
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// The receiver crashes while the sender cancels a message in flight (safety only, as
@@ -604,8 +604,7 @@ pub const CI_RECV_CRASH_CANCEL: Preset = Preset {
     cancel: [true, false],
     crashes: [0, 1],
     agef: false,
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// Two messages through a window of one: the second may leave only once the first is
@@ -615,8 +614,7 @@ pub const CI_WINDOW: Preset = Preset {
     about: "alpha sends 2 one-segment messages through a message window of 1",
     workload: [&[SMALL, SMALL], &[]],
     msg_window: 1,
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// Every dimension issue #21 asks of the default preset at once: two messages each way
@@ -640,8 +638,7 @@ pub const COVERAGE: Preset = Preset {
     max_pn: 8,
     max_pn_ack_only: 9,
     max_losses: Some(2),
-    early_timers: Some(0),
-    ..CI_MSG
+    ..ONE_MESSAGE
 };
 
 /// ci with an attacker node: it overhears every PDU delivered to either side and may
