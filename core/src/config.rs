@@ -118,6 +118,7 @@ pub struct Config {
     pub max_packets_in_flight: u32,
     /// Deliberate bugs for the model checker; inert without the `mutations` feature.
     #[doc(hidden)]
+    #[cfg(feature = "mutations")]
     pub mutations: crate::mutation::Mutations,
 }
 
@@ -231,6 +232,7 @@ impl Config {
             ],
             aging_interval: Duration::from_secs(300),
             max_packets_in_flight: 64,
+            #[cfg(feature = "mutations")]
             mutations: crate::mutation::Mutations::NONE,
         }
     }

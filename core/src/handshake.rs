@@ -28,7 +28,8 @@ use bytes::{Bytes, BytesMut};
 use crate::config::Config;
 use crate::crypto::{DirectionKeys, Key, Side, Suite, Transcript};
 use crate::io::DropReason;
-use crate::mutation::{Mutation, Mutations};
+#[cfg(feature = "mutations")]
+use crate::mutation::Mutations;
 use crate::time::{Duration, Instant};
 use crate::wire::{
     Accept, AuthTag, Body, Challenge, Confirm, Cookie, Header, Init, Nonce, Params, Pdu, RawPdu, Stale,
@@ -369,6 +370,7 @@ pub(crate) struct ConfirmContext {
     /// Whether the peer wins the name tie-break (its name orders first).
     pub(crate) peer_wins: bool,
     /// Deliberate bugs in force (model checking only).
+    #[cfg(feature = "mutations")]
     pub(crate) mutations: Mutations,
 }
 
@@ -377,10 +379,10 @@ pub(crate) fn decide_confirm(p: &Proposal, ctx: &ConfirmContext) -> ConfirmDecis
     if ctx.current == Some((p.epoch, p.tag_r, p.tag_i)) {
         return ConfirmDecision::Reaccept;
     }
-    if ctx.mutations.is_active(Mutation::ResponderKeyedByPeer) && ctx.current.is_some() {
+    if mutated!(ctx, ResponderKeyedByPeer) && ctx.current.is_some() {
         return ConfirmDecision::Reaccept;
     }
-    if p.epoch > ctx.persisted_epoch || ctx.mutations.is_active(Mutation::NoEpochCheck) {
+    if p.epoch > ctx.persisted_epoch || mutated!(ctx, NoEpochCheck) {
         return ConfirmDecision::Accept;
     }
     let current_epoch = ctx.current.map(|(e, _, _)| e);
@@ -425,6 +427,7 @@ mod tests {
             persisted_epoch,
             own_attempt_epoch,
             peer_wins,
+            #[cfg(feature = "mutations")]
             mutations: Mutations::NONE,
         };
         let rows: [(Proposal, ConfirmContext, ConfirmDecision); 8] = [

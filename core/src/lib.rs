@@ -141,6 +141,24 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+/// `mutated!(holder, Name)`: whether the deliberate bug `Mutation::Name` is on in
+/// `holder.mutations` (a `Config` or the handshake's decision context). Without the
+/// `mutations` feature it is the literal `false` (the holder is only borrowed, so it counts
+/// as used): no switch is read and the branches it guards vanish from the shipping build.
+#[cfg(feature = "mutations")]
+macro_rules! mutated {
+    ($holder:expr, $m:ident) => {
+        $holder.mutations.is_active($crate::mutation::Mutation::$m)
+    };
+}
+#[cfg(not(feature = "mutations"))]
+macro_rules! mutated {
+    ($holder:expr, $m:ident) => {{
+        let _ = &$holder;
+        false
+    }};
+}
+
 #[cfg(feature = "arbitrary")]
 mod arbitrary_support;
 mod association;
@@ -151,8 +169,11 @@ pub mod endpoint;
 #[doc(hidden)]
 pub mod fuzz_internals;
 mod handshake;
+#[cfg(feature = "impair")]
+pub mod impair;
 pub mod io;
 pub mod message;
+#[cfg(feature = "mutations")]
 #[doc(hidden)]
 pub mod mutation;
 pub mod persist;
@@ -163,6 +184,7 @@ pub mod remote;
 pub mod rng;
 mod sender;
 mod session;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod source_limit;
 mod stats;

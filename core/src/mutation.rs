@@ -2,9 +2,10 @@
 //! tests can fail. Each [`Mutation`] re-introduces one historical bug at its exact decision
 //! point in the shipping code.
 //!
-//! The switches exist only with the `mutations` cargo feature: without it
-//! [`Mutations::is_active`] is a constant `false` and the compiler removes every hook. The
-//! adapters never enable the feature (CI checks this). Hidden from the public docs.
+//! This module, `Config::mutations` and every hook exist only with the `mutations` cargo
+//! feature: without it each hook (`mutated!` in the crate root) is the literal `false`, so
+//! the shipping build holds neither the switches nor the broken branches. The adapters
+//! never enable the feature (CI checks this). Hidden from the public docs.
 
 /// One historical bug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -146,7 +147,7 @@ impl Mutation {
     }
 }
 
-/// A set of active mutations. Empty by default; only settable with the `mutations` feature.
+/// A set of active mutations. Empty by default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Mutations(u64);
 
@@ -155,15 +156,13 @@ impl Mutations {
     pub const NONE: Mutations = Mutations(0);
 
     /// The set with `m` added.
-    #[cfg(feature = "mutations")]
     pub fn with(self, m: Mutation) -> Mutations {
         Mutations(self.0 | 1 << (m as u64))
     }
 
-    /// Whether `m` is active. Always `false` without the `mutations` feature.
-    #[inline(always)]
+    /// Whether `m` is active.
     pub fn is_active(self, m: Mutation) -> bool {
-        cfg!(feature = "mutations") && self.0 & (1 << (m as u64)) != 0
+        self.0 & (1 << (m as u64)) != 0
     }
 }
 
@@ -180,19 +179,8 @@ mod tests {
         }
     }
 
-    #[cfg(not(feature = "mutations"))]
     #[test]
-    fn without_the_feature_no_switch_can_be_on() {
-        // The only constructor is `NONE`; even a forged bit pattern stays inert.
-        let forged = Mutations(u64::MAX);
-        for m in Mutation::ALL {
-            assert!(!forged.is_active(m));
-        }
-    }
-
-    #[cfg(feature = "mutations")]
-    #[test]
-    fn with_the_feature_switches_are_independent() {
+    fn switches_are_independent() {
         let set = Mutations::NONE.with(Mutation::NoEpochCheck);
         assert!(set.is_active(Mutation::NoEpochCheck));
         assert!(!set.is_active(Mutation::AckBeforeFsync));

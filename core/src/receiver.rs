@@ -19,7 +19,6 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::config::Config;
-use crate::mutation::Mutation;
 use crate::persist::{Record, SessionStore, StoredInbound};
 use crate::wire::{
     DataFrame, FirstSegment, Frame, Params, PartialEntry, RejectReason, Resolution, ResolvedEntry, Summary,
@@ -86,7 +85,7 @@ impl Receiver {
     ) -> Effects {
         let mut fx = Effects::default();
         let w = u64::from(params.msg_window);
-        let dedup_off = cfg.mutations.is_active(Mutation::NoDuplicateSuppression);
+        let dedup_off = mutated!(cfg, NoDuplicateSuppression);
         if (d.msn < store.watermark && !dedup_off)
             || matches!(store.inbound.get(&d.msn), Some(StoredInbound::Resolved(_)))
         {

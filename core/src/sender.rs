@@ -24,7 +24,6 @@ use alloc::vec::Vec;
 
 use crate::config::Config;
 use crate::message::{MessageId, NonDelivery, Outcome, Submission, SubmitError};
-use crate::mutation::Mutation;
 use crate::persist::{Record, SessionStore, StoredMessage};
 use crate::time::Instant;
 use crate::wire::{AbortReason, DataFrame, FirstSegment, Frame, Params, Resolution, Summary};
@@ -267,7 +266,7 @@ impl Sender {
     /// A new association is up: every message resumes from the receiver's durable offset as
     /// last reported (the handshake's summary updates it at once); CANCELs are sent again.
     pub(crate) fn on_association_up(&mut self, cfg: &Config, store: &SessionStore) {
-        let keep_own_offset = cfg.mutations.is_active(Mutation::ResumeFromOwnOffset);
+        let keep_own_offset = mutated!(cfg, ResumeFromOwnOffset);
         self.cancels.clear();
         self.ready = 0;
         for e in &mut self.assigned {
@@ -399,7 +398,7 @@ impl Sender {
             due_in(&self.deadlines).into_iter().chain(due_in(&self.timeouts)).collect();
         for id in due {
             let Some(m) = store.outbound.get(&id).filter(|m| m.cancel.is_none()) else { continue };
-            if m.msn.is_none() || cfg.mutations.is_active(Mutation::NdrInDoubtOnTimer) {
+            if m.msn.is_none() || mutated!(cfg, NdrInDoubtOnTimer) {
                 done.push((id, m.app_id, Outcome::NonDelivered(NonDelivery::Expired)));
             } else {
                 records.push(Record::CancelRequested { id, reason: NonDelivery::Expired });
@@ -459,7 +458,7 @@ impl Sender {
         }
         let lowest_unresolved = self.resolved_below(store);
         let mut window_end = lowest_unresolved.saturating_add(u64::from(params.msg_window));
-        if cfg.mutations.is_active(Mutation::MsgWindowExceeded) {
+        if mutated!(cfg, MsgWindowExceeded) {
             window_end += 1;
         }
         let mut next_msn = store.next_msn;

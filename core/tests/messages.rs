@@ -2,6 +2,7 @@
 
 mod common;
 
+use assoc_core::impair::Impairment;
 use assoc_core::sim::{Impairments, Ledger, Pair};
 use assoc_core::{Config, Duration, Event, Input, Instant, Outcome, Priority, Submission, Suite};
 use bytes::Bytes;
@@ -223,7 +224,7 @@ fn one_mib_message_survives_twenty_link_drops_resuming_from_checkpoints() {
     let (a, b) = common::configs();
     let (cs, cw) = (u64::from(a.params.checkpoint_size), u64::from(a.params.checkpoint_window));
     let mut imp = Impairments::none();
-    imp.delay = Duration::from_millis(5);
+    imp.link.delay = Duration::from_millis(5);
     let mut p = Pair::new(a, b, imp, 3).unwrap();
     let mut ledger = Ledger::default();
     p.link_up_now();
@@ -335,13 +336,8 @@ fn a_wiped_receiver_store_is_reported_not_a_silent_stall() {
 fn reordering_raises_the_loss_thresholds() {
     let (a, b) = common::configs();
     let imp = Impairments {
-        loss_pct: 5,
-        dup_pct: 2,
-        reorder_pct: 25,
+        link: Impairment { delay: Duration::from_millis(1), ..Impairment::lossy() },
         replay_pct: 0,
-        delay: Duration::from_millis(1),
-        jitter: Duration::from_millis(50),
-        reorder_extra: Duration::from_millis(100),
         dial_fail_pct: 0,
         dial_delay: Duration::from_millis(1),
         fsync_delay: Duration::from_millis(1),

@@ -10,8 +10,8 @@ use assoc_core::{
 };
 use bytes::Bytes;
 
-use crate::shim::{Impairment, ShimStats};
 use crate::store::{Ack, StoreError};
+use assoc_core::impair::{ImpairStats, Impairment};
 
 /// Which bearer carries the PDUs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +44,8 @@ pub struct Options {
     pub bearer: Bearer,
     /// Impair outgoing PDUs (tests and demos).
     pub impairment: Option<Impairment>,
+    /// Seed of the impairment's decisions: the same seed and the same sends impair alike.
+    pub impairment_seed: u64,
     /// Seed for the session's tags and nonces; `None`: fresh from the OS (use that in
     /// production — with a real crypto suite the seed must be secret and fresh).
     pub seed: Option<u64>,
@@ -67,6 +69,7 @@ impl Options {
             config,
             bearer,
             impairment: None,
+            impairment_seed: 0,
             seed: None,
             idle_timeout: std::time::Duration::from_secs(90),
             max_connections: 16,
@@ -208,7 +211,7 @@ pub struct Snapshot {
     /// The bearer's counters.
     pub io: IoStats,
     /// The impairment shim's counters, when one is in use.
-    pub shim: Option<ShimStats>,
+    pub shim: Option<ImpairStats>,
     /// The bearer as the driver holds it.
     pub bearer: BearerState,
     /// The session's armed timers and their deadlines.

@@ -25,8 +25,8 @@ use bytes::Bytes;
 use crate::api::{Acker, BearerState, Delivery, Error, IoStats, Options, OutcomeReport, Snapshot};
 use crate::clock::os_seed;
 use crate::recorder::Recorder;
-use crate::shim::ShimStats;
 use crate::store::Store;
+use assoc_core::impair::ImpairStats;
 
 /// A reply to a waiting caller, whatever channel its driver uses.
 pub(crate) type Reply<T> = Box<dyn FnOnce(T) + Send>;
@@ -323,7 +323,7 @@ impl Engine {
         &self,
         now: Instant,
         io: IoStats,
-        shim: Option<ShimStats>,
+        shim: Option<ImpairStats>,
         bearer: BearerState,
     ) -> Snapshot {
         let s = &self.session;

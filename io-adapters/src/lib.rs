@@ -17,8 +17,8 @@
 //!   `Delivered` record; outcomes likewise. Nothing acknowledged is ever lost. A
 //!   [`Database`] holds many sessions, one namespace each, committed together; a
 //!   [`Committer`](store::Committer) makes group commits on a thread of its own.
-//! * [`Shim`]: a seeded impairment shim (loss, duplication, reordering, delay, rate limit)
-//!   in front of either bearer.
+//! * [`Shim`]: the core's seeded impairment shim (loss, duplication, reordering, delay,
+//!   rate limit; `assoc_core::impair`, shared with the core's sim) in front of either bearer.
 //! * [`Clock`]: microseconds since the UNIX epoch, monotone within the process, because
 //!   the core persists deadlines.
 //!
@@ -66,12 +66,13 @@ mod pump;
 pub mod recorder;
 #[cfg(any(feature = "std", feature = "tokio"))]
 mod send_log;
-pub mod shim;
 pub mod store;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
 pub use api::{Bearer, BearerState, Delivery, Error, IoStats, Options, OutcomeReport, Snapshot};
+/// The impairment emulator the drivers and `assoc relay` put on the transmit path: the
+/// core's, so the sim and the real drivers share one implementation.
+pub use assoc_core::impair::{ImpairStats, Impairment, Shim};
 pub use clock::Clock;
-pub use shim::{Impairment, Shim, ShimStats};
 pub use store::{Ack, Database, Store, StoreError, SyncMode};

@@ -16,7 +16,7 @@ use crate::engine::{Command, Effect, Engine};
 use crate::frame;
 use crate::links::{ConnHandle, Links};
 use crate::send_log::SendLog;
-use crate::shim::Shim;
+use assoc_core::impair::Shim;
 
 /// What a driver's runtime does for the pump.
 pub(crate) trait Sockets {
@@ -62,7 +62,7 @@ impl<H: ConnHandle> Pump<H> {
         Pump {
             engine,
             net,
-            shim: options.impairment.clone().map(Shim::new),
+            shim: options.impairment.clone().map(|imp| Shim::new(imp, options.impairment_seed)),
             io: IoStats::default(),
             send_log: SendLog::default(),
             shutdown_at: None,

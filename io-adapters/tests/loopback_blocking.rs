@@ -38,7 +38,8 @@ fn run(tcp: bool, n: u64, seed: u64) {
             Bearer::Udp { bind: any, peer: None }
         },
     );
-    ob.impairment = Some(Impairment::lossy(seed));
+    ob.impairment = Some(Impairment::lossy());
+    ob.impairment_seed = seed;
     ob.seed = Some(seed ^ 0xB);
     let (b, b_in, b_out) = Endpoint::start(ob, open("b.redb")).unwrap();
     let addr = b.local_addr().unwrap();
@@ -50,7 +51,8 @@ fn run(tcp: bool, n: u64, seed: u64) {
             Bearer::Udp { bind: any, peer: Some(addr) }
         },
     );
-    oa.impairment = Some(Impairment::lossy(seed + 1));
+    oa.impairment = Some(Impairment::lossy());
+    oa.impairment_seed = seed + 1;
     oa.seed = Some(seed ^ 0xA);
     let (a, a_in, a_out) = Endpoint::start(oa, open("a.redb")).unwrap();
 

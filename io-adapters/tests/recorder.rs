@@ -32,7 +32,8 @@ fn recorded_exchange(dir: &TempDir, n: u64) -> [PathBuf; 2] {
     let paths = [dir.join("a.rec"), dir.join("b.rec")];
     let options = |c, bearer, i: usize| {
         let mut o = Options::new(c, bearer);
-        o.impairment = Some(Impairment::lossy(40 + i as u64));
+        o.impairment = Some(Impairment::lossy());
+        o.impairment_seed = 40 + i as u64;
         o.seed = Some(7 + i as u64);
         o.record = Some(RecordOptions::new(&paths[i]));
         o

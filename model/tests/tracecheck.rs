@@ -40,7 +40,8 @@ fn recorded_pair(tag: &str, n: u64) -> [Recording; 2] {
     let [ca, cb] = configs();
     let options = |c, bearer, i: usize| {
         let mut o = Options::new(c, bearer);
-        o.impairment = Some(Impairment::lossy(90 + i as u64));
+        o.impairment = Some(Impairment::lossy());
+        o.impairment_seed = 90 + i as u64;
         o.seed = Some(3 + i as u64);
         o.record = Some(RecordOptions::new(dir.join(format!("{i}.rec"))));
         o

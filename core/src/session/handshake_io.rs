@@ -15,7 +15,6 @@ use super::Session;
 use crate::association::AssociationIds;
 use crate::handshake::{self, Attempt, ConfirmContext, ConfirmDecision, InitContext, Refusal, Stage};
 use crate::io::{AuthStage, DropReason, Event, InputError, Role, Verdict};
-use crate::mutation::Mutation;
 use crate::persist::Record;
 use crate::receiver::Receiver;
 use crate::remote::Remote;
@@ -108,8 +107,7 @@ impl Session {
         if raw.header.dst_tag != 0 {
             return self.drop_pdu(DropReason::NotApplicable);
         }
-        let wins = self.cfg.local_name < self.cfg.peer_name
-            || self.cfg.mutations.is_active(Mutation::InvertedTieBreak);
+        let wins = self.cfg.local_name < self.cfg.peer_name || mutated!(self.cfg, InvertedTieBreak);
         if self.attempt.is_some() && wins {
             return self.drop_pdu(DropReason::Collision);
         }
@@ -238,7 +236,8 @@ impl Session {
             persisted_epoch: self.store.epoch,
             own_attempt_epoch: self.attempt.as_ref().map(|a| a.epoch),
             peer_wins: self.cfg.peer_name < self.cfg.local_name
-                && !self.cfg.mutations.is_active(Mutation::InvertedTieBreak),
+                && !mutated!(self.cfg, InvertedTieBreak),
+            #[cfg(feature = "mutations")]
             mutations: self.cfg.mutations,
         };
         match handshake::decide_confirm(&proposal, &ctx) {
@@ -253,7 +252,7 @@ impl Session {
             }
             ConfirmDecision::Accept => {
                 if proposal.epoch > self.store.epoch
-                    && !self.cfg.mutations.is_active(Mutation::ResponderEpochNotRecorded)
+                    && !mutated!(self.cfg, ResponderEpochNotRecorded)
                 {
                     self.persist(Record::Epoch(proposal.epoch));
                 }
@@ -283,7 +282,7 @@ impl Session {
             // The AssumeInOrder mutation takes whatever arrives next as the answer.
             Stage::ConfirmSent(c)
                 if (header.dst_tag == attempt.tag_i && header.epoch == attempt.epoch)
-                    || self.cfg.mutations.is_active(Mutation::AssumeInOrder) =>
+                    || mutated!(self.cfg, AssumeInOrder) =>
             {
                 Some((attempt, c))
             }
@@ -305,12 +304,12 @@ impl Session {
             return self.drop_pdu(if dup { DropReason::Duplicate } else { DropReason::Stale });
         };
         if !self.cfg.suite.verify_handshake(&c.keys.recv.handshake, datagram, raw)
-            && !self.cfg.mutations.is_active(Mutation::AssumeInOrder)
+            && !mutated!(self.cfg, AssumeInOrder)
         {
             return self.drop_pdu(DropReason::BadAuth);
         }
         let mut ids = initiator_ids(attempt, c);
-        if self.cfg.mutations.is_active(Mutation::SwappedInitiatorTags) {
+        if mutated!(self.cfg, SwappedInitiatorTags) {
             core::mem::swap(&mut ids.local_tag, &mut ids.peer_tag);
         }
         let Body::Accept(a) = self.decode_body(raw.ty, &raw.body)? else {

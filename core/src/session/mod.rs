@@ -22,7 +22,6 @@ use crate::crypto::{InitRateLimiter, Key};
 use crate::handshake::{self, Attempt, Stage};
 use crate::io::{Ack, BearerRequest, DownReason, Event, Input, InputError, Output, Role, Transmit, Verdict};
 use crate::message::{AckError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError};
-use crate::mutation::Mutation;
 use crate::persist::{Outbox, Record, SessionStore};
 use crate::receiver::Receiver;
 use crate::remote::Remote;
@@ -247,7 +246,8 @@ impl Session {
 
     /// Seals `frames` as this side's next packet of the current association, bypassing the
     /// state machine: what an authentic but misbehaving peer could send. For adversarial
-    /// tests and fuzzers only; hidden from the docs.
+    /// tests and fuzzers only (the `sim` feature); hidden from the docs.
+    #[cfg(feature = "sim")]
     #[doc(hidden)]
     pub fn seal_raw_packet(
         &mut self,
@@ -280,7 +280,7 @@ impl Session {
     /// produces them here (so keep calling until `None`).
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        if self.cfg.mutations.is_active(Mutation::AckBeforeFsync) {
+        if mutated!(self.cfg, AckBeforeFsync) {
             self.outbox.assume_durable();
         }
         let out = self.outbox.pop();
@@ -357,7 +357,7 @@ impl Session {
             }
             Input::Release => {
                 self.hold_open = false;
-                if self.cfg.mutations.is_active(Mutation::ReleaseDropsInFlight) {
+                if mutated!(self.cfg, ReleaseDropsInFlight) {
                     // The historical bug: releasing the association gives up what is in flight.
                     self.give_up_in_flight();
                 }
@@ -372,7 +372,7 @@ impl Session {
             }
             Input::Abort => {
                 self.abort_association(now, AbortReason::Requested);
-                if self.cfg.mutations.is_active(Mutation::AbortDropsInFlight) {
+                if mutated!(self.cfg, AbortDropsInFlight) {
                     // The historical bug: tearing the association down gives up what is in flight.
                     self.give_up_in_flight();
                 }
@@ -388,9 +388,7 @@ impl Session {
         // either — unless it was reported (a failed proof within its budget queues an event).
         let reported = matches!(result, Ok(Verdict::Dropped(_))) && self.outbox.len() > queued;
         if matches!(result, Ok(Verdict::Accepted | Verdict::Answered)) || reported {
-            if let Some(from) =
-                from.filter(|_| self.cfg.mutations.is_active(Mutation::RemoteFollowsAnyAccepted))
-            {
+            if let Some(from) = from.filter(|_| mutated!(self.cfg, RemoteFollowsAnyAccepted)) {
                 // The historical bug: the driver took the source of anything the session
                 // did not refuse (`Ok`) as the peer, answered INITs and reported failures too.
                 self.peer_remote = Some(from);
@@ -429,7 +427,7 @@ impl Session {
 
     /// Takes custody of a submission, or finds the message that already has its app id.
     fn on_submit(&mut self, now: Instant, submission: Submission) -> Result<MessageId, SubmitError> {
-        if !self.cfg.mutations.is_active(Mutation::IgnoreIdempotencyKey) {
+        if !mutated!(self.cfg, IgnoreIdempotencyKey) {
             if let Some((id, state)) = self.store.submitted(submission.app_id) {
                 // Custody is (or is about to be) durable: say so again, so a driver that
                 // waits for `Queued` after a crash learns it. An outcome has its own event.
@@ -837,7 +835,7 @@ impl Session {
 
     fn persist(&mut self, record: Record) {
         self.sender.observe(&self.store, &record);
-        if !(matches!(record, Record::Epoch(_)) && self.cfg.mutations.is_active(Mutation::EpochNotAdopted)) {
+        if !(matches!(record, Record::Epoch(_)) && mutated!(self.cfg, EpochNotAdopted)) {
             self.store.apply(&record);
         }
         self.outbox.persist(record);

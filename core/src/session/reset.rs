@@ -12,7 +12,6 @@ use super::Session;
 use crate::association::Phase;
 use crate::handshake;
 use crate::io::{DownReason, DropReason, InputError, Verdict};
-use crate::mutation::Mutation;
 use crate::remote::Remote;
 use crate::time::Instant;
 use crate::wire::{Body, Header, RawPdu, AUTH_LEN, HEADER_LEN};
@@ -82,10 +81,10 @@ impl Session {
         raw: &RawPdu,
         datagram: &Bytes,
     ) -> Result<Verdict, InputError> {
-        if self.cfg.mutations.is_active(Mutation::IgnoreReset) {
+        if mutated!(self.cfg, IgnoreReset) {
             return self.drop_pdu(DropReason::NotApplicable);
         }
-        let unverified = self.cfg.mutations.is_active(Mutation::AcceptUnverifiedReset);
+        let unverified = mutated!(self.cfg, AcceptUnverifiedReset);
         // A draining association is over already: nothing to end early.
         let names_ours = self.assoc.as_ref().is_some_and(|a| {
             a.phase != Phase::Draining && a.epoch == raw.header.epoch && a.peer_tag == raw.header.dst_tag

@@ -8,7 +8,6 @@ use super::Session;
 use crate::association::{Association, PacketEffect, Phase};
 use crate::io::{DownReason, DropReason, Event, InputError, Verdict};
 use crate::message::{CancelError, MessageId, NonDelivery, Outcome};
-use crate::mutation::Mutation;
 use crate::persist::Record;
 use crate::receiver::{Ignored, Receiver};
 use crate::remote::Remote;
@@ -175,7 +174,7 @@ impl Session {
     /// pauses while `max_queued_messages` of them (or `max_queued_bytes` of content) wait;
     /// [`Ack::Delivery`](crate::Ack::Delivery) resumes it.
     pub(super) fn deliver_ready(&mut self) {
-        let any_order = self.cfg.mutations.is_active(Mutation::DeliverOutOfOrder);
+        let any_order = mutated!(self.cfg, DeliverOutOfOrder);
         while let Some(r) = if any_order {
             Receiver::deliverable_any(&self.store)
         } else {
@@ -257,16 +256,16 @@ impl Session {
             if a.phase == Phase::Established {
                 for f in self.receiver.take_answers() {
                     overtakes |= matches!(f, Frame::Resolved { .. })
-                        && self.cfg.mutations.is_active(Mutation::CancelAnswerBeforeRecord);
+                        && mutated!(self.cfg, CancelAnswerBeforeRecord);
                     budget = budget.saturating_sub(f.encoded_len());
                     frames.push(f);
                 }
                 if self.receiver.summary_due && budget > 64 {
                     let mut summary = Receiver::summary(&self.store, budget - 1);
-                    if self.cfg.mutations.is_active(Mutation::WatermarkOffByOne) {
+                    if mutated!(self.cfg, WatermarkOffByOne) {
                         summary.resolved_below = summary.resolved_below.saturating_add(1);
                     }
-                    overtakes |= self.cfg.mutations.is_active(Mutation::AckBeforeCheckpointDurable);
+                    overtakes |= mutated!(self.cfg, AckBeforeCheckpointDurable);
                     let f = Frame::Summary(summary);
                     budget = budget.saturating_sub(f.encoded_len());
                     frames.push(f);
@@ -319,7 +318,7 @@ impl Session {
                 }
                 continue;
             }
-            if self.cfg.mutations.is_active(Mutation::MsnNotDurableBeforeData) {
+            if mutated!(self.cfg, MsnNotDurableBeforeData) {
                 self.transmit(datagram);
                 for r in records {
                     self.persist(r);

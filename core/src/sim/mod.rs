@@ -16,11 +16,12 @@ mod star;
 pub use ledger::Ledger;
 pub use star::{star_config, star_configs, Star, HUB};
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::config::{Config, ConfigError};
+use crate::impair::{chance, up_to, ImpairStats, Impairment, Link, Schedule};
 use crate::io::{BearerRequest, Event, Input, Output};
 use crate::persist::{Record, SessionStore};
 use crate::remote::Remote;
@@ -31,20 +32,12 @@ use crate::time::{Duration, Instant};
 /// Impairments of the emulated network and environment. Percentages are per datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Impairments {
-    /// Chance a datagram is lost.
-    pub loss_pct: u8,
-    /// Chance a datagram is delivered twice.
-    pub dup_pct: u8,
-    /// Chance a datagram gets extra delay (up to `reorder_extra`), so later ones overtake it.
-    pub reorder_pct: u8,
-    /// Chance, per datagram sent, that some earlier datagram is replayed as well.
+    /// Loss, duplication, reordering, delay and rate of each direction of the network: the
+    /// shared emulator ([`crate::impair`]), drawing from the pair's seed.
+    pub link: Impairment,
+    /// Chance, per datagram sent, that some earlier datagram is replayed as well (after
+    /// `link.delay` plus up to `link.reorder_extra`).
     pub replay_pct: u8,
-    /// One-way delay.
-    pub delay: Duration,
-    /// Uniform random extra delay on top of `delay`.
-    pub jitter: Duration,
-    /// Largest extra delay of a reordered datagram.
-    pub reorder_extra: Duration,
     /// Chance a dial fails.
     pub dial_fail_pct: u8,
     /// Time from a dial request to the link coming up.
@@ -61,13 +54,8 @@ impl Impairments {
     /// A perfect network: no loss, no reordering, 10 ms delay.
     pub fn none() -> Self {
         Impairments {
-            loss_pct: 0,
-            dup_pct: 0,
-            reorder_pct: 0,
+            link: Impairment { delay: Duration::from_millis(10), ..Impairment::none() },
             replay_pct: 0,
-            delay: Duration::from_millis(10),
-            jitter: Duration::ZERO,
-            reorder_extra: Duration::ZERO,
             dial_fail_pct: 0,
             dial_delay: Duration::from_millis(50),
             fsync_delay: Duration::from_millis(1),
@@ -78,13 +66,16 @@ impl Impairments {
     /// A hostile network: heavy reordering, duplication, loss and replay of old datagrams.
     pub fn hostile() -> Self {
         Impairments {
-            loss_pct: 10,
-            dup_pct: 10,
-            reorder_pct: 40,
+            link: Impairment {
+                loss_pct: 10,
+                dup_pct: 10,
+                reorder_pct: 40,
+                delay: Duration::from_millis(20),
+                jitter: Duration::from_millis(30),
+                reorder_extra: Duration::from_millis(2_000),
+                ..Impairment::none()
+            },
             replay_pct: 10,
-            delay: Duration::from_millis(20),
-            jitter: Duration::from_millis(30),
-            reorder_extra: Duration::from_millis(2_000),
             dial_fail_pct: 20,
             dial_delay: Duration::from_millis(200),
             fsync_delay: Duration::from_millis(5),
@@ -126,8 +117,9 @@ pub struct Pair {
     /// Whether the link between the two is up.
     pub link_up: bool,
     dialing: bool,
-    schedule: BTreeMap<(Instant, u64), Happening>,
-    next_id: u64,
+    schedule: Schedule<Happening>,
+    /// The network towards each side (index: the receiving side).
+    links: [Link; 2],
     history: VecDeque<(usize, Bytes)>,
     rng: Rng,
     restarts: u64,
@@ -154,8 +146,8 @@ impl Pair {
             log: Vec::new(),
             link_up: false,
             dialing: false,
-            schedule: BTreeMap::new(),
-            next_id: 0,
+            schedule: Schedule::default(),
+            links: [Link::default(), Link::default()],
             history: VecDeque::new(),
             rng,
             restarts: 0,
@@ -165,19 +157,16 @@ impl Pair {
     }
 
     fn at(&mut self, when: Instant, h: Happening) {
-        self.next_id += 1;
-        self.schedule.insert((when, self.next_id), h);
+        self.schedule.insert(when, h);
     }
 
     fn chance(&mut self, pct: u8) -> bool {
-        pct > 0 && self.rng.next_u64() % 100 < u64::from(pct)
+        chance(&mut self.rng, pct)
     }
 
-    fn random_upto(&mut self, d: Duration) -> Duration {
-        match d.as_micros() {
-            0 => Duration::ZERO,
-            max => Duration::from_micros(self.rng.next_u64() % (max + 1)),
-        }
+    /// What the network towards side `to` did so far (replays not counted).
+    pub fn link_stats(&self, to: usize) -> ImpairStats {
+        self.links.get(to).map(Link::stats).unwrap_or_default()
     }
 
     /// Feeds `input` to side `i` at the current time and drains its outputs.
@@ -231,28 +220,21 @@ impl Pair {
         if !self.link_up {
             return;
         }
-        let imp = self.impairments.clone();
         if self.history.len() == REPLAY_HISTORY {
             self.history.pop_front();
         }
         self.history.push_back((to, datagram.clone()));
-        if self.chance(imp.replay_pct) {
+        if self.chance(self.impairments.replay_pct) {
             let k = (self.rng.next_u64() % self.history.len() as u64) as usize;
             if let Some((old_to, old)) = self.history.get(k).cloned() {
-                let delay = imp.delay + self.random_upto(imp.reorder_extra);
+                let link = &self.impairments.link;
+                let delay = link.delay + up_to(&mut self.rng, link.reorder_extra);
                 self.at(self.now + delay, Happening::Deliver { to: old_to, datagram: old });
             }
         }
-        if self.chance(imp.loss_pct) {
-            return;
-        }
-        let copies = if self.chance(imp.dup_pct) { 2 } else { 1 };
-        for _ in 0..copies {
-            let mut delay = imp.delay + self.random_upto(imp.jitter);
-            if self.chance(imp.reorder_pct) {
-                delay = delay + self.random_upto(imp.reorder_extra);
-            }
-            self.at(self.now + delay, Happening::Deliver { to, datagram: datagram.clone() });
+        let Some(link) = self.links.get_mut(to) else { return };
+        for when in link.transmit(&self.impairments.link, &mut self.rng, self.now, datagram.len()) {
+            self.at(when, Happening::Deliver { to, datagram: datagram.clone() });
         }
     }
 
@@ -292,7 +274,7 @@ impl Pair {
     /// Side `i` crashes and restarts from its disk; records not yet durable are lost.
     pub fn crash(&mut self, i: usize) {
         self.in_fsync[i].clear();
-        self.schedule.retain(|_, h| !matches!(h, Happening::Durable { side, .. } if *side == i));
+        self.schedule.retain(|h| !matches!(h, Happening::Durable { side, .. } if *side == i));
         self.restarts += 1;
         let seed = self.rng.next_u64() ^ self.restarts;
         // `restore` only fails on an invalid config, and `new` validated both.
@@ -306,7 +288,7 @@ impl Pair {
 
     /// When the next thing happens: a scheduled happening or a session deadline.
     pub fn next_time(&self) -> Option<Instant> {
-        let scheduled = self.schedule.keys().next().map(|(t, _)| *t);
+        let scheduled = self.schedule.next_time();
         let timers = self.sessions.iter().filter_map(Session::poll_timeout).min();
         match (scheduled, timers) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -332,11 +314,8 @@ impl Pair {
             return false;
         };
         self.now = self.now.max(t);
-        let due = self.schedule.keys().next().copied().filter(|(when, _)| *when <= self.now);
-        if let Some(key) = due {
-            if let Some(h) = self.schedule.remove(&key) {
-                self.happen(h);
-            }
+        if let Some(h) = self.schedule.pop_due(self.now) {
+            self.happen(h);
             return true;
         }
         for i in 0..2 {

@@ -111,7 +111,6 @@ impl ImpairArgs {
             reorder_extra: Duration::from_millis(self.reorder_ms),
             rate_bytes_per_sec: self.rate_kbps.map(|k| k * 1000 / 8),
             max_queue_delay: Duration::from_secs(1),
-            seed: self.impair_seed,
         }
     }
 }
@@ -161,6 +160,7 @@ impl SessionArgs {
     pub(crate) fn options(&self, bearer: Bearer) -> Fallible<Options> {
         let mut o = Options::new(self.config()?, bearer);
         o.impairment = self.impair.impairment();
+        o.impairment_seed = self.impair.impair_seed;
         o.seed = self.session_seed;
         o.record = self.record.as_ref().map(|path| {
             let mut r = RecordOptions::new(path);

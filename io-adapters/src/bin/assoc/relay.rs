@@ -32,9 +32,8 @@ pub(crate) async fn run(args: RelayArgs) -> Fallible<i32> {
     let back =
         UdpSocket::bind(args.bind.unwrap_or_else(|| crate::common::any_address_for(Some(args.to)))).await?;
     let clock = Clock::new();
-    let mut up = Shim::new(args.impair.always());
-    let mut down =
-        Shim::new(assoc_io::Impairment { seed: args.impair.impair_seed ^ 0x5A5A, ..args.impair.always() });
+    let mut up = Shim::new(args.impair.always(), args.impair.impair_seed);
+    let mut down = Shim::new(args.impair.always(), args.impair.impair_seed ^ 0x5A5A);
     let mut client: Option<SocketAddr> = None;
     eprintln!("assoc relay: {} → {} with {:?}", front.local_addr()?, args.to, up.impairment());
     let (mut fbuf, mut bbuf) = (vec![0u8; 65_536], vec![0u8; 65_536]);
