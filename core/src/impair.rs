@@ -1,7 +1,7 @@
 //! A seeded, deterministic emulator of an impaired datagram link: loss, duplication,
 //! reordering, delay with jitter, and a rate limit with a bounded queue.
 //!
-//! One implementation serves every user: the core's [`sim`](crate::sim) harnesses decide
+//! One implementation serves every user: the core's `sim` harnesses decide
 //! each datagram's fate with a [`Link`] drawing from their own seed, and the adapters'
 //! drivers and `assoc relay` put a [`Shim`] (a [`Link`] with its own generator and a
 //! [`Schedule`] of PDUs waiting) on real sockets. No clock and no I/O here: time comes in

@@ -129,6 +129,21 @@
 //! assert!(sessions[1].store().inbox.is_empty() && sessions[0].store().outcomes.is_empty());
 //! ```
 //!
+//! ## Cargo features
+//!
+//! Test tooling is compiled only when asked for: without `sim`, `impair` and `mutations`
+//! the crate holds no harness, no emulator, no packet forger and no mutation switch (each
+//! hook is then the literal `false`).
+//!
+//! | feature | enables | used by | in production |
+//! |---|---|---|---|
+//! | `std` (default) | `std::error::Error` for the error types (through `thiserror`) | everyone with `std` | yes |
+//! | `rustcrypto` (default) | the real suite, `Suite::ChaCha20Poly1305` (RustCrypto, `no_std`) | everyone; without it only the insecure `Suite::Symbolic` exists | yes |
+//! | `arbitrary` | `arbitrary::Arbitrary` for the wire, message, io and persistence types | `fuzz/` | never |
+//! | `impair` | `impair`: the seeded impairment emulator (loss, duplication, reordering, delay, rate limit) and its `Shim` | `sim`; `io-adapters` for its test shim and `assoc relay` | never on a production path (the CLI's shim is off unless asked for) |
+//! | `sim` | `sim` (the `Pair` and `Star` harnesses, the `Ledger` oracle; implies `impair`) and the hidden `Session::seal_raw_packet` | the core's own tests, examples and benches, `fuzz/`, `proofs/` | never |
+//! | `mutations` | `mutation`, `Config::mutations` and every hook: switches that re-introduce historical bugs | `model/`, `proofs/` (CI checks `io-adapters` never enables it) | never |
+//!
 //! ## Panic policy
 //!
 //! Nothing here panics on network input, on any input sequence, or on any time value:

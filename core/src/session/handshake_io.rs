@@ -235,8 +235,7 @@ impl Session {
             current: self.assoc.as_ref().map(|a| (a.epoch, a.local_tag, a.peer_tag)),
             persisted_epoch: self.store.epoch,
             own_attempt_epoch: self.attempt.as_ref().map(|a| a.epoch),
-            peer_wins: self.cfg.peer_name < self.cfg.local_name
-                && !mutated!(self.cfg, InvertedTieBreak),
+            peer_wins: self.cfg.peer_name < self.cfg.local_name && !mutated!(self.cfg, InvertedTieBreak),
             #[cfg(feature = "mutations")]
             mutations: self.cfg.mutations,
         };
@@ -251,9 +250,7 @@ impl Session {
                 Ok(Verdict::Answered)
             }
             ConfirmDecision::Accept => {
-                if proposal.epoch > self.store.epoch
-                    && !mutated!(self.cfg, ResponderEpochNotRecorded)
-                {
+                if proposal.epoch > self.store.epoch && !mutated!(self.cfg, ResponderEpochNotRecorded) {
                     self.persist(Record::Epoch(proposal.epoch));
                 }
                 let summary = Receiver::summary(&self.store, self.handshake_summary_budget());

@@ -255,8 +255,8 @@ impl Session {
             let mut overtakes = false;
             if a.phase == Phase::Established {
                 for f in self.receiver.take_answers() {
-                    overtakes |= matches!(f, Frame::Resolved { .. })
-                        && mutated!(self.cfg, CancelAnswerBeforeRecord);
+                    overtakes |=
+                        matches!(f, Frame::Resolved { .. }) && mutated!(self.cfg, CancelAnswerBeforeRecord);
                     budget = budget.saturating_sub(f.encoded_len());
                     frames.push(f);
                 }
