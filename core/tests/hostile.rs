@@ -110,3 +110,29 @@ fn real_suite_hostile_scenarios_always_reestablish() {
     assert!(seen.replays > n, "replays: {}", seen.replays);
     assert!(seen.associations >= 6 * n, "associations: {}", seen.associations);
 }
+
+/// The pair's network is the shared emulator (`assoc_core::impair`): each direction's
+/// counters see the hostile profile's loss, duplication and reordering, in proportion, and
+/// nothing arrives that the emulator did not let through (or the replays add).
+#[test]
+fn the_pair_network_is_the_shared_impairment_emulator() {
+    let (mut a, mut b) = common::configs();
+    for c in [&mut a, &mut b] {
+        // Steady traffic both ways.
+        c.keepalive = Some(Duration::from_millis(200));
+    }
+    let imp = Impairments { replay_pct: 0, ..Impairments::hostile() };
+    let mut p = Pair::new(a, b, imp, 11).expect("valid configs");
+    p.link_up_now();
+    p.input(0, Input::Open);
+    p.run_for(Duration::from_secs(120));
+    let (a, b) = (p.link_stats(0), p.link_stats(1));
+    let pushed = a.pushed + b.pushed;
+    assert!(pushed > 100, "traffic both ways: {a:?} {b:?}");
+    for (what, n, pct) in [("lost", a.lost + b.lost, 10), ("duplicated", a.duplicated + b.duplicated, 10)] {
+        assert!(n > 0 && n < pushed * pct * 3 / 100, "{what} about {pct} %: {n} of {pushed}");
+    }
+    assert!(a.reordered + b.reordered > 0, "reordered: {a:?} {b:?}");
+    let let_through = pushed - a.lost - b.lost + a.duplicated + b.duplicated;
+    assert!(p.delivered <= let_through, "{} delivered of {let_through}", p.delivered);
+}

@@ -8,7 +8,12 @@
 //! Crashes lose everything that was not yet durable: a crashed side restarts with
 //! [`Session::restore`] from the records its simulated disk had completed.
 //!
-//! Used by the core's own tests, the fuzzers and the proofs; usable in your tests too.
+//! The network is the shared impairment emulator ([`crate::impair`]), one [`Link`] per
+//! direction drawing from the pair's seed; replays, link drops, dial failures, fsync
+//! latency and crashes are the harness's own.
+//!
+//! Used by the core's own tests, the fuzzers and the proofs; usable in your tests too, with
+//! the `sim` feature (never in production).
 
 mod ledger;
 mod star;
