@@ -25,8 +25,9 @@ fn drain(s: &mut Session, now: Instant) -> Vec<Bytes> {
     let mut sent = Vec::new();
     loop {
         let mut upto = None;
-        while let Some(out) = s.poll_output() {
-            match out {
+        loop {
+            match s.poll_output() {
+                Output::Wait { .. } => break,
                 Output::Persist { seq, .. } => upto = Some(seq),
                 Output::Transmit(t) => sent.push(t.datagram),
                 _ => {}
