@@ -856,7 +856,11 @@ impl Session {
             .outbound
             .iter()
             .filter(|(_, m)| m.msn.is_some())
-            .map(|(id, m)| (*id, m.app_id, Outcome::NonDelivered(NonDelivery::Cancelled)))
+            .map(|(id, m)| Finished {
+                id: *id,
+                app_id: m.app_id,
+                outcome: Outcome::NonDelivered(NonDelivery::Cancelled),
+            })
             .collect();
         for f in in_flight {
             self.finish(f);
@@ -883,7 +887,7 @@ impl Session {
     }
 
     /// Records an outcome and reports it: exactly once per message.
-    fn finish(&mut self, (id, app_id, outcome): Finished) {
+    fn finish(&mut self, Finished { id, app_id, outcome }: Finished) {
         if !self.store.outbound.contains_key(&id) {
             return;
         }
