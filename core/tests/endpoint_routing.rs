@@ -365,6 +365,12 @@ fn the_hub_opens_to_a_configured_remote_and_not_to_an_unknown_one() {
                     _ => {}
                 }
             };
+            let earliest = [1, 2]
+                .into_iter()
+                .filter_map(|sid| ep.session(sid))
+                .flat_map(|s| s.armed_timers().map(|(_, at)| at))
+                .min();
+            assert_eq!(until, earliest, "the wait carries the earliest deadline of any session");
             ep.handle_timeout(until.unwrap_or(now));
         }
     }
