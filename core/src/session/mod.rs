@@ -235,7 +235,8 @@ impl Session {
             usable: a.phase == Phase::Established,
         })
     }
-    /// Timers currently armed with their deadlines, in table order.
+    /// Timers currently armed with their deadlines, in table order: for inspection (the
+    /// model checker, tests). A driver takes its deadline from [`Output::Wait`].
     pub fn armed_timers(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
         self.timers.armed().filter_map(|t| self.timers.get(t).map(|d| (t, d)))
     }
