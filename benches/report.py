@@ -101,9 +101,9 @@ def core_table(d):
             if b:
                 rows.append(f"| {name} (one DATA PDU, {size} B payload) | – | {fmt_time(b['time'])} | – | – | – | – | |")
     for key, label in suites:
-        b = get(f"poll_timeout_idle/{key}")
+        b = get(f"poll_output_idle/{key}")
         if b:
-            rows.append(f"| poll_timeout, idle established session | {label} | {fmt_time(b['time'])} | – | – | – | – | O(1) |")
+            rows.append(f"| poll_output (returns Wait), idle established session | {label} | {fmt_time(b['time'])} | – | – | – | – | O(1) |")
     base = []
     for size in (64, 1024, 1 << 20):
         for n, k in ((f"memcpy {size} B", f"memcpy_baseline/{size}"), (f"AEAD seal+open {size} B", f"aead_seal_open/{size}")):

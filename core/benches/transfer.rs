@@ -189,14 +189,19 @@ fn transfer(suite: Suite, n: usize, size: usize, reorder_pct: u64, loss_pct: u64
     }
     let mut delivered = 0;
     let (mut records, mut persisted_inputs, mut big) = ([0u64; 2], [0u64; 2], (0, 0));
+    let mut deadlines = [None; 2];
     while delivered < n {
         for (i, side) in s.iter_mut().enumerate() {
             // One `Persisted { upto }` per drain (what a driver that commits a batch does),
             // then drain again what it released.
             loop {
                 let mut last = None;
-                while let Some(out) = side.poll_output() {
-                    match out {
+                loop {
+                    match side.poll_output() {
+                        Output::Wait { until } => {
+                            deadlines[i] = until;
+                            break;
+                        }
                         Output::Persist { seq, .. } => {
                             records[i] += 1;
                             last = Some(seq);
@@ -222,10 +227,11 @@ fn transfer(suite: Suite, n: usize, size: usize, reorder_pct: u64, loss_pct: u64
                     .handle_input(now, Input::Datagram { from: Remote::Conn(1 - to as u64), datagram: d });
             }
             None => {
-                let Some(t) = s.iter().filter_map(Session::poll_timeout).min() else { break };
+                // Both sides were just drained and nothing reached them since.
+                let Some(t) = deadlines.iter().flatten().min().copied() else { break };
                 now = now.max(t);
                 for side in &mut s {
-                    side.handle_timeout(now);
+                    let _ = side.handle_input(now, Input::Timeout);
                 }
             }
         }
@@ -346,10 +352,10 @@ fn codec_decode(b: Bencher<'_, '_>, len: usize) {
     b.bench_local(|| Pdu::decode(divan::black_box(&bytes)).expect("valid"));
 }
 
-/// `poll_timeout` on an established session with nothing to send: must be O(1) (a cached
-/// minimum).
+/// `poll_output` on an established session with nothing to send (it returns
+/// `Output::Wait` with the next deadline): must be O(1) (a cached minimum).
 #[divan::bench(args = SUITES)]
-fn poll_timeout_idle(b: Bencher<'_, '_>, suite: Suite) {
+fn poll_output_idle(b: Bencher<'_, '_>, suite: Suite) {
     let (ca, cb) = configs(suite);
     let mut s = [Session::new(ca, 1).expect("config"), Session::new(cb, 2).expect("config")];
     let mut now = Instant::ZERO;
@@ -358,11 +364,16 @@ fn poll_timeout_idle(b: Bencher<'_, '_>, suite: Suite) {
     }
     s[0].handle_input(now, Input::Open).expect("open");
     // Run the handshake to completion, then measure the idle session.
+    let mut deadlines = [None; 2];
     for _ in 0..1000 {
         let mut moved = false;
         for i in 0..2 {
-            while let Some(out) = s[i].poll_output() {
-                match out {
+            loop {
+                match s[i].poll_output() {
+                    Output::Wait { until } => {
+                        deadlines[i] = until;
+                        break;
+                    }
                     Output::Persist { seq, .. } => {
                         let _ = s[i].handle_input(now, Input::Persisted { upto: seq });
                     }
@@ -376,15 +387,18 @@ fn poll_timeout_idle(b: Bencher<'_, '_>, suite: Suite) {
             }
         }
         if !moved {
-            match s.iter().filter_map(Session::poll_timeout).min() {
+            match deadlines.iter().flatten().min().copied() {
                 Some(t) if s[0].state() != assoc_core::SessionState::Established => {
                     now = now.max(t);
-                    s.iter_mut().for_each(|x| x.handle_timeout(now));
+                    s.iter_mut().for_each(|x| {
+                        let _ = x.handle_input(now, Input::Timeout);
+                    });
                 }
                 _ => break,
             }
         }
     }
     assert_eq!(s[0].state(), assoc_core::SessionState::Established);
-    b.bench_local(|| divan::black_box(&s[0]).poll_timeout());
+    assert!(matches!(s[0].poll_output(), Output::Wait { until: Some(_) }), "idle, a timer armed");
+    b.bench_local(|| divan::black_box(&mut s[0]).poll_output());
 }

@@ -12,8 +12,11 @@ use assoc_core::{
 /// with `assoc_core::record_codec`) and are reported durable unless the process "crashes".
 fn drain(s: &mut Session, disk: &mut SessionStore, now: Instant, crash: bool) -> Vec<Event> {
     let mut events = Vec::new();
-    while let Some(out) = s.poll_output() {
-        match out {
+    loop {
+        match s.poll_output() {
+            // Drained. Sleep until `until` or the next datagram; at `until` feed
+            // `handle_input(until, Input::Timeout)`: the one way time comes in.
+            Output::Wait { until: _ } => return events,
             Output::Persist { seq, record } => {
                 disk.apply(&record);
                 if crash {
@@ -26,7 +29,6 @@ fn drain(s: &mut Session, disk: &mut SessionStore, now: Instant, crash: bool) ->
             _ => { /* Output::Bearer: dial or hang up */ }
         }
     }
-    events
 }
 
 /// Runs the walk-through; panics if the contract does not hold.
@@ -67,5 +69,4 @@ pub fn main() {
     drain(&mut session, &mut disk, now, false);
     let mut session = Session::restore(config, disk.clone(), 4).unwrap();
     assert!(drain(&mut session, &mut disk, now, false).is_empty());
-    let _wake_at = session.poll_timeout(); // then handle_input(now, Input::Timeout)
 }

@@ -6,6 +6,7 @@ use core::fmt;
 use crate::message::{AckError, CancelError, MessageId, Outcome, Submission, SubmitError};
 use crate::persist::Record;
 use crate::remote::Remote;
+use crate::time::Instant;
 use crate::wire::{AbortReason, CloseReason, DecodeError};
 
 /// One input to [`Session::handle_input`](crate::Session::handle_input).
@@ -22,8 +23,9 @@ pub enum Input {
         #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))]
         datagram: Bytes,
     },
-    /// The driver's clock reached [`Session::poll_timeout`](crate::Session::poll_timeout):
-    /// every timer due at `now` fires.
+    /// The driver's clock reached the deadline of the last [`Output::Wait`]: every timer
+    /// due at `now` fires. The only way time moves the session; feeding it early (or
+    /// twice) fires nothing that is not due.
     Timeout,
     /// Records up to and including sequence number `upto` are durable.
     Persisted {
@@ -113,6 +115,15 @@ pub enum Output {
     Event(Event),
     /// Something the driver should do with the bearer.
     Bearer(BearerRequest),
+    /// Nothing else is pending: the end of one drain. Feed [`Input::Timeout`] when the
+    /// clock reaches `until`, or wait for the next input of any kind when it is `None`
+    /// (no timer is armed). Outputs held back by the write barrier come after the
+    /// [`Input::Persisted`] that releases them. Polling again without an input returns
+    /// the same `Wait`.
+    Wait {
+        /// The earliest deadline of any armed timer, if one is armed.
+        until: Option<Instant>,
+    },
 }
 
 /// A datagram to send to `to`. Drivers that cannot reach `to` (no bearer, a closed

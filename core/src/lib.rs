@@ -17,10 +17,27 @@
 //!   (a received datagram and its [`Remote`], `Timeout`, `Persisted`, link up/down, a
 //!   command). It returns a [`Verdict`]: accepted (authentic, or local), answered
 //!   statelessly, or dropped for a named [`DropReason`] — never to be inferred from `Ok`.
-//!   [`Session::handle_timer`] fires one named [`Timer`] (used by the model checker).
-//! * **Outputs**: after every input, call [`Session::poll_output`] until it returns `None`,
-//!   then read [`Session::poll_timeout`] and call `handle_input(now, Input::Timeout)` when
-//!   the clock reaches it.
+//!   Time enters only as [`Input::Timeout`]: the clock reached a deadline.
+//! * **Outputs**: after every input, drain: call [`Session::poll_output`] until it returns
+//!   [`Output::Wait`]`{ until }`. Then wait for the next input, and feed
+//!   `handle_input(until, Input::Timeout)` if the clock reaches `until` first (`None`: no
+//!   timer is armed). One loop, one way for time to come in:
+//!
+//!   ```
+//!   # use assoc_core::{Input, Instant, Output, Session};
+//!   fn drain(s: &mut Session, now: Instant) -> Option<Instant> {
+//!       loop {
+//!           match s.poll_output() {
+//!               Output::Wait { until } => break until,
+//!               Output::Persist { seq, .. } => {
+//!                   // Write the record durably, then:
+//!                   s.handle_input(now, Input::Persisted { upto: seq }).unwrap();
+//!               }
+//!               _other => { /* transmit, tell the application, dial or hang up */ }
+//!           }
+//!       }
+//!   }
+//!   ```
 //! * **Write barrier**: an [`Output::Persist`] record must be made durable, in sequence
 //!   order, and reported with [`Input::Persisted`]. Outputs queued after a record are held
 //!   back until it is durable, so nothing visible depends on state a crash could lose.
@@ -85,10 +102,15 @@
 //!     app_id: 7, priority: assoc_core::Priority::Normal, deadline: None, bytes: "hello".into(),
 //! }).unwrap();
 //! let (mut up, mut delivered, mut outcomes) = (0, 0, 0);
+//! // Each side's deadline from its last drain, and whether it had an input since.
+//! let (mut deadlines, mut fed) = ([None; 2], [true; 2]);
 //! for _ in 0..100 {
-//!     for i in 0..2 {
-//!         while let Some(out) = sessions[i].poll_output() {
-//!             match out {
+//!     while let Some(i) = fed.iter().position(|f| *f) {
+//!         fed[i] = false;
+//!         deadlines[i] = loop {
+//!             match sessions[i].poll_output() {
+//!                 // Drained: nothing more until an input or this deadline.
+//!                 Output::Wait { until } => break until,
 //!                 Output::Persist { seq, .. } => {
 //!                     // A real driver writes the record durably first.
 //!                     sessions[i].handle_input(now, Input::Persisted { upto: seq }).unwrap();
@@ -99,6 +121,7 @@
 //!                     let from = Remote::Conn(i as u64);
 //!                     // The verdict says what happened (accepted, answered, dropped and why).
 //!                     let _ = sessions[1 - i].handle_input(now, Input::Datagram { from, datagram: t.datagram });
+//!                     fed[1 - i] = true;
 //!                 }
 //!                 Output::Event(Event::AssociationUp { .. }) => up += 1,
 //!                 // Commit what the application is told, then acknowledge it; until then
@@ -113,15 +136,17 @@
 //!                 }
 //!                 _ => {}
 //!             }
-//!         }
+//!         };
 //!     }
 //!     if up == 2 && outcomes == 1 {
 //!         break;
 //!     }
-//!     // Nothing left to drain: advance the clock to the next deadline.
-//!     now = sessions.iter().filter_map(|s| s.poll_timeout()).min().unwrap_or(now + Duration::from_secs(1));
-//!     for s in &mut sessions {
+//!     // Both sides are drained: advance the clock to the earliest deadline; time comes in
+//!     // only as `Input::Timeout`.
+//!     now = deadlines.iter().flatten().copied().min().unwrap_or(now + Duration::from_secs(1));
+//!     for (s, f) in sessions.iter_mut().zip(&mut fed) {
 //!         s.handle_input(now, Input::Timeout).unwrap();
+//!         *f = true;
 //!     }
 //! }
 //! assert_eq!(up, 2, "both sides report the association up");
@@ -212,7 +237,7 @@ pub mod wire;
 pub use bytes;
 pub use config::{Config, ConfigError, DialPolicy};
 pub use crypto::{InitBudget, InitRateLimiter, Psk, PskError, Suite};
-pub use endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
+pub use endpoint::{Endpoint, EndpointConfig, EndpointError, EndpointOutput, Routed};
 pub use io::{
     Ack, AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
     Verdict,

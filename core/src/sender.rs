@@ -84,8 +84,16 @@ pub(crate) struct Sender {
     ready: usize,
 }
 
-/// An outcome to record and report.
-pub(crate) type Finished = (MessageId, u64, Outcome);
+/// An outcome to record (`Record::Finished`) and report (`Event::Outcome`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Finished {
+    /// The message.
+    pub(crate) id: MessageId,
+    /// The application's id for it.
+    pub(crate) app_id: u64,
+    /// What happened to it.
+    pub(crate) outcome: Outcome,
+}
 
 impl Sender {
     /// Validates a submission and returns the message's id and what the `Submitted` record
@@ -324,13 +332,17 @@ impl Sender {
         for &InFlight { msn, id, .. } in self.assigned.iter().take_while(|e| e.msn < s.resolved_below) {
             if !s.resolved.iter().any(|e| e.msn == msn) {
                 if let Some(m) = store.outbound.get(&id) {
-                    done.push((id, m.app_id, Outcome::Delivered));
+                    done.push(Finished { id, app_id: m.app_id, outcome: Outcome::Delivered });
                 }
             }
         }
         for e in &s.resolved {
             if let Some(m) = self.entry(e.msn).and_then(|f| store.outbound.get(&f.id).map(|m| (f.id, m))) {
-                done.push((m.0, m.1.app_id, outcome_of(e.resolution, m.1.cancel)));
+                done.push(Finished {
+                    id: m.0,
+                    app_id: m.1.app_id,
+                    outcome: outcome_of(e.resolution, m.1.cancel),
+                });
             }
         }
         for p in &s.partial {
@@ -363,7 +375,7 @@ impl Sender {
             return Err(AbortReason::ProtocolViolation);
         }
         let found = self.entry(msn).and_then(|e| store.outbound.get(&e.id).map(|m| (e.id, m)));
-        Ok(found.map(|(id, m)| (id, m.app_id, outcome_of(r, m.cancel))))
+        Ok(found.map(|(id, m)| Finished { id, app_id: m.app_id, outcome: outcome_of(r, m.cancel) }))
     }
 
     /// For each message with known progress: its id and the receiver's reported durable
@@ -399,7 +411,11 @@ impl Sender {
         for id in due {
             let Some(m) = store.outbound.get(&id).filter(|m| m.cancel.is_none()) else { continue };
             if m.msn.is_none() || mutated!(cfg, NdrInDoubtOnTimer) {
-                done.push((id, m.app_id, Outcome::NonDelivered(NonDelivery::Expired)));
+                done.push(Finished {
+                    id,
+                    app_id: m.app_id,
+                    outcome: Outcome::NonDelivered(NonDelivery::Expired),
+                });
             } else {
                 records.push(Record::CancelRequested { id, reason: NonDelivery::Expired });
             }
@@ -414,7 +430,11 @@ impl Sender {
             .outbound
             .iter()
             .filter(|(_, m)| m.msn.is_none())
-            .map(|(id, m)| (*id, m.app_id, Outcome::NonDelivered(NonDelivery::OpenFailed)))
+            .map(|(id, m)| Finished {
+                id: *id,
+                app_id: m.app_id,
+                outcome: Outcome::NonDelivered(NonDelivery::OpenFailed),
+            })
             .collect()
     }
 

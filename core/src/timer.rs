@@ -1,6 +1,6 @@
 //! The core's named timers: a closed enum and a fixed table of deadlines.
 //!
-//! Handlers trust the firing: [`Session::handle_timer`](crate::Session::handle_timer) runs a
+//! Handlers trust the firing: `Session::handle_timer` (feature `model-hooks`) runs a
 //! timer's action without comparing `now` to its deadline. That is what lets the model fire
 //! any armed timer at any moment, and what makes every handler safe to run early.
 

@@ -137,7 +137,7 @@ fn with_ack_frequency_two_a_lone_ping_is_acknowledged_after_max_ack_delay() {
 #[test]
 fn replayed_and_forged_packets_are_dropped_and_counted() {
     let (mut m, mut d) = established();
-    m.now = m.s[0].poll_timeout().unwrap();
+    m.now = m.deadline(0).unwrap();
     m.input(0, Input::Timeout).unwrap();
     let ping = m.sent[0].last().unwrap().clone();
     m.exchange(&mut d);
@@ -183,7 +183,7 @@ fn a_silent_peer_exhausts_probes_then_the_holder_reopens() {
     // Nothing is delivered from now on. Keepalive, then probe after probe.
     let mut ticks = 0;
     while !m.events[0].iter().any(|e| matches!(e, Event::AssociationDown { .. })) {
-        m.now = m.s[0].poll_timeout().unwrap();
+        m.now = m.deadline(0).unwrap();
         m.input(0, Input::Timeout).unwrap();
         ticks += 1;
         assert!(ticks < 100, "never gave up");

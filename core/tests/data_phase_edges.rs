@@ -87,8 +87,7 @@ fn keepalive_counts_from_the_last_packet_received() {
     m.input(1, Input::Timeout).unwrap();
     assert_eq!(pings(&m.sent[1][sent..]), 0, "no keepalive 1 s after the first deadline");
     m.now = up + Duration::from_secs(20) + keepalive;
-    m.s[1].handle_timeout(m.now); // the convenience form of `Input::Timeout`
-    m.drain(1);
+    m.input(1, Input::Timeout).unwrap();
     assert_eq!(pings(&m.sent[1][sent..]), 1, "keepalive after {keepalive:?} of silence");
 }
 
@@ -127,8 +126,9 @@ fn a_reused_seed_never_repeats_tags_across_epochs() {
             .unwrap();
         s.handle_input(assoc_core::Instant::ZERO, Input::Open).unwrap();
         let mut tag = None;
-        while let Some(out) = s.poll_output() {
-            match out {
+        loop {
+            match s.poll_output() {
+                assoc_core::Output::Wait { .. } => break,
                 assoc_core::Output::Persist { seq, .. } => {
                     let _ = s.handle_input(assoc_core::Instant::ZERO, Input::Persisted { upto: seq });
                 }
@@ -150,7 +150,7 @@ fn a_reused_seed_never_repeats_tags_across_epochs() {
 
 /// Fires side `i`'s timers (only its own) until `until`.
 fn run_side_until(m: &mut Manual, i: usize, until: assoc_core::Instant) {
-    while let Some(t) = m.s[i].poll_timeout().filter(|&t| t <= until) {
+    while let Some(t) = m.deadline(i).filter(|&t| t <= until) {
         m.now = m.now.max(t);
         m.input(i, Input::Timeout).unwrap();
     }
@@ -188,14 +188,18 @@ fn no_hang_up_is_requested_for_a_link_already_down() {
     let drained = m.now + Duration::from_secs(10);
     run_side_until(&mut m, 0, drained); // the drain ends
     assert!(m.s[0].association().is_none());
-    assert!(m.s[0].poll_timeout().is_some(), "the disconnect timer is armed");
+    assert!(m.deadline(0).is_some(), "the disconnect timer is armed");
     m.input(0, Input::LinkDown).unwrap();
     let mut hang_ups = 0;
     for _ in 0..10 {
-        let Some(t) = m.s[0].poll_timeout() else { break };
+        let Some(t) = m.deadline(0) else { break };
         m.now = m.now.max(t);
-        m.s[0].handle_timeout(m.now);
-        while let Some(out) = m.s[0].poll_output() {
+        let _ = m.s[0].handle_input(m.now, Input::Timeout);
+        loop {
+            let out = m.s[0].poll_output();
+            if matches!(out, assoc_core::Output::Wait { .. }) {
+                break;
+            }
             if out == assoc_core::Output::Bearer(assoc_core::BearerRequest::HangUp) {
                 hang_ups += 1;
             }

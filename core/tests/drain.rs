@@ -25,8 +25,9 @@ fn drain(s: &mut Session, now: Instant) -> Vec<Bytes> {
     let mut sent = Vec::new();
     loop {
         let mut upto = None;
-        while let Some(out) = s.poll_output() {
-            match out {
+        loop {
+            match s.poll_output() {
+                Output::Wait { .. } => break,
                 Output::Persist { seq, .. } => upto = Some(seq),
                 Output::Transmit(t) => sent.push(t.datagram),
                 _ => {}
@@ -80,4 +81,40 @@ fn messages_queued_during_the_handshake_are_sent_once_the_outbox_is_drained() {
         s[0].stats().data_bytes_sent > 0,
         "messages queued during the handshake wait for another input instead of being sent"
     );
+}
+
+/// Drains `s` with immediate durability; the deadline its `Output::Wait` carries.
+fn wait(s: &mut Session, now: Instant) -> Option<Instant> {
+    loop {
+        match s.poll_output() {
+            Output::Wait { until } => return until,
+            Output::Persist { seq, .. } => {
+                s.handle_input(now, Input::Persisted { upto: seq }).expect("persisted");
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_drain_ends_with_the_earliest_deadline_and_a_timeout_there_moves_it_on() {
+    let mut s = pair();
+    assert_eq!(s[0].poll_output(), Output::Wait { until: None }, "nothing armed, nothing to do");
+    let now = Instant::ZERO;
+    s[0].handle_input(now, Input::LinkUp { peer: Some(Remote::Conn(1)) }).expect("link up");
+    s[0].handle_input(now, Input::Open).expect("open");
+    let until = wait(&mut s[0], now);
+    assert!(until.is_some(), "the INIT's retransmission is armed");
+    assert_eq!(until, s[0].armed_timers().map(|(_, at)| at).min(), "the earliest armed timer");
+    assert_eq!(s[0].poll_output(), Output::Wait { until }, "polling again repeats the wait");
+    let due = until.expect("armed");
+    s[0].handle_input(due, Input::Timeout).expect("timeout");
+    let retransmits = std::iter::from_fn(|| match s[0].poll_output() {
+        Output::Wait { .. } => None,
+        out => Some(out),
+    })
+    .filter(|o| matches!(o, Output::Transmit(_)))
+    .count();
+    assert_eq!(retransmits, 1, "the INIT went out again");
+    assert!(wait(&mut s[0], due).is_some_and(|next| next > due), "the next wait is later");
 }

@@ -3,7 +3,7 @@
 //! refused with a reason — never routed by its source, never growing memory beyond the
 //! configured bound.
 
-use assoc_core::endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
+use assoc_core::endpoint::{Endpoint, EndpointConfig, EndpointError, EndpointOutput, Routed};
 use assoc_core::sim::{star_configs, Star, HUB};
 use assoc_core::wire::{PduType, RawPdu};
 use assoc_core::{
@@ -21,16 +21,34 @@ fn first_init(cfg: Config) -> Bytes {
     let mut s = Session::new(cfg, 5).expect("valid config");
     s.handle_input(Instant::ZERO, Input::LinkUp { peer: Some(HUB) }).unwrap();
     s.handle_input(Instant::ZERO, Input::Open).unwrap();
-    while let Some(out) = s.poll_output() {
-        match out {
+    loop {
+        match s.poll_output() {
             Output::Persist { seq, .. } => {
                 s.handle_input(Instant::ZERO, Input::Persisted { upto: seq }).unwrap();
             }
             Output::Transmit(t) => return t.datagram,
+            Output::Wait { .. } => panic!("no INIT"),
             _ => {}
         }
     }
-    panic!("no INIT")
+}
+
+/// The endpoint's pending outputs with their session ids, up to the `Wait` that ends the
+/// drain.
+fn outputs(ep: &mut Endpoint) -> impl Iterator<Item = (u32, Output)> + '_ {
+    std::iter::from_fn(|| match ep.poll_output() {
+        EndpointOutput::Session { sid, output } => Some((sid, output)),
+        EndpointOutput::Wait { .. } => None,
+    })
+}
+
+/// Drains the endpoint; the deadline its `Wait` carries.
+fn deadline(ep: &mut Endpoint) -> Option<Instant> {
+    loop {
+        if let EndpointOutput::Wait { until } = ep.poll_output() {
+            return until;
+        }
+    }
 }
 
 /// An address no peer has.
@@ -69,7 +87,7 @@ fn a_session_id_no_peer_has_is_refused_as_unknown() {
     let got = st.endpoint.handle_datagram(Instant::ZERO, STRANGER, first_init(cfg));
     assert_eq!(got, Err(EndpointError::UnknownSession { sid: 99 }));
     assert_eq!((st.endpoint.stats().unknown_session, st.endpoint.live_sessions()), (1, 0));
-    assert!(st.endpoint.poll_output().is_none(), "nothing answered");
+    assert!(outputs(&mut st.endpoint).next().is_none(), "nothing answered");
 }
 
 #[test]
@@ -80,7 +98,7 @@ fn undecodable_bytes_are_counted_and_go_nowhere() {
         assert!(matches!(got, Err(EndpointError::Decode(_))), "{got:?}");
     }
     assert_eq!(st.endpoint.stats().undecodable, 3);
-    assert!(st.endpoint.poll_output().is_none());
+    assert!(outputs(&mut st.endpoint).next().is_none());
 }
 
 #[test]
@@ -94,7 +112,7 @@ fn an_init_naming_a_peer_not_configured_for_that_session_is_refused() {
     let got = st.endpoint.handle_datagram(Instant::ZERO, STRANGER, first_init(cfg));
     assert_eq!(got, Err(EndpointError::Dropped { sid: 1, reason: DropReason::WrongPeer }));
     assert_eq!(st.endpoint.live_sessions(), 0);
-    assert!(st.endpoint.poll_output().is_none(), "nothing answered");
+    assert!(outputs(&mut st.endpoint).next().is_none(), "nothing answered");
 }
 
 #[test]
@@ -121,7 +139,7 @@ fn a_flood_of_inits_naming_many_peers_keeps_memory_at_zero_sessions() {
             Err(EndpointError::Dropped { reason: DropReason::BadAuth, .. }) => {}
             other => panic!("{other:?}"),
         }
-        while ep.poll_output().is_some() {}
+        outputs(&mut ep).for_each(drop);
     }
     assert_eq!(answered, budget, "answered only within the endpoint's budget");
     assert_eq!(ep.stats().inits_unauthentic, budget as u64, "the budget was charged");
@@ -133,14 +151,14 @@ fn a_flood_of_inits_naming_many_peers_keeps_memory_at_zero_sessions() {
         .iter()
         .filter(|v| matches!(v, Err(EndpointError::Dropped { reason: DropReason::SourceLimited, .. })));
     assert_eq!(limited.count(), PEERS as usize - per_source, "the source's bucket was charged");
-    while ep.poll_output().is_some() {}
+    outputs(&mut ep).for_each(drop);
     // With the keys, all from one source: every peer answered statelessly, never charged;
     // nothing enters memory.
     let mut answers = 0;
     for (_, remote) in configs.iter().cloned() {
         let got = ep.handle_datagram(later, STRANGER, first_init(remote));
         assert!(matches!(got, Ok(Routed::Answered { authentic: true, .. })), "{got:?}");
-        while let Some((_, out)) = ep.poll_output() {
+        for (_, out) in outputs(&mut ep) {
             assert!(matches!(&out, Output::Transmit(t) if ty(&t.datagram) == PduType::Challenge));
             answers += 1;
         }
@@ -158,7 +176,7 @@ fn a_flood_of_inits_naming_many_peers_keeps_memory_at_zero_sessions() {
         .filter(|v| matches!(v, Err(EndpointError::Dropped { reason: DropReason::Backpressure, .. })))
         .count();
     assert_eq!(backpressure, 10);
-    assert_eq!(std::iter::from_fn(|| ep.poll_output()).count(), max);
+    assert_eq!(outputs(&mut ep).count(), max);
 }
 
 /// Both peers establish and exchange a message each way.
@@ -250,7 +268,7 @@ fn an_idle_session_is_evicted_after_release_and_restored_for_the_next_transfer()
     st.remote_input(2, Input::Release);
     assert!(st.run_until(100, |s| s.endpoint.live_sessions() == 0), "evicted");
     assert_eq!(st.endpoint.stats().evictions, 2);
-    assert!(st.endpoint.poll_timeout().is_none(), "no deadline left for evicted sessions");
+    assert!(deadline(&mut st.endpoint).is_none(), "no deadline left for evicted sessions");
     let msn_before = st.stores[&1].watermark;
     // peer0 sends again: INIT answered statelessly, CONFIRM restores the session.
     st.remote_input(1, Input::Submit(submission(11)));
@@ -334,7 +352,11 @@ fn the_hub_opens_to_a_configured_remote_and_not_to_an_unknown_one() {
         ep.submit(now, sid, submission(sid.into())).unwrap();
         // Persist every record at once; the session's timers open the association.
         for _ in 0..10 {
-            while let Some((s, out)) = ep.poll_output() {
+            let until = loop {
+                let (s, out) = match ep.poll_output() {
+                    EndpointOutput::Session { sid, output } => (sid, output),
+                    EndpointOutput::Wait { until } => break until,
+                };
                 match out {
                     Output::Persist { seq, .. } => {
                         ep.session_input(now, s, Input::Persisted { upto: seq }).unwrap();
@@ -342,8 +364,14 @@ fn the_hub_opens_to_a_configured_remote_and_not_to_an_unknown_one() {
                     Output::Transmit(t) => sent.push((s, t.to, ty(&t.datagram))),
                     _ => {}
                 }
-            }
-            ep.handle_timeout(ep.poll_timeout().unwrap_or(now));
+            };
+            let earliest = [1, 2]
+                .into_iter()
+                .filter_map(|sid| ep.session(sid))
+                .flat_map(|s| s.armed_timers().map(|(_, at)| at))
+                .min();
+            assert_eq!(until, earliest, "the wait carries the earliest deadline of any session");
+            ep.handle_timeout(until.unwrap_or(now));
         }
     }
     assert!(sent.contains(&(1, there, PduType::Init)), "{sent:?}");

@@ -76,7 +76,7 @@ fn handshake_retransmissions_are_counted() {
     m.input(0, Input::Open).unwrap();
     assert_eq!(m.s[0].stats().handshake_retransmits, 0);
     for n in 1..=2u64 {
-        m.now = m.s[0].poll_timeout().expect("the handshake timer");
+        m.now = m.deadline(0).expect("the handshake timer");
         m.input(0, Input::Timeout).unwrap();
         assert_eq!(m.s[0].stats().handshake_retransmits, n);
         assert_eq!(ty(m.sent[0].last().unwrap()), PduType::Init);
@@ -233,7 +233,7 @@ fn after_stale_the_next_attempt_starts_above_the_peers_epoch() {
         if m.s[1].store().epoch >= 3 {
             break;
         }
-        m.now = m.s[1].poll_timeout().expect("beta retries");
+        m.now = m.deadline(1).expect("beta retries");
         let _ = m.input(1, Input::Timeout);
     }
     let beta_epoch = m.s[1].store().epoch;
@@ -312,7 +312,7 @@ fn failed_attempts_back_off_and_give_up_after_max_open_retries() {
     m.input(0, Input::Open).unwrap();
     let mut inits = vec![(m.now, RawPdu::parse(&m.sent[0][0]).unwrap().header.epoch)];
     for _ in 0..50 {
-        let Some(t) = m.s[0].poll_timeout() else { break };
+        let Some(t) = m.deadline(0) else { break };
         m.now = m.now.max(t);
         let sent = m.sent[0].len();
         m.input(0, Input::Timeout).unwrap();
@@ -349,7 +349,7 @@ fn a_lost_link_leaves_no_association_timer_behind() {
     m.input(0, Input::Open).unwrap();
     let mut d = [0, 0];
     m.exchange(&mut d);
-    assert!(m.s[1].poll_timeout().is_some(), "keepalive and idle are armed");
+    assert!(m.deadline(1).is_some(), "keepalive and idle are armed");
     m.input(1, Input::LinkDown).unwrap();
-    assert_eq!(m.s[1].poll_timeout(), None);
+    assert_eq!(m.deadline(1), None);
 }

@@ -236,10 +236,10 @@ fn an_initiator_without_a_peer_remote_cannot_open_and_says_so() {
     let now = assoc_core::Instant::ZERO;
     s.handle_input(now, Input::Open).unwrap();
     // It asks for a bearer; a listening socket answers without a peer: a failed dial.
-    assert!(std::iter::from_fn(|| s.poll_output())
+    assert!(common::outputs(&mut s)
         .any(|o| matches!(o, assoc_core::Output::Bearer(assoc_core::BearerRequest::Dial))));
     assert_eq!(s.handle_input(now, Input::LinkUp { peer: None }), Ok(Verdict::Accepted));
     assert_eq!(s.link(), assoc_core::LinkState::Down);
     assert_eq!(s.stats().open_failures, 1);
-    assert!(std::iter::from_fn(|| s.poll_output()).all(|o| !matches!(o, assoc_core::Output::Transmit(_))));
+    assert!(common::outputs(&mut s).all(|o| !matches!(o, assoc_core::Output::Transmit(_))));
 }

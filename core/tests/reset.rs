@@ -114,7 +114,7 @@ fn a_reset_that_does_not_verify_changes_nothing() {
     impostor
         .handle_input(m.now, Input::Datagram { from: Manual::remote(0), datagram: packet.clone() })
         .unwrap();
-    let forged = std::iter::from_fn(|| impostor.poll_output())
+    let forged = common::outputs(&mut impostor)
         .find_map(|o| match o {
             assoc_core::Output::Transmit(t) if ty(&t.datagram) == PduType::Reset => Some(t.datagram),
             _ => None,
@@ -129,7 +129,7 @@ fn a_reset_that_does_not_verify_changes_nothing() {
     let mut twin = Session::restore(m.s[0].config().clone(), m.s[0].store().clone(), 6).unwrap();
     twin.handle_input(m.now, Input::LinkUp { peer: Some(Manual::remote(0)) }).unwrap();
     let _ = twin.handle_input(m.now, Input::Datagram { from: Manual::remote(0), datagram: packet });
-    let reflected = std::iter::from_fn(|| twin.poll_output())
+    let reflected = common::outputs(&mut twin)
         .find_map(|o| match o {
             assoc_core::Output::Transmit(t) if ty(&t.datagram) == PduType::Reset => Some(t.datagram),
             _ => None,

@@ -5,8 +5,8 @@ mod common;
 use assoc_core::sim::{Impairments, Ledger, Pair};
 use assoc_core::wire::{Body, DataFrame, FirstSegment, Frame, Pdu, RejectReason};
 use assoc_core::{
-    CancelError, Duration, Event, Input, InputError, MessageId, NonDelivery, Outcome, Priority, SessionState,
-    Submission, SubmitError,
+    CancelError, Duration, Event, Input, InputError, MessageId, NonDelivery, Outcome, Output, Priority,
+    SessionState, Submission, SubmitError,
 };
 use bytes::Bytes;
 use common::Manual;
@@ -390,6 +390,7 @@ fn open_attempts_never_pile_up_behind_records_that_are_not_durable() {
     let mut s = assoc_core::Session::new(a, 3).unwrap();
     let mut now = assoc_core::Instant::ZERO;
     let mut held = 0;
+    let mut until = None;
     for _ in 0..200 {
         for input in [
             Input::LinkUp { peer: Some(assoc_core::Remote::Conn(1)) },
@@ -399,16 +400,20 @@ fn open_attempts_never_pile_up_behind_records_that_are_not_durable() {
             Input::Timeout,
         ] {
             if matches!(input, Input::Timeout) {
-                now = now.max(s.poll_timeout().unwrap_or(now));
+                now = now.max(until.unwrap_or(now));
             }
             let _ = s.handle_input(now, input);
             // The driver takes the records but never reports them durable.
-            while s.poll_output().is_some() {}
+            until = loop {
+                if let Output::Wait { until } = s.poll_output() {
+                    break until;
+                }
+            };
             held = s.pending_outputs();
             if held > bound {
                 let mut c = s.clone();
                 c.handle_input(now, Input::Persisted { upto: c.records_issued() }).unwrap();
-                let v: Vec<_> = std::iter::from_fn(|| c.poll_output()).collect();
+                let v: Vec<_> = common::outputs(&mut c).collect();
                 panic!("{held} outputs wait, bound {bound}: {v:?}");
             }
         }
@@ -416,8 +421,8 @@ fn open_attempts_never_pile_up_behind_records_that_are_not_durable() {
     assert_eq!(held, bound, "the attempts did reach the bound");
     s.handle_input(now, Input::Persisted { upto: s.records_issued() }).unwrap();
     let mut inits = 0;
-    while let Some(o) = s.poll_output() {
-        if let assoc_core::Output::Transmit(t) = o {
+    for o in common::outputs(&mut s) {
+        if let Output::Transmit(t) = o {
             inits += usize::from(matches!(Pdu::decode(&t.datagram).map(|p| p.body), Ok(Body::Init(_))));
         }
     }
@@ -431,7 +436,7 @@ fn run_alone(m: &mut Manual, done: impl Fn(&Manual) -> bool) -> bool {
         if done(m) {
             return true;
         }
-        let Some(t) = m.s[0].poll_timeout() else { return false };
+        let Some(t) = m.deadline(0) else { return false };
         m.now = m.now.max(t);
         let _ = m.input(0, Input::Timeout);
     }

@@ -160,9 +160,9 @@ pub fn run(case: Case) {
                 st.now += Duration::from_secs(u64::from(secs));
                 let now = st.now;
                 st.endpoint.handle_timeout(now);
-                assert!(st.endpoint.poll_timeout().is_none_or(|t| t > now), "a deadline at or before now");
+                assert!(st.hub_deadline().is_none_or(|t| t > now), "a deadline at or before now");
                 for sid in 1..=n {
-                    if st.remotes[&sid].poll_timeout().is_some_and(|t| t <= now) {
+                    if crate::common::next_deadline(&st.remotes[&sid]).is_some_and(|t| t <= now) {
                         st.remote_input(sid, Input::Timeout);
                     }
                 }

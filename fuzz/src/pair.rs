@@ -18,7 +18,7 @@
 //!   ahead of the peer's disk (a peer that lies with authentic packets can make its victim
 //!   believe anything about delivery, so after a misbehaving packet only the per-side
 //!   checks below remain);
-//! * per side: the drain contract, `poll_timeout` after `Timeout`, memory bounds, the
+//! * per side: the drain contract, the deadline after `Timeout`, memory bounds, the
 //!   volatile store equals the disk plus the records in flight to it, counters never go
 //!   backwards, one outcome per queued message, deliveries in msn order.
 //!
@@ -37,7 +37,8 @@ use assoc_core::{
 use bytes::Bytes;
 
 use crate::common::{
-    check_drained, check_session, content, debug_diff, fold, Advance, Knobs, LocalLedger, Progress,
+    check_drained, check_session, content, debug_diff, fold, next_deadline, Advance, Knobs, LocalLedger,
+    Progress,
 };
 
 /// Most operations of one case that are executed.
@@ -230,17 +231,18 @@ impl World {
             }
         }
         if timeout {
-            if let Some(t) = self.p.sessions[i].poll_timeout().filter(|t| *t <= self.p.now) {
+            if let Some(t) = next_deadline(&self.p.sessions[i]).filter(|t| *t <= self.p.now) {
                 let now = self.p.now;
-                self.fail(format!("side {i}: poll_timeout {t:?} <= now {now:?} right after Timeout"));
+                self.fail(format!("side {i}: deadline {t:?} <= now {now:?} right after Timeout"));
             }
         }
         self.drain(i);
     }
 
     fn drain(&mut self, i: usize) {
-        while let Some(out) = self.p.sessions[i].poll_output() {
-            match out {
+        loop {
+            match self.p.sessions[i].poll_output() {
+                Output::Wait { .. } => break,
                 Output::Persist { seq, record } => {
                     if seq != self.last_seq[i] + 1 {
                         let last = self.last_seq[i];
@@ -347,7 +349,7 @@ impl World {
         self.p.now = self.p.now.max(to);
         if fire {
             for i in 0..2 {
-                if self.p.sessions[i].poll_timeout().is_some_and(|t| t <= self.p.now) {
+                if next_deadline(&self.p.sessions[i]).is_some_and(|t| t <= self.p.now) {
                     self.input(i, Input::Timeout);
                 }
             }
@@ -355,7 +357,7 @@ impl World {
     }
 
     fn next_deadline(&self) -> Option<assoc_core::Instant> {
-        self.p.sessions.iter().filter_map(Session::poll_timeout).min()
+        self.p.sessions.iter().filter_map(next_deadline).min()
     }
 
     fn submit(&mut self, i: usize, len: u16, priority: Priority, deadline: Option<Duration>) {

@@ -9,12 +9,12 @@
 //!
 //! After every step:
 //! * no panic; an input that returns `Err` left the session exactly as it was;
-//! * outputs drained: `poll_output` stays `None` once it returned `None`, at most
+//! * outputs drained: `poll_output` stays `Wait` once it returned `Wait`, at most
 //!   `max_packets_in_flight + 16` outputs wait behind the write barrier, and none once
 //!   every record is durable;
 //! * record sequence numbers are 1, 2, 3, … per incarnation;
-//! * right after `Timeout` at `now`, `poll_timeout` is never `<= now`; `poll_timeout` is
-//!   always the earliest armed timer;
+//! * right after `Timeout` at `now`, no deadline is `<= now`; the `Wait` that ends a drain
+//!   carries the earliest armed timer;
 //! * the volatile store equals the durable store plus the records not yet durable, its
 //!   counters never go backwards, and it stays within the config's memory bounds;
 //! * events: queued ids unique, one outcome per queued message, deliveries in msn order.
@@ -34,7 +34,8 @@ const PEER: assoc_core::Remote = assoc_core::Remote::Conn(1);
 const REFLECTOR: assoc_core::Remote = assoc_core::Remote::Conn(2);
 
 use crate::common::{
-    check_drained, check_session, content, debug_diff, fold, Advance, Knobs, LocalLedger, Progress,
+    check_drained, check_session, content, debug_diff, fold, next_deadline, Advance, Knobs, LocalLedger,
+    Progress,
 };
 
 /// Most steps of one case that are executed (keeps executions fast).
@@ -138,8 +139,9 @@ struct Peer {
 impl Peer {
     fn input(&mut self, now: Instant, input: Input) {
         let _ = self.s.handle_input(now, input);
-        while let Some(out) = self.s.poll_output() {
-            match out {
+        loop {
+            match self.s.poll_output() {
+                Output::Wait { .. } => break,
                 Output::Persist { seq, .. } => {
                     let _ = self.s.handle_input(now, Input::Persisted { upto: seq });
                 }
@@ -150,7 +152,7 @@ impl Peer {
     }
 
     fn tick(&mut self, now: Instant) {
-        if self.s.poll_timeout().is_some_and(|t| t <= now) {
+        if next_deadline(&self.s).is_some_and(|t| t <= now) {
             self.input(now, Input::Timeout);
         }
     }
@@ -224,11 +226,11 @@ impl Harness {
                 let _ = self.s.handle_input(self.now, Input::Persisted { upto: issued });
             }
         }
-        if timeout && self.s.poll_timeout().is_some_and(|t| t <= self.now) {
+        if timeout && next_deadline(&self.s).is_some_and(|t| t <= self.now) {
             let armed: Vec<(Timer, Instant)> = self.s.armed_timers().collect();
             return Err(format!(
-                "poll_timeout {:?} <= now {:?} right after Timeout; armed: {armed:?}; state {:?}",
-                self.s.poll_timeout(),
+                "deadline {:?} <= now {:?} right after Timeout; armed: {armed:?}; state {:?}",
+                next_deadline(&self.s),
                 self.now,
                 self.s.state()
             ));
@@ -245,8 +247,9 @@ impl Harness {
     }
 
     fn drain(&mut self) -> Result<(), String> {
-        while let Some(out) = self.s.poll_output() {
-            match out {
+        loop {
+            match self.s.poll_output() {
+                Output::Wait { .. } => break,
                 Output::Persist { seq, record } => {
                     if seq != self.last_seq + 1 {
                         return Err(format!("record seq {seq} after {}", self.last_seq));
@@ -293,7 +296,7 @@ impl Harness {
         match step {
             Step::Tick => {
                 self.persist_all()?;
-                if let Some(t) = self.s.poll_timeout() {
+                if let Some(t) = next_deadline(&self.s) {
                     self.now = self.now.max(t);
                     self.input(Input::Timeout)?;
                 }
@@ -324,7 +327,7 @@ impl Harness {
                 self.input(Input::Cancel(id))?;
             }
             Step::Timeout { late } => {
-                if let Some(t) = self.s.poll_timeout() {
+                if let Some(t) = next_deadline(&self.s) {
                     self.now = self.now.max(t);
                 }
                 self.now += late.duration();

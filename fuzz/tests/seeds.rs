@@ -29,13 +29,19 @@ struct Wire {
     now: Instant,
     sent: Vec<(usize, Bytes)>,
     delivered: usize,
+    /// The deadline each side's last drain ended with.
+    until: [Option<Instant>; 2],
 }
 
 impl Wire {
     fn input(&mut self, i: usize, input: Input) {
         let _ = self.s[i].handle_input(self.now, input);
-        while let Some(out) = self.s[i].poll_output() {
-            match out {
+        loop {
+            match self.s[i].poll_output() {
+                Output::Wait { until } => {
+                    self.until[i] = until;
+                    break;
+                }
                 Output::Persist { seq, .. } => {
                     let _ = self.s[i].handle_input(self.now, Input::Persisted { upto: seq });
                 }
@@ -57,7 +63,7 @@ impl Wire {
                     Input::Datagram { from: assoc_core::Remote::Conn(1 - to as u64), datagram: d },
                 );
             }
-            match self.s.iter().filter_map(Session::poll_timeout).min() {
+            match self.until.iter().flatten().min().copied() {
                 Some(t) if t <= end => {
                     self.now = self.now.max(t);
                     self.input(0, Input::Timeout);
@@ -115,6 +121,7 @@ fn captured() -> BTreeMap<String, Bytes> {
         now: Instant::ZERO,
         sent: Vec::new(),
         delivered: 0,
+        until: [None; 2],
     };
     w.input(0, Input::LinkUp { peer: Some(assoc_core::Remote::Conn(1)) });
     w.input(1, Input::LinkUp { peer: Some(assoc_core::Remote::Conn(0)) });

@@ -87,6 +87,8 @@ pub(crate) struct Engine {
     outcomes: u64,
     /// The flight recorder, if this endpoint records.
     recorder: Option<Recorder>,
+    /// The deadline the session's last drain ended with (`Output::Wait`).
+    deadline: Option<Instant>,
 }
 
 impl Engine {
@@ -109,13 +111,19 @@ impl Engine {
             delivered: 0,
             outcomes: 0,
             recorder,
+            deadline: None,
         })
     }
 
     /// Hands the application what the restored session reports from before: the
     /// deliveries and outcomes it has not acknowledged (a restore queues only events).
     pub(crate) fn start(&mut self) -> Result<(), Error> {
-        while let Some(output) = self.session.poll_output() {
+        loop {
+            let output = self.session.poll_output();
+            if let Output::Wait { until } = output {
+                self.deadline = until;
+                break;
+            }
             if let Some(r) = &mut self.recorder {
                 r.output(&output);
             }
@@ -126,7 +134,7 @@ impl Engine {
         }
         if let Some(r) = &mut self.recorder {
             // The restore's own drain is part of the recording: replay compares it too.
-            r.drained(self.session.poll_timeout());
+            r.drained(self.deadline);
             r.flush();
         }
         Ok(())
@@ -170,14 +178,16 @@ impl Engine {
         self.session.peer_remote()
     }
 
-    /// The session's next deadline.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.session.poll_timeout()
+    /// The session's next deadline, as its last drain ended ([`Output::Wait`]).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
-    /// Fires the session's timers if the clock reached its deadline.
+    /// Fires the session's timers if the clock reached the deadline of the last drain. Inputs
+    /// since that drain may have moved it: a `Timeout` that finds nothing due fires nothing,
+    /// and a deadline moved earlier is seen by the next drain.
     pub(crate) fn tick(&mut self, now: Instant) {
-        if self.session.poll_timeout().is_some_and(|t| t <= now) {
+        if self.deadline.is_some_and(|t| t <= now) {
             self.input(now, Input::Timeout);
         }
     }
@@ -247,7 +257,12 @@ impl Engine {
         loop {
             let mut records = Vec::new();
             let mut upto = 0;
-            while let Some(output) = self.session.poll_output() {
+            loop {
+                let output = self.session.poll_output();
+                if let Output::Wait { until } = output {
+                    self.deadline = until;
+                    break;
+                }
                 if let Some(r) = &mut self.recorder {
                     r.output(&output);
                 }
@@ -263,7 +278,7 @@ impl Engine {
                 }
             }
             if let Some(r) = &mut self.recorder {
-                r.drained(self.session.poll_timeout());
+                r.drained(self.deadline);
                 // Before the commit: the recording is never behind what the store holds.
                 r.flush();
             }

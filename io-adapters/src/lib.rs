@@ -4,7 +4,7 @@
 //! bytes and time and hold no protocol logic: every decision is the core's.
 //!
 //! * [`blocking`] (feature `std`): one driver thread, blocking on a channel with the
-//!   timeout from `poll_timeout`.
+//!   timeout from the deadline the last drain ended with (`Output::Wait`).
 //! * [`tokio`] (feature `tokio`): one task, `select!` over the socket,
 //!   commands and a single reusable sleep.
 //! * Bearers ([`Bearer`]): UDP datagrams, or TCP with a 4-byte big-endian length per PDU,
@@ -31,11 +31,11 @@
 //!
 //! ```text
 //! loop {
-//!     release due shim PDUs; flush:  drain poll_output() —
+//!     release due shim PDUs; flush:  drain poll_output() until Wait { until } —
 //!         Persist  → collect;  Transmit → shim or socket;  Bearer → dial / hang up;
 //!         Event    → inbox / outcome / submit replies / logs
 //!       commit the collected records in ONE write transaction, Persisted { upto }, drain again
-//!     wait for the first of: socket, command, min(poll_timeout, shim release)
+//!     wait for the first of: socket, command, min(until, shim release)
 //!     read the clock; handle everything that arrived (batched); Timeout if due
 //! }
 //! ```

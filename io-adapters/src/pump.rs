@@ -81,7 +81,7 @@ impl<H: ConnHandle> Pump<H> {
     /// When the loop must wake at the latest: the session's deadline, the shim's next
     /// release or the end of the shutdown grace.
     pub(crate) fn wake_at(&self) -> Option<Instant> {
-        [self.engine.poll_timeout(), self.shim.as_ref().and_then(Shim::next_release), self.shutdown_at]
+        [self.engine.deadline(), self.shim.as_ref().and_then(Shim::next_release), self.shutdown_at]
             .into_iter()
             .flatten()
             .min()

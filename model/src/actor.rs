@@ -596,8 +596,10 @@ impl Side {
             let mut reopen = false;
             // The application commits what it is told at once, then acknowledges it.
             let mut acks = Vec::new();
-            while let Some(out) = st.session.poll_output() {
-                match out {
+            loop {
+                match st.session.poll_output() {
+                    // Time is the model's timer firings, not a clock: the deadline is unused.
+                    Output::Wait { .. } => break,
                     Output::Persist { seq, record } => st.in_fsync.push_back((seq, record)),
                     // No bearer, no datagram: drivers drop what they cannot send.
                     // An answer to the attacker's remote: the attacker has it, the pair does not.

@@ -12,12 +12,14 @@
 //!
 //! * **Configuration**: [`Endpoint::new`], [`Endpoint::add_peer`].
 //! * **Inputs**: [`Endpoint::handle_datagram`] (a received datagram),
-//!   [`Endpoint::handle_timeout`] (the clock reached [`Endpoint::poll_timeout`]),
+//!   [`Endpoint::handle_timeout`] (the clock reached the deadline of the last
+//!   [`EndpointOutput::Wait`]; the one way time comes in),
 //!   [`Endpoint::session_input`] and [`Endpoint::submit`] (the application and the
 //!   driver's `Persisted` for one session), [`Endpoint::restore`] (a session's store, loaded
 //!   on request or because the application needs the session).
-//! * **Outputs**: [`Endpoint::poll_output`] until `None`, then [`Endpoint::poll_timeout`].
-//!   Each output names its session id; `Persist` records go to that session's store, and
+//! * **Outputs**: [`Endpoint::poll_output`] until it returns [`EndpointOutput::Wait`],
+//!   which carries the earliest deadline of any session. Each other output names its
+//!   session id; `Persist` records go to that session's store, and
 //!   are reported back with [`Endpoint::session_input`]`(sid, Input::Persisted { .. })`.
 //!
 //! ## The bearer
@@ -40,7 +42,7 @@
 //! ## A run loop
 //!
 //! ```
-//! use assoc_core::endpoint::{Endpoint, EndpointConfig, Routed};
+//! use assoc_core::endpoint::{Endpoint, EndpointConfig, EndpointOutput, Routed};
 //! use assoc_core::{Config, Input, Instant, Output, PeerName, Psk, Remote, SessionStore};
 //!
 //! let me = PeerName::new(b"hub").unwrap();
@@ -64,17 +66,22 @@
 //!         Err(_) => {} // counted and dropped; the error says why
 //!     }
 //! }
-//! while let Some((sid, out)) = endpoint.poll_output() {
-//!     match out {
-//!         Output::Persist { seq, .. } => {
+//! let next_wakeup = loop {
+//!     match endpoint.poll_output() {
+//!         EndpointOutput::Session { sid, output: Output::Persist { seq, .. } } => {
 //!             // Write the record to session `sid`'s store, durably, then:
 //!             endpoint.session_input(now, sid, Input::Persisted { upto: seq }).unwrap();
 //!         }
-//!         Output::Transmit(_t) => { /* send _t.datagram to _t.to on the socket */ }
-//!         _ => {}
+//!         EndpointOutput::Session { output: Output::Transmit(_t), .. } => {
+//!             // Send _t.datagram to _t.to on the socket.
+//!         }
+//!         EndpointOutput::Session { .. } => {} // events for the application
+//!         EndpointOutput::Wait { until } => break until,
 //!     }
-//! }
-//! let _next_wakeup = endpoint.poll_timeout();
+//! };
+//! // Sleep until `next_wakeup` or a datagram, whichever comes first; at the deadline:
+//! # let next_wakeup = next_wakeup.unwrap_or(now);
+//! endpoint.handle_timeout(next_wakeup);
 //! ```
 
 mod route;
@@ -82,7 +89,7 @@ mod schedule;
 mod stateless;
 mod types;
 
-pub use types::{EndpointConfig, EndpointError, EndpointStats, Routed};
+pub use types::{EndpointConfig, EndpointError, EndpointOutput, EndpointStats, Routed};
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
@@ -345,13 +352,14 @@ impl Endpoint {
         result
     }
 
-    /// The clock reached [`Endpoint::poll_timeout`]: every session whose deadline is due
-    /// handles its timers; no other session is touched.
+    /// The clock reached the deadline of the last [`EndpointOutput::Wait`]: every session
+    /// whose deadline is due handles its timers ([`Input::Timeout`]); no other session is
+    /// touched. The endpoint's one time input.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
         for sid in self.schedule.due(now) {
             if let Some(Peer { slot: Slot::Live(s), .. }) = self.peers.get_mut(&sid) {
-                s.handle_timeout(now);
+                let _ = s.handle_input(now, Input::Timeout);
             }
             self.settle(sid, true);
         }
@@ -359,16 +367,19 @@ impl Endpoint {
 
     // ----- outputs -----
 
-    /// The next output of any session, with its session id; `None` when every session is
-    /// drained. Stateless answers come first. A session drained to its end is evicted if
-    /// it is quiet (see the module docs).
-    #[must_use]
-    pub fn poll_output(&mut self) -> Option<(u32, Output)> {
+    /// The next output of any session, with its session id; [`EndpointOutput::Wait`] with
+    /// the earliest deadline of any session in memory when every session is drained.
+    /// Stateless answers come first. A session drained to its end is evicted if it is
+    /// quiet (see the module docs). An idle call is O(log n).
+    #[must_use = "an output is something to do; drain until `Wait`"]
+    pub fn poll_output(&mut self) -> EndpointOutput {
         if let Some((sid, t)) = self.answers.pop_front() {
-            return Some((sid, Output::Transmit(t)));
+            return EndpointOutput::Session { sid, output: Output::Transmit(t) };
         }
         loop {
-            let sid = self.schedule.first_ready()?;
+            let Some(sid) = self.schedule.first_ready() else {
+                return EndpointOutput::Wait { until: self.schedule.next() };
+            };
             let now = self.now;
             let Some(Peer { slot: Slot::Live(s), remote, .. }) = self.peers.get_mut(&sid) else {
                 self.schedule.clear_ready(sid);
@@ -377,24 +388,24 @@ impl Endpoint {
             match s.poll_output() {
                 // Without a configured or learned remote the session counts this as a
                 // failed dial and backs off.
-                Some(Output::Bearer(BearerRequest::Dial)) => {
+                Output::Bearer(BearerRequest::Dial) => {
                     let _ = s.handle_input(now, Input::LinkUp { peer: *remote });
                 }
-                Some(Output::Bearer(BearerRequest::HangUp)) => {}
-                Some(out) => return Some((sid, out)),
-                None => self.settle(sid, false),
+                Output::Bearer(BearerRequest::HangUp) => {}
+                Output::Wait { .. } => self.settle(sid, false),
+                output => return EndpointOutput::Session { sid, output },
             }
         }
     }
 
-    /// The earliest deadline of any session in memory: call [`Endpoint::handle_timeout`]
-    /// when the clock reaches it. O(log n).
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    // ----- internals -----
+
+    /// The earliest deadline of any session in memory (what [`EndpointOutput::Wait`]
+    /// carries), for the crate's simulators.
+    #[cfg(feature = "sim")]
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.schedule.next()
     }
-
-    // ----- internals -----
 
     fn live_mut(&mut self, sid: u32) -> Result<&mut Session, EndpointError> {
         match self.peers.get_mut(&sid) {
@@ -418,7 +429,7 @@ impl Endpoint {
             self.schedule.remove(sid);
             return;
         };
-        self.schedule.set(sid, s.poll_timeout());
+        self.schedule.set(sid, s.next_deadline());
         if may_have_output {
             self.schedule.mark_ready(sid);
             return;

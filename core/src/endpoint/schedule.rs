@@ -3,7 +3,7 @@
 //! sessions that may have outputs to drain.
 //!
 //! Invariant: `deadlines` holds `(at, sid)` exactly when `armed[sid] == at`, i.e. one entry
-//! per session with a deadline, and it is that session's `poll_timeout()` as of the last
+//! per session with a deadline, and it is that session's next deadline as of the last
 //! [`Schedule::set`].
 
 use alloc::collections::{BTreeMap, BTreeSet};

@@ -2,9 +2,10 @@
 
 use crate::config::ConfigError;
 use crate::crypto::InitBudget;
-use crate::io::{DropReason, InputError, Verdict};
+use crate::io::{DropReason, InputError, Output, Verdict};
 use crate::message::SubmitError;
 use crate::source_limit::SourceLimits;
+use crate::time::Instant;
 use crate::wire::{DecodeError, PduType};
 
 /// Bounds of an [`Endpoint`](super::Endpoint): what it may hold in memory whatever peers
@@ -94,6 +95,29 @@ pub enum Routed {
     NeedsSession {
         /// Its session id.
         sid: u32,
+    },
+}
+
+/// One output drained with [`Endpoint::poll_output`](super::Endpoint::poll_output).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum EndpointOutput {
+    /// An output of session `sid`: a stateless answer, or what the session itself put
+    /// out. Never a bearer request (the endpoint's socket is always up) and never
+    /// [`Output::Wait`].
+    Session {
+        /// Its session id.
+        sid: u32,
+        /// The output.
+        output: Output,
+    },
+    /// Every session is drained: the end of one drain. Call
+    /// [`Endpoint::handle_timeout`](super::Endpoint::handle_timeout) when the clock
+    /// reaches `until` (the earliest deadline of any session in memory), or wait for the
+    /// next input when it is `None`.
+    Wait {
+        /// The earliest deadline of any session in memory, if one is armed.
+        until: Option<Instant>,
     },
 }
 

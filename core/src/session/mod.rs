@@ -234,7 +234,8 @@ impl Session {
             usable: a.phase == Phase::Established,
         })
     }
-    /// Timers currently armed with their deadlines, in table order.
+    /// Timers currently armed with their deadlines, in table order: for inspection (the
+    /// model checker, tests). A driver takes its deadline from [`Output::Wait`].
     pub fn armed_timers(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
         self.timers.armed().filter_map(|t| self.timers.get(t).map(|d| (t, d)))
     }
@@ -272,30 +273,37 @@ impl Session {
 
     // ----- outputs -----
 
-    /// The next output, if any. Call until `None` after every input.
+    /// The next output. Call it after every input until it returns [`Output::Wait`]: that
+    /// ends the drain and carries the earliest timer deadline, at which the driver feeds
+    /// [`Input::Timeout`] (see the crate docs for the loop).
     ///
     /// `Persist` records come first and never wait; other outputs wait until every record
     /// issued before them is durable ([`Input::Persisted`]). When an input's packets were
     /// held back because too many outputs waited undrained, draining the queue to its end
-    /// produces them here (so keep calling until `None`).
-    #[must_use]
-    pub fn poll_output(&mut self) -> Option<Output> {
+    /// produces them here (so keep calling until `Wait`). An idle call is O(1): the
+    /// earliest deadline is cached.
+    #[must_use = "an output is something to do; drain until `Wait`"]
+    pub fn poll_output(&mut self) -> Output {
         if mutated!(self.cfg, AckBeforeFsync) {
             self.outbox.assume_durable();
         }
-        let out = self.outbox.pop();
-        if out.is_some() || self.outbox.waiting() >= self.max_waiting_outputs() {
+        if let Some(out) = self.outbox.pop() {
             return out;
         }
-        let now = self.deferred_flush.take()?;
-        self.flush(now);
-        self.outbox.pop()
+        if self.outbox.waiting() < self.max_waiting_outputs() {
+            if let Some(now) = self.deferred_flush.take() {
+                self.flush(now);
+                if let Some(out) = self.outbox.pop() {
+                    return out;
+                }
+            }
+        }
+        Output::Wait { until: self.next_deadline() }
     }
 
-    /// The earliest deadline of any armed timer: call `handle_input(now, Input::Timeout)`
-    /// when the clock reaches it. O(1). Right after `Timeout` at `now` it is never `<= now`.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// The earliest deadline of any armed timer (cached, O(1)). Right after `Timeout` at
+    /// `now` it is never `<= now`.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.timers.next()
     }
 
@@ -399,7 +407,10 @@ impl Session {
     }
 
     /// Fires one named timer now, trusting the firing: the handler does not compare `now`
-    /// with the deadline. Firing a timer that is not armed does nothing.
+    /// with the deadline. Firing a timer that is not armed does nothing. Test tooling for
+    /// the model checker (which fires any armed timer at any step) and for tests; drivers
+    /// feed [`Input::Timeout`].
+    #[cfg(feature = "model-hooks")]
     pub fn handle_timer(&mut self, now: Instant, timer: Timer) {
         if self.timers.is_armed(timer) {
             self.fire(now, timer);
@@ -489,11 +500,6 @@ impl Session {
         for e in events {
             self.event(e);
         }
-    }
-
-    /// Convenience for `handle_input(now, Input::Timeout)`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = self.handle_input(now, Input::Timeout);
     }
 
     // ----- timers -----
@@ -849,7 +855,11 @@ impl Session {
             .outbound
             .iter()
             .filter(|(_, m)| m.msn.is_some())
-            .map(|(id, m)| (*id, m.app_id, Outcome::NonDelivered(NonDelivery::Cancelled)))
+            .map(|(id, m)| Finished {
+                id: *id,
+                app_id: m.app_id,
+                outcome: Outcome::NonDelivered(NonDelivery::Cancelled),
+            })
             .collect();
         for f in in_flight {
             self.finish(f);
@@ -876,7 +886,7 @@ impl Session {
     }
 
     /// Records an outcome and reports it: exactly once per message.
-    fn finish(&mut self, (id, app_id, outcome): Finished) {
+    fn finish(&mut self, Finished { id, app_id, outcome }: Finished) {
         if !self.store.outbound.contains_key(&id) {
             return;
         }

@@ -11,6 +11,7 @@ use crate::message::{CancelError, MessageId, NonDelivery, Outcome};
 use crate::persist::Record;
 use crate::receiver::{Ignored, Receiver};
 use crate::remote::Remote;
+use crate::sender::Finished;
 use crate::time::Instant;
 use crate::timer::Timer;
 use crate::wire::{AbortReason, Body, Frame, Pdu, RawPdu, Resolution, Summary};
@@ -210,7 +211,10 @@ impl Session {
     pub(super) fn cancel(&mut self, id: MessageId) -> Result<(), InputError> {
         let Some(m) = self.store.outbound.get(&id) else { return Err(CancelError::Unknown(id).into()) };
         match (m.msn, m.cancel) {
-            (None, _) => self.finish((id, m.app_id, Outcome::NonDelivered(NonDelivery::Cancelled))),
+            (None, _) => {
+                let outcome = Outcome::NonDelivered(NonDelivery::Cancelled);
+                self.finish(Finished { id, app_id: m.app_id, outcome });
+            }
             (Some(_), None) => self.persist(Record::CancelRequested { id, reason: NonDelivery::Cancelled }),
             (Some(_), Some(_)) => {}
         }

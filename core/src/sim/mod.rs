@@ -192,8 +192,9 @@ impl Pair {
 
     /// Drains side `i`'s outputs into the emulated world.
     fn drain(&mut self, i: usize) {
-        while let Some(out) = self.sessions[i].poll_output() {
-            match out {
+        loop {
+            match self.sessions[i].poll_output() {
+                Output::Wait { .. } => break,
                 Output::Persist { seq, record } => {
                     self.in_fsync[i].push((seq, record));
                     let d = self.impairments.fsync_delay;
@@ -294,7 +295,7 @@ impl Pair {
     /// When the next thing happens: a scheduled happening or a session deadline.
     pub fn next_time(&self) -> Option<Instant> {
         let scheduled = self.schedule.next_time();
-        let timers = self.sessions.iter().filter_map(Session::poll_timeout).min();
+        let timers = self.sessions.iter().filter_map(Session::next_deadline).min();
         match (scheduled, timers) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -324,7 +325,7 @@ impl Pair {
             return true;
         }
         for i in 0..2 {
-            if self.sessions[i].poll_timeout().is_some_and(|d| d <= self.now) {
+            if self.sessions[i].next_deadline().is_some_and(|d| d <= self.now) {
                 self.input(i, Input::Timeout);
             }
         }

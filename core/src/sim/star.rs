@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::config::Config;
 use crate::crypto::{Psk, Suite};
-use crate::endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
+use crate::endpoint::{Endpoint, EndpointConfig, EndpointError, EndpointOutput, Routed};
 use crate::io::{Ack, BearerRequest, Event, Input, Output};
 use crate::persist::SessionStore;
 use crate::remote::Remote;
@@ -165,19 +165,29 @@ impl Star {
         }
     }
 
+    /// The earliest deadline of the hub's sessions in memory: what the hub's next drain
+    /// ends with ([`EndpointOutput::Wait`]), read without draining.
+    pub fn hub_deadline(&self) -> Option<Instant> {
+        self.endpoint.next_deadline()
+    }
+
     /// Settles, then moves the clock to the next deadline on either side (at most `cap`
     /// ahead) and fires it. Returns `false` when nothing is armed anywhere.
     pub fn advance(&mut self, cap: Duration) -> bool {
         self.settle();
-        let next =
-            self.remotes.values().filter_map(|s| s.poll_timeout()).chain(self.endpoint.poll_timeout()).min();
+        let next = self
+            .remotes
+            .values()
+            .filter_map(|s| s.next_deadline())
+            .chain(self.endpoint.next_deadline())
+            .min();
         let Some(next) = next else { return false };
         self.now = next.min(self.now + cap).max(self.now);
         let now = self.now;
         self.endpoint.handle_timeout(now);
         for s in self.remotes.values_mut() {
-            if s.poll_timeout().is_some_and(|t| t <= now) {
-                s.handle_timeout(now);
+            if s.next_deadline().is_some_and(|t| t <= now) {
+                let _ = s.handle_input(now, Input::Timeout);
             }
         }
         self.settle();
@@ -200,8 +210,8 @@ impl Star {
 
     fn drain_hub(&mut self) {
         let now = self.now;
-        while let Some((sid, out)) = self.endpoint.poll_output() {
-            match out {
+        while let EndpointOutput::Session { sid, output } = self.endpoint.poll_output() {
+            match output {
                 Output::Persist { seq, record } => {
                     self.stores.entry(sid).or_default().apply(&record);
                     let _ = self.endpoint.session_input(now, sid, Input::Persisted { upto: seq });
@@ -218,7 +228,7 @@ impl Star {
                     }
                     self.hub_events.push((sid, e));
                 }
-                Output::Bearer(_) => {}
+                Output::Bearer(_) | Output::Wait { .. } => {}
             }
         }
     }
@@ -226,8 +236,9 @@ impl Star {
     fn drain_remotes(&mut self) {
         let now = self.now;
         for (&sid, s) in self.remotes.iter_mut() {
-            while let Some(out) = s.poll_output() {
-                match out {
+            loop {
+                match s.poll_output() {
+                    Output::Wait { .. } => break,
                     Output::Persist { seq, .. } => {
                         let _ = s.handle_input(now, Input::Persisted { upto: seq });
                     }

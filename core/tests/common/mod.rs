@@ -50,6 +50,14 @@ pub fn pair(imp: Impairments, seed: u64) -> Pair {
 use assoc_core::{Event, Input, InputError, Instant, Output, Remote, Session, Verdict};
 use bytes::Bytes;
 
+/// Session `s`'s pending outputs, up to the `Output::Wait` that ends the drain.
+pub fn outputs(s: &mut Session) -> impl Iterator<Item = Output> + '_ {
+    std::iter::from_fn(move || match s.poll_output() {
+        Output::Wait { .. } => None,
+        out => Some(out),
+    })
+}
+
 /// Two sessions whose datagrams are captured, so a test decides what is delivered, when,
 /// in which order, and how often. Records are made durable immediately.
 #[derive(Clone)]
@@ -107,10 +115,12 @@ impl Manual {
         r
     }
 
-    /// Drains side `i`: records become durable at once, datagrams are captured.
-    pub fn drain(&mut self, i: usize) {
-        while let Some(out) = self.s[i].poll_output() {
-            match out {
+    /// Drains side `i`: records become durable at once, datagrams are captured. Returns
+    /// the deadline the drain ended with (`Output::Wait`).
+    pub fn drain(&mut self, i: usize) -> Option<Instant> {
+        loop {
+            match self.s[i].poll_output() {
+                Output::Wait { until } => return until,
                 Output::Persist { seq, .. } => {
                     let _ = self.s[i].handle_input(self.now, Input::Persisted { upto: seq });
                 }
@@ -154,9 +164,15 @@ impl Manual {
         }
     }
 
+    /// Side `i`'s next deadline: drains it (capturing anything pending) and returns what
+    /// its `Output::Wait` says.
+    pub fn deadline(&mut self, i: usize) -> Option<Instant> {
+        self.drain(i)
+    }
+
     /// Advances the clock to the earliest deadline and fires what is due.
     pub fn tick(&mut self) {
-        if let Some(t) = self.s.iter().filter_map(Session::poll_timeout).min() {
+        if let Some(t) = (0..2).filter_map(|i| self.deadline(i)).min() {
             self.now = self.now.max(t);
         }
         for i in 0..2 {

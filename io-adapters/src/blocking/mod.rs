@@ -1,9 +1,9 @@
 //! The blocking (std) driver.
 //!
 //! One driver thread owns the [`Session`](assoc_core::Session) and the [`Store`]. It
-//! blocks on a single channel with a timeout taken from `poll_timeout` (and the shim's
-//! next release), then handles everything that arrived — socket reads, application
-//! commands — before one flush, so one commit covers them all. Socket reads happen on small
+//! blocks on a single channel with a timeout taken from the `Output::Wait` that ended the
+//! last drain (and the shim's next release), then handles everything that arrived — socket
+//! reads, application commands — before one flush, so one commit covers them all. Socket reads happen on small
 //! helper threads because std cannot wait on several sockets at once; they only forward
 //! bytes. The application talks to the driver through an [`Endpoint`] handle and reads
 //! [`Deliveries`] and [`Outcomes`] from blocking receivers.

@@ -1,7 +1,7 @@
 //! The std bearers' helper threads. std has no `select`, so every blocking socket read
 //! runs on its own small thread that forwards what it reads into the driver's channel; the
 //! driver thread alone owns the session and blocks on that channel with a timeout taken
-//! from `poll_timeout`. Writes to TCP go through a bounded queue per connection, so a peer
+//! from the deadline its last drain ended with. Writes to TCP go through a bounded queue per connection, so a peer
 //! that stops reading can never block the driver (a full queue drops the PDU; the protocol
 //! recovers).
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use assoc_core::{
-    Endpoint, EndpointError, Event, Input, Instant, MessageId, MessageState, Output, Record, Remote, Routed,
-    Submission,
+    Endpoint, EndpointError, EndpointOutput, Event, Input, Instant, MessageId, MessageState, Output, Record,
+    Remote, Routed, Submission,
 };
 use bytes::Bytes;
 
@@ -147,8 +147,8 @@ impl Driver {
     fn run_loop(&mut self) -> Result<(), Error> {
         loop {
             let now = self.clock.now();
-            self.drain(now)?;
-            let Ok(first) = net::wait(&self.rx, now, self.endpoint.poll_timeout()) else { return Ok(()) };
+            let until = self.drain(now)?;
+            let Ok(first) = net::wait(&self.rx, now, until) else { return Ok(()) };
             // Check the clock rather than trusting the wait.
             let now = self.clock.now();
             if let Some(m) = first {
@@ -166,9 +166,8 @@ impl Driver {
                     }
                 }
             }
-            if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
-                self.endpoint.handle_timeout(now);
-            }
+            // Fires only the sessions whose deadline is due (none, if none is).
+            self.endpoint.handle_timeout(now);
         }
     }
 
@@ -245,10 +244,15 @@ impl Driver {
 
     /// Drains every session: transmits are sent, records of all sessions committed in one
     /// transaction per round then reported as `Persisted`, events handed to the application.
-    fn drain(&mut self, now: Instant) -> Result<(), Error> {
-        loop {
+    /// Returns the earliest deadline the drain ended with.
+    fn drain(&mut self, now: Instant) -> Result<Option<Instant>, Error> {
+        let until = loop {
             let mut batch: BTreeMap<u32, (Vec<Record>, u64)> = BTreeMap::new();
-            while let Some((sid, output)) = self.endpoint.poll_output() {
+            let until = loop {
+                let (sid, output) = match self.endpoint.poll_output() {
+                    EndpointOutput::Session { sid, output } => (sid, output),
+                    EndpointOutput::Wait { until } => break until,
+                };
                 match output {
                     Output::Persist { seq, record } => {
                         let (records, upto) = batch.entry(sid).or_default();
@@ -259,9 +263,9 @@ impl Driver {
                     Output::Event(e) => self.event(sid, e),
                     other => tracing::debug!(sid, "output ignored: {other:?}"),
                 }
-            }
+            };
             if batch.is_empty() {
-                break;
+                break until;
             }
             self.commit(&batch)?;
             for (sid, (_, upto)) in batch {
@@ -269,12 +273,12 @@ impl Driver {
                     tracing::error!(sid, "persisted refused: {e}");
                 }
             }
-        }
+        };
         // Sessions the endpoint evicted have all their state in the database.
         let endpoint = &self.endpoint;
         self.stores.retain(|sid, _| endpoint.session(*sid).is_some());
         self.max_app_id.retain(|sid, _| endpoint.session(*sid).is_some());
-        Ok(())
+        Ok(until)
     }
 
     /// One transaction for the records of every session in `batch`.

@@ -4,7 +4,8 @@
 //! One driver thread owns the endpoint and the open session stores. It blocks on a single
 //! channel until the endpoint's next deadline, handles everything that arrived (datagrams
 //! from the socket reader, the application's acknowledgements), then drains
-//! [`Endpoint::poll_output`](assoc_core::Endpoint::poll_output):
+//! [`Endpoint::poll_output`](assoc_core::Endpoint::poll_output) until it returns
+//! [`EndpointOutput::Wait`](assoc_core::EndpointOutput::Wait) with the next deadline:
 //!
 //! * `Persist` records of every session drained together are written in **one**
 //!   [`Database::commit`] (group commit across sessions, one sync), then each session gets

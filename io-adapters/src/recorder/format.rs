@@ -130,13 +130,13 @@ pub enum Entry {
         /// 0 if the core accepted it, else a hash of the refusal.
         result: u64,
     },
-    /// Every output was polled until none was left.
+    /// Every output was polled until `Output::Wait`.
     Drain {
         /// How many outputs were polled.
         outputs: u64,
         /// Their digest, with the deadline.
         digest: u64,
-        /// `poll_timeout` after the drain.
+        /// The deadline the drain ended with (its `Output::Wait`, not counted in `outputs`).
         deadline: Option<Instant>,
     },
 }

@@ -129,12 +129,16 @@ impl Replayer {
             Entry::Drain { .. } => {
                 let mut d = Digest::default();
                 let mut n = 0;
-                while let Some(o) = self.session.poll_output() {
-                    d.add(&o);
-                    n += 1;
-                    outputs.push(o);
-                }
-                let deadline = self.session.poll_timeout();
+                let deadline = loop {
+                    match self.session.poll_output() {
+                        Output::Wait { until } => break until,
+                        o => {
+                            d.add(&o);
+                            n += 1;
+                            outputs.push(o);
+                        }
+                    }
+                };
                 d.add(&deadline);
                 Entry::Drain { outputs: n, digest: d.value(), deadline }
             }
