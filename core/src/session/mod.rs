@@ -5,7 +5,7 @@
 //! `mod.rs` holds the API, timers, opening and the association lifecycle;
 //! `handshake_io.rs` the receive path of handshake PDUs; `transfer.rs` the data phase.
 
-mod handshake_io;
+mod handshake_pdus;
 mod idle;
 mod reset;
 mod transfer;

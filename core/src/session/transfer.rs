@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-use super::handshake_io::initiator_ids;
+use super::handshake_pdus::initiator_ids;
 use super::Session;
 use crate::association::{Association, PacketEffect, Phase};
 use crate::io::{DownReason, DropReason, Event, InputError, Verdict};
