@@ -7,6 +7,7 @@
 
 mod handshake_pdus;
 mod idle;
+mod receive;
 mod reset;
 mod transfer;
 

@@ -1,0 +1,54 @@
+//! The session's receive path: every datagram is parsed here and dispatched by PDU type.
+
+use bytes::Bytes;
+
+use super::Session;
+use crate::io::{DropReason, InputError, Verdict};
+use crate::remote::Remote;
+use crate::time::Instant;
+use crate::wire::{Body, DecodeError, PduType, RawPdu};
+
+impl Session {
+    pub(super) fn drop_pdu(&mut self, reason: DropReason) -> Result<Verdict, InputError> {
+        self.stats.0.count_drop(reason);
+        Ok(Verdict::Dropped(reason))
+    }
+
+    fn undecodable(&mut self, e: DecodeError) -> Result<Verdict, InputError> {
+        self.stats.0.undecodable += 1;
+        Err(e.into())
+    }
+
+    /// Strictly decodes a (cleartext) body of type `ty`; a failure is counted.
+    pub(super) fn decode_body(&mut self, ty: PduType, body: &Bytes) -> Result<Body, InputError> {
+        Body::decode(ty, body).map_err(|e| {
+            self.stats.0.undecodable += 1;
+            e.into()
+        })
+    }
+
+    pub(super) fn on_datagram(
+        &mut self,
+        now: Instant,
+        from: Remote,
+        datagram: Bytes,
+    ) -> Result<Verdict, InputError> {
+        self.stats.0.datagrams_in += 1;
+        let raw = match RawPdu::parse(&datagram) {
+            Ok(raw) => raw,
+            Err(e) => return self.undecodable(e),
+        };
+        if raw.header.sid != self.cfg.sid {
+            return self.drop_pdu(DropReason::WrongSession);
+        }
+        match raw.ty {
+            PduType::Init => self.on_init(now, from, &raw, &datagram),
+            PduType::Challenge => self.on_challenge(now, &raw, &datagram),
+            PduType::Confirm => self.on_confirm(now, from, &raw, &datagram),
+            PduType::Accept => self.on_accept(now, from, &raw, &datagram),
+            PduType::Stale => self.on_stale(now, &raw, &datagram),
+            PduType::Packet => self.on_packet(now, from, &raw, &datagram),
+            PduType::Reset => self.on_reset(now, &raw, &datagram),
+        }
+    }
+}
