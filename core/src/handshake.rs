@@ -1,6 +1,6 @@
 //! Association establishment (PROTOCOL.md, "Handshake and association lifecycle"): the
 //! initiator's attempt and the stateless responder. Every function here is a pure decision
-//! over a PDU and the session's state; `session/handshake_io.rs` applies the decisions.
+//! over a PDU and the session's state; `session/handshake_pdus.rs` applies the decisions.
 //!
 //! The responder table (a CONFIRM whose cookie and proof verify, epoch `e`, persisted
 //! epoch `p`):

@@ -1,12 +1,11 @@
-//! The session's receive path for handshake PDUs: INIT, CHALLENGE, CONFIRM, ACCEPT, STALE.
+//! The session's handling of received handshake PDUs: INIT, CHALLENGE, CONFIRM, ACCEPT,
+//! STALE. The pure decisions are in `crate::handshake`; this file applies them.
 //!
-//! Every datagram is split at header, body and trailer first (`RawPdu::parse`); the header
-//! selects the attempt or association and so the key; the trailer is verified (a PACKET is
-//! decrypted) before the body is acted on. Handshake bodies are cleartext: a CONFIRM's body
-//! is read before its trailer is checked (the cookie in it determines the keys), and an
-//! unauthentic CHALLENGE is read only to decide whether to report a PSK mismatch. Nothing
-//! that fails authentication changes state; the budget for unauthenticated handshake PDUs
-//! (`Config::init_budget`) bounds the answers and reports they cause.
+//! Handshake bodies are cleartext: a CONFIRM's body is read before its trailer is checked
+//! (the cookie in it determines the keys), and an unauthentic CHALLENGE is read only to
+//! decide whether to report a PSK mismatch. Nothing that fails authentication changes
+//! state; the budget for unauthenticated handshake PDUs (`Config::init_budget`) bounds the
+//! answers and reports they cause.
 
 use alloc::boxed::Box;
 use bytes::Bytes;

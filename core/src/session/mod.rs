@@ -2,8 +2,10 @@
 //! point of the core. It owns the persistent state, the handshake attempt, the current
 //! association, the sender and receiver, the timers and the output queue.
 //!
-//! `mod.rs` holds the API, timers, opening and the association lifecycle;
-//! `handshake_io.rs` the receive path of handshake PDUs; `transfer.rs` the data phase.
+//! `mod.rs` holds the API, timers, opening and the association lifecycle; `receive.rs`
+//! parses and dispatches every received datagram; `handshake_pdus.rs` handles received
+//! handshake PDUs; `transfer.rs` the data phase; `reset.rs` the stateless reset; `idle.rs`
+//! when the session may be evicted.
 
 mod handshake_pdus;
 mod idle;

@@ -1,4 +1,11 @@
-//! The session's receive path: every datagram is parsed here and dispatched by PDU type.
+//! The session's receive path: every datagram is parsed here and dispatched by PDU type
+//! (handshake PDUs to `handshake_pdus.rs`, PACKETs to `transfer.rs`, RESETs to `reset.rs`).
+//!
+//! Every datagram is split at header, body and trailer first (`RawPdu::parse`); the header
+//! selects the attempt or association and so the key; the trailer is verified (a PACKET is
+//! decrypted) before the body is acted on. A datagram that is not a PDU is an
+//! [`InputError`]; a PDU that matches nothing current is counted and dropped with a
+//! [`DropReason`].
 
 use bytes::Bytes;
 
@@ -9,6 +16,7 @@ use crate::time::Instant;
 use crate::wire::{Body, DecodeError, PduType, RawPdu};
 
 impl Session {
+    /// Counts a well-formed PDU as dropped for `reason` and says so.
     pub(super) fn drop_pdu(&mut self, reason: DropReason) -> Result<Verdict, InputError> {
         self.stats.0.count_drop(reason);
         Ok(Verdict::Dropped(reason))
@@ -27,6 +35,7 @@ impl Session {
         })
     }
 
+    /// One received datagram: parsed, checked against this session's `sid`, dispatched.
     pub(super) fn on_datagram(
         &mut self,
         now: Instant,
