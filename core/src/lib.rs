@@ -151,10 +151,10 @@ pub mod endpoint;
 #[doc(hidden)]
 pub mod fuzz_internals;
 mod handshake;
-pub mod io;
 pub mod message;
 #[doc(hidden)]
 pub mod mutation;
+pub mod output;
 pub mod persist;
 mod receiver;
 pub mod record_codec;
@@ -176,12 +176,12 @@ pub use bytes;
 pub use config::{Config, ConfigError, DialPolicy};
 pub use crypto::{InitBudget, InitRateLimiter, Psk, PskError, Suite};
 pub use endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
-pub use io::{
-    Ack, AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
-    Verdict,
-};
 pub use message::{
     AckError, CancelError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError,
+};
+pub use output::{
+    Ack, AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
+    Verdict,
 };
 pub use persist::{
     FinishedMessage, Record, SessionStore, StoredInbound, StoredMessage, UnacknowledgedDelivery,

@@ -9,8 +9,8 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
-use crate::io::{Ack, Output};
 use crate::message::{MessageId, MessageState, NonDelivery, Outcome};
+use crate::output::{Ack, Output};
 use crate::time::Instant;
 use crate::wire::{FirstSegment, Priority, Resolution};
 
@@ -418,7 +418,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{BearerRequest, Output};
+    use crate::output::{BearerRequest, Output};
 
     #[test]
     fn epoch_apply_is_idempotent_and_monotone() {

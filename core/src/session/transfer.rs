@@ -6,9 +6,9 @@ use bytes::Bytes;
 use super::handshake_pdus::initiator_ids;
 use super::Session;
 use crate::association::{Association, PacketEffect, Phase};
-use crate::io::{DownReason, DropReason, Event, InputError, Verdict};
 use crate::message::{CancelError, MessageId, NonDelivery, Outcome};
 use crate::mutation::Mutation;
+use crate::output::{DownReason, DropReason, Event, InputError, Verdict};
 use crate::persist::Record;
 use crate::receiver::{Ignored, Receiver};
 use crate::remote::Remote;
@@ -309,8 +309,8 @@ impl Session {
                 match self.peer_remote {
                     Some(to) => {
                         self.stats.0.datagrams_out += 1;
-                        let t = crate::io::Transmit { to, datagram };
-                        self.outbox.push_ahead(crate::io::Output::Transmit(t));
+                        let t = crate::output::Transmit { to, datagram };
+                        self.outbox.push_ahead(crate::output::Output::Transmit(t));
                     }
                     None => self.stats.0.unrouted += 1,
                 }

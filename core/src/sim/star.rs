@@ -14,7 +14,7 @@ use bytes::Bytes;
 use crate::config::Config;
 use crate::crypto::{Psk, Suite};
 use crate::endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
-use crate::io::{Ack, BearerRequest, Event, Input, Output};
+use crate::output::{Ack, BearerRequest, Event, Input, Output};
 use crate::persist::SessionStore;
 use crate::remote::Remote;
 use crate::rng::Rng;
