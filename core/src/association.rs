@@ -8,7 +8,8 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::crypto::{DirectionKeys, Suite};
-use crate::output::{DropReason, Role};
+use crate::input::DropReason;
+use crate::output::Role;
 use crate::recovery::{AckError, Insert, LossDetector, RangeSet, SentPacket, TimeoutAction};
 use crate::stats::Unobserved;
 use crate::time::{Duration, Instant};

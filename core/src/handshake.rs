@@ -27,8 +27,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::config::Config;
 use crate::crypto::{DirectionKeys, Key, Side, Suite, Transcript};
+use crate::input::DropReason;
 use crate::mutation::{Mutation, Mutations};
-use crate::output::DropReason;
 use crate::time::{Duration, Instant};
 use crate::wire::{
     Accept, AuthTag, Body, Challenge, Confirm, Cookie, Header, Init, Nonce, Params, Pdu, RawPdu, Stale,

@@ -151,6 +151,7 @@ pub mod endpoint;
 #[doc(hidden)]
 pub mod fuzz_internals;
 mod handshake;
+pub mod input;
 pub mod message;
 #[doc(hidden)]
 pub mod mutation;
@@ -176,13 +177,11 @@ pub use bytes;
 pub use config::{Config, ConfigError, DialPolicy};
 pub use crypto::{InitBudget, InitRateLimiter, Psk, PskError, Suite};
 pub use endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
+pub use input::{Ack, DropReason, Input, InputError, Verdict};
 pub use message::{
     AckError, CancelError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError,
 };
-pub use output::{
-    Ack, AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
-    Verdict,
-};
+pub use output::{AuthStage, BearerRequest, DownReason, Event, Output, Role, Transmit};
 pub use persist::{
     FinishedMessage, Record, SessionStore, StoredInbound, StoredMessage, UnacknowledgedDelivery,
     MAX_MSG_WINDOW,

@@ -9,8 +9,9 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
+use crate::input::Ack;
 use crate::message::{MessageId, MessageState, NonDelivery, Outcome};
-use crate::output::{Ack, Output};
+use crate::output::Output;
 use crate::time::Instant;
 use crate::wire::{FirstSegment, Priority, Resolution};
 

@@ -16,8 +16,8 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
+use crate::input::Ack;
 use crate::message::{MessageId, NonDelivery, Outcome};
-use crate::output::Ack;
 use crate::persist::{
     FinishedMessage, Record, SessionStore, StoredInbound, StoredMessage, UnacknowledgedDelivery,
 };

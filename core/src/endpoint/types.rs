@@ -2,8 +2,8 @@
 
 use crate::config::ConfigError;
 use crate::crypto::InitBudget;
+use crate::input::{DropReason, InputError, Verdict};
 use crate::message::SubmitError;
-use crate::output::{DropReason, InputError, Verdict};
 use crate::source_limit::SourceLimits;
 use crate::wire::{DecodeError, PduType};
 

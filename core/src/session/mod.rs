@@ -23,11 +23,10 @@ use crate::association::{Association, AssociationIds, Phase};
 use crate::config::{Config, ConfigError, DialPolicy};
 use crate::crypto::{InitRateLimiter, Key};
 use crate::handshake::{self, Attempt, Stage};
+use crate::input::{Ack, Input, InputError, Verdict};
 use crate::message::{AckError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError};
 use crate::mutation::Mutation;
-use crate::output::{
-    Ack, BearerRequest, DownReason, Event, Input, InputError, Output, Role, Transmit, Verdict,
-};
+use crate::output::{BearerRequest, DownReason, Event, Output, Role, Transmit};
 use crate::persist::{Outbox, Record, SessionStore};
 use crate::receiver::Receiver;
 use crate::remote::Remote;

@@ -10,7 +10,7 @@
 use bytes::Bytes;
 
 use super::Session;
-use crate::output::{DropReason, InputError, Verdict};
+use crate::input::{DropReason, InputError, Verdict};
 use crate::remote::Remote;
 use crate::time::Instant;
 use crate::wire::{Body, DecodeError, PduType, RawPdu};

@@ -21,7 +21,8 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::config::{Config, ConfigError};
-use crate::output::{BearerRequest, Event, Input, Output};
+use crate::input::Input;
+use crate::output::{BearerRequest, Event, Output};
 use crate::persist::{Record, SessionStore};
 use crate::remote::Remote;
 use crate::rng::Rng;
@@ -188,7 +189,7 @@ impl Pair {
         let before = self.sessions[i].clone();
         let result = self.sessions[i].handle_input(self.now, input);
         // A drop that queued nothing (a reported authentication failure queues an event).
-        let silent_drop = matches!(result, Ok(crate::output::Verdict::Dropped(_)))
+        let silent_drop = matches!(result, Ok(crate::input::Verdict::Dropped(_)))
             && self.sessions[i].pending_outputs() == before.pending_outputs();
         if (result.is_err() || silent_drop) && self.sessions[i] != before {
             self.corrupting_drops += 1;
@@ -210,8 +211,8 @@ impl Pair {
                     // The application commits what it is told at once and acknowledges it;
                     // a crash before the acknowledgement is durable reports it again.
                     let ack = match &e {
-                        Event::Delivered { msn, .. } => Some(crate::output::Ack::Delivery(*msn)),
-                        Event::Outcome { id, .. } => Some(crate::output::Ack::Outcome(*id)),
+                        Event::Delivered { msn, .. } => Some(crate::input::Ack::Delivery(*msn)),
+                        Event::Outcome { id, .. } => Some(crate::input::Ack::Outcome(*id)),
                         _ => None,
                     };
                     self.log.push((i, e.clone()));
