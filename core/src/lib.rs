@@ -155,6 +155,7 @@ pub mod input;
 pub mod message;
 #[doc(hidden)]
 pub mod mutation;
+mod outbox;
 pub mod output;
 pub mod persist;
 mod receiver;
