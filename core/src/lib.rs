@@ -129,6 +129,23 @@
 //! assert!(sessions[1].store().inbox.is_empty() && sessions[0].store().outcomes.is_empty());
 //! ```
 //!
+//! ## Module map
+//!
+//! * The API: [`Session`] (the state machine; in `session/`, the receive path, received
+//!   handshake PDUs, the data phase and the stateless reset each have a file), [`endpoint`]
+//!   (many peers on one socket), [`input`] (what goes in and the [`Verdict`] on it), [`output`] (what comes
+//!   out), [`config`], [`message`], [`remote`], [`time`], [`timer`].
+//! * The protocol: `handshake` (pure decisions of association establishment),
+//!   `association` (one association's data phase), `sender` and `receiver` (the per-message
+//!   state machines), `recovery` (loss detection, RTT, packet-number ranges), [`crypto`],
+//!   [`wire`] (bytes ↔ typed PDUs).
+//! * Durability: [`persist`] (records and the fold that applies them), `outbox` (the output
+//!   queue and its write barrier), [`record_codec`] (records and snapshots as bytes).
+//!
+//! The modules that carry outputs depend one way: `outbox` → [`output`] → [`persist`] →
+//! [`input`] (an [`Output::Persist`] carries a [`Record`]; a [`Record`] may carry an
+//! [`Ack`]); none of them depends on the session.
+//!
 //! ## Panic policy
 //!
 //! Nothing here panics on network input, on any input sequence, or on any time value:
