@@ -7,9 +7,9 @@
 use alloc::vec::Vec;
 use bytes::Bytes;
 
+use crate::association_id::Role;
 use crate::crypto::{DirectionKeys, Suite};
 use crate::input::DropReason;
-use crate::output::Role;
 use crate::recovery::{AckError, Insert, LossDetector, RangeSet, SentPacket, TimeoutAction};
 use crate::stats::Unobserved;
 use crate::time::{Duration, Instant};

@@ -161,6 +161,7 @@ extern crate std;
 #[cfg(feature = "arbitrary")]
 mod arbitrary_support;
 mod association;
+pub mod association_id;
 pub mod config;
 pub mod crypto;
 pub mod endpoint;
@@ -189,6 +190,7 @@ pub mod time;
 pub mod timer;
 pub mod wire;
 
+pub use association_id::{AssociationId, Role};
 /// The `bytes` crate this API uses for payloads ([`Bytes`](bytes::Bytes)), so embedders
 /// need not pin a matching version themselves.
 pub use bytes;
@@ -199,7 +201,7 @@ pub use input::{Ack, DropReason, Input, InputError, Verdict};
 pub use message::{
     AckError, CancelError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError,
 };
-pub use output::{AuthStage, BearerRequest, DownReason, Event, Output, Role, Transmit};
+pub use output::{AuthStage, BearerRequest, DownReason, Event, Output, Transmit};
 pub use persist::{
     FinishedMessage, Record, SessionStore, StoredInbound, StoredMessage, UnacknowledgedDelivery,
     MAX_MSG_WINDOW,

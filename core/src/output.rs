@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use core::fmt;
 
+use crate::association_id::Role;
 use crate::message::{MessageId, Outcome};
 use crate::persist::Record;
 use crate::remote::Remote;
@@ -63,15 +64,6 @@ pub enum BearerRequest {
     Dial,
     /// Hang up the bearer; no association needs it.
     HangUp,
-}
-
-/// Which side opened an association.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// This side sent INIT.
-    Initiator,
-    /// The peer sent INIT.
-    Responder,
 }
 
 /// Why an association ended. Never the session: its state survives every one of these.

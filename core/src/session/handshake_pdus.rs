@@ -12,10 +12,11 @@ use bytes::Bytes;
 
 use super::Session;
 use crate::association::AssociationIds;
+use crate::association_id::Role;
 use crate::handshake::{self, Attempt, ConfirmContext, ConfirmDecision, InitContext, Refusal, Stage};
 use crate::input::{DropReason, InputError, Verdict};
 use crate::mutation::Mutation;
-use crate::output::{AuthStage, Event, Role};
+use crate::output::{AuthStage, Event};
 use crate::persist::Record;
 use crate::receiver::Receiver;
 use crate::remote::Remote;

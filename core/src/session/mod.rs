@@ -20,6 +20,7 @@ use alloc::sync::Arc;
 use bytes::Bytes;
 
 use crate::association::{Association, AssociationIds, Phase};
+use crate::association_id::Role;
 use crate::config::{Config, ConfigError, DialPolicy};
 use crate::crypto::{InitRateLimiter, Key};
 use crate::handshake::{self, Attempt, Stage};
@@ -27,7 +28,7 @@ use crate::input::{Ack, Input, InputError, Verdict};
 use crate::message::{AckError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError};
 use crate::mutation::Mutation;
 use crate::outbox::Outbox;
-use crate::output::{BearerRequest, DownReason, Event, Output, Role, Transmit};
+use crate::output::{BearerRequest, DownReason, Event, Output, Transmit};
 use crate::persist::{Record, SessionStore};
 use crate::receiver::Receiver;
 use crate::remote::Remote;
