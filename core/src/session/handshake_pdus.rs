@@ -11,8 +11,8 @@ use alloc::boxed::Box;
 use bytes::Bytes;
 
 use super::Session;
-use crate::association::AssociationIds;
-use crate::association_id::Role;
+use crate::association::NewAssociation;
+use crate::association_id::{AssociationId, Role};
 use crate::handshake::{self, Attempt, ConfirmContext, ConfirmDecision, InitContext, Refusal, Stage};
 use crate::input::{DropReason, InputError, Verdict};
 use crate::mutation::Mutation;
@@ -190,7 +190,7 @@ impl Session {
             Err(r) => return self.refuse(now, r, AuthStage::Confirm),
         };
         let ctx = ConfirmContext {
-            current: self.assoc.as_ref().map(|a| (a.epoch, a.local_tag, a.peer_tag)),
+            current: self.assoc.as_ref().map(|a| a.id),
             persisted_epoch: self.store.epoch,
             own_attempt_epoch: self.attempt.as_ref().map(|a| a.epoch),
             peer_wins: self.cfg.peer_name < self.cfg.local_name
@@ -208,23 +208,15 @@ impl Session {
                 Ok(Verdict::Answered)
             }
             ConfirmDecision::Accept => {
-                if proposal.epoch > self.store.epoch
+                if proposal.id.epoch > self.store.epoch
                     && !self.cfg.mutations.is_active(Mutation::ResponderEpochNotRecorded)
                 {
-                    self.persist(Record::Epoch(proposal.epoch));
+                    self.persist(Record::Epoch(proposal.id.epoch));
                 }
                 let summary = Receiver::summary(&self.store, self.handshake_summary_budget());
                 let accept = handshake::build_accept(&self.cfg, &proposal, summary);
-                let ids = AssociationIds {
-                    role: Role::Responder,
-                    epoch: proposal.epoch,
-                    local_tag: proposal.tag_r,
-                    peer_tag: proposal.tag_i,
-                    params: proposal.params,
-                    keys: proposal.keys,
-                };
                 self.peer_proved_at(from);
-                self.establish(now, ids);
+                self.establish(now, proposal);
                 self.transmit(accept);
                 self.start_transfer(now, &c.summary);
                 Ok(Verdict::Accepted)
@@ -265,15 +257,15 @@ impl Session {
         {
             return self.drop_pdu(DropReason::BadAuth);
         }
-        let mut ids = initiator_ids(attempt, c);
+        let mut new = initiator_association(attempt, c);
         if self.cfg.mutations.is_active(Mutation::SwappedInitiatorTags) {
-            core::mem::swap(&mut ids.local_tag, &mut ids.peer_tag);
+            core::mem::swap(&mut new.id.local_tag, &mut new.id.peer_tag);
         }
         let Body::Accept(a) = self.decode_body(raw.ty, &raw.body)? else {
             return self.drop_pdu(DropReason::NotApplicable);
         };
         self.peer_proved_at(from);
-        self.establish(now, ids);
+        self.establish(now, new);
         self.start_transfer(now, &a.summary);
         Ok(Verdict::Accepted)
     }
@@ -327,13 +319,12 @@ impl Session {
 }
 
 /// The association an initiator establishes from its confirmed attempt.
-pub(super) fn initiator_ids(attempt: &Attempt, c: &handshake::Confirming) -> AssociationIds {
-    AssociationIds {
-        role: Role::Initiator,
+pub(super) fn initiator_association(attempt: &Attempt, c: &handshake::Confirming) -> NewAssociation {
+    let id = AssociationId {
         epoch: attempt.epoch,
         local_tag: attempt.tag_i,
         peer_tag: c.tag_r,
-        params: c.params,
-        keys: c.keys,
-    }
+        role: Role::Initiator,
+    };
+    NewAssociation { id, params: c.params, keys: c.keys }
 }

@@ -89,7 +89,9 @@ impl Session {
         let unverified = self.cfg.mutations.is_active(Mutation::AcceptUnverifiedReset);
         // A draining association is over already: nothing to end early.
         let names_ours = self.assoc.as_ref().is_some_and(|a| {
-            a.phase != Phase::Draining && a.epoch == raw.header.epoch && a.peer_tag == raw.header.dst_tag
+            a.phase != Phase::Draining
+                && a.id.epoch == raw.header.epoch
+                && a.id.peer_tag == raw.header.dst_tag
         });
         // The AcceptUnverifiedReset mutation takes a RESET for any association as ours.
         let taken = names_ours || (unverified && self.assoc.is_some());

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-use super::handshake_pdus::initiator_ids;
+use super::handshake_pdus::initiator_association;
 use super::Session;
 use crate::association::{Association, PacketEffect, Phase};
 use crate::input::{DropReason, InputError, Verdict};
@@ -45,15 +45,15 @@ impl Session {
                 return self.on_unknown_packet(now, from, &header, datagram.len());
             };
             match suite.open_packet(&c.keys.recv, datagram, raw) {
-                Some(clear) => (clear, Some(initiator_ids(attempt, c))),
+                Some(clear) => (clear, Some(initiator_association(attempt, c))),
                 None => return self.drop_pdu(DropReason::BadAuth),
             }
         };
         let Body::Packet(frames) = self.decode_body(raw.ty, &clear)? else {
             return self.drop_pdu(DropReason::NotApplicable);
         };
-        if let Some(ids) = implied {
-            self.establish(now, ids);
+        if let Some(new) = implied {
+            self.establish(now, new);
         }
         let Some(a) = self.assoc.as_mut() else { return self.drop_pdu(DropReason::Stale) };
         let was_established = a.phase == Phase::Established;

@@ -407,14 +407,7 @@ impl Pair {
     /// Both sides hold the same usable association (same epoch, mirrored tags).
     pub fn agreed(&self) -> bool {
         match (self.sessions[0].association(), self.sessions[1].association()) {
-            (Some(a), Some(b)) => {
-                a.usable
-                    && b.usable
-                    && a.epoch == b.epoch
-                    && a.local_tag == b.peer_tag
-                    && a.peer_tag == b.local_tag
-                    && a.role != b.role
-            }
+            (Some(a), Some(b)) => a.usable && b.usable && a.id.mirrors(&b.id),
             _ => false,
         }
     }
@@ -427,13 +420,13 @@ impl Pair {
             return Err("a rejected input changed session state");
         }
         if let (Some(a), Some(b)) = (self.sessions[0].association(), self.sessions[1].association()) {
-            if a.usable && b.usable && a.epoch == b.epoch && !self.agreed() {
+            if a.usable && b.usable && a.id.epoch == b.id.epoch && !self.agreed() {
                 return Err("both established at one epoch with different tags or roles");
             }
         }
         for i in 0..2 {
             if let Some(a) = self.sessions[i].association() {
-                if a.epoch > self.sessions[i].store().epoch {
+                if a.id.epoch > self.sessions[i].store().epoch {
                     return Err("association epoch above the session's persisted epoch");
                 }
             }
