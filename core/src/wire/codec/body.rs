@@ -1,12 +1,12 @@
 //! PDU bodies: the dispatch on the PDU type for length, encoding, decoding and checking.
 
-use crate::wire::{Accept, Body, DecodeError, Frame, PduType, Stale, AUTH_LEN};
+use crate::wire::{Accept, Body, DecodeError, Frame, PduType, Stale};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::frame::{get_frames, get_summary, put_frame, put_summary, MAX_FRAMES};
 use super::handshake::{
-    check_cookie, get_challenge, get_confirm, get_init, name_len, put_cookie, put_name, put_nonce,
-    put_params, CHALLENGE_BODY_LEN, COOKIE_LEN, INIT_BODY_FIXED,
+    check_cookie, confirm_len, get_challenge, get_confirm, get_init, init_len, put_challenge, put_confirm,
+    put_init, CHALLENGE_BODY_LEN,
 };
 use super::header::nonzero_tag;
 use super::reader::{out_of_range, Reader};
@@ -15,14 +15,9 @@ impl Body {
     /// The exact number of bytes [`Body::encode`] appends.
     pub fn encoded_len(&self) -> usize {
         match self {
-            Body::Init(init) => {
-                INIT_BODY_FIXED
-                    + init.initiator.as_bytes().len()
-                    + init.responder.as_bytes().len()
-                    + usize::from(init.padding)
-            }
+            Body::Init(init) => init_len(init),
             Body::Challenge(_) => CHALLENGE_BODY_LEN,
-            Body::Confirm(c) => COOKIE_LEN + name_len(&c.initiator) + AUTH_LEN + c.summary.encoded_len(),
+            Body::Confirm(c) => confirm_len(c),
             Body::Accept(a) => a.summary.encoded_len(),
             Body::Stale(_) => 8,
             Body::Reset => 0,
@@ -37,29 +32,9 @@ impl Body {
     pub fn encode(&self, out: &mut BytesMut) {
         out.reserve(self.encoded_len());
         match self {
-            Body::Init(init) => {
-                out.put_u64(init.tag_i);
-                put_nonce(out, &init.nonce_i);
-                put_name(out, &init.initiator);
-                put_name(out, &init.responder);
-                put_params(out, &init.params);
-                out.put_u16(init.padding);
-                out.put_bytes(0, usize::from(init.padding));
-            }
-            Body::Challenge(ch) => {
-                out.put_u64(ch.tag_r);
-                put_nonce(out, &ch.nonce_r);
-                put_nonce(out, &ch.nonce_i);
-                put_params(out, &ch.params);
-                put_cookie(out, &ch.cookie);
-                out.put_slice(&ch.proof_r.0);
-            }
-            Body::Confirm(c) => {
-                put_cookie(out, &c.cookie);
-                put_name(out, &c.initiator);
-                out.put_slice(&c.proof_i.0);
-                put_summary(out, &c.summary);
-            }
+            Body::Init(init) => put_init(out, init),
+            Body::Challenge(ch) => put_challenge(out, ch),
+            Body::Confirm(c) => put_confirm(out, c),
             Body::Accept(a) => put_summary(out, &a.summary),
             Body::Stale(s) => out.put_u64(s.current_epoch),
             Body::Reset => {}

@@ -7,18 +7,18 @@ use crate::wire::{
 };
 use bytes::{BufMut, BytesMut};
 
-use super::frame::get_summary;
+use super::frame::{get_summary, put_summary};
 use super::header::nonzero_tag;
 use super::reader::{out_of_range, Reader};
 
 /// Encoded length of [`Params`].
 const PARAMS_LEN: usize = 2 + 2 + 4 + 2;
 /// Encoded length of a [`Cookie`].
-pub(super) const COOKIE_LEN: usize = 8 + 8 + NONCE_LEN + NONCE_LEN + 8 + PARAMS_LEN + 8 + 1 + AUTH_LEN;
+const COOKIE_LEN: usize = 8 + 8 + NONCE_LEN + NONCE_LEN + 8 + PARAMS_LEN + 8 + 1 + AUTH_LEN;
 /// Encoded length of a [`Challenge`] body.
 pub(super) const CHALLENGE_BODY_LEN: usize = 8 + NONCE_LEN + NONCE_LEN + PARAMS_LEN + COOKIE_LEN + AUTH_LEN;
 /// Encoded length of an [`Init`] body with one-byte names and no padding, minus the names.
-pub(super) const INIT_BODY_FIXED: usize = 8 + NONCE_LEN + 1 + 1 + PARAMS_LEN + 2;
+const INIT_BODY_FIXED: usize = 8 + NONCE_LEN + 1 + 1 + PARAMS_LEN + 2;
 
 impl Init {
     /// The least `padding` that makes an INIT with these names at least as long as any
@@ -111,29 +111,71 @@ pub(super) fn get_confirm(r: &mut Reader<'_>) -> Result<Confirm, DecodeError> {
     })
 }
 
-pub(super) fn name_len(name: &PeerName) -> usize {
+/// Encoded length of an INIT body.
+pub(super) fn init_len(init: &Init) -> usize {
+    INIT_BODY_FIXED
+        + init.initiator.as_bytes().len()
+        + init.responder.as_bytes().len()
+        + usize::from(init.padding)
+}
+
+/// Encoded length of a CONFIRM body.
+pub(super) fn confirm_len(c: &Confirm) -> usize {
+    COOKIE_LEN + name_len(&c.initiator) + AUTH_LEN + c.summary.encoded_len()
+}
+
+/// Appends an INIT body.
+pub(super) fn put_init(out: &mut BytesMut, init: &Init) {
+    out.put_u64(init.tag_i);
+    put_nonce(out, &init.nonce_i);
+    put_name(out, &init.initiator);
+    put_name(out, &init.responder);
+    put_params(out, &init.params);
+    out.put_u16(init.padding);
+    out.put_bytes(0, usize::from(init.padding));
+}
+
+/// Appends a CHALLENGE body.
+pub(super) fn put_challenge(out: &mut BytesMut, ch: &Challenge) {
+    out.put_u64(ch.tag_r);
+    put_nonce(out, &ch.nonce_r);
+    put_nonce(out, &ch.nonce_i);
+    put_params(out, &ch.params);
+    put_cookie(out, &ch.cookie);
+    out.put_slice(&ch.proof_r.0);
+}
+
+/// Appends a CONFIRM body.
+pub(super) fn put_confirm(out: &mut BytesMut, c: &Confirm) {
+    put_cookie(out, &c.cookie);
+    put_name(out, &c.initiator);
+    out.put_slice(&c.proof_i.0);
+    put_summary(out, &c.summary);
+}
+
+fn name_len(name: &PeerName) -> usize {
     1 + name.as_bytes().len()
 }
 
-pub(super) fn put_nonce(out: &mut BytesMut, nonce: &Nonce) {
+fn put_nonce(out: &mut BytesMut, nonce: &Nonce) {
     out.put_slice(&nonce.0);
 }
 
-pub(super) fn put_name(out: &mut BytesMut, name: &PeerName) {
+fn put_name(out: &mut BytesMut, name: &PeerName) {
     let bytes = name.as_bytes();
     // A PeerName is at most MAX_NAME_LEN (64) bytes.
     out.put_u8(bytes.len() as u8);
     out.put_slice(bytes);
 }
 
-pub(super) fn put_params(out: &mut BytesMut, p: &Params) {
+fn put_params(out: &mut BytesMut, p: &Params) {
     out.put_u16(p.max_datagram);
     out.put_u16(p.msg_window);
     out.put_u32(p.checkpoint_size);
     out.put_u16(p.checkpoint_window);
 }
 
-pub(super) fn put_cookie(out: &mut BytesMut, c: &Cookie) {
+fn put_cookie(out: &mut BytesMut, c: &Cookie) {
     out.put_u64(c.tag_i);
     out.put_u64(c.tag_r);
     put_nonce(out, &c.nonce_i);
