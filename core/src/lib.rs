@@ -133,8 +133,9 @@
 //!
 //! * The API: [`Session`] (the state machine; in `session/`, the receive path, received
 //!   handshake PDUs, the data phase and the stateless reset each have a file), [`endpoint`]
-//!   (many peers on one socket), [`input`] (what goes in and the [`Verdict`] on it), [`output`] (what comes
-//!   out), [`config`], [`message`], [`remote`], [`time`], [`timer`].
+//!   (many peers on one socket), [`input`] (what goes in and the [`Verdict`] on it),
+//!   [`output`] (what comes out), [`association_id`] (which association), [`config`],
+//!   [`message`], [`remote`], [`time`], [`timer`].
 //! * The protocol: `handshake` (pure decisions of association establishment),
 //!   `association` (one association's data phase), `sender` and `receiver` (the per-message
 //!   state machines), `recovery` (loss detection, RTT, packet-number ranges), [`crypto`],
