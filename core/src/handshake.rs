@@ -297,8 +297,8 @@ fn cookie_valid(cfg: &Config, secret: &Key, now: Instant, k: &Cookie) -> bool {
 
 /// The responder verifies a CONFIRM: its own cookie (MAC and age), the peer's proof, then
 /// the trailer under the key the proof's transcript determines; what it yields is the
-/// association the CONFIRM proposes. The body is read before
-/// the trailer is checked because the cookie in it is what the keys are derived from.
+/// association the CONFIRM proposes. The body is read before the trailer is checked
+/// because the cookie in it is what the keys are derived from.
 pub(crate) fn check_confirm(
     cfg: &Config,
     secret: &Key,
