@@ -7,8 +7,9 @@
 use alloc::vec::Vec;
 use bytes::Bytes;
 
+use crate::association_id::AssociationId;
 use crate::crypto::{DirectionKeys, Suite};
-use crate::io::{DropReason, Role};
+use crate::input::DropReason;
 use crate::recovery::{AckError, Insert, LossDetector, RangeSet, SentPacket, TimeoutAction};
 use crate::stats::Unobserved;
 use crate::time::{Duration, Instant};
@@ -80,10 +81,7 @@ impl Pending {
 /// One association.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Association {
-    pub(crate) role: Role,
-    pub(crate) epoch: u64,
-    pub(crate) local_tag: u64,
-    pub(crate) peer_tag: u64,
+    pub(crate) id: AssociationId,
     pub(crate) params: Params,
     pub(crate) phase: Phase,
     keys: DirectionKeys,
@@ -104,12 +102,11 @@ pub(crate) struct Association {
     ack_frequency: u8,
 }
 
-/// Identity and keys of a new association.
-pub(crate) struct AssociationIds {
-    pub(crate) role: Role,
-    pub(crate) epoch: u64,
-    pub(crate) local_tag: u64,
-    pub(crate) peer_tag: u64,
+/// A new association as the handshake settled it: its identity, the peer's parameters and
+/// the keys. A responder's is what a verified CONFIRM proposes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NewAssociation {
+    pub(crate) id: AssociationId,
     pub(crate) params: Params,
     pub(crate) keys: DirectionKeys,
 }
@@ -117,20 +114,17 @@ pub(crate) struct AssociationIds {
 impl Association {
     /// A freshly established association.
     pub(crate) fn new(
-        ids: AssociationIds,
+        new: NewAssociation,
         initial_rtt: Duration,
         max_ack_delay: Duration,
         ack_frequency: u8,
         ack_ranges: u16,
     ) -> Self {
         Association {
-            role: ids.role,
-            epoch: ids.epoch,
-            local_tag: ids.local_tag,
-            peer_tag: ids.peer_tag,
-            params: ids.params,
+            id: new.id,
+            params: new.params,
             phase: Phase::Established,
-            keys: ids.keys,
+            keys: new.keys,
             next_pn: 1,
             loss: LossDetector::new(initial_rtt, max_ack_delay),
             received: RangeSet::new(ack_ranges as usize),
@@ -145,7 +139,7 @@ impl Association {
 
     /// Whether a PDU header addresses this association.
     pub(crate) fn matches(&self, header: &Header) -> bool {
-        header.dst_tag == self.local_tag && header.epoch == self.epoch
+        header.dst_tag == self.id.local_tag && header.epoch == self.id.epoch
     }
 
     /// Authenticates (and decrypts) a PACKET under the peer's direction key: its cleartext
@@ -437,7 +431,7 @@ impl Association {
     pub(crate) fn seal_packet(&mut self, now: Instant, suite: Suite, sid: u32, frames: Vec<Frame>) -> Bytes {
         let pn = self.next_pn;
         self.next_pn += 1;
-        let header = Header { sid, dst_tag: self.peer_tag, epoch: self.epoch, pn };
+        let header = Header { sid, dst_tag: self.id.peer_tag, epoch: self.id.epoch, pn };
         let ack_eliciting = frames.iter().any(Frame::is_ack_eliciting);
         if frames.iter().any(|f| matches!(f, Frame::Ack { .. })) {
             let p = &mut self.pending;
@@ -473,6 +467,7 @@ mod tests {
     use alloc::vec;
 
     use super::*;
+    use crate::association_id::Role;
     use crate::crypto::DirectionKeys;
     use crate::wire::{DataFrame, PnRange, Summary};
 
@@ -481,15 +476,9 @@ mod tests {
     fn assoc() -> Association {
         let params =
             Params { max_datagram: 1200, msg_window: 64, checkpoint_size: 65_536, checkpoint_window: 8 };
-        let ids = AssociationIds {
-            role: Role::Initiator,
-            epoch: 3,
-            local_tag: 0xA,
-            peer_tag: 0xB,
-            params,
-            keys: DirectionKeys::unused(),
-        };
-        Association::new(ids, Duration::from_millis(100), Duration::from_millis(25), 2, 16)
+        let id = AssociationId { epoch: 3, local_tag: 0xA, peer_tag: 0xB, role: Role::Initiator };
+        let new = NewAssociation { id, params, keys: DirectionKeys::unused() };
+        Association::new(new, Duration::from_millis(100), Duration::from_millis(25), 2, 16)
     }
 
     fn data(msn: u64) -> Frame {

@@ -1,6 +1,6 @@
 //! Association establishment (PROTOCOL.md, "Handshake and association lifecycle"): the
 //! initiator's attempt and the stateless responder. Every function here is a pure decision
-//! over a PDU and the session's state; `session/handshake_io.rs` applies the decisions.
+//! over a PDU and the session's state; `session/handshake_pdus.rs` applies the decisions.
 //!
 //! The responder table (a CONFIRM whose cookie and proof verify, epoch `e`, persisted
 //! epoch `p`):
@@ -25,9 +25,11 @@
 use alloc::boxed::Box;
 use bytes::{Bytes, BytesMut};
 
+use crate::association::NewAssociation;
+use crate::association_id::{AssociationId, Role};
 use crate::config::Config;
 use crate::crypto::{DirectionKeys, Key, Side, Suite, Transcript};
-use crate::io::DropReason;
+use crate::input::DropReason;
 #[cfg(feature = "mutations")]
 use crate::mutation::Mutations;
 use crate::time::{Duration, Instant};
@@ -282,16 +284,6 @@ pub(crate) fn check_challenge(
     })
 }
 
-/// A CONFIRM whose cookie and proof verified: the association it proposes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Proposal {
-    pub(crate) tag_i: u64,
-    pub(crate) tag_r: u64,
-    pub(crate) epoch: u64,
-    pub(crate) params: Params,
-    pub(crate) keys: DirectionKeys,
-}
-
 /// Whether a cookie is one this responder made, under its current or previous cookie key,
 /// less than `cookie_lifetime` ago (by the responder's own clock).
 fn cookie_valid(cfg: &Config, secret: &Key, now: Instant, k: &Cookie) -> bool {
@@ -305,8 +297,9 @@ fn cookie_valid(cfg: &Config, secret: &Key, now: Instant, k: &Cookie) -> bool {
 }
 
 /// The responder verifies a CONFIRM: its own cookie (MAC and age), the peer's proof, then
-/// the trailer under the key the proof's transcript determines. The body is read before
-/// the trailer is checked because the cookie in it is what the keys are derived from.
+/// the trailer under the key the proof's transcript determines; what it yields is the
+/// association the CONFIRM proposes. The body is read before the trailer is checked
+/// because the cookie in it is what the keys are derived from.
 pub(crate) fn check_confirm(
     cfg: &Config,
     secret: &Key,
@@ -315,7 +308,7 @@ pub(crate) fn check_confirm(
     c: &Confirm,
     datagram: &Bytes,
     raw: &RawPdu,
-) -> Result<Proposal, Refusal> {
+) -> Result<NewAssociation, Refusal> {
     let k = &c.cookie;
     if header.dst_tag != k.tag_r || header.epoch != k.epoch {
         return Err(DropReason::Stale.into());
@@ -345,7 +338,8 @@ pub(crate) fn check_confirm(
     if !cfg.suite.verify_handshake(&keys.recv.handshake, datagram, raw) {
         return Err(DropReason::BadAuth.into());
     }
-    Ok(Proposal { tag_i: k.tag_i, tag_r: k.tag_r, epoch: k.epoch, params: k.params, keys })
+    let id = AssociationId { epoch: k.epoch, local_tag: k.tag_r, peer_tag: k.tag_i, role: Role::Responder };
+    Ok(NewAssociation { id, params: k.params, keys })
 }
 
 /// The responder's decision on a verified CONFIRM (the table in the module docs).
@@ -361,8 +355,8 @@ pub(crate) enum ConfirmDecision {
 
 /// What the responder knows when deciding on a CONFIRM.
 pub(crate) struct ConfirmContext {
-    /// Epoch and (local, peer) tags of the current association, if any.
-    pub(crate) current: Option<(u64, u64, u64)>,
+    /// The current association, if any.
+    pub(crate) current: Option<AssociationId>,
     /// The persisted (latest) epoch.
     pub(crate) persisted_epoch: u64,
     /// Epoch of this side's own pending attempt, if any.
@@ -375,8 +369,11 @@ pub(crate) struct ConfirmContext {
 }
 
 /// Applies the responder table.
-pub(crate) fn decide_confirm(p: &Proposal, ctx: &ConfirmContext) -> ConfirmDecision {
-    if ctx.current == Some((p.epoch, p.tag_r, p.tag_i)) {
+pub(crate) fn decide_confirm(p: &NewAssociation, ctx: &ConfirmContext) -> ConfirmDecision {
+    let p = &p.id;
+    // Same tags and epoch: what the wire addresses an association by.
+    let tags = |a: &AssociationId| (a.epoch, a.local_tag, a.peer_tag);
+    if ctx.current.as_ref().map(tags) == Some(tags(p)) {
         return ConfirmDecision::Reaccept;
     }
     if mutated!(ctx, ResponderKeyedByPeer) && ctx.current.is_some() {
@@ -385,7 +382,7 @@ pub(crate) fn decide_confirm(p: &Proposal, ctx: &ConfirmContext) -> ConfirmDecis
     if p.epoch > ctx.persisted_epoch || mutated!(ctx, NoEpochCheck) {
         return ConfirmDecision::Accept;
     }
-    let current_epoch = ctx.current.map(|(e, _, _)| e);
+    let current_epoch = ctx.current.map(|a| a.epoch);
     if p.epoch == ctx.persisted_epoch
         && ctx.own_attempt_epoch == Some(p.epoch)
         && current_epoch != Some(p.epoch)
@@ -397,14 +394,14 @@ pub(crate) fn decide_confirm(p: &Proposal, ctx: &ConfirmContext) -> ConfirmDecis
 }
 
 /// The responder's ACCEPT for an accepted proposal.
-pub(crate) fn build_accept(cfg: &Config, p: &Proposal, summary: Summary) -> Bytes {
-    let header = Header { sid: cfg.sid, dst_tag: p.tag_i, epoch: p.epoch, pn: 0 };
+pub(crate) fn build_accept(cfg: &Config, p: &NewAssociation, summary: Summary) -> Bytes {
+    let header = Header { sid: cfg.sid, dst_tag: p.id.peer_tag, epoch: p.id.epoch, pn: 0 };
     seal(cfg.suite, &p.keys.send.handshake, header, Body::Accept(Accept { summary }))
 }
 
 /// The responder's STALE for a verified CONFIRM with an old epoch.
-pub(crate) fn build_stale(cfg: &Config, p: &Proposal, persisted_epoch: u64) -> Bytes {
-    let header = Header { sid: cfg.sid, dst_tag: p.tag_i, epoch: p.epoch, pn: 0 };
+pub(crate) fn build_stale(cfg: &Config, p: &NewAssociation, persisted_epoch: u64) -> Bytes {
+    let header = Header { sid: cfg.sid, dst_tag: p.id.peer_tag, epoch: p.id.epoch, pn: 0 };
     seal(cfg.suite, &p.keys.send.handshake, header, Body::Stale(Stale { current_epoch: persisted_epoch }))
 }
 
@@ -412,10 +409,16 @@ pub(crate) fn build_stale(cfg: &Config, p: &Proposal, persisted_epoch: u64) -> B
 mod tests {
     use super::*;
 
-    fn proposal(epoch: u64) -> Proposal {
+    fn proposal(epoch: u64) -> NewAssociation {
         let params =
             Params { max_datagram: 1400, msg_window: 8, checkpoint_size: 4096, checkpoint_window: 2 };
-        Proposal { tag_i: 1, tag_r: 2, epoch, params, keys: DirectionKeys::unused() }
+        let id = AssociationId { epoch, local_tag: 2, peer_tag: 1, role: Role::Responder };
+        NewAssociation { id, params, keys: DirectionKeys::unused() }
+    }
+
+    /// The current association: (epoch, local tag, peer tag), as a responder.
+    fn current(epoch: u64, local_tag: u64, peer_tag: u64) -> Option<AssociationId> {
+        Some(AssociationId { epoch, local_tag, peer_tag, role: Role::Responder })
     }
 
     /// The responder table, row by row.
@@ -430,15 +433,15 @@ mod tests {
             #[cfg(feature = "mutations")]
             mutations: Mutations::NONE,
         };
-        let rows: [(Proposal, ConfirmContext, ConfirmDecision); 8] = [
-            (proposal(5), ctx(Some((5, 2, 1)), 5, None, false), Reaccept),
-            (proposal(5), ctx(Some((5, 9, 1)), 5, None, false), Stale),
-            (proposal(6), ctx(Some((5, 2, 1)), 5, None, false), Accept),
+        let rows: [(NewAssociation, ConfirmContext, ConfirmDecision); 8] = [
+            (proposal(5), ctx(current(5, 2, 1), 5, None, false), Reaccept),
+            (proposal(5), ctx(current(5, 9, 1), 5, None, false), Stale),
+            (proposal(6), ctx(current(5, 2, 1), 5, None, false), Accept),
             (proposal(6), ctx(None, 5, None, false), Accept),
             (proposal(4), ctx(None, 5, None, true), Stale),
             (proposal(5), ctx(None, 5, Some(5), true), Accept),
             (proposal(5), ctx(None, 5, Some(5), false), Stale),
-            (proposal(5), ctx(Some((5, 7, 8)), 5, Some(5), true), Stale),
+            (proposal(5), ctx(current(5, 7, 8), 5, Some(5), true), Stale),
         ];
         for (i, (p, c, want)) in rows.iter().enumerate() {
             assert_eq!(decide_confirm(p, c), *want, "row {i}");
@@ -582,7 +585,7 @@ mod tests {
             let raw = RawPdu::parse(datagram).unwrap();
             let Ok(Pdu { header, body: Body::Confirm(c), .. }) = Pdu::decode(datagram) else { panic!() };
             check_confirm(&beta, &secret, now, &header, &c, datagram, &raw)
-                .map(|p| (p.tag_i, p.tag_r, p.epoch))
+                .map(|p| (p.id.peer_tag, p.id.local_tag, p.id.epoch))
         };
         let ok = Ok((attempt.tag_i, ch.tag_r, header.epoch));
         assert_eq!(check(issued, &datagram), ok);

@@ -169,6 +169,24 @@
 //! | `sim` | `sim` (the `Pair` and `Star` harnesses, the `Ledger` oracle; implies `impair`) and the hidden `Session::seal_raw_packet` | the core's own tests, examples and benches, `fuzz/`, `proofs/` | never |
 //! | `mutations` | `mutation`, `Config::mutations` and every hook: switches that re-introduce historical bugs | `model/`, `proofs/` (CI checks `io-adapters` never enables it) | never |
 //!
+//! ## Module map
+//!
+//! * The API: [`Session`] (the state machine; in `session/`, the receive path, received
+//!   handshake PDUs, the data phase and the stateless reset each have a file), [`endpoint`]
+//!   (many peers on one socket), [`input`] (what goes in and the [`Verdict`] on it),
+//!   [`output`] (what comes out), [`association_id`] (which association), [`config`],
+//!   [`message`], [`remote`], [`time`], [`timer`].
+//! * The protocol: `handshake` (pure decisions of association establishment),
+//!   `association` (one association's data phase), `sender` and `receiver` (the per-message
+//!   state machines), `recovery` (loss detection, RTT, packet-number ranges), [`crypto`],
+//!   [`wire`] (bytes ↔ typed PDUs).
+//! * Durability: [`persist`] (records and the fold that applies them), `outbox` (the output
+//!   queue and its write barrier), [`record_codec`] (records and snapshots as bytes).
+//!
+//! The modules that carry outputs depend one way: `outbox` → [`output`] → [`persist`] →
+//! [`input`] (an [`Output::Persist`] carries a [`Record`]; a [`Record`] may carry an
+//! [`Ack`]); none of them depends on the session.
+//!
 //! ## Panic policy
 //!
 //! Nothing here panics on network input, on any input sequence, or on any time value:
@@ -202,6 +220,7 @@ macro_rules! mutated {
 #[cfg(feature = "arbitrary")]
 mod arbitrary_support;
 mod association;
+pub mod association_id;
 pub mod config;
 pub mod crypto;
 pub mod endpoint;
@@ -211,11 +230,13 @@ pub mod fuzz_internals;
 mod handshake;
 #[cfg(feature = "impair")]
 pub mod impair;
-pub mod io;
+pub mod input;
 pub mod message;
 #[cfg(feature = "mutations")]
 #[doc(hidden)]
 pub mod mutation;
+mod outbox;
+pub mod output;
 pub mod persist;
 mod receiver;
 pub mod record_codec;
@@ -232,19 +253,18 @@ pub mod time;
 pub mod timer;
 pub mod wire;
 
+pub use association_id::{AssociationId, Role};
 /// The `bytes` crate this API uses for payloads ([`Bytes`](bytes::Bytes)), so embedders
 /// need not pin a matching version themselves.
 pub use bytes;
 pub use config::{Config, ConfigError, DialPolicy};
 pub use crypto::{InitBudget, InitRateLimiter, Psk, PskError, Suite};
 pub use endpoint::{Endpoint, EndpointConfig, EndpointError, EndpointOutput, Routed};
-pub use io::{
-    Ack, AuthStage, BearerRequest, DownReason, DropReason, Event, Input, InputError, Output, Role, Transmit,
-    Verdict,
-};
+pub use input::{Ack, DropReason, Input, InputError, Verdict};
 pub use message::{
     AckError, CancelError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError,
 };
+pub use output::{AuthStage, BearerRequest, DownReason, Event, Output, Transmit};
 pub use persist::{
     FinishedMessage, Record, SessionStore, StoredInbound, StoredMessage, UnacknowledgedDelivery,
     MAX_MSG_WINDOW,

@@ -60,8 +60,8 @@ pub enum Mutation {
     /// An application abort gives up the messages in flight (non-delivered). Hook: the
     /// session's `Input::Abort`.
     AbortDropsInFlight = 15,
-    /// The initiator records the association's tags the wrong way round. Hook:
-    /// `initiator_ids`.
+    /// The initiator records the association's tags the wrong way round. Hook: the
+    /// session's `on_accept`.
     SwappedInitiatorTags = 16,
     /// The loser's simultaneous-open tie-break is inverted, so both sides think they win:
     /// each ignores the other's INIT while its own attempt is pending and refuses the

@@ -16,7 +16,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-use crate::io::Ack;
+use crate::input::Ack;
 use crate::message::{MessageId, NonDelivery, Outcome};
 use crate::persist::{
     FinishedMessage, Record, SessionStore, StoredInbound, StoredMessage, UnacknowledgedDelivery,

@@ -1,6 +1,6 @@
 //! Counters. Kept out of `Eq`/`Hash` so they never split model-checked states.
 
-use crate::io::DropReason;
+use crate::input::DropReason;
 
 /// What happened so far, for operators and tests. Counters saturate.
 #[derive(Clone, Debug, Default)]

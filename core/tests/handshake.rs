@@ -12,8 +12,8 @@ fn clean_network_establishes_with_agreed_tags_and_epoch_one() {
     p.input(0, Input::Open);
     assert!(p.run_until(Duration::from_secs(10), |p| p.agreed()));
     let a = p.sessions[0].association().unwrap();
-    assert_eq!(a.epoch, 1);
-    assert_eq!(a.role, Role::Initiator);
+    assert_eq!(a.id.epoch, 1);
+    assert_eq!(a.id.role, Role::Initiator);
     assert_eq!(p.events[0], [Event::AssociationUp { epoch: 1, role: Role::Initiator }]);
     assert_eq!(p.events[1], [Event::AssociationUp { epoch: 1, role: Role::Responder }]);
     assert_eq!(p.durable[0].epoch, 1);

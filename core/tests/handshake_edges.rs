@@ -159,7 +159,7 @@ fn a_confirm_at_the_epoch_of_the_losers_own_attempt_is_accepted() {
     assert_eq!(ty(m.sent[1].last().unwrap()), PduType::Accept);
     m.deliver(1, 2).unwrap();
     let (a, b) = (m.s[0].association().unwrap(), m.s[1].association().unwrap());
-    assert_eq!((a.epoch, b.epoch), (1, 1));
+    assert_eq!((a.id.epoch, b.id.epoch), (1, 1));
     assert_eq!((ups(&m.events[0]), ups(&m.events[1])), (1, 1));
 }
 

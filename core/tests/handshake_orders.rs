@@ -24,9 +24,9 @@ fn agreed(m: &Manual) -> bool {
         (Some(a), Some(b)) => {
             a.usable
                 && b.usable
-                && a.epoch == b.epoch
-                && a.local_tag == b.peer_tag
-                && a.peer_tag == b.local_tag
+                && a.id.epoch == b.id.epoch
+                && a.id.local_tag == b.id.peer_tag
+                && a.id.peer_tag == b.id.local_tag
         }
         _ => false,
     }
@@ -90,7 +90,7 @@ fn every_reordering_of_the_four_handshake_pdus_ends_in_one_agreed_association() 
                 assert_eq!(ups, 1, "order {perm:?} dup={dup}: side {side} events {:?}", m.events[side]);
                 assert!(!m.events[side].iter().any(|e| matches!(e, Event::AssociationDown { .. })));
             }
-            assert_eq!(m.s[0].association().unwrap().epoch, 1);
+            assert_eq!(m.s[0].association().unwrap().id.epoch, 1);
         }
     }
 }
@@ -115,7 +115,7 @@ fn stale_handshake_pdus_from_an_earlier_attempt_are_dropped_and_change_nothing()
     delivered = [m.sent[0].len(), m.sent[1].len()];
     assert!(settle(&mut m, &mut delivered));
     let before = [m.s[0].association(), m.s[1].association()];
-    assert_eq!(before[0].unwrap().epoch, 2);
+    assert_eq!(before[0].unwrap().id.epoch, 2);
 
     let results: Vec<Result<Verdict, InputError>> = old
         .iter()
@@ -153,7 +153,7 @@ fn simultaneous_open_yields_one_association_and_counts_the_collision() {
     assert!(settle(&mut m, &mut delivered));
     // "alpha" < "beta": alpha's attempt wins, beta answers it and drops its own.
     assert_eq!(
-        m.s[0].association().unwrap().role,
+        m.s[0].association().unwrap().id.role,
         Role::Initiator,
         "events {:?} / {:?}",
         m.events,
@@ -182,7 +182,7 @@ fn peer_restart_supersedes_the_old_association_without_losing_the_epoch() {
     delivered[1] = 0;
     m.sent[1].clear();
     assert!(settle(&mut m, &mut delivered));
-    assert_eq!(m.s[0].association().unwrap().epoch, 2);
+    assert_eq!(m.s[0].association().unwrap().id.epoch, 2);
     assert!(m.events[0].contains(&Event::AssociationDown { epoch: 1, reason: DownReason::Superseded }));
     assert!(m.events[0].contains(&Event::AssociationUp { epoch: 2, role: Role::Responder }));
 }

@@ -79,13 +79,15 @@ fn a_restarted_receiver_resets_and_the_sender_reopens_at_once() {
     assert_eq!(reset.len(), RESET_LEN);
     assert!(reset.len() <= m.sent[0][k].len(), "never larger than what it answers");
     let h = RawPdu::parse(reset).unwrap().header;
-    assert_eq!((h.dst_tag, h.epoch), (old.peer_tag, old.epoch), "names the lost association");
+    assert_eq!((h.dst_tag, h.epoch), (old.id.peer_tag, old.id.epoch), "names the lost association");
     assert_eq!(m.s[1].stats().resets_sent, 1);
 
     // Alpha ends the association at once and opens a new one: no probe has fired.
     let sent_before = m.sent[0].len();
     m.deliver(1, m.sent[1].len() - 1).unwrap();
-    assert!(m.events[0].contains(&Event::AssociationDown { epoch: old.epoch, reason: DownReason::PeerReset }));
+    assert!(
+        m.events[0].contains(&Event::AssociationDown { epoch: old.id.epoch, reason: DownReason::PeerReset })
+    );
     assert_eq!(m.s[0].state(), SessionState::Opening);
     assert_eq!(ty(&m.sent[0][sent_before]), PduType::Init, "re-opens in the same step");
     assert_eq!(m.s[0].stats().resets_received, 1);
@@ -94,7 +96,7 @@ fn a_restarted_receiver_resets_and_the_sender_reopens_at_once() {
     let mut d = [sent_before, m.sent[1].len()];
     m.exchange(&mut d);
     let new = m.s[0].association().unwrap();
-    assert!(new.usable && new.epoch > old.epoch);
+    assert!(new.usable && new.id.epoch > old.id.epoch);
     assert_eq!(delivered(&m.events[1]), 1, "the message arrives once, on the new association");
     assert!(m.events[0].iter().any(|e| matches!(e, Event::Outcome { app_id: 1, .. })));
 }
@@ -141,7 +143,7 @@ fn a_reset_that_does_not_verify_changes_nothing() {
     );
 
     // A trailer of noise.
-    let header = Header { sid: 1, dst_tag: old.peer_tag, epoch: old.epoch, pn: 0 };
+    let header = Header { sid: 1, dst_tag: old.id.peer_tag, epoch: old.id.epoch, pn: 0 };
     let noise = Pdu { header, body: Body::Reset, auth: AuthTag([0x5a; 16]) }.to_bytes();
     assert_eq!(
         m.input(0, Input::Datagram { from: Manual::remote(1), datagram: noise }),
@@ -201,7 +203,7 @@ fn a_reset_for_an_old_association_changes_nothing() {
         m.tick();
     }
     let new = m.s[0].association().unwrap();
-    assert!(new.usable && new.epoch > old.epoch);
+    assert!(new.usable && new.id.epoch > old.id.epoch);
     assert_eq!(
         m.input(0, Input::Datagram { from: Manual::remote(1), datagram: old_reset }),
         Ok(Verdict::Dropped(DropReason::Stale))
@@ -214,7 +216,7 @@ fn no_reset_while_an_association_is_usable_or_before_one_exists() {
     // Usable: a packet for another association is stale, the peer has moved on.
     let (mut m, _) = established();
     let a = m.s[1].association().unwrap();
-    let (r, answers) = beta_answers_raw(&mut m, packet_like(1, a.local_tag ^ 1, a.epoch));
+    let (r, answers) = beta_answers_raw(&mut m, packet_like(1, a.id.local_tag ^ 1, a.id.epoch));
     assert_eq!(r, Ok(Verdict::Dropped(DropReason::Stale)));
     assert!(answers.is_empty());
 
@@ -265,7 +267,7 @@ fn a_reset_is_never_answered_and_resets_are_budgeted() {
     }
     assert_eq!(answered, burst);
     // A RESET sent to the endpoint that has no association: never answered.
-    let header = Header { sid: 1, dst_tag: old.peer_tag, epoch: old.epoch, pn: 0 };
+    let header = Header { sid: 1, dst_tag: old.id.peer_tag, epoch: old.id.epoch, pn: 0 };
     let reset = Pdu { header, body: Body::Reset, auth: AuthTag([1; 16]) }.to_bytes();
     m.now += assoc_core::Duration::from_secs(60);
     let (r, answers) = beta_answers_raw(&mut m, reset);

@@ -397,7 +397,7 @@ fn an_off_path_sender_guessing_tags_is_dropped() {
             // Half the guesses hit the receiver's real tag and epoch: they still need the key.
             let info = m.s[to].association().unwrap();
             let (dst_tag, epoch) =
-                if k % 2 == 0 { (info.local_tag, info.epoch) } else { (guess | 1, guess % 5) };
+                if k % 2 == 0 { (info.id.local_tag, info.id.epoch) } else { (guess | 1, guess % 5) };
             let nonce = Nonce(guess.to_be_bytes().repeat(2).try_into().unwrap());
             let cookie = Cookie {
                 tag_i: guess | 1,

@@ -20,8 +20,9 @@ use std::fmt;
 
 use assoc_core::wire::{Body, Frame, Pdu};
 use assoc_core::{
-    Ack, Config, DownReason, Event, Input, Instant, LinkState, MessageId, NonDelivery, Outcome, Output,
-    Priority, Record, Remote, Role, Session, SessionState, SessionStore, StoredInbound, Submission, Timer,
+    Ack, AssociationId, Config, DownReason, Event, Input, Instant, LinkState, MessageId, NonDelivery,
+    Outcome, Output, Priority, Record, Remote, Role, Session, SessionState, SessionStore, StoredInbound,
+    Submission, Timer,
 };
 use bytes::Bytes;
 use stateright::actor::{model_timeout, Actor, Id, Out};
@@ -87,29 +88,6 @@ impl ModelTimer {
     }
 }
 
-/// The identity of one association as a side saw it established.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AssocId {
-    /// Its epoch.
-    pub epoch: u64,
-    /// This side's tag.
-    pub local_tag: u64,
-    /// The peer's tag.
-    pub peer_tag: u64,
-    /// Which side opened it.
-    pub role: Role,
-}
-
-impl fmt::Display for AssocId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = match self.role {
-            Role::Initiator => "I",
-            Role::Responder => "R",
-        };
-        write!(f, "e{}/{} {:04x}:{:04x}", self.epoch, r, self.local_tag & 0xffff, self.peer_tag & 0xffff)
-    }
-}
-
 /// A broken promise about epochs, recorded by the ghost when it happens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Violation {
@@ -117,9 +95,9 @@ pub enum Violation {
     /// one incarnation of the session.
     EstablishedBackwards {
         /// The previous association.
-        before: AssocId,
+        before: AssociationId,
         /// The new one.
-        now: AssocId,
+        now: AssociationId,
     },
     /// An association was reported up to the application at an epoch not above one
     /// reported before (across crashes): a reused or regressed epoch.
@@ -230,7 +208,7 @@ pub struct Ghost {
     /// Broken message guarantees (sticky).
     pub faults: BTreeSet<MsgFault>,
     /// The last association this side ended on the peer's RESET.
-    pub reset_victim: Option<AssocId>,
+    pub reset_victim: Option<AssociationId>,
 }
 
 impl Ghost {
@@ -291,7 +269,7 @@ pub struct SideState {
     /// A copy of what is on disk (the saved `Storage`).
     pub disk: Disk,
     /// The last association established in memory by this incarnation.
-    pub last_seen: Option<AssocId>,
+    pub last_seen: Option<AssociationId>,
     /// The attacker's memory: the last PDU it saw delivered to this side (attacker presets
     /// only; otherwise always `None`).
     pub overheard: Option<Pdu>,
@@ -313,13 +291,8 @@ impl SideState {
     }
 
     /// The current association's identity, if it is usable.
-    pub fn usable(&self) -> Option<AssocId> {
-        self.session.association().filter(|a| a.usable).map(|a| AssocId {
-            epoch: a.epoch,
-            local_tag: a.local_tag,
-            peer_tag: a.peer_tag,
-            role: a.role,
-        })
+    pub fn usable(&self) -> Option<AssociationId> {
+        self.session.association().filter(|a| a.usable).map(|a| a.id)
     }
 }
 
@@ -346,8 +319,13 @@ impl fmt::Debug for SideState {
             self.disk.store.epoch,
         )?;
         if let Some(a) = s.association() {
-            let id = AssocId { epoch: a.epoch, local_tag: a.local_tag, peer_tag: a.peer_tag, role: a.role };
-            write!(f, " assoc=[{id}{}]", if a.usable { "" } else { " unusable" })?;
+            let AssociationId { epoch, local_tag, peer_tag, role } = a.id;
+            let r = match role {
+                Role::Initiator => "I",
+                Role::Responder => "R",
+            };
+            let (l, p) = (local_tag & 0xffff, peer_tag & 0xffff);
+            write!(f, " assoc=[e{epoch}/{r} {l:04x}:{p:04x}{}]", if a.usable { "" } else { " unusable" })?;
         }
         if !self.in_fsync.is_empty() {
             let recs: Vec<String> =
@@ -568,17 +546,16 @@ impl Side {
 
     /// Feeds one input and drains every output, like a driver.
     fn input(&self, st: &mut SideState, input: Input, o: &mut Out<Self>) {
-        let before = st.session.association().map(|a| (a.epoch, a.local_tag, a.peer_tag));
+        let before = st.session.association().map(|a| a.id);
         let _ = st.session.handle_input(MODEL_NOW, input);
         self.after_input(st, before, o);
     }
 
     /// Notes an in-memory establishment, then drains.
-    fn after_input(&self, st: &mut SideState, before: Option<(u64, u64, u64)>, o: &mut Out<Self>) {
+    fn after_input(&self, st: &mut SideState, before: Option<AssociationId>, o: &mut Out<Self>) {
         if let Some(a) = st.session.association() {
-            if Some((a.epoch, a.local_tag, a.peer_tag)) != before {
-                let id =
-                    AssocId { epoch: a.epoch, local_tag: a.local_tag, peer_tag: a.peer_tag, role: a.role };
+            if Some(a.id) != before {
+                let id = a.id;
                 if let Some(prev) = st.last_seen {
                     if id.epoch <= prev.epoch && st.disk.ghost.violation.is_none() {
                         st.disk.ghost.violation =
@@ -719,7 +696,7 @@ impl Side {
                 self.input(&mut st, Input::Datagram { from: remote(src), datagram: pdu.to_bytes() }, o);
             }
             Stimulus::Timer(ModelTimer::Core(t) | ModelTimer::Early(t)) => {
-                let before = st.session.association().map(|a| (a.epoch, a.local_tag, a.peer_tag));
+                let before = st.session.association().map(|a| a.id);
                 st.session.handle_timer(MODEL_NOW, t);
                 self.after_input(&mut st, before, o);
             }

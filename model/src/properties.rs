@@ -9,7 +9,7 @@ use stateright::Expectation;
 use assoc_core::wire::Resolution;
 use assoc_core::{Outcome, StoredInbound};
 
-use crate::actor::{AssocId, MsgFault, SideState};
+use crate::actor::{MsgFault, SideState};
 use crate::preset::{AssocModel, Preset, State, CHECKPOINT};
 
 /// A named property.
@@ -360,15 +360,11 @@ pub fn live(s: &State) -> [Option<&SideState>; 2] {
     [side(0), side(1)]
 }
 
-fn mirrored(a: &AssocId, b: &AssocId) -> bool {
-    a.epoch == b.epoch && a.local_tag == b.peer_tag && a.peer_tag == b.local_tag && a.role != b.role
-}
-
 /// Both sides live, usable and holding the same association.
 pub fn agreed(s: &State) -> bool {
     match live(s) {
         [Some(a), Some(b)] => match (a.usable(), b.usable()) {
-            (Some(x), Some(y)) => mirrored(&x, &y),
+            (Some(x), Some(y)) => x.mirrors(&y),
             _ => false,
         },
         _ => false,
@@ -378,7 +374,7 @@ pub fn agreed(s: &State) -> bool {
 fn agreement(_: &AssocModel, s: &State) -> bool {
     match live(s) {
         [Some(a), Some(b)] => match (a.usable(), b.usable()) {
-            (Some(x), Some(y)) if x.epoch == y.epoch => mirrored(&x, &y),
+            (Some(x), Some(y)) if x.epoch == y.epoch => x.mirrors(&y),
             _ => true,
         },
         _ => true,
@@ -397,7 +393,7 @@ fn association_epoch_recorded(_: &AssocModel, s: &State) -> bool {
     live(s)
         .into_iter()
         .flatten()
-        .all(|a| a.session.association().is_none_or(|x| x.epoch <= a.session.store().epoch))
+        .all(|a| a.session.association().is_none_or(|x| x.id.epoch <= a.session.store().epoch))
 }
 
 fn established(_: &AssocModel, s: &State) -> bool {
@@ -412,7 +408,7 @@ fn resets_only_lost(_: &AssocModel, s: &State) -> bool {
     let sides = live(s);
     (0..2).all(|i| {
         let Some(victim) = sides[i].and_then(|a| a.disk.ghost.reset_victim) else { return true };
-        !sides[1 - i].and_then(|peer| peer.usable()).is_some_and(|held| mirrored(&victim, &held))
+        !sides[1 - i].and_then(|peer| peer.usable()).is_some_and(|held| victim.mirrors(&held))
     })
 }
 

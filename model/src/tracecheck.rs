@@ -17,12 +17,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use assoc_core::{Event, Input, Instant, Output, Psk, SessionStore};
+use assoc_core::{AssociationId, Event, Input, Instant, Output, Psk, SessionStore};
 use assoc_io::recorder::{Entry, Recording, ReplayError, Replayer};
 use bytes::Bytes;
 use stateright::actor::{Network, RandomChoices, Timers};
 
-use crate::actor::{AssocId, Disk, Reported, SideState, Violation};
+use crate::actor::{Disk, Reported, SideState, Violation};
 use crate::preset::{AssocModel, State};
 use crate::properties::{self, Kind, Prop};
 
@@ -284,7 +284,7 @@ fn step(c: &mut Cursor<'_>, peer: &Cursor<'_>, psk: &Psk, side: usize) -> Result
         }
         first = false;
         outputs.clear();
-        let before = r.session().association().map(|a| (a.epoch, a.local_tag, a.peer_tag));
+        let before = r.session().association().map(|a| a.id);
         if let Err(what) = r.apply(entry, &mut outputs) {
             let error = ReplayError::Diverged { input: c.inputs, incarnation: c.incarnation, what };
             return Err(TraceError::Replay { side, error });
@@ -336,12 +336,12 @@ fn note_input(st: &mut SideState, submitted: &mut BTreeMap<u64, Bytes>, input: &
 
 /// The model driver's `after_input`: an association established in memory at an epoch not
 /// above the previous one (within one incarnation) is a violation.
-fn note_established(st: &mut SideState, s: &assoc_core::Session, before: Option<(u64, u64, u64)>) {
+fn note_established(st: &mut SideState, s: &assoc_core::Session, before: Option<AssociationId>) {
     let Some(a) = s.association() else { return };
-    if Some((a.epoch, a.local_tag, a.peer_tag)) == before {
+    if Some(a.id) == before {
         return;
     }
-    let id = AssocId { epoch: a.epoch, local_tag: a.local_tag, peer_tag: a.peer_tag, role: a.role };
+    let id = a.id;
     if let Some(prev) = st.last_seen {
         if id.epoch <= prev.epoch && st.disk.ghost.violation.is_none() {
             st.disk.ghost.violation = Some(Violation::EstablishedBackwards { before: prev, now: id });

@@ -98,8 +98,9 @@ use bytes::Bytes;
 
 use crate::config::Config;
 use crate::crypto::{InitRateLimiter, Key};
-use crate::io::{BearerRequest, DropReason, Input, Output, Transmit, Verdict};
+use crate::input::{DropReason, Input, Verdict};
 use crate::message::{MessageId, Submission};
+use crate::output::{BearerRequest, Output, Transmit};
 use crate::persist::SessionStore;
 use crate::remote::Remote;
 use crate::rng::Rng;

@@ -9,7 +9,7 @@ use super::types::EndpointError;
 use crate::config::Config;
 use crate::crypto::{InitRateLimiter, Key};
 use crate::handshake::{self, InitContext, Refusal};
-use crate::io::DropReason;
+use crate::input::DropReason;
 use crate::time::Instant;
 use crate::wire::{Body, RawPdu};
 

@@ -2,7 +2,8 @@
 
 use crate::config::ConfigError;
 use crate::crypto::InitBudget;
-use crate::io::{DropReason, InputError, Output, Verdict};
+use crate::input::{DropReason, InputError, Verdict};
+use crate::output::Output;
 use crate::message::SubmitError;
 use crate::source_limit::SourceLimits;
 use crate::time::Instant;

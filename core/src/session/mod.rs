@@ -2,11 +2,14 @@
 //! point of the core. It owns the persistent state, the handshake attempt, the current
 //! association, the sender and receiver, the timers and the output queue.
 //!
-//! `mod.rs` holds the API, timers, opening and the association lifecycle;
-//! `handshake_io.rs` the receive path of handshake PDUs; `transfer.rs` the data phase.
+//! `mod.rs` holds the API, timers, opening and the association lifecycle; `receive.rs`
+//! parses and dispatches every received datagram; `handshake_pdus.rs` handles received
+//! handshake PDUs; `transfer.rs` the data phase; `reset.rs` the stateless reset; `idle.rs`
+//! when the session may be evicted.
 
-mod handshake_io;
+mod handshake_pdus;
 mod idle;
+mod receive;
 mod reset;
 mod transfer;
 
@@ -16,13 +19,16 @@ pub use reset::RESET_LEN;
 use alloc::sync::Arc;
 use bytes::Bytes;
 
-use crate::association::{Association, AssociationIds, Phase};
+use crate::association::{Association, NewAssociation, Phase};
+use crate::association_id::AssociationId;
 use crate::config::{Config, ConfigError, DialPolicy};
 use crate::crypto::{InitRateLimiter, Key};
 use crate::handshake::{self, Attempt, Stage};
-use crate::io::{Ack, BearerRequest, DownReason, Event, Input, InputError, Output, Role, Transmit, Verdict};
+use crate::input::{Ack, Input, InputError, Verdict};
 use crate::message::{AckError, MessageId, MessageState, NonDelivery, Outcome, Submission, SubmitError};
-use crate::persist::{Outbox, Record, SessionStore};
+use crate::outbox::Outbox;
+use crate::output::{BearerRequest, DownReason, Event, Output, Transmit};
+use crate::persist::{Record, SessionStore};
 use crate::receiver::Receiver;
 use crate::remote::Remote;
 use crate::rng::Rng;
@@ -59,17 +65,11 @@ pub enum SessionState {
     Draining,
 }
 
-/// Identity of the current association.
+/// The current association: which one, and whether it is usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AssociationInfo {
-    /// Its epoch.
-    pub epoch: u64,
-    /// Which side opened it.
-    pub role: Role,
-    /// Our tag (the peer puts it in `dst_tag`).
-    pub local_tag: u64,
-    /// The peer's tag.
-    pub peer_tag: u64,
+    /// Which association.
+    pub id: AssociationId,
     /// Whether it is established (not closing or draining).
     pub usable: bool,
 }
@@ -226,13 +226,7 @@ impl Session {
     }
     /// The current (or draining) association.
     pub fn association(&self) -> Option<AssociationInfo> {
-        self.assoc.as_ref().map(|a| AssociationInfo {
-            epoch: a.epoch,
-            role: a.role,
-            local_tag: a.local_tag,
-            peer_tag: a.peer_tag,
-            usable: a.phase == Phase::Established,
-        })
+        self.assoc.as_ref().map(|a| AssociationInfo { id: a.id, usable: a.phase == Phase::Established })
     }
     /// Timers currently armed with their deadlines, in table order: for inspection (the
     /// model checker, tests). A driver takes its deadline from [`Output::Wait`].
@@ -559,7 +553,7 @@ impl Session {
             }
             Timer::Drain => {
                 if let Some(a) = self.assoc.take_if(|a| a.phase == Phase::Draining) {
-                    self.drained = Some((a.epoch, a.local_tag));
+                    self.drained = Some((a.id.epoch, a.id.local_tag));
                 }
                 self.arm_disconnect_if_unused(now);
             }
@@ -764,7 +758,7 @@ impl Session {
 
     // ----- association lifecycle -----
 
-    fn establish(&mut self, now: Instant, ids: AssociationIds) {
+    fn establish(&mut self, now: Instant, new: NewAssociation) {
         if self.has_usable_association() {
             self.end_association(now, DownReason::Superseded);
         }
@@ -772,10 +766,10 @@ impl Session {
         self.open_failures = 0;
         self.auth_failures.0 = 0;
         self.stats.0.associations += 1;
-        let (epoch, role) = (ids.epoch, ids.role);
+        let AssociationId { epoch, role, .. } = new.id;
         let c = &self.cfg;
         self.assoc =
-            Some(Association::new(ids, c.initial_rtt, c.max_ack_delay, c.ack_frequency, c.ack_ranges));
+            Some(Association::new(new, c.initial_rtt, c.max_ack_delay, c.ack_frequency, c.ack_ranges));
         self.sender.on_association_up(&self.cfg, &self.store);
         self.receiver.on_association_up();
         for t in [Timer::Handshake, Timer::OpenBackoff, Timer::Disconnect, Timer::Drain] {
@@ -796,7 +790,7 @@ impl Session {
 
     fn enter_draining(&mut self, now: Instant, reason: CloseReason) {
         let Some(a) = self.assoc.as_ref() else { return };
-        let (epoch, period) = (a.epoch, a.drain_period(self.cfg.max_ack_delay, self.cfg.drain_ptos));
+        let (epoch, period) = (a.id.epoch, a.drain_period(self.cfg.max_ack_delay, self.cfg.drain_ptos));
         self.stop_association_timers();
         self.timers.set(Timer::Drain, now + period);
         self.event(Event::AssociationDown { epoch, reason: DownReason::Released(reason) });
@@ -807,7 +801,7 @@ impl Session {
         let Some(a) = self.assoc.take() else { return };
         self.stop_association_timers();
         if a.phase != Phase::Draining {
-            self.event(Event::AssociationDown { epoch: a.epoch, reason });
+            self.event(Event::AssociationDown { epoch: a.id.epoch, reason });
         }
         self.maybe_open(now);
         self.arm_disconnect_if_unused(now);

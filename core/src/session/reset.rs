@@ -11,7 +11,8 @@ use bytes::Bytes;
 use super::Session;
 use crate::association::Phase;
 use crate::handshake;
-use crate::io::{DownReason, DropReason, InputError, Verdict};
+use crate::input::{DropReason, InputError, Verdict};
+use crate::output::DownReason;
 use crate::remote::Remote;
 use crate::time::Instant;
 use crate::wire::{Body, Header, RawPdu, AUTH_LEN, HEADER_LEN};
@@ -87,7 +88,9 @@ impl Session {
         let unverified = mutated!(self.cfg, AcceptUnverifiedReset);
         // A draining association is over already: nothing to end early.
         let names_ours = self.assoc.as_ref().is_some_and(|a| {
-            a.phase != Phase::Draining && a.epoch == raw.header.epoch && a.peer_tag == raw.header.dst_tag
+            a.phase != Phase::Draining
+                && a.id.epoch == raw.header.epoch
+                && a.id.peer_tag == raw.header.dst_tag
         });
         // The AcceptUnverifiedReset mutation takes a RESET for any association as ours.
         let taken = names_ours || (unverified && self.assoc.is_some());

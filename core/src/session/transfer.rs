@@ -3,11 +3,12 @@
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-use super::handshake_io::initiator_ids;
+use super::handshake_pdus::initiator_association;
 use super::Session;
 use crate::association::{Association, PacketEffect, Phase};
-use crate::io::{DownReason, DropReason, Event, InputError, Verdict};
+use crate::input::{DropReason, InputError, Verdict};
 use crate::message::{CancelError, MessageId, NonDelivery, Outcome};
+use crate::output::{DownReason, Event};
 use crate::persist::Record;
 use crate::receiver::{Ignored, Receiver};
 use crate::remote::Remote;
@@ -44,15 +45,15 @@ impl Session {
                 return self.on_unknown_packet(now, from, &header, datagram.len());
             };
             match suite.open_packet(&c.keys.recv, datagram, raw) {
-                Some(clear) => (clear, Some(initiator_ids(attempt, c))),
+                Some(clear) => (clear, Some(initiator_association(attempt, c))),
                 None => return self.drop_pdu(DropReason::BadAuth),
             }
         };
         let Body::Packet(frames) = self.decode_body(raw.ty, &clear)? else {
             return self.drop_pdu(DropReason::NotApplicable);
         };
-        if let Some(ids) = implied {
-            self.establish(now, ids);
+        if let Some(new) = implied {
+            self.establish(now, new);
         }
         let Some(a) = self.assoc.as_mut() else { return self.drop_pdu(DropReason::Stale) };
         let was_established = a.phase == Phase::Established;
@@ -312,8 +313,8 @@ impl Session {
                 match self.peer_remote {
                     Some(to) => {
                         self.stats.0.datagrams_out += 1;
-                        let t = crate::io::Transmit { to, datagram };
-                        self.outbox.push_ahead(crate::io::Output::Transmit(t));
+                        let t = crate::output::Transmit { to, datagram };
+                        self.outbox.push_ahead(crate::output::Output::Transmit(t));
                     }
                     None => self.stats.0.unrouted += 1,
                 }

@@ -16,8 +16,8 @@ use alloc::string::String;
 use bytes::Bytes;
 
 use super::Pair;
-use crate::io::Event;
 use crate::message::{MessageId, Outcome};
+use crate::output::Event;
 use crate::persist::StoredInbound;
 
 /// What each side's application submitted, was told, and received.

@@ -27,7 +27,8 @@ use bytes::Bytes;
 
 use crate::config::{Config, ConfigError};
 use crate::impair::{chance, up_to, ImpairStats, Impairment, Link, Schedule};
-use crate::io::{BearerRequest, Event, Input, Output};
+use crate::input::Input;
+use crate::output::{BearerRequest, Event, Output};
 use crate::persist::{Record, SessionStore};
 use crate::remote::Remote;
 use crate::rng::Rng;
@@ -182,7 +183,7 @@ impl Pair {
         let before = self.sessions[i].clone();
         let result = self.sessions[i].handle_input(self.now, input);
         // A drop that queued nothing (a reported authentication failure queues an event).
-        let silent_drop = matches!(result, Ok(crate::io::Verdict::Dropped(_)))
+        let silent_drop = matches!(result, Ok(crate::input::Verdict::Dropped(_)))
             && self.sessions[i].pending_outputs() == before.pending_outputs();
         if (result.is_err() || silent_drop) && self.sessions[i] != before {
             self.corrupting_drops += 1;
@@ -205,8 +206,8 @@ impl Pair {
                     // The application commits what it is told at once and acknowledges it;
                     // a crash before the acknowledgement is durable reports it again.
                     let ack = match &e {
-                        Event::Delivered { msn, .. } => Some(crate::io::Ack::Delivery(*msn)),
-                        Event::Outcome { id, .. } => Some(crate::io::Ack::Outcome(*id)),
+                        Event::Delivered { msn, .. } => Some(crate::input::Ack::Delivery(*msn)),
+                        Event::Outcome { id, .. } => Some(crate::input::Ack::Outcome(*id)),
                         _ => None,
                     };
                     self.log.push((i, e.clone()));
@@ -391,14 +392,7 @@ impl Pair {
     /// Both sides hold the same usable association (same epoch, mirrored tags).
     pub fn agreed(&self) -> bool {
         match (self.sessions[0].association(), self.sessions[1].association()) {
-            (Some(a), Some(b)) => {
-                a.usable
-                    && b.usable
-                    && a.epoch == b.epoch
-                    && a.local_tag == b.peer_tag
-                    && a.peer_tag == b.local_tag
-                    && a.role != b.role
-            }
+            (Some(a), Some(b)) => a.usable && b.usable && a.id.mirrors(&b.id),
             _ => false,
         }
     }
@@ -411,13 +405,13 @@ impl Pair {
             return Err("a rejected input changed session state");
         }
         if let (Some(a), Some(b)) = (self.sessions[0].association(), self.sessions[1].association()) {
-            if a.usable && b.usable && a.epoch == b.epoch && !self.agreed() {
+            if a.usable && b.usable && a.id.epoch == b.id.epoch && !self.agreed() {
                 return Err("both established at one epoch with different tags or roles");
             }
         }
         for i in 0..2 {
             if let Some(a) = self.sessions[i].association() {
-                if a.epoch > self.sessions[i].store().epoch {
+                if a.id.epoch > self.sessions[i].store().epoch {
                     return Err("association epoch above the session's persisted epoch");
                 }
             }

@@ -1,6 +1,7 @@
 //! Tests for the codec: round trips, strictness, canonical encoding, never panicking.
 
-use super::{encode_header, HEADER_LEN, MAX_FRAMES};
+use super::frame::MAX_FRAMES;
+use super::header::{encode_header, HEADER_LEN};
 use crate::wire::{
     AbortReason, Accept, AuthTag, Body, Challenge, CloseReason, Confirm, Cookie, DataFrame, DecodeError,
     FirstSegment, Frame, Header, Init, Nonce, Params, PartialEntry, Pdu, PduType, PeerName, PnRange,

@@ -253,10 +253,10 @@ pub fn describe(s: &Session) -> String {
         let _ = writeln!(
             out,
             "  association: e{} {:?} tags {:04x}:{:04x}{}",
-            a.epoch,
-            a.role,
-            a.local_tag & 0xffff,
-            a.peer_tag & 0xffff,
+            a.id.epoch,
+            a.id.role,
+            a.id.local_tag & 0xffff,
+            a.id.peer_tag & 0xffff,
             if a.usable { "" } else { " (not usable)" }
         );
     }

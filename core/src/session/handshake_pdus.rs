@@ -1,73 +1,29 @@
-//! The session's receive path for handshake PDUs: INIT, CHALLENGE, CONFIRM, ACCEPT, STALE.
+//! The session's handling of received handshake PDUs: INIT, CHALLENGE, CONFIRM, ACCEPT,
+//! STALE. The pure decisions are in `crate::handshake`; this file applies them.
 //!
-//! Every datagram is split at header, body and trailer first (`RawPdu::parse`); the header
-//! selects the attempt or association and so the key; the trailer is verified (a PACKET is
-//! decrypted) before the body is acted on. Handshake bodies are cleartext: a CONFIRM's body
-//! is read before its trailer is checked (the cookie in it determines the keys), and an
-//! unauthentic CHALLENGE is read only to decide whether to report a PSK mismatch. Nothing
-//! that fails authentication changes state; the budget for unauthenticated handshake PDUs
-//! (`Config::init_budget`) bounds the answers and reports they cause.
+//! Handshake bodies are cleartext: a CONFIRM's body is read before its trailer is checked
+//! (the cookie in it determines the keys), and an unauthentic CHALLENGE is read only to
+//! decide whether to report a PSK mismatch. Nothing that fails authentication changes
+//! state; the budget for unauthenticated handshake PDUs (`Config::init_budget`) bounds the
+//! answers and reports they cause.
 
 use alloc::boxed::Box;
 use bytes::Bytes;
 
 use super::Session;
-use crate::association::AssociationIds;
+use crate::association::NewAssociation;
+use crate::association_id::{AssociationId, Role};
 use crate::handshake::{self, Attempt, ConfirmContext, ConfirmDecision, InitContext, Refusal, Stage};
-use crate::io::{AuthStage, DropReason, Event, InputError, Role, Verdict};
+use crate::input::{DropReason, InputError, Verdict};
+use crate::output::{AuthStage, Event};
 use crate::persist::Record;
 use crate::receiver::Receiver;
 use crate::remote::Remote;
 use crate::time::Instant;
 use crate::timer::Timer;
-use crate::wire::{Body, DecodeError, Header, PduType, RawPdu, Summary};
+use crate::wire::{Body, Header, RawPdu, Summary};
 
 impl Session {
-    // ----- receive path -----
-
-    pub(super) fn drop_pdu(&mut self, reason: DropReason) -> Result<Verdict, InputError> {
-        self.stats.0.count_drop(reason);
-        Ok(Verdict::Dropped(reason))
-    }
-
-    fn undecodable(&mut self, e: DecodeError) -> Result<Verdict, InputError> {
-        self.stats.0.undecodable += 1;
-        Err(e.into())
-    }
-
-    /// Strictly decodes a (cleartext) body of type `ty`; a failure is counted.
-    pub(super) fn decode_body(&mut self, ty: PduType, body: &Bytes) -> Result<Body, InputError> {
-        Body::decode(ty, body).map_err(|e| {
-            self.stats.0.undecodable += 1;
-            e.into()
-        })
-    }
-
-    pub(super) fn on_datagram(
-        &mut self,
-        now: Instant,
-        from: Remote,
-        datagram: Bytes,
-    ) -> Result<Verdict, InputError> {
-        self.stats.0.datagrams_in += 1;
-        let raw = match RawPdu::parse(&datagram) {
-            Ok(raw) => raw,
-            Err(e) => return self.undecodable(e),
-        };
-        if raw.header.sid != self.cfg.sid {
-            return self.drop_pdu(DropReason::WrongSession);
-        }
-        match raw.ty {
-            PduType::Init => self.on_init(now, from, &raw, &datagram),
-            PduType::Challenge => self.on_challenge(now, &raw, &datagram),
-            PduType::Confirm => self.on_confirm(now, from, &raw, &datagram),
-            PduType::Accept => self.on_accept(now, from, &raw, &datagram),
-            PduType::Stale => self.on_stale(now, &raw, &datagram),
-            PduType::Packet => self.on_packet(now, from, &raw, &datagram),
-            PduType::Reset => self.on_reset(now, &raw, &datagram),
-        }
-    }
-
     /// Drops a refused handshake PDU. A failed proof is counted as `BadAuth` and, while the
     /// budget for unauthenticated PDUs lasts, reported to the application as an event (the
     /// only state it changes is the output queue); beyond the budget it is dropped like any
@@ -232,7 +188,7 @@ impl Session {
             Err(r) => return self.refuse(now, r, AuthStage::Confirm),
         };
         let ctx = ConfirmContext {
-            current: self.assoc.as_ref().map(|a| (a.epoch, a.local_tag, a.peer_tag)),
+            current: self.assoc.as_ref().map(|a| a.id),
             persisted_epoch: self.store.epoch,
             own_attempt_epoch: self.attempt.as_ref().map(|a| a.epoch),
             peer_wins: self.cfg.peer_name < self.cfg.local_name && !mutated!(self.cfg, InvertedTieBreak),
@@ -250,21 +206,15 @@ impl Session {
                 Ok(Verdict::Answered)
             }
             ConfirmDecision::Accept => {
-                if proposal.epoch > self.store.epoch && !mutated!(self.cfg, ResponderEpochNotRecorded) {
-                    self.persist(Record::Epoch(proposal.epoch));
+                if proposal.id.epoch > self.store.epoch
+                    && !mutated!(self.cfg, ResponderEpochNotRecorded)
+                {
+                    self.persist(Record::Epoch(proposal.id.epoch));
                 }
                 let summary = Receiver::summary(&self.store, self.handshake_summary_budget());
                 let accept = handshake::build_accept(&self.cfg, &proposal, summary);
-                let ids = AssociationIds {
-                    role: Role::Responder,
-                    epoch: proposal.epoch,
-                    local_tag: proposal.tag_r,
-                    peer_tag: proposal.tag_i,
-                    params: proposal.params,
-                    keys: proposal.keys,
-                };
                 self.peer_proved_at(from);
-                self.establish(now, ids);
+                self.establish(now, proposal);
                 self.transmit(accept);
                 self.start_transfer(now, &c.summary);
                 Ok(Verdict::Accepted)
@@ -305,15 +255,15 @@ impl Session {
         {
             return self.drop_pdu(DropReason::BadAuth);
         }
-        let mut ids = initiator_ids(attempt, c);
+        let mut new = initiator_association(attempt, c);
         if mutated!(self.cfg, SwappedInitiatorTags) {
-            core::mem::swap(&mut ids.local_tag, &mut ids.peer_tag);
+            core::mem::swap(&mut new.id.local_tag, &mut new.id.peer_tag);
         }
         let Body::Accept(a) = self.decode_body(raw.ty, &raw.body)? else {
             return self.drop_pdu(DropReason::NotApplicable);
         };
         self.peer_proved_at(from);
-        self.establish(now, ids);
+        self.establish(now, new);
         self.start_transfer(now, &a.summary);
         Ok(Verdict::Accepted)
     }
@@ -367,13 +317,12 @@ impl Session {
 }
 
 /// The association an initiator establishes from its confirmed attempt.
-pub(super) fn initiator_ids(attempt: &Attempt, c: &handshake::Confirming) -> AssociationIds {
-    AssociationIds {
-        role: Role::Initiator,
+pub(super) fn initiator_association(attempt: &Attempt, c: &handshake::Confirming) -> NewAssociation {
+    let id = AssociationId {
         epoch: attempt.epoch,
         local_tag: attempt.tag_i,
         peer_tag: c.tag_r,
-        params: c.params,
-        keys: c.keys,
-    }
+        role: Role::Initiator,
+    };
+    NewAssociation { id, params: c.params, keys: c.keys }
 }
