@@ -257,3 +257,27 @@ fn a_restored_session_sends_first_to_where_its_peer_last_proved_its_key() {
     assert_eq!(first, Some((1, Remote::Conn(1), PduType::Init)));
     assert_eq!(st.endpoint.session(1).unwrap().peer_remote(), Some(Remote::Conn(1)));
 }
+
+#[test]
+fn a_packet_never_asks_for_a_session_when_memory_is_full() {
+    // One session in memory at most; peer 1 holds it with an idle association.
+    let cfg = EndpointConfig { max_live_sessions: 1, ..EndpointConfig::default() };
+    let mut st = Star::new(cfg, star_configs(2, Suite::Symbolic), 41);
+    st.remote_input(1, Input::Submit(submission(1)));
+    assert!(st.run_until(50, |s| delivered(&s.hub_events, 1) == [1]));
+    let held = st.endpoint.session(1).cloned().expect("in memory");
+    let packet = st.sent_by_remotes.iter().rev().find(|(_, d)| ty(d) == PduType::Packet).unwrap().1.clone();
+    // A PACKET under peer 2's id (its epoch unknown): asking for its session would be
+    // refused as `Full` and release peer 1's association.
+    let mut v = packet.to_vec();
+    v[4..8].copy_from_slice(&2u32.to_be_bytes());
+    let got = st.deliver_to_hub(STRANGER, Bytes::from(v.clone()));
+    assert_eq!(got, Err(EndpointError::Dropped { sid: 2, reason: DropReason::Stale }));
+    assert_eq!(st.endpoint.session(1), Some(&held), "peer 1's association untouched");
+    assert_eq!((st.endpoint.stats().released_for_room, st.endpoint.stats().full), (0, 0));
+    // Once peer 1 is gone, the next such PACKET may ask (it did not count as asked).
+    st.remote_input(1, Input::Release);
+    assert!(st.run_until(100, |s| s.endpoint.session(1).is_none()));
+    let got = st.endpoint.handle_datagram(st.now, STRANGER, Bytes::from(v));
+    assert_eq!(got, Ok(Routed::NeedsSession { sid: 2 }));
+}

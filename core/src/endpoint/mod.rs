@@ -318,19 +318,22 @@ impl Endpoint {
         raw: &RawPdu,
         received_len: usize,
     ) -> Result<Routed, EndpointError> {
-        let Some(peer) = self.peers.get_mut(&sid) else {
-            return Err(EndpointError::UnknownSession { sid });
-        };
         let Some(epoch) = absent.epoch else {
-            if absent.asked || !self.sources.allow(now, from) {
+            // Only while there is room: a restore refused as `Full` would release someone's
+            // association, which a PACKET (proving nothing) must never cause.
+            let room = self.live < self.cfg.max_live_sessions || self.lingering_victim().is_some();
+            if absent.asked || !room || !self.sources.allow(now, from) {
                 self.stats.stateless_dropped += 1;
                 return Err(EndpointError::Dropped { sid, reason: DropReason::Stale });
             }
-            if let Slot::Stored(a) = &mut peer.slot {
+            if let Some(Peer { slot: Slot::Stored(a), .. }) = self.peers.get_mut(&sid) {
                 a.asked = true;
             }
             self.stats.sessions_needed += 1;
             return Ok(Routed::NeedsSession { sid });
+        };
+        let Some(peer) = self.peers.get(&sid) else {
+            return Err(EndpointError::UnknownSession { sid });
         };
         let refused = |reason| EndpointError::Dropped { sid, reason };
         let reset = stateless::answer_packet(&peer.cfg, epoch, absent.drained, raw, received_len)
@@ -526,16 +529,20 @@ impl Endpoint {
         }
     }
 
-    /// Evicts the session, idle but for its disconnect timer, whose timer is due first.
-    fn evict_one_lingering(&mut self) -> bool {
-        let victim = self.schedule.by_deadline().find(|sid| {
+    /// The session, idle but for its disconnect timer, whose timer is due first.
+    fn lingering_victim(&self) -> Option<u32> {
+        self.schedule.by_deadline().find(|sid| {
             !self.schedule.is_ready(*sid)
                 && matches!(
                     self.peers.get(sid),
                     Some(Peer { slot: Slot::Live(s), .. }) if s.idleness() == Idleness::Lingering
                 )
-        });
-        match victim {
+        })
+    }
+
+    /// Evicts the [`Endpoint::lingering_victim`].
+    fn evict_one_lingering(&mut self) -> bool {
+        match self.lingering_victim() {
             Some(sid) => {
                 self.evict(sid);
                 true
