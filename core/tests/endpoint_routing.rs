@@ -203,6 +203,9 @@ fn pdus_that_cannot_start_a_session_are_dropped_while_it_is_not_in_memory() {
             PduType::Init => assert!(matches!(got, Ok(Routed::Answered { .. })), "{got:?}"),
             // Authentic, with this endpoint's cookie: the driver is asked for the session.
             PduType::Confirm => assert_eq!(got, Ok(Routed::NeedsSession { sid: *sid })),
+            // A PACKET names an association the session does not hold; the endpoint never
+            // had it in memory, so only its store knows whether a RESET may answer it.
+            PduType::Packet => assert_eq!(got, Ok(Routed::NeedsSession { sid: *sid })),
             _ => assert_eq!(got, Err(EndpointError::NoSession { sid: *sid, ty: t })),
         }
         assert_eq!(ep.live_sessions(), 0);

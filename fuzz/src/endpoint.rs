@@ -1,6 +1,7 @@
 //! `endpoint`: one hub [`Endpoint`](assoc_core::endpoint::Endpoint) serving up to 8 remote peers through
 //! [`Star`], under any sequence of submissions, releases, clock
-//! moves, and datagrams the fuzzer makes: replays of any earlier datagram, the same with
+//! moves, hub restarts (a new endpoint on the same stores: every session's epoch unknown
+//! again), and datagrams the fuzzer makes: replays of any earlier datagram, the same with
 //! another session's id in the header, bit flips, and arbitrary bytes.
 //!
 //! After every step:
@@ -14,7 +15,10 @@
 //! * delivery: per session, the hub delivers each remote message at most once and in
 //!   submission order (eviction and restore included);
 //! * a datagram handed in is either routed or refused with a typed error; a refused one
-//!   leaves every session in memory as it was.
+//!   leaves every session in memory as it was;
+//! * stateless answers are bounded: a datagram answered with a RESET for a session not in
+//!   memory is larger than the RESET, at most one RESET per datagram, and no more RESETs
+//!   than the endpoint's reset budget allows over the run (burst plus refill).
 //!
 //! With `settle`, the run ends on a healed network and every remote message must be
 //! delivered: every peer gets its turn, whatever `max_live_sessions` is.
@@ -22,10 +26,13 @@
 use std::collections::BTreeSet;
 
 use arbitrary::Arbitrary;
+use assoc_core::endpoint::Endpoint;
 use assoc_core::endpoint::{EndpointConfig, Routed};
 use assoc_core::sim::{star_configs, Star};
 use assoc_core::wire::{PduType, RawPdu};
-use assoc_core::{Duration, Event, Input, Priority, Remote, Submission, Suite, Verdict};
+use assoc_core::{
+    Config, Duration, Event, Input, Instant, Priority, Remote, Submission, Suite, Verdict, RESET_LEN,
+};
 use bytes::Bytes;
 
 /// Most operations of one case that are executed.
@@ -88,6 +95,12 @@ pub enum Op {
         /// How far.
         secs: u16,
     },
+    /// The hub restarts: a new endpoint with the same peers, on the same stores; what was
+    /// in memory and undrained is lost.
+    Restart {
+        /// Its seed.
+        seed: u64,
+    },
 }
 
 fn submission(app_id: u64) -> Submission {
@@ -115,8 +128,10 @@ pub fn run(case: Case) {
         }
     }
     let cfg = EndpointConfig { max_live_sessions: max_live, ..EndpointConfig::default() };
+    let hub_configs: Vec<Config> = configs.iter().map(|(h, _)| h.clone()).collect();
     let mut st = Star::new(cfg, configs, case.seed);
     let mut next_app_id = 1u64;
+    let mut budget_start = Instant::ZERO;
     let mut submitted = 0usize;
     // Sessions the injector handed an authentic PDU they accepted.
     let mut proved = BTreeSet::new();
@@ -155,6 +170,10 @@ pub fn run(case: Case) {
                 }
             }
             Op::Raw(bytes) => hand_in(&mut st, INJECTOR, Bytes::from(bytes), &mut proved),
+            Op::Restart { seed } => {
+                st.endpoint = restarted(cfg, &hub_configs, seed);
+                budget_start = st.now;
+            }
             Op::Advance { secs } => {
                 st.settle();
                 st.now += Duration::from_secs(u64::from(secs));
@@ -170,12 +189,30 @@ pub fn run(case: Case) {
         }
         st.settle();
         check(&st, n, max_live, &proved);
+        check_reset_budget(&st, cfg, budget_start);
     }
     if case.settle {
         let done = st.run_until(20_000, |s| s.remotes.values().all(|r| r.store().outbound.is_empty()));
         check(&st, n, max_live, &proved);
         assert!(done, "not every remote message was resolved after healing; {submitted} submitted");
     }
+}
+
+/// A new hub endpoint with the same peers (its stores are the star's, kept).
+fn restarted(cfg: EndpointConfig, peers: &[Config], seed: u64) -> Endpoint {
+    let mut hub = Endpoint::new(cfg, seed).expect("the same valid config");
+    for h in peers {
+        hub.add_peer(h.clone(), None).expect("the same valid, distinct peers");
+    }
+    hub
+}
+
+/// The endpoint's RESETs since it started stay within its reset budget.
+fn check_reset_budget(st: &Star, cfg: EndpointConfig, since: Instant) {
+    let secs = st.now.saturating_duration_since(since).as_micros() / 1_000_000 + 1;
+    let allowed = u64::from(cfg.reset_budget.burst) + u64::from(cfg.reset_budget.per_second) * secs;
+    let sent = st.endpoint.stats().resets_sent;
+    assert!(sent <= allowed, "{sent} RESETs in {secs} s, the budget allows {allowed}");
 }
 
 /// The address of a party without any key that injects datagrams.
@@ -199,7 +236,15 @@ fn with_sid(d: &Bytes, sid: u32) -> Bytes {
 fn hand_in(st: &mut Star, from: Remote, d: Bytes, proved: &mut BTreeSet<u32>) {
     let before: Vec<_> = (0..=8).map(|sid| st.endpoint.session(sid).cloned()).collect();
     let live = st.endpoint.live_sessions();
+    let resets = st.endpoint.stats().resets_sent;
+    let len = d.len();
     let verdict = st.deliver_to_hub(from, d);
+    let new_resets = st.endpoint.stats().resets_sent - resets;
+    assert!(new_resets <= 1, "{new_resets} RESETs for one datagram");
+    if matches!(verdict, Ok(Routed::Reset { .. })) {
+        assert_eq!(new_resets, 1, "a RESET answer is counted");
+        assert!(len > RESET_LEN, "a {len}-byte datagram answered with a {RESET_LEN}-byte RESET");
+    }
     if let Ok(Routed::Session { sid, verdict: Verdict::Accepted }) = verdict {
         if from == INJECTOR {
             proved.insert(sid);

@@ -4,9 +4,10 @@
 //! The endpoint holds the peer table (session id → config, and the session when it is in
 //! memory), routes every datagram by the identifiers in its header (`PROTOCOL.md`,
 //! "Endpoint"; never by its source), answers INITs statelessly for peers whose session is
-//! not in memory, and asks the driver for a session's store when an authentic CONFIRM
-//! arrives for one. Sessions stay independent [`Session`]s: the endpoint only routes,
-//! schedules and evicts.
+//! not in memory and PACKETs for them with a RESET where the session would, and asks the
+//! driver for a session's store when an authentic CONFIRM arrives for one (or a PACKET
+//! while it does not know the session's epoch). Sessions stay independent [`Session`]s:
+//! the endpoint only routes, answers statelessly, schedules and evicts.
 //!
 //! ## Methods by direction
 //!
@@ -33,8 +34,9 @@
 //! A session whose state of record is all durable and which has nothing to do — no
 //! association, attempt, message, unacknowledged event, queued output or armed timer — is
 //! dropped from memory when its outputs are drained (after a release, that is once its
-//! disconnect delay has passed). The endpoint keeps its config and persisted epoch; its
-//! store stays with the driver. Memory holds at most
+//! disconnect delay has passed). The endpoint keeps its config, its persisted epoch, its
+//! last drained association and where its peer last proved its key (handed back on
+//! restore, so the session sends first to that remote); its store stays with the driver. Memory holds at most
 //! [`EndpointConfig::max_live_sessions`] sessions; when a restore finds them all busy it
 //! is refused, and one session that holds nothing but an established association is
 //! released so that a later try finds room.
@@ -125,9 +127,24 @@ struct Peer {
 enum Slot {
     /// In memory.
     Live(Box<Session>),
-    /// With the driver's store only; `epoch` is its persisted epoch when it left memory
-    /// (0: it was never in memory in this process).
-    Stored { epoch: u64 },
+    /// With the driver's store only.
+    Stored(Absent),
+}
+
+/// What the endpoint keeps of a session not in memory: what it needs to answer for it
+/// statelessly as the session would, and the volatile state it hands back on restore.
+#[derive(Clone, Copy, Debug, Default)]
+struct Absent {
+    /// Its persisted epoch when it left memory; `None` while it has not been in memory
+    /// since the endpoint started (only its store knows).
+    epoch: Option<u64>,
+    /// The association it released in order and drained last, as `(epoch, local_tag)`.
+    drained: Option<(u64, u64)>,
+    /// Where its peer last proved its key (or the configured remote it was given): it
+    /// moves only inside the session, on proof of the key.
+    remote: Option<Remote>,
+    /// A PACKET already asked for the session to learn its epoch: PACKETs ask once.
+    asked: bool,
 }
 
 /// A sans-IO endpoint serving many peers on one socket. See the module docs.
@@ -141,6 +158,7 @@ pub struct Endpoint {
     schedule: Schedule,
     answers: VecDeque<(u32, Transmit)>,
     budget: InitRateLimiter,
+    reset_budget: InitRateLimiter,
     sources: SourceLimiter,
     now: Instant,
     stats: EndpointStats,
@@ -163,6 +181,7 @@ impl Endpoint {
             schedule: Schedule::default(),
             answers: VecDeque::new(),
             budget: InitRateLimiter::new(config.unauthentic_init_budget),
+            reset_budget: InitRateLimiter::new(config.reset_budget),
             sources: SourceLimiter::new(config.source_limits),
             now: Instant::ZERO,
             stats: EndpointStats::default(),
@@ -180,7 +199,7 @@ impl Endpoint {
         if self.peers.contains_key(&sid) {
             return Err(EndpointError::DuplicateSession { sid });
         }
-        self.peers.insert(sid, Peer { cfg: Arc::new(config), remote, slot: Slot::Stored { epoch: 0 } });
+        self.peers.insert(sid, Peer { cfg: Arc::new(config), remote, slot: Slot::Stored(Absent::default()) });
         Ok(())
     }
 
@@ -198,7 +217,7 @@ impl Endpoint {
     pub fn session(&self, sid: u32) -> Option<&Session> {
         match &self.peers.get(&sid)?.slot {
             Slot::Live(s) => Some(s),
-            Slot::Stored { .. } => None,
+            Slot::Stored(_) => None,
         }
     }
     /// The config of peer `sid`.
@@ -229,10 +248,11 @@ impl Endpoint {
             self.stats.unknown_session += 1;
             return Err(EndpointError::UnknownSession { sid });
         };
-        let (in_memory, epoch) = match &peer.slot {
-            Slot::Live(_) => (true, 0),
-            Slot::Stored { epoch } => (false, *epoch),
+        let (in_memory, absent) = match &peer.slot {
+            Slot::Live(_) => (true, Absent::default()),
+            Slot::Stored(absent) => (false, *absent),
         };
+        let epoch = absent.epoch.unwrap_or(0);
         // Per-source limits for INITs whose MAC fails, shared by every session: charged
         // before anything answers (an authentic INIT is never charged).
         let authentic_init = raw.ty == PduType::Init
@@ -249,6 +269,7 @@ impl Endpoint {
             Route::Session => self
                 .feed_session(now, sid, Input::Datagram { from, datagram })
                 .map(|verdict| Routed::Session { sid, verdict }),
+            Route::AnswerPacket => self.answer_packet(now, from, sid, absent, &raw, datagram.len()),
             Route::NoSession => {
                 self.stats.no_session += 1;
                 Err(EndpointError::NoSession { sid, ty: raw.ty })
@@ -292,6 +313,55 @@ impl Endpoint {
         }
     }
 
+    /// A PACKET for session `sid`, not in memory (`absent`): the session's own reset rule
+    /// decides, with what the endpoint kept when it left. While the endpoint does not know
+    /// its epoch, the session is asked for (once). A RESET is charged to the source's
+    /// bucket and the endpoint's reset budget.
+    fn answer_packet(
+        &mut self,
+        now: Instant,
+        from: Remote,
+        sid: u32,
+        absent: Absent,
+        raw: &RawPdu,
+        received_len: usize,
+    ) -> Result<Routed, EndpointError> {
+        let Some(epoch) = absent.epoch else {
+            // Only while there is room: a restore refused as `Full` would release someone's
+            // association, which a PACKET (proving nothing) must never cause.
+            let room = self.live < self.cfg.max_live_sessions || self.lingering_victim().is_some();
+            if absent.asked || !room || !self.sources.allow(now, from) {
+                self.stats.stateless_dropped += 1;
+                return Err(EndpointError::Dropped { sid, reason: DropReason::Stale });
+            }
+            if let Some(Peer { slot: Slot::Stored(a), .. }) = self.peers.get_mut(&sid) {
+                a.asked = true;
+            }
+            self.stats.sessions_needed += 1;
+            return Ok(Routed::NeedsSession { sid });
+        };
+        let Some(peer) = self.peers.get(&sid) else {
+            return Err(EndpointError::UnknownSession { sid });
+        };
+        let refused = |reason| EndpointError::Dropped { sid, reason };
+        let reset = stateless::answer_packet(&peer.cfg, epoch, absent.drained, raw, received_len)
+            .and_then(|reset| {
+                if self.answers.len() >= self.cfg.max_queued_answers {
+                    Err(refused(DropReason::Backpressure))
+                } else if !self.sources.allow(now, from) {
+                    Err(refused(DropReason::SourceLimited))
+                } else if !self.reset_budget.try_acquire(now) {
+                    Err(refused(DropReason::Stale))
+                } else {
+                    Ok(reset)
+                }
+            })
+            .inspect_err(|_| self.stats.stateless_dropped += 1)?;
+        self.stats.resets_sent += 1;
+        self.answers.push_back((sid, Transmit { to: from, datagram: reset }));
+        Ok(Routed::Reset { sid })
+    }
+
     fn count_stateless(&mut self, e: EndpointError) -> EndpointError {
         match e {
             EndpointError::AuthFailed { .. } => self.stats.auth_failures += 1,
@@ -307,10 +377,10 @@ impl Endpoint {
     /// whose timer is due first) is evicted first; if none is, [`EndpointError::Full`].
     pub fn restore(&mut self, now: Instant, sid: u32, store: SessionStore) -> Result<(), EndpointError> {
         self.now = self.now.max(now);
-        let (cfg, remote) = match self.peers.get(&sid) {
+        let (cfg, configured, absent) = match self.peers.get(&sid) {
             None => return Err(EndpointError::UnknownSession { sid }),
             Some(Peer { slot: Slot::Live(_), .. }) => return Err(EndpointError::AlreadyInMemory { sid }),
-            Some(p) => (p.cfg.clone(), p.remote),
+            Some(Peer { cfg, remote, slot: Slot::Stored(absent) }) => (cfg.clone(), *remote, *absent),
         };
         if self.live >= self.cfg.max_live_sessions && !self.evict_one_lingering() {
             // Make room for the next try: release one association nobody needs (it leaves
@@ -321,8 +391,10 @@ impl Endpoint {
         }
         let mut session = Session::restore_validated(cfg, store, self.rng.next_u64());
         session.use_cookie_secret(self.cookie_secret);
-        // A datagram socket is up as soon as it is bound.
-        let _ = session.handle_input(now, Input::LinkUp { peer: remote });
+        session.remember_drained(absent.drained);
+        // A datagram socket is up as soon as it is bound. The peer is where it last proved
+        // its key, else where it is configured to be.
+        let _ = session.handle_input(now, Input::LinkUp { peer: absent.remote.or(configured) });
         if let Some(p) = self.peers.get_mut(&sid) {
             p.slot = Slot::Live(Box::new(session));
         }
@@ -387,10 +459,11 @@ impl Endpoint {
                 continue;
             };
             match s.poll_output() {
-                // Without a configured or learned remote the session counts this as a
-                // failed dial and backs off.
+                // The peer is where it last proved its key, else where it is configured to
+                // be; with neither the session counts this as a failed dial and backs off.
                 Output::Bearer(BearerRequest::Dial) => {
-                    let _ = s.handle_input(now, Input::LinkUp { peer: *remote });
+                    let peer = s.peer_remote().or(*remote);
+                    let _ = s.handle_input(now, Input::LinkUp { peer });
                 }
                 Output::Bearer(BearerRequest::HangUp) => {}
                 Output::Wait { .. } => self.settle(sid, false),
@@ -411,7 +484,7 @@ impl Endpoint {
     fn live_mut(&mut self, sid: u32) -> Result<&mut Session, EndpointError> {
         match self.peers.get_mut(&sid) {
             None => Err(EndpointError::UnknownSession { sid }),
-            Some(Peer { slot: Slot::Stored { .. }, .. }) => Err(EndpointError::NotInMemory { sid }),
+            Some(Peer { slot: Slot::Stored(_), .. }) => Err(EndpointError::NotInMemory { sid }),
             Some(Peer { slot: Slot::Live(s), .. }) => Ok(s),
         }
     }
@@ -444,7 +517,12 @@ impl Endpoint {
     fn evict(&mut self, sid: u32) {
         let Some(p) = self.peers.get_mut(&sid) else { return };
         if let Slot::Live(s) = &p.slot {
-            p.slot = Slot::Stored { epoch: s.store().epoch };
+            p.slot = Slot::Stored(Absent {
+                epoch: Some(s.store().epoch),
+                drained: s.drained(),
+                remote: s.peer_remote(),
+                asked: false,
+            });
             self.live -= 1;
             self.stats.evictions += 1;
         }
@@ -463,16 +541,20 @@ impl Endpoint {
         }
     }
 
-    /// Evicts the session, idle but for its disconnect timer, whose timer is due first.
-    fn evict_one_lingering(&mut self) -> bool {
-        let victim = self.schedule.by_deadline().find(|sid| {
+    /// The session, idle but for its disconnect timer, whose timer is due first.
+    fn lingering_victim(&self) -> Option<u32> {
+        self.schedule.by_deadline().find(|sid| {
             !self.schedule.is_ready(*sid)
                 && matches!(
                     self.peers.get(sid),
                     Some(Peer { slot: Slot::Live(s), .. }) if s.idleness() == Idleness::Lingering
                 )
-        });
-        match victim {
+        })
+    }
+
+    /// Evicts the [`Endpoint::lingering_victim`].
+    fn evict_one_lingering(&mut self) -> bool {
+        match self.lingering_victim() {
             Some(sid) => {
                 self.evict(sid);
                 true

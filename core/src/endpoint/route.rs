@@ -8,7 +8,8 @@
 //! |--------------------------------------|-------------------|----------------------------------------|
 //! | INIT                                 | the session       | answered statelessly (CHALLENGE)        |
 //! | CONFIRM                              | the session       | verified statelessly; if authentic, the driver restores the session and hands it in again |
-//! | CHALLENGE, ACCEPT, STALE, PACKET, RESET | the session    | dropped, counted (`NoSession`)          |
+//! | PACKET                               | the session       | if the endpoint does not know the session's epoch, the driver restores it once; else answered statelessly (RESET) by the session's own rule, or dropped `Stale` |
+//! | CHALLENGE, ACCEPT, STALE, RESET      | the session       | dropped, counted (`NoSession`)          |
 //!
 //! Within a session, the `dst_tag` and `epoch` select the attempt or association exactly
 //! as for a lone [`Session`](crate::Session): a PDU carrying one session's `sid` and
@@ -26,8 +27,11 @@ pub(crate) enum Route {
     /// A CONFIRM for a peer whose session is not in memory: the endpoint verifies it and,
     /// if it is authentic, asks the driver for the session.
     VerifyConfirm,
+    /// A PACKET for a peer whose session is not in memory: it names an association the
+    /// session does not hold, so the endpoint answers it as the session would (a RESET).
+    AnswerPacket,
     /// Anything else for a peer whose session is not in memory: nothing it could name
-    /// exists, so it is dropped.
+    /// exists, and nothing answers it, so it is dropped.
     NoSession,
 }
 
@@ -37,9 +41,8 @@ pub(crate) fn route(ty: PduType, in_memory: bool) -> Route {
         (true, _) => Route::Session,
         (false, PduType::Init) => Route::AnswerInit,
         (false, PduType::Confirm) => Route::VerifyConfirm,
-        (false, PduType::Challenge | PduType::Accept | PduType::Stale | PduType::Packet | PduType::Reset) => {
-            Route::NoSession
-        }
+        (false, PduType::Packet) => Route::AnswerPacket,
+        (false, PduType::Challenge | PduType::Accept | PduType::Stale | PduType::Reset) => Route::NoSession,
     }
 }
 
@@ -48,7 +51,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_init_and_confirm_are_handled_without_a_session() {
+    fn only_init_confirm_and_packet_are_handled_without_a_session() {
         use PduType::*;
         let table = [
             (Init, Route::AnswerInit),
@@ -56,7 +59,7 @@ mod tests {
             (Confirm, Route::VerifyConfirm),
             (Accept, Route::NoSession),
             (Stale, Route::NoSession),
-            (Packet, Route::NoSession),
+            (Packet, Route::AnswerPacket),
             (Reset, Route::NoSession),
         ];
         for (ty, without) in table {

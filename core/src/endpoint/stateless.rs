@@ -1,7 +1,9 @@
-//! The endpoint's stateless handshake path (`PROTOCOL.md`, "Endpoint"): answering an INIT
-//! and verifying a CONFIRM for a peer whose session is not in memory. Both reuse the
-//! session's own decisions in `handshake.rs` with the endpoint's cookie secret, which every
-//! session the endpoint restores shares, so a cookie issued here verifies there.
+//! The endpoint's stateless path (`PROTOCOL.md`, "Endpoint"): answering an INIT, verifying
+//! a CONFIRM and answering a PACKET with a RESET for a peer whose session is not in memory.
+//! Each reuses the session's own decision (`handshake.rs`, `session/reset.rs`): the
+//! handshake with the endpoint's cookie secret, which every session the endpoint restores
+//! shares, so a cookie issued here verifies there; the reset with what the endpoint kept
+//! when the session left memory.
 
 use bytes::Bytes;
 
@@ -10,6 +12,7 @@ use crate::config::Config;
 use crate::crypto::{InitRateLimiter, Key};
 use crate::handshake::{self, InitContext, Refusal};
 use crate::input::DropReason;
+use crate::session::{may_reset, seal_reset, ResetGround, RESET_LEN};
 use crate::time::Instant;
 use crate::wire::{Body, RawPdu};
 
@@ -80,4 +83,22 @@ pub(crate) fn verify_confirm(ctx: &Context<'_>, raw: &RawPdu, datagram: &Bytes) 
     handshake::check_confirm(ctx.cfg, ctx.secret, ctx.now, &raw.header, &c, datagram, raw)
         .map(|_| ())
         .map_err(|r| refused(sid, r))
+}
+
+/// Answers a PACKET for a session that left memory with a RESET, if the session would:
+/// it held no association or attempt when it left, `persisted_epoch` was its epoch then,
+/// and `drained` its last drained association. `received_len` is the PACKET's size: the
+/// RESET is never larger. Refused as [`DropReason::Stale`], as the session refuses.
+pub(crate) fn answer_packet(
+    cfg: &Config,
+    persisted_epoch: u64,
+    drained: Option<(u64, u64)>,
+    raw: &RawPdu,
+    received_len: usize,
+) -> Result<Bytes, EndpointError> {
+    let ground = ResetGround { usable_association: false, attempt_pending: false, persisted_epoch, drained };
+    if !may_reset(&ground, &raw.header) || received_len < RESET_LEN {
+        return Err(EndpointError::Dropped { sid: cfg.sid, reason: DropReason::Stale });
+    }
+    Ok(seal_reset(cfg, &raw.header))
 }

@@ -27,16 +27,21 @@ pub struct EndpointConfig {
     /// Per-source limits for INITs whose MAC fails, one limiter shared by every session
     /// (charged before the budget above, and before a session in memory sees the INIT).
     pub source_limits: SourceLimits,
+    /// Endpoint-wide budget for RESETs answering PACKETs for sessions not in memory
+    /// (each also charged to its source's bucket in `source_limits`). A session in memory
+    /// answers with its own `Config::reset_budget`.
+    pub reset_budget: InitBudget,
 }
 
 impl EndpointConfig {
-    /// 1,024 sessions in memory, 256 queued answers, the session's default budget and
+    /// 1,024 sessions in memory, 256 queued answers, the session's default budgets and
     /// per-source limits.
     pub const DEFAULT: EndpointConfig = EndpointConfig {
         max_live_sessions: 1024,
         max_queued_answers: 256,
         unauthentic_init_budget: InitBudget::DEFAULT,
         source_limits: SourceLimits::DEFAULT,
+        reset_budget: InitBudget::DEFAULT,
     };
 
     /// Checks the bounds.
@@ -51,6 +56,10 @@ impl EndpointConfig {
         let b = self.unauthentic_init_budget;
         if b.burst == 0 || b.per_second == 0 {
             return invalid("unauthentic_init_budget", "burst and per_second must be at least 1");
+        }
+        let r = self.reset_budget;
+        if r.burst == 0 || r.per_second == 0 {
+            return invalid("reset_budget", "burst and per_second must be at least 1");
         }
         let s = self.source_limits;
         if s.budget.burst == 0 || s.budget.per_second == 0 || s.max_sources == 0 {
@@ -90,9 +99,19 @@ pub enum Routed {
         /// charged to [`EndpointConfig::unauthentic_init_budget`].
         authentic: bool,
     },
-    /// An authentic CONFIRM for `sid`, whose session is not in memory. Load the session's
-    /// store, give it to [`Endpoint::restore`](super::Endpoint::restore), then hand the
-    /// same datagram in again: the session decides on it as a lone session would.
+    /// A PACKET for `sid`, whose session is not in memory, answered statelessly with a
+    /// RESET (smaller than the PACKET): the session would have answered so. It waits in
+    /// [`Endpoint::poll_output`](super::Endpoint::poll_output).
+    Reset {
+        /// Its session id.
+        sid: u32,
+    },
+    /// The session `sid` is not in memory and is needed: for an authentic CONFIRM, or (at
+    /// most once per peer and process) for a PACKET while the endpoint does not know the
+    /// session's persisted epoch, which decides whether it may be answered with a RESET.
+    /// Load the session's store, give it to [`Endpoint::restore`](super::Endpoint::restore),
+    /// then hand the same datagram in again: the session decides on it as a lone session
+    /// would.
     NeedsSession {
         /// Its session id.
         sid: u32,
@@ -220,12 +239,16 @@ pub struct EndpointStats {
     pub inits_answered: u64,
     /// Of those, INITs whose MAC failed.
     pub inits_unauthentic: u64,
-    /// PDUs the stateless path dropped (budget, backpressure, wrong peer, bad cookie, …).
+    /// PDUs the stateless path dropped (budget, backpressure, wrong peer, bad cookie, a
+    /// PACKET the session would not answer, …).
     pub stateless_dropped: u64,
     /// CONFIRMs with a failed proof.
     pub auth_failures: u64,
-    /// Authentic CONFIRMs that asked for a session.
+    /// Datagrams that asked for a session: authentic CONFIRMs, and PACKETs for a session
+    /// whose epoch the endpoint did not know yet.
     pub sessions_needed: u64,
+    /// PACKETs for a session not in memory answered with a RESET.
+    pub resets_sent: u64,
     /// Sessions restored into memory.
     pub restores: u64,
     /// Sessions evicted from memory.

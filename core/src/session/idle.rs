@@ -1,6 +1,7 @@
 //! What an [`Endpoint`](crate::endpoint::Endpoint) needs to know to evict a session from
-//! memory, and the one thing it sets on the sessions it restores: the cookie secret it
-//! answers INITs with while the session is not in memory.
+//! memory and to answer for it while it is out, and what it sets on the sessions it
+//! restores: the cookie secret it answers INITs with while the session is not in memory,
+//! and the volatile memory it kept for it (the last drained association).
 
 use super::Session;
 use crate::association::Phase;
@@ -26,6 +27,19 @@ impl Session {
     /// it issued statelessly verifies in the session created for the CONFIRM).
     pub(crate) fn use_cookie_secret(&mut self, secret: Key) {
         self.cookie_secret = secret;
+    }
+
+    /// The association released in order and drained last, as `(epoch, local_tag)`: kept
+    /// by an endpoint while the session is out of memory, so that it absorbs that
+    /// association's late packets as the session would.
+    pub(crate) fn drained(&self) -> Option<(u64, u64)> {
+        self.drained
+    }
+
+    /// Gives a restored session back the drained association [`Session::drained`] reported
+    /// when it left memory.
+    pub(crate) fn remember_drained(&mut self, drained: Option<(u64, u64)>) {
+        self.drained = drained;
     }
 
     /// How idle the session is (see [`Idleness`]).

@@ -15,6 +15,7 @@ mod transfer;
 
 pub(crate) use idle::Idleness;
 pub use reset::RESET_LEN;
+pub(crate) use reset::{may_reset, seal_reset, ResetGround};
 
 use alloc::sync::Arc;
 use bytes::Bytes;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::Session;
 use crate::association::Phase;
+use crate::config::Config;
 use crate::handshake;
 use crate::input::{DropReason, InputError, Verdict};
 use crate::output::DownReason;
@@ -41,35 +42,22 @@ impl Session {
         {
             return self.drop_pdu(DropReason::Stale);
         }
-        let reply = Header { sid: self.cfg.sid, dst_tag: header.dst_tag, epoch: header.epoch, pn: 0 };
-        let key = self.cfg.suite.reset_key(&self.cfg.psk, &self.cfg.local_name, &self.cfg.peer_name);
-        let reset = handshake::seal(self.cfg.suite, &key, reply, Body::Reset);
+        let reset = seal_reset(&self.cfg, header);
         self.stats.0.count_drop(DropReason::Stale);
         self.stats.0.resets_sent += 1;
         self.answer(from, reset);
         Ok(Verdict::Answered)
     }
 
-    /// Whether this side can say "I have no association `(header.epoch, header.dst_tag)`"
-    /// and stay right forever after:
-    ///
-    /// * it holds no usable association (one it holds would have matched the header, so
-    ///   with one the packet is a late copy from before it, and the peer has moved on);
-    /// * the packet is not a late one of the association it released in order last (the
-    ///   peer released it too: absorbed, as during the drain);
-    /// * no attempt of its own is pending (its CONFIRM will supersede whatever the peer
-    ///   holds, and an association it is opening must not be named in advance: its tag
-    ///   is on the wire in the INIT); and
-    /// * the packet's epoch is not above the session's: every association this side may
-    ///   still establish has a higher epoch (with no attempt of ours pending, a CONFIRM
-    ///   is accepted only above the persisted epoch), so a RESET cannot be solicited for
-    ///   an association before it exists — the responder's tag is on the wire in its
-    ///   CHALLENGE before the CONFIRM arrives.
+    /// Whether this side may answer an unknown PACKET with a RESET ([`may_reset`]).
     fn may_reset(&self, header: &Header) -> bool {
-        !self.has_usable_association()
-            && self.attempt.is_none()
-            && header.epoch <= self.store.epoch
-            && self.drained != Some((header.epoch, header.dst_tag))
+        let ground = ResetGround {
+            usable_association: self.has_usable_association(),
+            attempt_pending: self.attempt.is_some(),
+            persisted_epoch: self.store.epoch,
+            drained: self.drained,
+        };
+        may_reset(&ground, header)
     }
 
     /// A RESET: if it names our current, undrained association (its epoch, and the peer's
@@ -108,4 +96,51 @@ impl Session {
         self.end_association(now, DownReason::PeerReset);
         Ok(Verdict::Accepted)
     }
+}
+
+/// What a side knows about itself when a PACKET names an association it does not hold:
+/// all [`may_reset`] looks at. A session fills it from its state; an endpoint fills it for
+/// a session not in memory from what it kept when the session left (no association, no
+/// attempt), so both answer by the same rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ResetGround {
+    /// It holds an association that is not draining.
+    pub(crate) usable_association: bool,
+    /// An open attempt of its own is pending.
+    pub(crate) attempt_pending: bool,
+    /// Its persisted epoch, or a lower bound of it.
+    pub(crate) persisted_epoch: u64,
+    /// The association it released in order and drained last, as `(epoch, local_tag)`.
+    pub(crate) drained: Option<(u64, u64)>,
+}
+
+/// Whether a side can say "I have no association `(header.epoch, header.dst_tag)`" and
+/// stay right forever after (`PROTOCOL.md`, "Stateless reset"):
+///
+/// * it holds no usable association (one it holds would have matched the header, so
+///   with one the packet is a late copy from before it, and the peer has moved on);
+/// * the packet is not a late one of the association it released in order last (the
+///   peer released it too: absorbed, as during the drain);
+/// * no attempt of its own is pending (its CONFIRM will supersede whatever the peer
+///   holds, and an association it is opening must not be named in advance: its tag
+///   is on the wire in the INIT); and
+/// * the packet's epoch is not above the persisted epoch: every association this side may
+///   still establish has a higher epoch (with no attempt of ours pending, a CONFIRM
+///   is accepted only above the persisted epoch), so a RESET cannot be solicited for
+///   an association before it exists — the responder's tag is on the wire in its
+///   CHALLENGE before the CONFIRM arrives. A lower bound of the persisted epoch keeps
+///   this true (it only refuses more).
+pub(crate) fn may_reset(ground: &ResetGround, header: &Header) -> bool {
+    !ground.usable_association
+        && !ground.attempt_pending
+        && header.epoch <= ground.persisted_epoch
+        && ground.drained != Some((header.epoch, header.dst_tag))
+}
+
+/// The RESET answering a PACKET with this `header`, sealed under `cfg`'s reset key (its
+/// PSK and names only: no association state is needed).
+pub(crate) fn seal_reset(cfg: &Config, header: &Header) -> Bytes {
+    let reply = Header { sid: cfg.sid, dst_tag: header.dst_tag, epoch: header.epoch, pn: 0 };
+    let key = cfg.suite.reset_key(&cfg.psk, &cfg.local_name, &cfg.peer_name);
+    handshake::seal(cfg.suite, &key, reply, Body::Reset)
 }

@@ -2,8 +2,9 @@
 //! virtual time: the harness for the endpoint's tests, fuzzer and memory bench.
 //!
 //! The star plays the drivers: the hub's records go to one [`SessionStore`] per session
-//! id (durable at once), an authentic CONFIRM for a session not in memory is answered by
-//! restoring it from that store and handing the datagram in again, and every delivery and
+//! id (durable at once), a datagram for a session not in memory that asks for it
+//! ([`Routed::NeedsSession`]) is answered by restoring it from that store and handing the
+//! datagram in again, and every delivery and
 //! outcome is acknowledged on both sides as soon as it is reported.
 
 use alloc::collections::{BTreeMap, VecDeque};

@@ -79,7 +79,11 @@ pub(crate) async fn run(args: SendArgs) -> Fallible<i32> {
             fnv1a(fnv1a(h, &(m.len() as u64).to_be_bytes()), m)
         });
     let job_key = format!("send-job:{fingerprint:016x}");
+    let acked_key = format!("{job_key}:acked");
     let mut store = args.session.open_store()?;
+    // What an earlier run of this transfer saw acknowledged: shown until the session has
+    // re-associated and learned the receiver's progress again.
+    let remembered = store.app_meta(&acked_key)?.unwrap_or(0);
     let first = match store.app_meta(&job_key)? {
         Some(first) => {
             eprintln!("assoc: resuming this transfer (app ids from {first})");
@@ -144,6 +148,7 @@ pub(crate) async fn run(args: SendArgs) -> Fallible<i32> {
     let stop = stop_signal();
     tokio::pin!(stop);
     let mut rate = RateMeter::default();
+    let mut acked = AckedBytes { floor: remembered, total };
     let code = loop {
         if outcomes.len() + refused == sizes.len() {
             break 0;
@@ -171,7 +176,7 @@ pub(crate) async fn run(args: SendArgs) -> Fallible<i32> {
                     break 4;
                 }
                 let done: u64 = outcomes.keys().filter_map(|a| sizes.get(a)).sum();
-                let acked = (done + s.acked_bytes).min(total);
+                let acked = acked.update(done, s.acked_bytes);
                 let rate = RateMeter::show(rate.update(acked));
                 eprintln!(
                     "assoc: {} of {} acknowledged ({:.0} %), {rate}; {}/{} messages done; {:?}, {} retransmissions",
@@ -198,6 +203,14 @@ pub(crate) async fn run(args: SendArgs) -> Fallible<i32> {
         }
     }
     let s = endpoint.shutdown().await?;
+    if code != 0 && acked.floor > remembered {
+        // For the next run's first progress line (best effort: the transfer itself is safe).
+        if let Err(e) =
+            args.session.open_store().and_then(|mut st| Ok(st.set_app_meta(&[(&acked_key, acked.floor)])?))
+        {
+            eprintln!("assoc: could not remember the progress for the next run: {e}");
+        }
+    }
     eprintln!(
         "assoc: {} pdus sent, {} retransmissions, {} associations",
         s.io.pdus_out,
@@ -207,9 +220,55 @@ pub(crate) async fn run(args: SendArgs) -> Fallible<i32> {
     Ok(if code == 0 && delivered + refused < sizes.len() || refused > 0 { 2 } else { code })
 }
 
+/// Bytes of a transfer the receiver has durably acknowledged, as far as this process knows.
+/// The receiver's durable state never goes back, but after a restart the sender learns its
+/// progress on unfinished messages (the resume points) only once it has re-associated:
+/// until then the figure stays at what was seen before (`floor`: an earlier run's last
+/// figure at first), never dropping to the outcomes alone.
+#[derive(Debug)]
+struct AckedBytes {
+    /// The highest figure shown so far.
+    floor: u64,
+    /// The transfer's size.
+    total: u64,
+}
+
+impl AckedBytes {
+    /// `done`: bytes of messages with an outcome; `in_flight`: the receiver's durable
+    /// prefixes of the unfinished ones, as the session knows them now. Returns the figure
+    /// to show.
+    fn update(&mut self, done: u64, in_flight: u64) -> u64 {
+        self.floor = self.floor.max(done.saturating_add(in_flight)).min(self.total);
+        self.floor
+    }
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AckedBytes;
+
+    #[test]
+    fn a_resumed_transfer_shows_what_was_acknowledged_before_until_the_session_knows_more() {
+        // An earlier run saw 19 of 100 bytes acknowledged; the restarted session knows no
+        // outcome and no resume point until it re-associates.
+        let mut acked = AckedBytes { floor: 19, total: 100 };
+        let shown: Vec<u64> = [(0, 0), (0, 10), (0, 25), (40, 0), (40, 60), (100, 0)]
+            .iter()
+            .map(|&(done, in_flight)| acked.update(done, in_flight))
+            .collect();
+        assert_eq!(shown, [19, 19, 25, 40, 100, 100], "never below what was seen, never above the total");
+    }
+
+    #[test]
+    fn a_fresh_transfer_starts_at_zero() {
+        let mut acked = AckedBytes { floor: 0, total: 10 };
+        assert_eq!((acked.update(0, 0), acked.update(3, 4)), (0, 7));
     }
 }
