@@ -82,6 +82,7 @@ mod schedule;
 mod stateless;
 mod types;
 
+pub use route::route_key;
 pub use types::{EndpointConfig, EndpointError, EndpointStats, Routed};
 
 use alloc::boxed::Box;

@@ -68,12 +68,10 @@ impl Driver {
             Bearer::Udp { bind, .. } => {
                 let socket = UdpSocket::bind(bind).map_err(|source| Error::Bind { addr: bind, source })?;
                 let local = socket.local_addr()?;
-                threads.extend(net::udp_reader(
-                    socket.try_clone()?,
-                    tx.clone(),
-                    stop.clone(),
-                    |from, bytes| Msg::Datagram { from, bytes },
-                ));
+                let tx = tx.clone();
+                threads.extend(net::udp_reader(socket.try_clone()?, stop.clone(), move |from, bytes| {
+                    tx.send(Msg::Datagram { from, bytes }).is_ok()
+                }));
                 (Some(socket), Some(local))
             }
             Bearer::Tcp { listen, .. } => {

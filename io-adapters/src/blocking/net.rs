@@ -95,13 +95,14 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Option<JoinHandle<()>
     }
 }
 
-/// Reads datagrams from `socket` into the driver's channel until `stop`; `wrap` makes
-/// the channel's message of one (the one-session and the many-session drivers share this).
-pub(crate) fn udp_reader<M: Send + 'static>(
+/// Reads datagrams from `socket` until `stop`, handing each to `deliver` (which puts it
+/// into a driver's channel, blocking while that is full); stops early once `deliver`
+/// returns `false` (nobody is listening). The one-session and the many-session drivers
+/// share this.
+pub(crate) fn udp_reader(
     socket: UdpSocket,
-    tx: SyncSender<M>,
     stop: Arc<AtomicBool>,
-    wrap: fn(SocketAddr, Bytes) -> M,
+    mut deliver: impl FnMut(SocketAddr, Bytes) -> bool + Send + 'static,
 ) -> Option<JoinHandle<()>> {
     spawn("assoc-udp-rx", move || {
         if let Err(e) = socket.set_read_timeout(Some(POLL)) {
@@ -111,8 +112,7 @@ pub(crate) fn udp_reader<M: Send + 'static>(
         while !stop.load(Ordering::Relaxed) {
             match socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    let bytes = Bytes::copy_from_slice(&buf[..n]);
-                    if tx.send(wrap(from, bytes)).is_err() {
+                    if !deliver(from, Bytes::copy_from_slice(&buf[..n])) {
                         break;
                     }
                 }

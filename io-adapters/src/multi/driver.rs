@@ -1,12 +1,11 @@
-//! The many-session driver loop: see the module docs of [`crate::multi`]. Threads,
-//! the socket and the stores live here; every decision is the core endpoint's.
+//! One shard's many-session driver loop: see the module docs of [`crate::multi`]. Its
+//! thread, its use of the socket and its stores live here; every decision is the core
+//! endpoint's.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use assoc_core::{
     Endpoint, EndpointError, Event, Input, Instant, MessageId, MessageState, Output, Record, Remote, Routed,
@@ -14,10 +13,10 @@ use assoc_core::{
 };
 use bytes::Bytes;
 
-use super::{Incoming, Msg, ServerOptions, ServerStats};
+use super::{Incoming, Msg, PeerEntry, ServerStats};
 use crate::api::{Acker, Delivery, Error, OutcomeReport};
 use crate::blocking::net;
-use crate::clock::{os_seed, Clock};
+use crate::clock::Clock;
 use crate::store::{Database, Store};
 
 /// Inputs handled before one drain (one group commit covers them all).
@@ -33,8 +32,6 @@ pub(super) struct Driver {
     rx: Receiver<Msg>,
     tx: SyncSender<Msg>,
     incoming: Sender<Incoming>,
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
     stats: ServerStats,
     /// Submissions waiting for their `Queued` event.
     pending: HashMap<(u32, MessageId), Vec<Reply>>,
@@ -42,34 +39,31 @@ pub(super) struct Driver {
     max_app_id: BTreeMap<u32, u64>,
 }
 
+/// What one shard serves: its peers and its share of the endpoint's bounds.
+pub(super) struct Shard {
+    pub(super) peers: Vec<PeerEntry>,
+    pub(super) endpoint: assoc_core::EndpointConfig,
+    pub(super) seed: u64,
+}
+
 /// Where a submission's result goes.
 type Reply = Sender<Result<MessageId, Error>>;
 
 impl Driver {
-    /// Builds the endpoint, binds the socket, starts its reader and restores the sessions
-    /// that owe the application something.
+    /// Builds the shard's endpoint and restores its sessions that owe the application
+    /// something. `socket` is the server's, for sending; the server's reader feeds `rx`.
     pub(super) fn new(
-        options: ServerOptions,
+        shard: Shard,
         db: Database,
+        socket: UdpSocket,
         rx: Receiver<Msg>,
         tx: SyncSender<Msg>,
         incoming: Sender<Incoming>,
-    ) -> Result<(Driver, SocketAddr), Error> {
-        let seed = options.seed.unwrap_or_else(os_seed);
-        let mut endpoint = Endpoint::new(options.endpoint, seed)?;
-        for p in options.peers {
+    ) -> Result<Driver, Error> {
+        let mut endpoint = Endpoint::new(shard.endpoint, shard.seed)?;
+        for p in shard.peers {
             endpoint.add_peer(p.config, p.addr.map(Remote::Addr))?;
         }
-        let bind = options.bind;
-        let socket = UdpSocket::bind(bind).map_err(|source| Error::Bind { addr: bind, source })?;
-        let local = socket.local_addr()?;
-        if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(options.recv_buffer) {
-            tracing::warn!("udp receive buffer of {} bytes: {e}", options.recv_buffer);
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let reader = net::udp_reader(socket.try_clone()?, tx.clone(), stop.clone(), |from, bytes| {
-            Msg::Datagram { from, bytes }
-        });
         let mut driver = Driver {
             endpoint,
             db,
@@ -79,14 +73,12 @@ impl Driver {
             rx,
             tx,
             incoming,
-            stop,
-            reader,
             stats: ServerStats::default(),
             pending: HashMap::new(),
             max_app_id: BTreeMap::new(),
         };
         driver.restore_owing()?;
-        Ok((driver, local))
+        Ok(driver)
     }
 
     /// Restores every configured session whose store holds unacknowledged deliveries or
@@ -128,20 +120,10 @@ impl Driver {
         }
     }
 
-    /// Runs until shut down; returns the final counters.
+    /// Runs until shut down; returns the final counters. Dropping the driver at the end
+    /// closes its channel, so the socket reader never waits on it.
     pub(super) fn run(mut self) -> Result<ServerStats, Error> {
-        let result = self.run_loop();
-        self.stop.store(true, Ordering::Relaxed);
-        // The reader notices the stop flag within its poll interval; drain the channel
-        // meanwhile so it never stays blocked on a full queue.
-        if let Some(reader) = self.reader.take() {
-            while !reader.is_finished() {
-                while self.rx.try_recv().is_ok() {}
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            let _ = reader.join();
-        }
-        result.map(|()| self.snapshot())
+        self.run_loop().map(|()| self.snapshot())
     }
 
     fn run_loop(&mut self) -> Result<(), Error> {
