@@ -300,13 +300,8 @@ impl Server {
             let _ = txs[i].send(Msg::Datagram { from, bytes });
             true
         });
-        let inner = Inner {
-            shards,
-            threads: Mutex::new(threads),
-            reader: Mutex::new(reader),
-            stop,
-            local_addr,
-        };
+        let inner =
+            Inner { shards, threads: Mutex::new(threads), reader: Mutex::new(reader), stop, local_addr };
         Ok((Server { inner: Arc::new(inner) }, Incomings { rx: irx }))
     }
 

@@ -23,7 +23,12 @@ pub(crate) fn shard_of(sid: u32, shards: usize) -> usize {
 /// * `max_live_sessions` in proportion to the peers each shard holds (at least one);
 /// * queued answers and the INIT budgets split evenly (at least one each);
 /// * the per-source table size is kept (a source may send to sessions of every shard).
-pub(crate) fn share(cfg: EndpointConfig, shards: usize, peers_here: usize, peers_total: usize) -> EndpointConfig {
+pub(crate) fn share(
+    cfg: EndpointConfig,
+    shards: usize,
+    peers_here: usize,
+    peers_total: usize,
+) -> EndpointConfig {
     let even = |v: u32| v.div_ceil(shards.max(1) as u32).max(1);
     let budget = |b: InitBudget| InitBudget { burst: even(b.burst), per_second: even(b.per_second) };
     let live = (cfg.max_live_sessions as u128 * peers_here as u128).div_ceil(peers_total.max(1) as u128);
@@ -37,7 +42,8 @@ pub(crate) fn share(cfg: EndpointConfig, shards: usize, peers_here: usize, peers
 
 /// Adds one shard's counters to the server's.
 pub(crate) fn add(total: &mut ServerStats, shard: &ServerStats) {
-    let ServerStats { endpoint, live_sessions, commits, records, datagrams_out, send_failures, delivered } = shard;
+    let ServerStats { endpoint, live_sessions, commits, records, datagrams_out, send_failures, delivered } =
+        shard;
     add_endpoint(&mut total.endpoint, endpoint);
     total.live_sessions += live_sessions;
     total.commits += commits;

@@ -77,6 +77,9 @@ pub(crate) async fn run(args: &ServeArgs, table: &Path) -> Fallible<i32> {
     }
     let mut options = ServerOptions::new(args.listen, peers);
     options.seed = args.session.session_seed;
+    if let Some(n) = args.threads {
+        options.threads = usize::from(n);
+    }
     let (server, incomings) = Server::start(options, db)?;
     eprintln!(
         "assoc: serving {} as {} for {} peers ({}); store {}",
