@@ -3,13 +3,13 @@
 //! endpoint's.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
 use assoc_core::{
     Endpoint, EndpointError, Event, Input, Instant, MessageId, MessageState, Output, Record, Remote, Routed,
-    Submission,
+    Submission, Verdict,
 };
 use bytes::Bytes;
 
@@ -27,7 +27,7 @@ pub(super) struct Driver {
     db: Database,
     /// The stores of the sessions in memory.
     stores: BTreeMap<u32, Store>,
-    socket: UdpSocket,
+    wire: Wire,
     clock: Clock,
     rx: Receiver<Msg>,
     tx: SyncSender<Msg>,
@@ -46,16 +46,22 @@ pub(super) struct Shard {
     pub(super) seed: u64,
 }
 
+/// How a shard reaches peers: the server's UDP socket, or its TCP connections.
+pub(super) enum Wire {
+    Udp(UdpSocket),
+    Tcp(super::tcp::Conns),
+}
+
 /// Where a submission's result goes.
 type Reply = Sender<Result<MessageId, Error>>;
 
 impl Driver {
     /// Builds the shard's endpoint and restores its sessions that owe the application
-    /// something. `socket` is the server's, for sending; the server's reader feeds `rx`.
+    /// something. `wire` is the server's, for sending; the server's reader feeds `rx`.
     pub(super) fn new(
         shard: Shard,
         db: Database,
-        socket: UdpSocket,
+        wire: Wire,
         rx: Receiver<Msg>,
         tx: SyncSender<Msg>,
         incoming: Sender<Incoming>,
@@ -68,7 +74,7 @@ impl Driver {
             endpoint,
             db,
             stores: BTreeMap::new(),
-            socket,
+            wire,
             clock: Clock::new(),
             rx,
             tx,
@@ -157,7 +163,17 @@ impl Driver {
     /// Handles one message; `false` to stop.
     fn handle(&mut self, now: Instant, msg: Msg) -> Result<bool, Error> {
         match msg {
-            Msg::Datagram { from, bytes } => self.datagram(now, from, bytes)?,
+            Msg::Datagram { from, bytes } => drop(self.datagram(now, Remote::Addr(from), bytes)?),
+            Msg::Frame { conn, bytes } => {
+                let verdict = self.datagram(now, Remote::Conn(conn), bytes)?;
+                if let Wire::Tcp(conns) = &self.wire {
+                    let mut links = conns.lock();
+                    if links.pdu(conn, verdict) {
+                        tracing::debug!(conn, "dropping a connection whose first PDUs were all refused");
+                        let _ = links.closed(conn);
+                    }
+                }
+            }
             Msg::Ack { sid, ack } => {
                 if self.endpoint.session(sid).is_some() || self.restore(now, sid, None)? {
                     // Refused only for something acknowledged already: nothing to do.
@@ -208,21 +224,28 @@ impl Driver {
         Ok(())
     }
 
-    fn datagram(&mut self, now: Instant, from: SocketAddr, bytes: Bytes) -> Result<(), Error> {
-        let from = Remote::Addr(from);
-        match self.endpoint.handle_datagram(now, from, bytes.clone()) {
+    /// Hands one datagram (or TCP frame) to the endpoint, loading the session it asks for;
+    /// what the core made of it (`None`: refused before any session judged it).
+    fn datagram(&mut self, now: Instant, from: Remote, bytes: Bytes) -> Result<Option<Verdict>, Error> {
+        let routed = match self.endpoint.handle_datagram(now, from, bytes.clone()) {
             Ok(Routed::NeedsSession { sid }) => {
-                if self.restore(now, sid, None)? {
-                    if let Err(e) = self.endpoint.handle_datagram(now, from, bytes) {
-                        tracing::trace!(?from, "datagram dropped after restore: {e}");
-                    }
+                if !self.restore(now, sid, None)? {
+                    return Ok(None);
                 }
+                self.endpoint.handle_datagram(now, from, bytes)
             }
-            Ok(_) => {}
+            other => other,
+        };
+        Ok(match routed {
+            Ok(Routed::Session { verdict, .. }) => Some(verdict),
+            Ok(Routed::Answered { .. }) => Some(Verdict::Answered),
+            Ok(Routed::NeedsSession { .. }) => None,
             // Counted by the endpoint; the error says why.
-            Err(e) => tracing::trace!(?from, "datagram dropped: {e}"),
-        }
-        Ok(())
+            Err(e) => {
+                tracing::trace!(?from, "datagram dropped: {e}");
+                None
+            }
+        })
     }
 
     /// Drains every session: transmits are sent, records of all sessions committed in one
@@ -278,16 +301,18 @@ impl Driver {
         Ok(())
     }
 
-    fn send(&mut self, to: Remote, datagram: &[u8]) {
-        let sent = match to {
-            Remote::Addr(addr) => match self.socket.send_to(datagram, addr) {
+    fn send(&mut self, to: Remote, datagram: &Bytes) {
+        let sent = match (&self.wire, to) {
+            (Wire::Udp(socket), Remote::Addr(addr)) => match socket.send_to(datagram, addr) {
                 Ok(_) => true,
                 Err(e) => {
                     tracing::debug!(%addr, "send: {e}");
                     false
                 }
             },
-            Remote::Conn(_) => false,
+            (Wire::Tcp(conns), Remote::Conn(_)) => conns.lock().send(to, crate::frame::encode(datagram)),
+            // A remote of the other transport (a configured address over TCP): unreachable.
+            _ => false,
         };
         if sent {
             self.stats.datagrams_out += 1;

@@ -30,6 +30,14 @@
 //! shards' group commits take turns (each still covers every session that shard drained
 //! together); the CPU work of the sessions runs in parallel.
 //!
+//! ## TCP
+//!
+//! With [`Transport::Tcp`] one listener accepts connections from any peer; each is
+//! `Remote::Conn(id)` to the core, its frames are routed to shards exactly as datagrams
+//! are, and the endpoint decides which session a connection serves (an unknown or
+//! unauthentic peer's connection gets nothing routed and is dropped once its first PDUs
+//! are all refused). Connections are bounded and idle ones closed (`tcp.rs`).
+//!
 //! ## One shard's driver
 //!
 //! A driver thread owns its endpoint and open session stores. It blocks on its channel
@@ -73,8 +81,9 @@
 
 mod driver;
 mod shard;
+mod tcp;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -102,11 +111,35 @@ pub struct PeerEntry {
     pub addr: Option<SocketAddr>,
 }
 
+/// How a [`Server`] talks to its peers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// One UDP socket, one PDU per datagram.
+    Udp,
+    /// One TCP listener; PDUs framed with a 4-byte length, as the one-session drivers do.
+    Tcp {
+        /// Most connections held at once (≥ 1); the oldest that carried no accepted PDU
+        /// is closed to make room for a new one.
+        max_connections: usize,
+        /// A connection with no complete frame for this long is closed.
+        idle: std::time::Duration,
+    },
+}
+
+impl Transport {
+    /// TCP with up to 1,024 connections, closed after 90 s without a frame.
+    pub const TCP: Transport =
+        Transport::Tcp { max_connections: 1024, idle: std::time::Duration::from_secs(90) };
+}
+
 /// What a [`Server`] runs with.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
-    /// The UDP address to bind.
+    /// The address to bind (the UDP socket or the TCP listener).
     pub bind: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
     /// The peer table.
     pub peers: Vec<PeerEntry>,
     /// The endpoint's memory bounds, for the whole server (each shard gets a share).
@@ -116,7 +149,7 @@ pub struct ServerOptions {
     pub threads: usize,
     /// The endpoint's seed (`None`: fresh from the OS; set it only for tests).
     pub seed: Option<u64>,
-    /// The socket's receive buffer in bytes (the kernel caps it at `net.core.rmem_max`).
+    /// UDP only: the socket's receive buffer in bytes (the kernel caps it at `net.core.rmem_max`).
     /// Datagrams beyond it are dropped by the kernel while the driver is busy: many peers
     /// opening at once send a burst that the default (about 200 KiB) cannot hold.
     pub recv_buffer: usize,
@@ -129,6 +162,7 @@ impl ServerOptions {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         ServerOptions {
             bind,
+            transport: Transport::Udp,
             peers,
             endpoint: EndpointConfig::default(),
             threads,
@@ -180,6 +214,7 @@ pub struct ServerStats {
 /// Everything that reaches the driver thread.
 enum Msg {
     Datagram { from: SocketAddr, bytes: Bytes },
+    Frame { conn: u64, bytes: Bytes },
     Submit { sid: u32, submission: Submission, reply: mpsc::Sender<Result<MessageId, Error>> },
     Ack { sid: u32, ack: Ack },
     Stats(mpsc::Sender<ServerStats>),
@@ -190,7 +225,9 @@ struct Inner {
     /// One channel per shard, indexed by [`shard::shard_of`].
     shards: Vec<SyncSender<Msg>>,
     threads: Mutex<Vec<JoinHandle<Result<ServerStats, Error>>>>,
+    /// The socket reader or the TCP acceptor.
     reader: Mutex<Option<JoinHandle<()>>>,
+    conns: Option<tcp::Conns>,
     stop: Arc<AtomicBool>,
     local_addr: SocketAddr,
 }
@@ -225,6 +262,9 @@ impl Inner {
         if let Some(reader) = self.reader.lock().ok().and_then(|mut r| r.take()) {
             let _ = reader.join();
         }
+        if let Some(conns) = &self.conns {
+            conns.lock().close_all();
+        }
         first_error.map_or(Ok(total), Err)
     }
 }
@@ -258,50 +298,95 @@ impl Server {
         if n == 0 {
             return Err(ConfigError::Invalid { field: "threads", reason: "must be at least 1" }.into());
         }
-        let bind = options.bind;
-        let socket = UdpSocket::bind(bind).map_err(|source| Error::Bind { addr: bind, source })?;
-        let local_addr = socket.local_addr()?;
-        if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(options.recv_buffer) {
-            tracing::warn!("udp receive buffer of {} bytes: {e}", options.recv_buffer);
+        if matches!(options.transport, Transport::Tcp { max_connections: 0, .. }) {
+            return Err(
+                ConfigError::Invalid { field: "max_connections", reason: "must be at least 1" }.into()
+            );
         }
+        let bind = options.bind;
+        let bind_error = |source| Error::Bind { addr: bind, source };
+        let (udp, listener) = match options.transport {
+            Transport::Udp => {
+                let socket = UdpSocket::bind(bind).map_err(bind_error)?;
+                if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(options.recv_buffer) {
+                    tracing::warn!("udp receive buffer of {} bytes: {e}", options.recv_buffer);
+                }
+                (Some(socket), None)
+            }
+            Transport::Tcp { .. } => (None, Some(TcpListener::bind(bind).map_err(bind_error)?)),
+        };
+        let local_addr = match (&udp, &listener) {
+            (Some(s), _) => s.local_addr()?,
+            (_, Some(l)) => l.local_addr()?,
+            (None, None) => unreachable!("one of the two was bound above"),
+        };
         let mut tables: Vec<Vec<PeerEntry>> = vec![Vec::new(); n];
         let total = options.peers.len();
         for p in options.peers {
             tables[shard::shard_of(p.config.sid, n)].push(p);
         }
         let base_seed = options.seed.unwrap_or_else(crate::clock::os_seed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let channels: Vec<_> = (0..n).map(|_| mpsc::sync_channel::<Msg>(CHANNEL)).collect();
+        let shards: Vec<SyncSender<Msg>> = channels.iter().map(|(tx, _)| tx.clone()).collect();
+        let (reader, conns) = match (udp.as_ref(), listener, options.transport) {
+            (Some(socket), _, _) => {
+                let txs = shards.clone();
+                let reader = net::udp_reader(socket.try_clone()?, stop.clone(), move |from, bytes| {
+                    let i = match txs.len() {
+                        1 => 0,
+                        n => assoc_core::endpoint::route_key(&bytes).map_or(0, |sid| shard::shard_of(sid, n)),
+                    };
+                    // A shard that stopped (its error is reported by `shutdown`) loses its
+                    // datagrams; the others go on.
+                    let _ = txs[i].send(Msg::Datagram { from, bytes });
+                    true
+                });
+                (reader, None)
+            }
+            (None, Some(listener), Transport::Tcp { max_connections, idle }) => {
+                let (conns, acceptor) =
+                    tcp::listen(listener, shards.clone(), stop.clone(), max_connections, idle);
+                (acceptor, Some(conns))
+            }
+            _ => unreachable!("a listener is bound exactly for TCP"),
+        };
         let (itx, irx) = mpsc::channel();
-        let (mut shards, mut drivers) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for (i, peers) in tables.into_iter().enumerate() {
-            let (tx, rx) = mpsc::sync_channel::<Msg>(CHANNEL);
+        let mut drivers = Vec::with_capacity(n);
+        for (i, (peers, (tx, rx))) in tables.into_iter().zip(channels).enumerate() {
             let shard = driver::Shard {
                 endpoint: shard::share(options.endpoint, n, peers.len(), total),
                 // Distinct per shard: cookie secrets and session seeds must not repeat.
                 seed: base_seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 peers,
             };
-            drivers.push(Driver::new(shard, db.clone(), socket.try_clone()?, rx, tx.clone(), itx.clone())?);
-            shards.push(tx);
+            let wire = match (&udp, &conns) {
+                (Some(socket), _) => socket.try_clone().map(driver::Wire::Udp).map_err(Error::from),
+                (None, Some(conns)) => Ok(driver::Wire::Tcp(conns.clone())),
+                (None, None) => unreachable!("one of the two was bound above"),
+            };
+            match wire.and_then(|wire| Driver::new(shard, db.clone(), wire, rx, tx, itx.clone())) {
+                Ok(driver) => drivers.push(driver),
+                Err(e) => {
+                    // The reader or acceptor is running already: stop it.
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
         }
         let mut threads = Vec::with_capacity(n);
         for (i, driver) in drivers.into_iter().enumerate() {
             let name = format!("assoc-endpoint-{i}");
             threads.push(std::thread::Builder::new().name(name).spawn(move || driver.run())?);
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let txs = shards.clone();
-        let reader = net::udp_reader(socket, stop.clone(), move |from, bytes| {
-            let i = match txs.len() {
-                1 => 0,
-                n => assoc_core::endpoint::route_key(&bytes).map_or(0, |sid| shard::shard_of(sid, n)),
-            };
-            // A shard that stopped (its error is reported by `shutdown`) loses its datagrams;
-            // the others go on.
-            let _ = txs[i].send(Msg::Datagram { from, bytes });
-            true
-        });
-        let inner =
-            Inner { shards, threads: Mutex::new(threads), reader: Mutex::new(reader), stop, local_addr };
+        let inner = Inner {
+            shards,
+            threads: Mutex::new(threads),
+            reader: Mutex::new(reader),
+            conns,
+            stop,
+            local_addr,
+        };
         Ok((Server { inner: Arc::new(inner) }, Incomings { rx: irx }))
     }
 

@@ -26,7 +26,8 @@ pub(crate) struct ServeArgs {
     pub(crate) peer_addr: Option<SocketAddr>,
     /// Serve every peer of this table (TOML, `[[peer]]` rows with `name`, `psk_file`,
     /// `sid` and optionally `addr`) on one socket, with one database (`--store`) holding
-    /// every session. Replaces `--peer`, `--psk-file` and `--sid`; UDP only.
+    /// every session. Replaces `--peer`, `--psk-file` and `--sid`; UDP, or one TCP
+    /// listener with `--bearer tcp`.
     #[arg(long, value_name = "PEERS.toml", conflicts_with_all = ["peer", "psk_file", "peer_addr", "record"])]
     pub(crate) peers: Option<PathBuf>,
     /// With `--peers`: driver threads, the sessions split among them by session id
