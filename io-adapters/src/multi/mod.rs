@@ -4,7 +4,7 @@
 //!
 //! ## Shards
 //!
-//! The peers are split by session id ([`shard_of`](shard::shard_of), a hash of the id) into
+//! The peers are split by session id (a Fibonacci hash of the id, `shard.rs`) into
 //! N shards, one per driver thread. Each shard is a whole many-peer driver: its own core
 //! `Endpoint` holding only its peers, its own open session stores, its own channel. One
 //! socket reader thread takes every datagram and hands it to the shard that owns the
