@@ -275,10 +275,14 @@ impl Driver {
                 }
             }
         }
-        // Sessions the endpoint evicted have all their state in the database.
-        let endpoint = &self.endpoint;
-        self.stores.retain(|sid, _| endpoint.session(*sid).is_some());
-        self.max_app_id.retain(|sid, _| endpoint.session(*sid).is_some());
+        // Sessions the endpoint evicted have all their state in the database. Every session
+        // in memory has a store (it entered through `restore`), so a store more than there
+        // are sessions means one was evicted: only then is the O(sessions) sweep needed.
+        if self.stores.len() > self.endpoint.live_sessions() {
+            let endpoint = &self.endpoint;
+            self.stores.retain(|sid, _| endpoint.session(*sid).is_some());
+            self.max_app_id.retain(|sid, _| endpoint.session(*sid).is_some());
+        }
         Ok(())
     }
 
