@@ -399,3 +399,18 @@ fn with_keepalives_a_full_endpoint_releases_an_idle_association_to_make_room() {
     assert!(st.endpoint.stats().released_for_room >= 1);
     assert!(st.endpoint.live_sessions() <= 1);
 }
+
+#[test]
+fn the_route_key_is_the_header_session_id_of_a_pdu_and_nothing_else() {
+    use assoc_core::endpoint::route_key;
+    let (_, cfg) = star_configs(1, Suite::Symbolic).pop().unwrap();
+    let init = first_init(cfg);
+    assert_eq!(route_key(&init), Some(1));
+    assert_eq!(
+        route_key(&with_sid(&init, 0xdead_beef)),
+        Some(0xdead_beef),
+        "unauthenticated: the owner checks"
+    );
+    assert_eq!(route_key(&init.slice(..init.len() - 1)), None, "truncated");
+    assert_eq!(route_key(&Bytes::from_static(b"not a pdu")), None);
+}

@@ -13,6 +13,11 @@
 //!   stale ones); they close when the peer closes them or they stall;
 //! * `LinkDown` only when the current connection closes;
 //! * a connection whose first PDUs are all refused is garbage and is dropped.
+//!
+//! A many-session endpoint uses the same table through [`Links::for_endpoint`]: no
+//! connection is ever current (each session's remote names its own connection, and the
+//! endpoint's bearer is always up), so every connection is subject to the garbage rule and
+//! to being the oldest unused one dropped at the limit.
 
 use std::collections::BTreeMap;
 
@@ -42,11 +47,18 @@ pub(crate) struct Links<H: ConnHandle> {
     current: Option<u64>,
     dialing: bool,
     max: usize,
+    /// Serving many sessions: no connection becomes current.
+    endpoint: bool,
 }
 
 impl<H: ConnHandle> Links<H> {
     pub(crate) fn new(max: usize) -> Self {
-        Links { conns: BTreeMap::new(), current: None, dialing: false, max: max.max(2) }
+        Links { conns: BTreeMap::new(), current: None, dialing: false, max: max.max(2), endpoint: false }
+    }
+
+    /// The connections of a many-session endpoint, at most `max` (≥ 1) held at once.
+    pub(crate) fn for_endpoint(max: usize) -> Self {
+        Links { conns: BTreeMap::new(), current: None, dialing: false, max: max.max(1), endpoint: true }
     }
 
     /// The session asked to dial; `false` if a dial is already under way.
@@ -76,7 +88,7 @@ impl<H: ConnHandle> Links<H> {
     pub(crate) fn accepted(&mut self, id: u64, handle: H) -> Option<Input> {
         self.make_room();
         self.conns.insert(id, Conn { handle, accepted: 0, refused: 0 });
-        if self.current.is_none() {
+        if self.current.is_none() && !self.endpoint {
             self.current = Some(id);
             return Some(Input::LinkUp { peer: None });
         }
@@ -274,5 +286,23 @@ mod tests {
         assert_eq!(l.closed(2), None);
         assert_eq!(l.drop_current(), Some(Input::LinkDown));
         assert_eq!(l.len(), 0);
+    }
+
+    #[test]
+    fn an_endpoint_has_no_current_connection_so_any_garbage_one_is_dropped_and_the_oldest_unused_makes_room()
+    {
+        let mut l = Links::for_endpoint(2);
+        let (a, b, c) = (Fake::default(), Fake::default(), Fake::default());
+        assert_eq!(l.accepted(1, a.clone()), None, "the endpoint's bearer is always up");
+        assert_eq!(l.accepted(2, b.clone()), None);
+        assert!(!l.pdu(2, Some(Verdict::Accepted)));
+        assert_eq!(l.accepted(3, c.clone()), None);
+        assert_eq!(l.len(), 2);
+        assert!(*a.closed.borrow(), "the oldest connection that carried nothing accepted made room");
+        assert!(!*b.closed.borrow());
+        let dropped = (0..MAX_REFUSED_BEFORE_ACCEPT).map(|_| l.pdu(3, None)).last();
+        assert_eq!(dropped, Some(true), "even the first connection of an endpoint can be garbage");
+        assert_eq!(l.closed(3), None, "no LinkDown for the endpoint");
+        assert!(l.send(Remote::Conn(2), Bytes::new()));
     }
 }

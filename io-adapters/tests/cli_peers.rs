@@ -1,6 +1,7 @@
 //! `assoc serve --peers`: one process serves a table of two peers on one socket and one
 //! database; two `assoc send` processes (the one-peer flags) each deliver their lines, the
 //! files land under `--out/<peer>/`, and `assoc queue` lists both sessions of the database.
+//! Over UDP (one socket) and over TCP (one listener, `--bearer tcp`, two driver threads).
 #![cfg(feature = "cli")]
 mod common;
 
@@ -26,6 +27,16 @@ fn files(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn one_serve_with_a_peer_table_and_two_senders() {
+    scenario(&[]);
+}
+
+#[test]
+fn one_serve_with_a_peer_table_and_two_senders_over_tcp() {
+    scenario(&["--bearer", "tcp"]);
+}
+
+/// `bearer`: extra flags of both `serve` and `send`.
+fn scenario(bearer: &[&str]) {
     let dir = TempDir::new("cli-peers");
     std::fs::write(dir.join("a.key"), b"peer-a-pre-shared-key-0123456789\n").unwrap();
     std::fs::write(dir.join("b.key"), b"peer-b-pre-shared-key-0123456789\n").unwrap();
@@ -40,7 +51,8 @@ fn one_serve_with_a_peer_table_and_two_senders() {
     let log = std::fs::File::create(dir.join("serve.log")).unwrap();
     let mut serve = Command::new(BIN)
         .args(["serve", "--listen", &addr, "--store", &path("hub.redb"), "--name", "hub"])
-        .args(["--peers", &path("peers.toml"), "--out", &path("inbox")])
+        .args(["--peers", &path("peers.toml"), "--out", &path("inbox"), "--threads", "2"])
+        .args(bearer)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -52,6 +64,7 @@ fn one_serve_with_a_peer_table_and_two_senders() {
         let mut send = Command::new(BIN)
             .args(["send", "--to", &addr, "--store", &path(&format!("{name}.redb")), "--name", name])
             .args(["--peer", "hub", "--psk-file", &path(key), "--sid", sid])
+            .args(bearer)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

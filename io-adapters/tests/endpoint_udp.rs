@@ -82,11 +82,12 @@ impl Seen {
 }
 
 fn run(peers: usize, per_peer: u64, restart: bool) {
-    run_with(peers, per_peer, restart, None);
+    run_with(peers, per_peer, restart, None, None);
 }
 
-/// `max_live`: the server's `max_live_sessions` (default if `None`).
-fn run_with(peers: usize, per_peer: u64, restart: bool, max_live: Option<usize>) {
+/// `max_live`: the server's `max_live_sessions`; `threads`: its driver threads (defaults
+/// if `None`).
+fn run_with(peers: usize, per_peer: u64, restart: bool, max_live: Option<usize>, threads: Option<usize>) {
     trace();
     let dir = TempDir::new("endpoint-udp");
     let db = Database::open(dir.join("hub.redb")).unwrap();
@@ -95,6 +96,9 @@ fn run_with(peers: usize, per_peer: u64, restart: bool, max_live: Option<usize>)
         let mut o = server_options(bind, peers);
         if let Some(n) = max_live {
             o.endpoint.max_live_sessions = n;
+        }
+        if let Some(n) = threads {
+            o.threads = n;
         }
         o
     };
@@ -178,7 +182,24 @@ fn many_senders_each_message_once() {
 /// from the database; restores are refused while all are busy, and the senders retry.
 #[test]
 fn two_sessions_in_memory_serve_four_peers() {
-    run_with(4, 6, false, Some(2));
+    run_with(4, 6, false, Some(2), None);
+}
+
+/// The sessions split over one, three and five driver threads (more than peers): each
+/// datagram reaches the shard that holds its session, or nothing would be delivered.
+#[test]
+fn every_thread_count_delivers_each_message_once() {
+    for threads in [1, 3, 5] {
+        run_with(4, 6, false, None, Some(threads));
+    }
+}
+
+#[test]
+fn zero_threads_are_refused() {
+    let mut options = server_options("127.0.0.1:0".parse().unwrap(), 1);
+    options.threads = 0;
+    let err = Server::start(options, Database::in_memory().unwrap()).err().expect("refused");
+    assert!(err.to_string().contains("threads"), "{err}");
 }
 
 #[test]

@@ -8,6 +8,11 @@
 //! message), and the one-session figure measured in the same run — the std driver over
 //! UDP moving the same N × M messages on one session — with the ratio of the two.
 //!
+//! `--threads 1,2` (default `1,2`): the many-peer figure at each of these driver-thread
+//! counts (`ServerOptions::threads`, the same at both ends, so one thread is one driver
+//! thread per end like the one-session figure), interleaved with the one-session run in
+//! every repeat, and the ratio of the last count to the first.
+//!
 //! Both stores run without fsync (`ASSOC_BENCH_SYNC=full` for fsync), as in `loopback`.
 //! The endpoints' `max_queued_answers` and `max_live_sessions` are raised to N so a burst
 //! of N INITs is answered at once rather than after the initiators' retransmissions.
@@ -34,7 +39,15 @@ pub(crate) async fn peers(args: &Args) -> Res<()> {
     let m = args.num("messages", 10)?.max(1);
     let size = args.num("size", 1024)?;
     let repeat = args.num("repeat", 3)?.max(1);
-    let (mut single, mut many, mut hs) = (Vec::new(), Vec::new(), Vec::new());
+    let threads: Vec<usize> = match args.get("threads") {
+        None => vec![1, 2],
+        Some(list) => list
+            .split(',')
+            .map(|t| t.parse::<usize>().map_err(|e| format!("--threads: {e}")))
+            .collect::<Result<_, _>>()?,
+    };
+    let mut single = Vec::new();
+    let (mut many, mut hs) = (vec![Vec::new(); threads.len()], vec![Vec::new(); threads.len()]);
     for _ in 0..repeat {
         let r =
             tokio::time::timeout(Duration::from_secs(600), loopback_once(Proto::AssocStdUdp, n * m, size))
@@ -43,18 +56,20 @@ pub(crate) async fn peers(args: &Args) -> Res<()> {
         let secs = r.elapsed.as_secs_f64();
         eprintln!("  one session {}x{}: {secs:.3} s", n * m, human_size(size));
         single.push(secs);
-        let r = tokio::task::spawn_blocking(move || peers_once(n, m, size)).await??;
-        eprintln!(
-            "  {n} peers x {m}x{}: {:.3} s (handshakes {:.3} s)",
-            human_size(size),
-            r.secs,
-            r.handshake_secs
-        );
-        many.push(r.secs);
-        hs.push(r.handshake_secs);
+        for (i, &t) in threads.iter().enumerate() {
+            let r = tokio::task::spawn_blocking(move || peers_once(n, m, size, t)).await??;
+            eprintln!(
+                "  {n} peers x {m}x{}, {t} thread(s): {:.3} s (handshakes {:.3} s)",
+                human_size(size),
+                r.secs,
+                r.handshake_secs
+            );
+            many[i].push(r.secs);
+            hs[i].push(r.handshake_secs);
+        }
     }
     let total = (n * m) as f64;
-    let (one, agg, hs) = (median(single), median(many), median(hs));
+    let one = median(single);
     println!("| workload | endpoint | msgs/s | handshakes/s | msgs/s vs one session |");
     println!("|---|---|---:|---:|---:|");
     println!(
@@ -63,13 +78,28 @@ pub(crate) async fn peers(args: &Args) -> Res<()> {
         human_size(size),
         total / one
     );
-    println!(
-        "| {n} peers × {m} × {} | assoc multi (one socket, one database) | {:.0} | {:.0} | {:.2} |",
-        human_size(size),
-        total / agg,
-        n as f64 / hs,
-        one / agg
-    );
+    let aggs: Vec<f64> = many.into_iter().map(median).collect();
+    for ((t, agg), hs) in threads.iter().zip(&aggs).zip(hs) {
+        println!(
+            "| {n} peers × {m} × {} | assoc multi, {t} thread(s) (one socket, one database) | {:.0} | {:.0} | {:.2} |",
+            human_size(size),
+            total / agg,
+            n as f64 / median(hs),
+            one / agg
+        );
+    }
+    if let (Some(first), Some(last)) = (aggs.first(), aggs.last()) {
+        if threads.len() > 1 {
+            println!();
+            println!(
+                "Scaling: {} threads vs {}: {:.2}× the aggregate msgs/s ({} cores visible).",
+                threads[threads.len() - 1],
+                threads[0],
+                first / last,
+                std::thread::available_parallelism().map_or(1, usize::from)
+            );
+        }
+    }
     Ok(())
 }
 
@@ -100,9 +130,11 @@ fn server(
     bind: SocketAddr,
     peers: Vec<PeerEntry>,
     db: Database,
+    threads: usize,
 ) -> Res<(Server, assoc_io::multi::Incomings)> {
     let n = peers.len();
     let mut o = ServerOptions::new(bind, peers);
+    o.threads = threads;
     o.endpoint = EndpointConfig {
         max_live_sessions: n.max(EndpointConfig::DEFAULT.max_live_sessions),
         max_queued_answers: n.max(EndpointConfig::DEFAULT.max_queued_answers),
@@ -111,7 +143,7 @@ fn server(
     Ok(Server::start(o, db)?)
 }
 
-fn peers_once(n: usize, m: usize, size: usize) -> Res<PeersRun> {
+fn peers_once(n: usize, m: usize, size: usize, threads: usize) -> Res<PeersRun> {
     let dir = TempDir::new("peers")?;
     let hub = PeerName::new(b"hub")?;
     let local: SocketAddr = (Ipv4Addr::LOCALHOST, 0).into();
@@ -119,13 +151,13 @@ fn peers_once(n: usize, m: usize, size: usize) -> Res<PeersRun> {
     for i in 0..n {
         table.push(PeerEntry { config: tune(Config::new(hub, name(i)?, psk(i)?), i), addr: None });
     }
-    let (hub_server, hub_in) = server(local, table, database(dir.0.join("hub.redb"))?)?;
+    let (hub_server, hub_in) = server(local, table, database(dir.0.join("hub.redb"))?, threads)?;
     let hub_addr = hub_server.local_addr();
     let mut table = Vec::with_capacity(n);
     for i in 0..n {
         table.push(PeerEntry { config: tune(Config::new(name(i)?, hub, psk(i)?), i), addr: Some(hub_addr) });
     }
-    let (senders, _outcomes) = server(local, table, database(dir.0.join("senders.redb"))?)?;
+    let (senders, _outcomes) = server(local, table, database(dir.0.join("senders.redb"))?, threads)?;
     let total = n * m;
     let receiver = std::thread::spawn(move || -> Res<(Vec<Option<Instant>>, Instant)> {
         let mut first = vec![None; n];

@@ -91,6 +91,7 @@ mod schedule;
 mod stateless;
 mod types;
 
+pub use route::route_key;
 pub use types::{EndpointConfig, EndpointError, EndpointOutput, EndpointStats, Routed};
 
 use alloc::boxed::Box;

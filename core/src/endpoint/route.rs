@@ -15,7 +15,18 @@
 //! as for a lone [`Session`](crate::Session): a PDU carrying one session's `sid` and
 //! another's tags meets the first session's checks and is dropped there.
 
-use crate::wire::PduType;
+use bytes::Bytes;
+
+use crate::wire::{PduType, RawPdu};
+
+/// The session id a datagram is routed by, if its header parses: the key a driver that
+/// spreads sessions over several endpoints (one per thread) shards by, so each datagram
+/// reaches the endpoint that holds its peer. `None` for bytes that are not a PDU (any
+/// endpoint counts them as undecodable). Pure: no endpoint state, no authentication —
+/// the owning endpoint still checks everything.
+pub fn route_key(datagram: &Bytes) -> Option<u32> {
+    RawPdu::parse(datagram).ok().map(|raw| raw.header.sid)
+}
 
 /// Where a datagram goes once its peer is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -68,12 +68,10 @@ impl Driver {
             Bearer::Udp { bind, .. } => {
                 let socket = UdpSocket::bind(bind).map_err(|source| Error::Bind { addr: bind, source })?;
                 let local = socket.local_addr()?;
-                threads.extend(net::udp_reader(
-                    socket.try_clone()?,
-                    tx.clone(),
-                    stop.clone(),
-                    |from, bytes| Msg::Datagram { from, bytes },
-                ));
+                let tx = tx.clone();
+                threads.extend(net::udp_reader(socket.try_clone()?, stop.clone(), move |from, bytes| {
+                    tx.send(Msg::Datagram { from, bytes }).is_ok()
+                }));
                 (Some(socket), Some(local))
             }
             Bearer::Tcp { listen, .. } => {
@@ -81,7 +79,13 @@ impl Driver {
                 if let Some(addr) = listen {
                     let listener = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
                     local = Some(listener.local_addr()?);
-                    threads.extend(net::acceptor(listener, tx.clone(), stop.clone(), ids.clone()));
+                    let tx = tx.clone();
+                    threads.extend(net::acceptor(
+                        listener,
+                        stop.clone(),
+                        ids.clone(),
+                        move |conn, stream| tx.send(Msg::Accepted { conn, stream }).is_ok(),
+                    ));
                 }
                 (None, local)
             }
@@ -147,7 +151,7 @@ impl Driver {
             Msg::Datagram { from, bytes } => self.pump.datagram(now, from, bytes),
             Msg::Frame { conn, bytes } => self.pump.frame(now, conn, bytes),
             Msg::Accepted { conn, stream } => {
-                match net::connection(conn, stream, tx.clone(), stop.clone(), idle) {
+                match net::connection(conn, stream, stop.clone(), idle, to_driver(tx, conn)) {
                     Ok((handle, threads)) => {
                         self.threads.extend(threads);
                         self.pump.accepted(now, conn, handle);
@@ -156,8 +160,9 @@ impl Driver {
                 }
             }
             Msg::Dialed { conn, result } => {
-                let handle =
-                    result.and_then(|stream| net::connection(conn, stream, tx.clone(), stop.clone(), idle));
+                let handle = result.and_then(|stream| {
+                    net::connection(conn, stream, stop.clone(), idle, to_driver(tx, conn))
+                });
                 let handle = handle.map(|(handle, threads)| {
                     self.threads.extend(threads);
                     handle
@@ -175,5 +180,17 @@ impl Driver {
             self.threads = running;
         }
         Ok(())
+    }
+}
+
+/// A connection reader's events as this driver's messages.
+fn to_driver(tx: &SyncSender<Msg>, conn: u64) -> impl FnMut(net::ConnEvent) -> bool + Send + 'static {
+    let tx = tx.clone();
+    move |event| {
+        let msg = match event {
+            net::ConnEvent::Frame(bytes) => Msg::Frame { conn, bytes },
+            net::ConnEvent::Closed { garbage } => Msg::Closed { conn, garbage },
+        };
+        tx.send(msg).is_ok()
     }
 }

@@ -95,13 +95,14 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Option<JoinHandle<()>
     }
 }
 
-/// Reads datagrams from `socket` into the driver's channel until `stop`; `wrap` makes
-/// the channel's message of one (the one-session and the many-session drivers share this).
-pub(crate) fn udp_reader<M: Send + 'static>(
+/// Reads datagrams from `socket` until `stop`, handing each to `deliver` (which puts it
+/// into a driver's channel, blocking while that is full); stops early once `deliver`
+/// returns `false` (nobody is listening). The one-session and the many-session drivers
+/// share this.
+pub(crate) fn udp_reader(
     socket: UdpSocket,
-    tx: SyncSender<M>,
     stop: Arc<AtomicBool>,
-    wrap: fn(SocketAddr, Bytes) -> M,
+    mut deliver: impl FnMut(SocketAddr, Bytes) -> bool + Send + 'static,
 ) -> Option<JoinHandle<()>> {
     spawn("assoc-udp-rx", move || {
         if let Err(e) = socket.set_read_timeout(Some(POLL)) {
@@ -111,8 +112,7 @@ pub(crate) fn udp_reader<M: Send + 'static>(
         while !stop.load(Ordering::Relaxed) {
             match socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    let bytes = Bytes::copy_from_slice(&buf[..n]);
-                    if tx.send(wrap(from, bytes)).is_err() {
+                    if !deliver(from, Bytes::copy_from_slice(&buf[..n])) {
                         break;
                     }
                 }
@@ -128,12 +128,13 @@ pub(crate) fn udp_reader<M: Send + 'static>(
     })
 }
 
-/// Accepts connections on `listener` until `stop`; ids come from `ids`.
+/// Accepts connections on `listener` until `stop`, handing each with its id (from `ids`)
+/// to `deliver`; stops early once `deliver` returns `false`.
 pub(crate) fn acceptor(
     listener: TcpListener,
-    tx: SyncSender<Msg>,
     stop: Arc<AtomicBool>,
     ids: Arc<std::sync::atomic::AtomicU64>,
+    mut deliver: impl FnMut(u64, TcpStream) -> bool + Send + 'static,
 ) -> Option<JoinHandle<()>> {
     spawn("assoc-tcp-accept", move || {
         if let Err(e) = listener.set_nonblocking(true) {
@@ -148,7 +149,7 @@ pub(crate) fn acceptor(
                     if stream.set_nonblocking(false).is_err() {
                         continue;
                     }
-                    if tx.send(Msg::Accepted { conn, stream }).is_err() {
+                    if !deliver(conn, stream) {
                         break;
                     }
                 }
@@ -189,13 +190,26 @@ impl ConnHandle for StdConn {
     }
 }
 
-/// Starts the reader and writer threads of connection `conn`.
+/// What a connection's reader reports.
+pub(crate) enum ConnEvent {
+    /// One complete frame (a PDU, not yet looked at).
+    Frame(Bytes),
+    /// The connection ended; `garbage` if it was dropped for a bad frame or stalling.
+    Closed {
+        /// Dropped for a bad frame or for no complete frame within the idle time.
+        garbage: bool,
+    },
+}
+
+/// Starts the reader and writer threads of connection `conn`; the reader hands what it
+/// reads to `deliver` (blocking while the driver's channel is full) and stops early once
+/// that returns `false`. A connection with no complete frame for `idle` is closed.
 pub(crate) fn connection(
     conn: u64,
     stream: TcpStream,
-    tx: SyncSender<Msg>,
     stop: Arc<AtomicBool>,
     idle: Duration,
+    deliver: impl FnMut(ConnEvent) -> bool + Send + 'static,
 ) -> std::io::Result<(StdConn, Vec<JoinHandle<()>>)> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(POLL))?;
@@ -212,11 +226,17 @@ pub(crate) fn connection(
             }
         }
     }));
-    threads.extend(spawn("assoc-tcp-rx", move || read_frames(conn, reader, tx, stop, idle)));
+    threads.extend(spawn("assoc-tcp-rx", move || read_frames(conn, reader, stop, idle, deliver)));
     Ok((StdConn { queue, stream }, threads))
 }
 
-fn read_frames(conn: u64, mut stream: TcpStream, tx: SyncSender<Msg>, stop: Arc<AtomicBool>, idle: Duration) {
+fn read_frames(
+    conn: u64,
+    mut stream: TcpStream,
+    stop: Arc<AtomicBool>,
+    idle: Duration,
+    mut deliver: impl FnMut(ConnEvent) -> bool,
+) {
     let mut decoder = frame::Decoder::new();
     let mut buf = vec![0u8; 32 * 1024];
     let mut last_frame = std::time::Instant::now();
@@ -230,7 +250,7 @@ fn read_frames(conn: u64, mut stream: TcpStream, tx: SyncSender<Msg>, stop: Arc<
                     match decoder.next_frame() {
                         Ok(Some(bytes)) => {
                             last_frame = std::time::Instant::now();
-                            if tx.send(Msg::Frame { conn, bytes }).is_err() {
+                            if !deliver(ConnEvent::Frame(bytes)) {
                                 return;
                             }
                         }
@@ -257,5 +277,5 @@ fn read_frames(conn: u64, mut stream: TcpStream, tx: SyncSender<Msg>, stop: Arc<
         }
     }
     let _ = stream.shutdown(Shutdown::Both);
-    let _ = tx.send(Msg::Closed { conn, garbage });
+    deliver(ConnEvent::Closed { garbage });
 }

@@ -1,23 +1,22 @@
-//! The many-session driver loop: see the module docs of [`crate::multi`]. Threads,
-//! the socket and the stores live here; every decision is the core endpoint's.
+//! One shard's many-session driver loop: see the module docs of [`crate::multi`]. Its
+//! thread, its use of the socket and its stores live here; every decision is the core
+//! endpoint's.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::UdpSocket;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use assoc_core::{
     Endpoint, EndpointError, EndpointOutput, Event, Input, Instant, MessageId, MessageState, Output, Record,
-    Remote, Routed, Submission,
+    Remote, Routed, Submission, Verdict,
 };
 use bytes::Bytes;
 
-use super::{Incoming, Msg, ServerOptions, ServerStats};
+use super::{Incoming, Msg, PeerEntry, ServerStats};
 use crate::api::{Acker, Delivery, Error, OutcomeReport};
 use crate::blocking::net;
-use crate::clock::{os_seed, Clock};
+use crate::clock::Clock;
 use crate::store::{Database, Store};
 
 /// Inputs handled before one drain (one group commit covers them all).
@@ -28,13 +27,11 @@ pub(super) struct Driver {
     db: Database,
     /// The stores of the sessions in memory.
     stores: BTreeMap<u32, Store>,
-    socket: UdpSocket,
+    wire: Wire,
     clock: Clock,
     rx: Receiver<Msg>,
     tx: SyncSender<Msg>,
     incoming: Sender<Incoming>,
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
     stats: ServerStats,
     /// Submissions waiting for their `Queued` event.
     pending: HashMap<(u32, MessageId), Vec<Reply>>,
@@ -42,51 +39,52 @@ pub(super) struct Driver {
     max_app_id: BTreeMap<u32, u64>,
 }
 
+/// What one shard serves: its peers and its share of the endpoint's bounds.
+pub(super) struct Shard {
+    pub(super) peers: Vec<PeerEntry>,
+    pub(super) endpoint: assoc_core::EndpointConfig,
+    pub(super) seed: u64,
+}
+
+/// How a shard reaches peers: the server's UDP socket, or its TCP connections.
+pub(super) enum Wire {
+    Udp(UdpSocket),
+    Tcp(super::tcp::Conns),
+}
+
 /// Where a submission's result goes.
 type Reply = Sender<Result<MessageId, Error>>;
 
 impl Driver {
-    /// Builds the endpoint, binds the socket, starts its reader and restores the sessions
-    /// that owe the application something.
+    /// Builds the shard's endpoint and restores its sessions that owe the application
+    /// something. `wire` is the server's, for sending; the server's reader feeds `rx`.
     pub(super) fn new(
-        options: ServerOptions,
+        shard: Shard,
         db: Database,
+        wire: Wire,
         rx: Receiver<Msg>,
         tx: SyncSender<Msg>,
         incoming: Sender<Incoming>,
-    ) -> Result<(Driver, SocketAddr), Error> {
-        let seed = options.seed.unwrap_or_else(os_seed);
-        let mut endpoint = Endpoint::new(options.endpoint, seed)?;
-        for p in options.peers {
+    ) -> Result<Driver, Error> {
+        let mut endpoint = Endpoint::new(shard.endpoint, shard.seed)?;
+        for p in shard.peers {
             endpoint.add_peer(p.config, p.addr.map(Remote::Addr))?;
         }
-        let bind = options.bind;
-        let socket = UdpSocket::bind(bind).map_err(|source| Error::Bind { addr: bind, source })?;
-        let local = socket.local_addr()?;
-        if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(options.recv_buffer) {
-            tracing::warn!("udp receive buffer of {} bytes: {e}", options.recv_buffer);
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let reader = net::udp_reader(socket.try_clone()?, tx.clone(), stop.clone(), |from, bytes| {
-            Msg::Datagram { from, bytes }
-        });
         let mut driver = Driver {
             endpoint,
             db,
             stores: BTreeMap::new(),
-            socket,
+            wire,
             clock: Clock::new(),
             rx,
             tx,
             incoming,
-            stop,
-            reader,
             stats: ServerStats::default(),
             pending: HashMap::new(),
             max_app_id: BTreeMap::new(),
         };
         driver.restore_owing()?;
-        Ok((driver, local))
+        Ok(driver)
     }
 
     /// Restores every configured session whose store holds unacknowledged deliveries or
@@ -128,20 +126,10 @@ impl Driver {
         }
     }
 
-    /// Runs until shut down; returns the final counters.
+    /// Runs until shut down; returns the final counters. Dropping the driver at the end
+    /// closes its channel, so the socket reader never waits on it.
     pub(super) fn run(mut self) -> Result<ServerStats, Error> {
-        let result = self.run_loop();
-        self.stop.store(true, Ordering::Relaxed);
-        // The reader notices the stop flag within its poll interval; drain the channel
-        // meanwhile so it never stays blocked on a full queue.
-        if let Some(reader) = self.reader.take() {
-            while !reader.is_finished() {
-                while self.rx.try_recv().is_ok() {}
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            let _ = reader.join();
-        }
-        result.map(|()| self.snapshot())
+        self.run_loop().map(|()| self.snapshot())
     }
 
     fn run_loop(&mut self) -> Result<(), Error> {
@@ -174,7 +162,17 @@ impl Driver {
     /// Handles one message; `false` to stop.
     fn handle(&mut self, now: Instant, msg: Msg) -> Result<bool, Error> {
         match msg {
-            Msg::Datagram { from, bytes } => self.datagram(now, from, bytes)?,
+            Msg::Datagram { from, bytes } => drop(self.datagram(now, Remote::Addr(from), bytes)?),
+            Msg::Frame { conn, bytes } => {
+                let verdict = self.datagram(now, Remote::Conn(conn), bytes)?;
+                if let Wire::Tcp(conns) = &self.wire {
+                    let mut links = conns.lock();
+                    if links.pdu(conn, verdict) {
+                        tracing::debug!(conn, "dropping a connection whose first PDUs were all refused");
+                        let _ = links.closed(conn);
+                    }
+                }
+            }
             Msg::Ack { sid, ack } => {
                 if self.endpoint.session(sid).is_some() || self.restore(now, sid, None)? {
                     // Refused only for something acknowledged already: nothing to do.
@@ -225,21 +223,28 @@ impl Driver {
         Ok(())
     }
 
-    fn datagram(&mut self, now: Instant, from: SocketAddr, bytes: Bytes) -> Result<(), Error> {
-        let from = Remote::Addr(from);
-        match self.endpoint.handle_datagram(now, from, bytes.clone()) {
+    /// Hands one datagram (or TCP frame) to the endpoint, loading the session it asks for;
+    /// what the core made of it (`None`: refused before any session judged it).
+    fn datagram(&mut self, now: Instant, from: Remote, bytes: Bytes) -> Result<Option<Verdict>, Error> {
+        let routed = match self.endpoint.handle_datagram(now, from, bytes.clone()) {
             Ok(Routed::NeedsSession { sid }) => {
-                if self.restore(now, sid, None)? {
-                    if let Err(e) = self.endpoint.handle_datagram(now, from, bytes) {
-                        tracing::trace!(?from, "datagram dropped after restore: {e}");
-                    }
+                if !self.restore(now, sid, None)? {
+                    return Ok(None);
                 }
+                self.endpoint.handle_datagram(now, from, bytes)
             }
-            Ok(_) => {}
+            other => other,
+        };
+        Ok(match routed {
+            Ok(Routed::Session { verdict, .. }) => Some(verdict),
+            Ok(Routed::Answered { .. } | Routed::Reset { .. }) => Some(Verdict::Answered),
+            Ok(Routed::NeedsSession { .. }) => None,
             // Counted by the endpoint; the error says why.
-            Err(e) => tracing::trace!(?from, "datagram dropped: {e}"),
-        }
-        Ok(())
+            Err(e) => {
+                tracing::trace!(?from, "datagram dropped: {e}");
+                None
+            }
+        })
     }
 
     /// Drains every session: transmits are sent, records of all sessions committed in one
@@ -274,10 +279,14 @@ impl Driver {
                 }
             }
         };
-        // Sessions the endpoint evicted have all their state in the database.
-        let endpoint = &self.endpoint;
-        self.stores.retain(|sid, _| endpoint.session(*sid).is_some());
-        self.max_app_id.retain(|sid, _| endpoint.session(*sid).is_some());
+        // Sessions the endpoint evicted have all their state in the database. Every session
+        // in memory has a store (it entered through `restore`), so a store more than there
+        // are sessions means one was evicted: only then is the O(sessions) sweep needed.
+        if self.stores.len() > self.endpoint.live_sessions() {
+            let endpoint = &self.endpoint;
+            self.stores.retain(|sid, _| endpoint.session(*sid).is_some());
+            self.max_app_id.retain(|sid, _| endpoint.session(*sid).is_some());
+        }
         Ok(until)
     }
 
@@ -300,16 +309,18 @@ impl Driver {
         Ok(())
     }
 
-    fn send(&mut self, to: Remote, datagram: &[u8]) {
-        let sent = match to {
-            Remote::Addr(addr) => match self.socket.send_to(datagram, addr) {
+    fn send(&mut self, to: Remote, datagram: &Bytes) {
+        let sent = match (&self.wire, to) {
+            (Wire::Udp(socket), Remote::Addr(addr)) => match socket.send_to(datagram, addr) {
                 Ok(_) => true,
                 Err(e) => {
                     tracing::debug!(%addr, "send: {e}");
                     false
                 }
             },
-            Remote::Conn(_) => false,
+            (Wire::Tcp(conns), Remote::Conn(_)) => conns.lock().send(to, crate::frame::encode(datagram)),
+            // A remote of the other transport (a configured address over TCP): unreachable.
+            _ => false,
         };
         if sent {
             self.stats.datagrams_out += 1;

@@ -26,9 +26,14 @@ pub(crate) struct ServeArgs {
     pub(crate) peer_addr: Option<SocketAddr>,
     /// Serve every peer of this table (TOML, `[[peer]]` rows with `name`, `psk_file`,
     /// `sid` and optionally `addr`) on one socket, with one database (`--store`) holding
-    /// every session. Replaces `--peer`, `--psk-file` and `--sid`; UDP only.
+    /// every session. Replaces `--peer`, `--psk-file` and `--sid`; UDP, or one TCP
+    /// listener with `--bearer tcp`.
     #[arg(long, value_name = "PEERS.toml", conflicts_with_all = ["peer", "psk_file", "peer_addr", "record"])]
     pub(crate) peers: Option<PathBuf>,
+    /// With `--peers`: driver threads, the sessions split among them by session id
+    /// (default: one per available core).
+    #[arg(long, requires = "peers", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) threads: Option<u16>,
     #[command(flatten)]
     pub(crate) session: SessionArgs,
 }

@@ -1,5 +1,6 @@
-//! `assoc serve --peers PEERS.toml`: every peer of a table on one UDP socket and one
-//! database, through the many-peer driver ([`assoc_io::multi`]).
+//! `assoc serve --peers PEERS.toml`: every peer of a table on one UDP socket (or, with
+//! `--bearer tcp`, one TCP listener) and one database, through the many-peer driver
+//! ([`assoc_io::multi`]).
 //!
 //! ```toml
 //! [[peer]]
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use assoc_io::multi::{Incoming, Incomings, PeerEntry, Server, ServerOptions};
+use assoc_io::multi::{Incoming, Incomings, PeerEntry, Server, ServerOptions, Transport};
 use assoc_io::{Database, Delivery, SyncMode};
 use serde::Deserialize;
 
@@ -59,9 +60,6 @@ fn load(args: &ServeArgs, table: &Path) -> Fallible<(Vec<PeerEntry>, BTreeMap<u3
 }
 
 pub(crate) async fn run(args: &ServeArgs, table: &Path) -> Fallible<i32> {
-    if args.session.bearer != BearerKind::Udp {
-        return Err("--peers serves over UDP only".into());
-    }
     let (peers, names) = load(args, table)?;
     let db = Database::open(&args.session.store).map_err(|e| {
         format!(
@@ -77,6 +75,12 @@ pub(crate) async fn run(args: &ServeArgs, table: &Path) -> Fallible<i32> {
     }
     let mut options = ServerOptions::new(args.listen, peers);
     options.seed = args.session.session_seed;
+    if args.session.bearer == BearerKind::Tcp {
+        options.transport = Transport::TCP;
+    }
+    if let Some(n) = args.threads {
+        options.threads = usize::from(n);
+    }
     let (server, incomings) = Server::start(options, db)?;
     eprintln!(
         "assoc: serving {} as {} for {} peers ({}); store {}",
