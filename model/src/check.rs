@@ -219,8 +219,8 @@ impl Report {
         if let Some(p) = self.parts {
             let _ = writeln!(
                 out,
-                "  compact parts: {} side states, {} disks, {} envelopes, {} networks; {} session steps run",
-                p.side_states, p.disks, p.envelopes, p.networks, p.session_steps
+                "  compact parts: {} side states, {} disks, {} envelopes, {} interned networks (envelope ids >= 128); {} session steps run",
+                p.side_states, p.disks, p.envelopes, p.high_networks, p.session_steps
             );
         }
         if let (Some(a), Some(b)) = (self.stateright, self.graph) {

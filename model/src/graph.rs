@@ -127,6 +127,23 @@ impl Hasher for IdentityHasher {
     }
 }
 
+/// A fingerprint as the id map's key: two `u32` halves, so that a map entry (key and `u32`
+/// id) takes 12 bytes rather than 16 (a `u64` key pads the entry).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Fp([u32; 2]);
+
+impl Fp {
+    fn new(fp: u64) -> Self {
+        Fp([fp as u32, (fp >> 32) as u32])
+    }
+}
+
+impl Hash for Fp {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(u64::from(self.0[1]) << 32 | u64::from(self.0[0]));
+    }
+}
+
 /// A 64-bit fingerprint of a state (SipHash with fixed keys: stable across runs).
 pub fn fingerprint<T: Hash>(t: &T) -> u64 {
     let mut h = DefaultHasher::new();
@@ -138,50 +155,59 @@ pub fn fingerprint<T: Hash>(t: &T) -> u64 {
 /// then merged in order, so memory for pending successors stays bounded.
 const BATCH: usize = 1 << 11;
 
-/// One successor of a state, computed without touching the graph (so in parallel).
-enum Succ<S> {
-    /// The action changes nothing (stateright ignores it).
-    Ignored,
-    /// Outside the boundary; `bound_exit`: a progress action leaving only a search bound.
-    Outside { bound_exit: bool },
-    /// A state within the boundary, its fingerprint, and whether the action is a fault.
-    Inside { state: S, fp: u64, fault: bool },
+/// One successor of a state within the boundary, computed without touching the graph (so
+/// in parallel): the state, its fingerprint, the index of its action, and whether the
+/// action is a fault. Ignored actions and successors outside the boundary are not kept.
+struct Succ<S> {
+    state: S,
+    fp: u64,
+    action: u32,
+    fault: bool,
 }
 
-/// Appends the successors of `s` to `out`, in action order; returns how many.
+/// What [`expand`] found about one state: how many successors it appended, and whether a
+/// progress action leaves only a search bound.
+#[derive(Clone, Copy)]
+struct Expanded {
+    count: u32,
+    bound_exit: bool,
+}
+
+/// Appends the successors of `s` within the boundary to `out`, in action order.
 fn expand<M>(
     model: &M,
     agef: Option<&AgEfSpec<'_, M>>,
     s: &M::State,
     actions: &mut Vec<M::Action>,
     out: &mut Vec<Succ<M::State>>,
-) -> usize
+) -> Expanded
 where
     M: Model,
     M::State: Hash,
 {
     actions.clear();
     model.actions(s, actions);
-    let n = actions.len();
-    out.extend(actions.drain(..).map(|action| {
+    let before = out.len();
+    let mut bound_exit = false;
+    for (i, action) in actions.drain(..).enumerate() {
         let fault = agef.is_some_and(|a| !(a.is_progress)(&action));
         match model.next_state(s, action) {
-            None => Succ::Ignored,
-            Some(next) if !model.within_boundary(&next) => Succ::Outside {
-                bound_exit: !fault && agef.is_some_and(|spec| (spec.bound_exit)(model, &next)),
-            },
+            None => {}
+            Some(next) if !model.within_boundary(&next) => {
+                bound_exit |= !fault && agef.is_some_and(|spec| (spec.bound_exit)(model, &next));
+            }
             Some(next) => {
                 let fp = fingerprint(&next);
-                Succ::Inside { state: next, fp, fault }
+                out.push(Succ { state: next, fp, action: i as u32, fault });
             }
         }
-    }));
-    n
+    }
+    Expanded { count: (out.len() - before) as u32, bound_exit }
 }
 
-/// Successors of a run of consecutive states: all of them, and how many each state has.
+/// Successors of a run of consecutive states, and what each state's expansion found.
 /// Kept across batches (allocating and freeing megabytes per batch fragments the heap).
-type Buffer<S> = (Vec<Succ<S>>, Vec<usize>);
+type Buffer<S> = (Vec<Succ<S>>, Vec<Expanded>);
 
 /// Expands the states of `batch` into `buffers` (consecutive runs of states, one buffer
 /// per thread); returns how many buffers were used, in state order.
@@ -231,7 +257,7 @@ where
 {
     let start = Instant::now();
     let mut last_report = start;
-    let mut ids: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>> = HashMap::default();
+    let mut ids: HashMap<Fp, u32, BuildHasherDefault<IdentityHasher>> = HashMap::default();
     let mut parents: Vec<(u32, u32)> = Vec::new();
     let mut found: Vec<Option<u32>> = vec![None; search.watch.len()];
     let want_agef = search.agef.is_some();
@@ -265,7 +291,7 @@ where
             continue;
         }
         progress.states += 1;
-        let fp = fingerprint(&s);
+        let fp = Fp::new(fingerprint(&s));
         if ids.contains_key(&fp) {
             continue;
         }
@@ -293,7 +319,7 @@ where
             let mut states = batch.iter();
             for (succs, counts) in &mut buffers[..used] {
                 let mut succs = succs.drain(..);
-                for &count in counts.iter() {
+                for &Expanded { count, bound_exit } in counts.iter() {
                     let (id, _) = states.next().expect("one count per state of the batch");
                     if search.stop_on_violation && violated(&found) {
                         stopped = true;
@@ -304,26 +330,17 @@ where
                         // States are expanded in id order, so edge lists line up with ids.
                         debug_assert_eq!(edge_start.len(), id as usize);
                         edge_start.push(edges.len() as u32);
-                        escapes.push(false);
+                        escapes.push(bound_exit);
                     }
-                    for (ai, succ) in succs.by_ref().take(count).enumerate() {
-                        let (next, fp, fault) = match succ {
-                            Succ::Ignored => continue,
-                            Succ::Outside { bound_exit } => {
-                                if bound_exit {
-                                    escapes[id as usize] = true;
-                                }
-                                continue;
-                            }
-                            Succ::Inside { state, fp, fault } => (state, fp, fault),
-                        };
+                    for Succ { state: next, fp, action: ai, fault } in succs.by_ref().take(count as usize) {
+                        let fp = Fp::new(fp);
                         progress.states += 1;
                         let nid = match ids.get(&fp) {
                             Some(&n) => n,
                             None => {
                                 let n = parents.len() as u32;
                                 ids.insert(fp, n);
-                                parents.push((id, ai as u32));
+                                parents.push((id, ai));
                                 check(n, &next, &mut found);
                                 if let Some(spec) = &search.agef {
                                     goal.push((spec.goal)(model, &next));
@@ -352,8 +369,12 @@ where
     }
     progress.unique = parents.len();
     progress.elapsed = start.elapsed();
-    // The fingerprint map is the largest structure; AG EF needs only the edges.
+    // The fingerprint map is the largest structure; AG EF needs only the edges (without
+    // the growth slack of the vectors, before it allocates the reverse edges).
     drop((ids, buffers));
+    edges.shrink_to_fit();
+    edge_start.shrink_to_fit();
+    parents.shrink_to_fit();
 
     let agef = if want_agef && !stopped {
         edge_start.push(edges.len() as u32);
