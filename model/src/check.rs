@@ -381,16 +381,19 @@ fn expected_unique(model: &AssocModel) -> Option<usize> {
     crate::preset::expected_unique(model.preset()).filter(|_| unmutated)
 }
 
-/// The watch list of `props`, with `pred(i)` the predicate of property `i`.
+/// The watch list of `props`, with `pred(i)` the predicate of property `i` (`edge(i)` for
+/// the properties evaluated on transitions, [`Prop::on_edges`]).
 fn watches<'a, M: Model>(
     props: &[&'static Prop],
     pred: impl Fn(usize) -> graph::Predicate<'a, M>,
+    edge: impl Fn(usize) -> graph::Predicate<'a, M>,
 ) -> Vec<Watch<'a, M>> {
     props
         .iter()
         .enumerate()
         .map(|(i, p)| match p.expectation {
             Kind::Always => Watch::Violates(pred(i)),
+            Kind::Sometimes if p.on_edges() => Watch::SatisfiesOnEdge(edge(i)),
             Kind::Sometimes => Watch::Satisfies(pred(i)),
         })
         .collect()
@@ -410,7 +413,7 @@ pub fn run_graph_full(
     graph::explore(
         model,
         Search {
-            watch: watches(props, |i| Box::new(props[i].condition)),
+            watch: watches(props, |i| Box::new(props[i].condition), |i| Box::new(props[i].condition)),
             agef: agef.then(|| AgEfSpec {
                 goal: Box::new(properties::goal),
                 is_progress: trace::is_progress,
@@ -444,7 +447,11 @@ pub fn run_graph_compact(
     let explored = graph::explore(
         &compact,
         Search {
-            watch: watches(props, |i| Box::new(move |m: &CompactModel, s: &Packed| m.holds(i, s))),
+            watch: watches(
+                props,
+                |i| Box::new(move |m: &CompactModel, s: &Packed| m.holds(i, s)),
+                |i| Box::new(move |m: &CompactModel, s: &Packed| m.holds_on_edge(i, s)),
+            ),
             agef: agef.then(|| AgEfSpec {
                 goal: Box::new(move |m: &CompactModel, s: &Packed| m.holds(goal_index, s)),
                 is_progress: PackedAction::is_progress,
@@ -525,6 +532,10 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
                 Outcome::Counterexample { len, trace: "  (run the graph pass for the minimal trace)".into() }
             }
             (Kind::Always, _, _, _) => Outcome::Holds,
+            (Kind::Sometimes, Some(e), _, _) if p.on_edges() => match e.edge_path_len(i) {
+                Some(len) => Outcome::Example { len },
+                None => Outcome::Missing,
+            },
             (Kind::Sometimes, Some(e), Some(id), _) => Outcome::Example { len: e.path(&model, id).len() },
             (Kind::Sometimes, None, _, Some(len)) => Outcome::Example { len },
             (Kind::Sometimes, _, _, _) => Outcome::Missing,

@@ -34,6 +34,7 @@ use stateright::Model;
 
 use crate::actor::{Disk, ModelTimer, Side, SideState};
 use crate::preset::{self, AssocModel, Preset, State};
+use crate::properties;
 use crate::timely::{self, Env, Firing};
 
 /// A fast, non-cryptographic hasher for small keys (FxHash's multiply-rotate).
@@ -198,6 +199,9 @@ struct Effect {
     timers: Vec<(ModelTimer, bool)>,
     /// The last `Storage` saved.
     save: Option<u32>,
+    /// The sometimes-only flags the step set ([`crate::properties::take_edge_events`]): not
+    /// kept in the interned side state or disk, marked on the transition instead.
+    events: u8,
 }
 
 /// What a step is cached by.
@@ -342,6 +346,12 @@ impl CompactModel {
         bits & (1 << i) != 0
     }
 
+    /// Whether predicate `i` holds in `s`, evaluated without the memo (whose key leaves out
+    /// [`Env`]): for predicates that read [`Env::events`], only called where it is not 0.
+    pub fn holds_on_edge(&self, i: usize, s: &Packed) -> bool {
+        s.env.events != 0 && self.predicates[i](&self.full, &self.view(s))
+    }
+
     /// A full state with `s`'s sides, disks and crash flags, and an empty network and no
     /// timers (what predicates are evaluated on).
     fn view(&self, s: &Packed) -> State {
@@ -443,8 +453,12 @@ impl CompactModel {
 
     /// Turns an actor's output into an [`Effect`].
     fn effect(&self, t: &mut Tables, i: usize, side: Option<SideState>, out: Out<Side>) -> u32 {
-        let side = side.map(|st| self.intern_side(t, st));
-        let mut e = Effect { side, sends: Vec::new(), timers: Vec::new(), save: None };
+        let mut events = 0;
+        let side = side.map(|mut st| {
+            events |= properties::take_edge_events(&mut st.disk.ghost);
+            self.intern_side(t, st)
+        });
+        let mut e = Effect { side, sends: Vec::new(), timers: Vec::new(), save: None, events };
         for c in out {
             match c {
                 Command::Send(dst, msg) => {
@@ -452,7 +466,10 @@ impl CompactModel {
                 }
                 Command::SetTimer(timer, _) => e.timers.push((timer, true)),
                 Command::CancelTimer(timer) => e.timers.push((timer, false)),
-                Command::Save(disk) => e.save = Some(t.disks.intern(Some(disk)).0),
+                Command::Save(mut disk) => {
+                    e.events |= properties::take_edge_events(&mut disk.ghost);
+                    e.save = Some(t.disks.intern(Some(disk)).0);
+                }
                 Command::ChooseRandom(..) => unreachable!("the model's sides never choose at random"),
             }
         }
@@ -581,6 +598,7 @@ impl CompactModel {
         let mut t = self.w();
         let t = &mut *t;
         let eff = &t.effects[e as usize];
+        s.env.events |= eff.events;
         if let Some(side) = eff.side {
             s.sides[i] = side;
         }
@@ -612,6 +630,7 @@ impl CompactModel {
     fn apply_known(&self, t: &Tables, s: &Packed, i: usize, e: u32) -> Option<Packed> {
         let eff = &t.effects[e as usize];
         let mut next = *s;
+        next.env.events |= eff.events;
         if let Some(side) = eff.side {
             next.sides[i] = side;
         }
@@ -749,6 +768,8 @@ impl Model for CompactModel {
 
     fn next_state(&self, s: &Packed, action: PackedAction) -> Option<Packed> {
         let mut next = *s;
+        // What the transition into `s` did is not part of `s` (nor of `next`).
+        next.env.events = 0;
         match action {
             PackedAction::Drop(env) => {
                 next.env.losses += u8::from(self.preset().max_losses.is_some());

@@ -54,6 +54,12 @@ pub enum Watch<'a, M: Model> {
     Violates(Predicate<'a, M>),
     /// Record the first state where the predicate is true (a `sometimes` property).
     Satisfies(Predicate<'a, M>),
+    /// Record the first *transition* whose target, as the transition produced it, satisfies
+    /// the predicate: evaluated on every successor, revisits included (a `sometimes`
+    /// property about what a transition did, which the state does not keep; see
+    /// [`crate::properties::take_edge_events`]). The hit is the shallowest source state and
+    /// the action's index ([`Explored::found_edges`]).
+    SatisfiesOnEdge(Predicate<'a, M>),
 }
 
 /// AG EF parameters.
@@ -84,8 +90,12 @@ pub struct Progress {
 pub struct Explored {
     /// Final counts.
     pub progress: Progress,
-    /// Per watched predicate: the id of the first matching state.
+    /// Per watched predicate: the id of the first matching state (`None` for
+    /// [`Watch::SatisfiesOnEdge`]).
     pub found: Vec<Option<u32>>,
+    /// Per watched predicate: for [`Watch::SatisfiesOnEdge`], the first matching
+    /// transition, as (source state id, action index); `None` otherwise.
+    pub found_edges: Vec<Option<(u32, u32)>>,
     /// AG EF result, if asked for.
     pub agef: Option<AgEf>,
     parents: Vec<(u32, u32)>,
@@ -260,6 +270,9 @@ where
     let mut ids: HashMap<Fp, u32, BuildHasherDefault<IdentityHasher>> = HashMap::default();
     let mut parents: Vec<(u32, u32)> = Vec::new();
     let mut found: Vec<Option<u32>> = vec![None; search.watch.len()];
+    let mut found_edges: Vec<Option<(u32, u32)>> = vec![None; search.watch.len()];
+    let edge_watches: Vec<usize> =
+        (0..search.watch.len()).filter(|i| matches!(search.watch[*i], Watch::SatisfiesOnEdge(_))).collect();
     let want_agef = search.agef.is_some();
     // Edges (only kept for AG EF): CSR over states in id order; the top bit marks a fault.
     let mut edge_start: Vec<u32> = Vec::new();
@@ -279,6 +292,7 @@ where
             let hit = match w {
                 Watch::Violates(p) => !p(model, s),
                 Watch::Satisfies(p) => p(model, s),
+                Watch::SatisfiesOnEdge(_) => false,
             };
             if hit {
                 *slot = Some(id);
@@ -335,6 +349,15 @@ where
                     for Succ { state: next, fp, action: ai, fault } in succs.by_ref().take(count as usize) {
                         let fp = Fp::new(fp);
                         progress.states += 1;
+                        for &w in &edge_watches {
+                            if found_edges[w].is_none() {
+                                if let Watch::SatisfiesOnEdge(p) = &search.watch[w] {
+                                    if p(model, &next) {
+                                        found_edges[w] = Some((id, ai));
+                                    }
+                                }
+                            }
+                        }
                         let nid = match ids.get(&fp) {
                             Some(&n) => n,
                             None => {
@@ -382,7 +405,7 @@ where
     } else {
         None
     };
-    Explored { progress, found, agef, parents }
+    Explored { progress, found, found_edges, agef, parents }
 }
 
 /// Backward reachability over progress edges: once from the goal states (strict), once
@@ -457,6 +480,12 @@ impl Explored {
             steps.push(ai as usize);
             cur = parent;
         }
+    }
+
+    /// The number of actions of the shortest path that ends with the transition found by
+    /// edge watch `i` (the path to its source, then its action).
+    pub fn edge_path_len(&self, i: usize) -> Option<usize> {
+        self.found_edges[i].map(|(src, _)| self.path_indices(src).1.len() + 1)
     }
 
     /// Replays the path to state `id`: the init state, then each action with the state it
@@ -602,6 +631,28 @@ mod tests {
         let p = e.path(&trapped, a.first_stuck.unwrap());
         assert_eq!(*p.last_state(), 4);
         assert_eq!(p.len(), 4);
+    }
+
+    /// An edge watch sees transitions into states already found (revisits), and reports the
+    /// shallowest one: the move 1→0 first happens from 1 (path 0→1→0, two actions), though
+    /// 0 itself is found first; a state watch on 0 reports 0 itself.
+    #[test]
+    fn edge_watches_fire_on_revisits_and_keep_the_shortest_transition() {
+        let m = Chain { n: 5, trap: None, bound: 5 };
+        let e = explore(
+            &m,
+            agef_search(
+                vec![
+                    Watch::SatisfiesOnEdge(Box::new(|_, s| *s == 0)),
+                    Watch::Satisfies(Box::new(|_, s| *s == 0)),
+                ],
+                is_top,
+            ),
+        );
+        assert_eq!(e.found_edges[0], Some((1, 1)), "from state 1 (id 1), action -1 (index 1)");
+        assert_eq!(e.edge_path_len(0), Some(2));
+        assert_eq!((e.found[0], e.found_edges[1]), (None, None));
+        assert_eq!(e.found[1], Some(0));
     }
 
     /// Below a bound that cuts the way to the goal, every state depends on the bound
