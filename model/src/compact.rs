@@ -6,7 +6,7 @@
 //! and of its armed timers, the network as a set of envelope ids ([`Net`]: a bitset of the
 //! first 128 envelopes, so it is neither interned nor hashed, plus the interned id of any
 //! envelopes beyond them), the crash flags and the environment's budget counters ([`Env`]):
-//! 48 bytes instead of a ~2.4 KB [`State`]. A side's step depends only on its own
+//! 52 bytes instead of a ~2.4 KB [`State`]. A side's step depends only on its own
 //! state and its input, so its result — the new side state and the commands it gave — is
 //! computed once per distinct (side state, input) by the shipping [`Side`] actor, and
 //! replayed from the cache afterwards (ci-resume: 7,848 states, 450 distinct side states,
@@ -19,7 +19,10 @@
 //!
 //! Properties and the AG EF goal are predicates over a full [`State`]; here they are
 //! evaluated on a *view* holding the sides, their disks and the crash flags (not the
-//! network nor the timers: no property reads them), once per distinct such tuple.
+//! network nor the timers: no property reads them), once per distinct such tuple. The two
+//! properties about what a transition did ([`crate::properties::Prop::on_edges`]) read the
+//! packed state's [`Env::events`], which the memo leaves out: they are evaluated on the view
+//! of each transition that has events, until the first hit.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -57,9 +57,9 @@ impl Prop {
 }
 
 /// Name of the `sometimes` property of a resume from a checkpoint (an edge property).
-const RESUMED: &str = "resumed from a checkpoint";
+pub const RESUMED: &str = "resumed from a checkpoint";
 /// Name of the `sometimes` property of a re-establishment (an edge property).
-const REESTABLISHED: &str = "re-established after a disruption";
+pub const REESTABLISHED: &str = "re-established after a disruption";
 
 /// [`crate::timely::Env::events`] bit: a side resumed a message from a checkpoint
 /// ([`Ghost::resumed`] was set by the transition).

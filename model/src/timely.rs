@@ -43,7 +43,7 @@ use crate::actor::ModelTimer;
 /// *history*; the compact model keeps the same fields in its packed state).
 ///
 /// [`Env::events`] is not part of the state: equality, ordering and hashing ignore it (see
-/// [`crate::properties::EdgeEvents`]).
+/// [`crate::properties::take_edge_events`]).
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Env {
     /// Early timer firings so far (both sides), against the preset's `early_timers` budget.
@@ -52,7 +52,8 @@ pub struct Env {
     /// preset bounds losses).
     pub losses: u8,
     /// What the transition into this state did that only `sometimes` properties ask about
-    /// ([`crate::properties::EdgeEvents`] bits). A mark on the edge, not on the state.
+    /// ([`crate::properties::RESUMED_EVENT`] and [`crate::properties::REESTABLISHED_EVENT`]
+    /// bits). A mark on the edge, not on the state.
     pub events: u8,
 }
 
