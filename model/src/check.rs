@@ -174,6 +174,9 @@ pub struct Report {
     pub agef_detail: Option<(usize, usize)>,
     /// The compact model's interned parts, if the graph pass ran on it.
     pub parts: Option<PartCounts>,
+    /// The preset's search bound, as the tables name it (`epoch ≤ 3, pn ≤ 4`): what a
+    /// state that reaches the AG EF goal only by leaving it depends on.
+    pub search_bound: String,
 }
 
 impl Report {
@@ -219,8 +222,8 @@ impl Report {
         if let Some(p) = self.parts {
             let _ = writeln!(
                 out,
-                "  compact parts: {} side states, {} disks, {} envelopes, {} networks; {} session steps run",
-                p.side_states, p.disks, p.envelopes, p.networks, p.session_steps
+                "  compact parts: {} side states, {} disks, {} envelopes, {} interned networks (envelope ids >= 128); {} session steps run",
+                p.side_states, p.disks, p.envelopes, p.high_networks, p.session_steps
             );
         }
         if let (Some(a), Some(b)) = (self.stateright, self.graph) {
@@ -256,7 +259,8 @@ impl Report {
         if let Some((goal, dependent)) = self.agef_detail {
             let _ = writeln!(
                 out,
-                "  (AG EF: {goal} goal states; {dependent} states reach the goal only beyond the search bound: they depend on the bound, and fail unless --optimistic-agef)"
+                "  (AG EF: {goal} goal states; {dependent} states reach the goal only beyond the search bound ({}): they depend on the bound, and fail unless --optimistic-agef)",
+                self.search_bound
             );
         }
         for r in &self.rows {
@@ -317,7 +321,7 @@ fn run_stateright(model: AssocModel, opts: &Options) -> (Counts, Vec<(&'static s
                 let (states, unique, depth) = checker.counts();
                 let rate = (states - last_states) as f64 / last.elapsed().as_secs_f64();
                 println!(
-                    "  checking… states={states} unique={unique} states/s={rate:.0} depth={depth} ({:.0}s)",
+                    "  stateright pass… states={states} unique={unique} states/s={rate:.0} depth={depth} ({:.0}s)",
                     start.elapsed().as_secs_f64()
                 );
                 last = Instant::now();
@@ -326,6 +330,12 @@ fn run_stateright(model: AssocModel, opts: &Options) -> (Counts, Vec<(&'static s
         }
     }
     let (states, unique, depth) = checker.counts();
+    if opts.progress.is_some() {
+        println!(
+            "  stateright pass done: states={states} unique={unique} depth={depth} ({:.0}s)",
+            start.elapsed().as_secs_f64()
+        );
+    }
     let found = checker.found();
     (Counts { states, unique, depth, elapsed: start.elapsed() }, found)
 }
@@ -371,16 +381,19 @@ fn expected_unique(model: &AssocModel) -> Option<usize> {
     crate::preset::expected_unique(model.preset()).filter(|_| unmutated)
 }
 
-/// The watch list of `props`, with `pred(i)` the predicate of property `i`.
+/// The watch list of `props`, with `pred(i)` the predicate of property `i` (`edge(i)` for
+/// the properties evaluated on transitions, [`Prop::on_edges`]).
 fn watches<'a, M: Model>(
     props: &[&'static Prop],
     pred: impl Fn(usize) -> graph::Predicate<'a, M>,
+    edge: impl Fn(usize) -> graph::Predicate<'a, M>,
 ) -> Vec<Watch<'a, M>> {
     props
         .iter()
         .enumerate()
         .map(|(i, p)| match p.expectation {
             Kind::Always => Watch::Violates(pred(i)),
+            Kind::Sometimes if p.on_edges() => Watch::SatisfiesOnEdge(edge(i)),
             Kind::Sometimes => Watch::Satisfies(pred(i)),
         })
         .collect()
@@ -400,7 +413,7 @@ pub fn run_graph_full(
     graph::explore(
         model,
         Search {
-            watch: watches(props, |i| Box::new(props[i].condition)),
+            watch: watches(props, |i| Box::new(props[i].condition), |i| Box::new(props[i].condition)),
             agef: agef.then(|| AgEfSpec {
                 goal: Box::new(properties::goal),
                 is_progress: trace::is_progress,
@@ -434,7 +447,11 @@ pub fn run_graph_compact(
     let explored = graph::explore(
         &compact,
         Search {
-            watch: watches(props, |i| Box::new(move |m: &CompactModel, s: &Packed| m.holds(i, s))),
+            watch: watches(
+                props,
+                |i| Box::new(move |m: &CompactModel, s: &Packed| m.holds(i, s)),
+                |i| Box::new(move |m: &CompactModel, s: &Packed| m.holds_on_edge(i, s)),
+            ),
             agef: agef.then(|| AgEfSpec {
                 goal: Box::new(move |m: &CompactModel, s: &Packed| m.holds(goal_index, s)),
                 is_progress: PackedAction::is_progress,
@@ -462,6 +479,7 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
         graph: None,
         agef_detail: None,
         parts: None,
+        search_bound: search_bound(preset),
     };
     let mut sr_found = Vec::new();
     if opts.stateright {
@@ -473,9 +491,10 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
         sr_found = found;
     }
     if opts.progress.is_some() {
-        let pass = if opts.stateright { "pass 2 of 2: " } else { "" };
+        let (pass, again) =
+            if opts.stateright { ("pass 2 of 2: ", " (its counts start again from zero)") } else { ("", "") };
         let engine = if opts.full_states { "full states" } else { "compact states" };
-        println!("{pass}graph pass on {engine}");
+        println!("{pass}graph pass on {engine}{again}");
     }
     let explored = if opts.full_states {
         run_graph_full(&model, &props, agef, opts.progress, opts.stop_on_violation, opts.threads)
@@ -513,6 +532,10 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
                 Outcome::Counterexample { len, trace: "  (run the graph pass for the minimal trace)".into() }
             }
             (Kind::Always, _, _, _) => Outcome::Holds,
+            (Kind::Sometimes, Some(e), _, _) if p.on_edges() => match e.edge_path_len(i) {
+                Some(len) => Outcome::Example { len },
+                None => Outcome::Missing,
+            },
             (Kind::Sometimes, Some(e), Some(id), _) => Outcome::Example { len: e.path(&model, id).len() },
             (Kind::Sometimes, None, _, Some(len)) => Outcome::Example { len },
             (Kind::Sometimes, _, _, _) => Outcome::Missing,
@@ -541,6 +564,17 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &Options) -> Report {
         report.rows.push(Row { name: NO_STUCK_STATE, kind: "AG EF", doc: NO_STUCK_STATE_DOC, outcome });
     }
     report
+}
+
+/// The search bound of `preset` as README and `proofs/RESULTS.md` name it: the epoch bound
+/// and the packet-number bound `pn` (with the ACK-only margin when it differs).
+pub fn search_bound(preset: &Preset) -> String {
+    let ack = if preset.max_pn_ack_only == preset.max_pn {
+        String::new()
+    } else {
+        format!(" (ACK-only ≤ {})", preset.max_pn_ack_only)
+    };
+    format!("epoch ≤ {}, pn ≤ {}{ack}", preset.max_epoch, preset.max_pn)
 }
 
 /// The unique-state count stateright's BFS reports for `preset` (no mutation).

@@ -3,9 +3,10 @@
 //! every step of a side's real [`assoc_core::Session`] cached.
 //!
 //! A [`Packed`] state holds, per side, the id of its [`SideState`], of its saved [`Disk`]
-//! and of its armed timers, the id of the network (a set of envelope ids), the crash
-//! flags and the environment's budget counters ([`Env`]): 32 bytes instead of a ~2.4 KB
-//! [`State`]. A side's step depends only on its own
+//! and of its armed timers, the network as a set of envelope ids ([`Net`]: a bitset of the
+//! first 128 envelopes, so it is neither interned nor hashed, plus the interned id of any
+//! envelopes beyond them), the crash flags and the environment's budget counters ([`Env`]):
+//! 52 bytes instead of a ~2.4 KB [`State`]. A side's step depends only on its own
 //! state and its input, so its result — the new side state and the commands it gave — is
 //! computed once per distinct (side state, input) by the shipping [`Side`] actor, and
 //! replayed from the cache afterwards (ci-resume: 7,848 states, 450 distinct side states,
@@ -18,7 +19,10 @@
 //!
 //! Properties and the AG EF goal are predicates over a full [`State`]; here they are
 //! evaluated on a *view* holding the sides, their disks and the crash flags (not the
-//! network nor the timers: no property reads them), once per distinct such tuple.
+//! network nor the timers: no property reads them), once per distinct such tuple. The two
+//! properties about what a transition did ([`crate::properties::Prop::on_edges`]) read the
+//! packed state's [`Env::events`], which the memo leaves out: they are evaluated on the view
+//! of each transition that has events, until the first hit.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -33,6 +37,7 @@ use stateright::Model;
 
 use crate::actor::{Disk, ModelTimer, Side, SideState};
 use crate::preset::{self, AssocModel, Preset, State};
+use crate::properties;
 use crate::timely::{self, Env, Firing};
 
 /// A fast, non-cryptographic hasher for small keys (FxHash's multiply-rotate).
@@ -111,6 +116,38 @@ impl<T: Hash + Eq> Interner<T> {
     }
 }
 
+/// Envelope ids below this are bits of [`Net::low`]; the rest are interned in [`Net::high`].
+const LOW: u32 = 128;
+
+/// The network of a compact state: the set of envelopes ever sent and not lost, by
+/// envelope id. Each set has exactly one representation (an id goes to `low` or to `high`
+/// by its value alone), so equal networks are equal values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Net {
+    /// Envelopes with ids below 128, one bit each (bit `i % 32` of word `i / 32`).
+    pub low: [u32; 4],
+    /// The interned sorted set of the envelopes with ids from 128 on (0: none).
+    pub high: u32,
+}
+
+impl Net {
+    fn has_low(&self, env: u32) -> bool {
+        self.low[(env / 32) as usize] & 1 << (env % 32) != 0
+    }
+    fn set_low(&mut self, env: u32, on: bool) {
+        let (word, bit) = ((env / 32) as usize, 1 << (env % 32));
+        if on {
+            self.low[word] |= bit;
+        } else {
+            self.low[word] &= !bit;
+        }
+    }
+    /// The ids in `low`, ascending.
+    fn low_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..LOW).filter(|e| self.has_low(*e))
+    }
+}
+
 /// One state of the compact model: interned part ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Packed {
@@ -121,7 +158,7 @@ pub struct Packed {
     /// Each side's armed timers (a sorted set).
     pub timers: [u32; 2],
     /// The network: the set of envelopes ever sent and not lost.
-    pub net: u32,
+    pub net: Net,
     /// Which sides are crashed.
     pub crashed: [bool; 2],
     /// The environment's bookkeeping (early timer firings so far).
@@ -165,6 +202,9 @@ struct Effect {
     timers: Vec<(ModelTimer, bool)>,
     /// The last `Storage` saved.
     save: Option<u32>,
+    /// The sometimes-only flags the step set ([`crate::properties::take_edge_events`]): not
+    /// kept in the interned side state or disk, marked on the transition instead.
+    events: u8,
 }
 
 /// What a step is cached by.
@@ -199,6 +239,16 @@ struct Tables {
     timer_sets: Interner<Vec<ModelTimer>>,
     envelopes: Interner<Envelope<Pdu>>,
     envelope_within: Vec<bool>,
+    /// Envelope ids below this go to [`Net::low`] ([`LOW`]; lower in tests of the
+    /// [`Net::high`] path).
+    low: u32,
+    /// The envelopes in [`Net::low`] that are within the bounds, as its bits.
+    low_within: [u32; 4],
+    /// Envelope ids in stateright's order of envelopes (`Envelope`'s `Ord`).
+    envelope_order: Vec<u32>,
+    /// Each envelope's position in `envelope_order`.
+    envelope_rank: Vec<u32>,
+    /// The [`Net::high`] parts: sets of envelope ids from `low` on.
     networks: Interner<Vec<u32>>,
     network_within: Vec<bool>,
     effects: Vec<Effect>,
@@ -212,7 +262,7 @@ struct Tables {
     disarmed: FxMap<(u32, ModelTimer), u32>,
     /// Side state → what it is reset to when its side crashes.
     crashes: FxMap<(u8, u32), u32>,
-    /// (network, envelope, added?) → network.
+    /// (high network part, envelope, added?) → high network part.
     net_ops: FxMap<(u32, u32, bool), u32>,
     /// Memoised predicate results (bit i: predicate i holds).
     views: FxMap<ViewKey, u64>,
@@ -243,6 +293,10 @@ impl CompactModel {
             timer_sets: Interner::new(),
             envelopes: Interner::new(),
             envelope_within: Vec::new(),
+            low: LOW,
+            low_within: [0; 4],
+            envelope_order: Vec::new(),
+            envelope_rank: Vec::new(),
             networks: Interner::new(),
             network_within: Vec::new(),
             effects: Vec::new(),
@@ -295,6 +349,12 @@ impl CompactModel {
         bits & (1 << i) != 0
     }
 
+    /// Whether predicate `i` holds in `s`, evaluated without the memo (whose key leaves out
+    /// [`Env`]): for predicates that read [`Env::events`], only called where it is not 0.
+    pub fn holds_on_edge(&self, i: usize, s: &Packed) -> bool {
+        s.env.events != 0 && self.predicates[i](&self.full, &self.view(s))
+    }
+
     /// A full state with `s`'s sides, disks and crash flags, and an empty network and no
     /// timers (what predicates are evaluated on).
     fn view(&self, s: &Packed) -> State {
@@ -315,7 +375,7 @@ impl CompactModel {
         let mut state = self.view(s);
         let t = self.r();
         state.network = Network::new_unordered_duplicating(
-            t.networks.get(s.net).iter().map(|e| (**t.envelopes.get(*e)).clone()),
+            self.envelopes_of(&t, &s.net).into_iter().map(|e| (**t.envelopes.get(e)).clone()),
         );
         for (i, timers) in s.timers.iter().enumerate() {
             for timer in t.timer_sets.get(*timers).iter() {
@@ -325,15 +385,16 @@ impl CompactModel {
         state
     }
 
-    /// Distinct parts interned so far: side states, disks, envelopes, networks, and the
-    /// number of times a session was actually stepped (the rest came from the cache).
+    /// Distinct parts interned so far: side states, disks, envelopes, networks beyond the
+    /// first 128 envelopes, and the number of times a session was actually stepped (the rest
+    /// came from the cache).
     pub fn part_counts(&self) -> PartCounts {
         let t = self.r();
         PartCounts {
             side_states: t.sides.len(),
             disks: t.disks.len(),
             envelopes: t.envelopes.len(),
-            networks: t.networks.len(),
+            high_networks: t.networks.len() - 1,
             session_steps: t.session_steps,
         }
     }
@@ -368,14 +429,39 @@ impl CompactModel {
         let (id, new) = t.envelopes.intern(env);
         if new {
             t.envelope_within.push(within);
+            if within && id < t.low {
+                t.low_within[(id / 32) as usize] |= 1 << (id % 32);
+            }
+            let at = {
+                let e = t.envelopes.get(id);
+                t.envelope_order.partition_point(|x| t.envelopes.get(*x).as_ref() < e.as_ref())
+            };
+            t.envelope_order.insert(at, id);
+            t.envelope_rank.push(0);
+            for (rank, e) in t.envelope_order.iter().enumerate() {
+                t.envelope_rank[*e as usize] = rank as u32;
+            }
         }
         id
     }
 
+    /// The envelopes of `net` in stateright's order (`Envelope`'s `Ord`), so that action
+    /// indices match the full model's.
+    fn envelopes_of(&self, t: &Tables, net: &Net) -> Vec<u32> {
+        let mut envs: Vec<u32> = net.low_ids().collect();
+        envs.extend_from_slice(t.networks.get(net.high));
+        envs.sort_unstable_by_key(|e| t.envelope_rank[*e as usize]);
+        envs
+    }
+
     /// Turns an actor's output into an [`Effect`].
     fn effect(&self, t: &mut Tables, i: usize, side: Option<SideState>, out: Out<Side>) -> u32 {
-        let side = side.map(|st| self.intern_side(t, st));
-        let mut e = Effect { side, sends: Vec::new(), timers: Vec::new(), save: None };
+        let mut events = 0;
+        let side = side.map(|mut st| {
+            events |= properties::take_edge_events(&mut st.disk.ghost);
+            self.intern_side(t, st)
+        });
+        let mut e = Effect { side, sends: Vec::new(), timers: Vec::new(), save: None, events };
         for c in out {
             match c {
                 Command::Send(dst, msg) => {
@@ -383,7 +469,10 @@ impl CompactModel {
                 }
                 Command::SetTimer(timer, _) => e.timers.push((timer, true)),
                 Command::CancelTimer(timer) => e.timers.push((timer, false)),
-                Command::Save(disk) => e.save = Some(t.disks.intern(Some(disk)).0),
+                Command::Save(mut disk) => {
+                    e.events |= properties::take_edge_events(&mut disk.ghost);
+                    e.save = Some(t.disks.intern(Some(disk)).0);
+                }
                 Command::ChooseRandom(..) => unreachable!("the model's sides never choose at random"),
             }
         }
@@ -459,16 +548,14 @@ impl CompactModel {
         id
     }
 
-    /// The network `net` with envelope `env` added (`add`) or removed.
+    /// The high network part `net` with envelope `env` (from `t.low` on) added (`add`) or
+    /// removed.
     fn net_op(&self, t: &mut Tables, net: u32, env: u32, add: bool) -> u32 {
         if let Some(n) = t.net_ops.get(&(net, env, add)) {
             return *n;
         }
         let mut envs = t.networks.get(net).to_vec();
-        let pos = {
-            let target = t.envelopes.get(env);
-            envs.binary_search_by(|e| t.envelopes.get(*e).as_ref().cmp(target))
-        };
+        let pos = envs.binary_search(&env);
         match (pos, add) {
             (Err(at), true) => envs.insert(at, env),
             (Ok(at), false) => {
@@ -477,12 +564,32 @@ impl CompactModel {
             _ => {}
         }
         let within = envs.iter().all(|e| t.envelope_within[*e as usize]);
+        envs.shrink_to_fit();
         let (n, new) = t.networks.intern(envs);
         if new {
             t.network_within.push(within);
         }
         t.net_ops.insert((net, env, add), n);
         n
+    }
+
+    /// `net` with envelope `env` added (`add`) or removed, from the caches alone (`None`: a
+    /// high network part is not cached yet).
+    fn net_known(t: &Tables, mut net: Net, env: u32, add: bool) -> Option<Net> {
+        if env < t.low {
+            net.set_low(env, add);
+        } else {
+            net.high = *t.net_ops.get(&(net.high, env, add))?;
+        }
+        Some(net)
+    }
+
+    /// `net` with envelope `env` added (`add`) or removed.
+    fn net_update(&self, t: &mut Tables, net: Net, env: u32, add: bool) -> Net {
+        match Self::net_known(t, net, env, add) {
+            Some(n) => n,
+            None => Net { high: self.net_op(t, net.high, env, add), ..net },
+        }
     }
 
     /// Applies side `i`'s effect `e` to `s` (stateright's `process_commands`).
@@ -494,6 +601,7 @@ impl CompactModel {
         let mut t = self.w();
         let t = &mut *t;
         let eff = &t.effects[e as usize];
+        s.env.events |= eff.events;
         if let Some(side) = eff.side {
             s.sides[i] = side;
         }
@@ -517,7 +625,7 @@ impl CompactModel {
         }
         let sends = t.effects[e as usize].sends.clone();
         for env in sends {
-            s.net = self.net_op(t, s.net, env, true);
+            s.net = self.net_update(t, s.net, env, true);
         }
     }
 
@@ -525,6 +633,7 @@ impl CompactModel {
     fn apply_known(&self, t: &Tables, s: &Packed, i: usize, e: u32) -> Option<Packed> {
         let eff = &t.effects[e as usize];
         let mut next = *s;
+        next.env.events |= eff.events;
         if let Some(side) = eff.side {
             next.sides[i] = side;
         }
@@ -535,7 +644,7 @@ impl CompactModel {
             next.timers[i] = *t.timer_ops.get(&(s.timers[i], e))?;
         }
         for env in &eff.sends {
-            next.net = *t.net_ops.get(&(next.net, *env, true))?;
+            next.net = Self::net_known(t, next.net, *env, true)?;
         }
         Some(next)
     }
@@ -610,8 +719,9 @@ pub struct PartCounts {
     pub disks: usize,
     /// Distinct envelopes.
     pub envelopes: usize,
-    /// Distinct networks.
-    pub networks: usize,
+    /// Distinct interned network parts beyond the first 128 envelopes (networks within
+    /// them are bitsets in the state, not interned).
+    pub high_networks: usize,
     /// Session steps actually run (cache misses).
     pub session_steps: u64,
 }
@@ -625,7 +735,7 @@ impl Model for CompactModel {
             sides: [0, 0],
             disks: [self.none_disk; 2],
             timers: [self.empty_timers; 2],
-            net: 0,
+            net: Net::default(),
             crashed: [false; 2],
             env: Env::default(),
         };
@@ -638,7 +748,7 @@ impl Model for CompactModel {
 
     fn actions(&self, s: &Packed, actions: &mut Vec<PackedAction>) {
         let t = self.r();
-        let envs = t.networks.get(s.net);
+        let envs = self.envelopes_of(&t, &s.net);
         if self.full.inner.lossy_network == LossyNetwork::Yes {
             actions.extend(envs.iter().map(|e| PackedAction::Drop(*e)));
         }
@@ -661,13 +771,15 @@ impl Model for CompactModel {
 
     fn next_state(&self, s: &Packed, action: PackedAction) -> Option<Packed> {
         let mut next = *s;
+        // What the transition into `s` did is not part of `s` (nor of `next`).
+        next.env.events = 0;
         match action {
             PackedAction::Drop(env) => {
                 next.env.losses += u8::from(self.preset().max_losses.is_some());
-                let known = self.r().net_ops.get(&(s.net, env, false)).copied();
+                let known = Self::net_known(&self.r(), s.net, env, false);
                 next.net = match known {
                     Some(net) => net,
-                    None => self.net_op(&mut self.w(), s.net, env, false),
+                    None => self.net_update(&mut self.w(), s.net, env, false),
                 };
             }
             PackedAction::Deliver(env) => {
@@ -718,7 +830,46 @@ impl Model for CompactModel {
     fn within_boundary(&self, s: &Packed) -> bool {
         self.within_budgets(s) && {
             let t = self.r();
-            s.sides.iter().all(|id| t.side_facts[*id as usize].within) && t.network_within[s.net as usize]
+            let low_within = s.net.low.iter().zip(&t.low_within).all(|(net, ok)| net & !ok == 0);
+            s.sides.iter().all(|id| t.side_facts[*id as usize].within)
+                && low_within
+                && t.network_within[s.net.high as usize]
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{self, Search};
+    use assoc_core::mutation::Mutations;
+    use std::time::Duration;
+
+    fn unique(model: &CompactModel) -> (usize, usize) {
+        let search = Search {
+            watch: Vec::new(),
+            agef: None,
+            progress: None,
+            progress_every: Duration::from_secs(3600),
+            threads: 1,
+            stop_on_violation: false,
+        };
+        let e = graph::explore(model, search);
+        (e.progress.unique, e.progress.states)
+    }
+
+    /// Networks with envelopes beyond the bitset (interned high parts) explore the same
+    /// states as bitsets: the same preset with every envelope from the fourth on in the
+    /// high part gives the same counts.
+    #[test]
+    fn high_network_parts_explore_the_same_states() {
+        let preset = crate::preset::by_name("ci-lossy").expect("ci-lossy exists");
+        let bits = CompactModel::new(preset.model(Mutations::NONE), Vec::new());
+        let high = CompactModel::new(preset.model(Mutations::NONE), Vec::new());
+        high.w().low = 4;
+        let (a, b) = (unique(&bits), unique(&high));
+        assert_eq!(a, b);
+        assert!(high.part_counts().high_networks > 10, "the high path was used");
+        assert_eq!(bits.part_counts().high_networks, 0);
     }
 }

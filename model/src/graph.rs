@@ -54,6 +54,12 @@ pub enum Watch<'a, M: Model> {
     Violates(Predicate<'a, M>),
     /// Record the first state where the predicate is true (a `sometimes` property).
     Satisfies(Predicate<'a, M>),
+    /// Record the first *transition* whose target, as the transition produced it, satisfies
+    /// the predicate: evaluated on every successor, revisits included (a `sometimes`
+    /// property about what a transition did, which the state does not keep; see
+    /// [`crate::properties::take_edge_events`]). The hit is the shallowest source state and
+    /// the action's index ([`Explored::found_edges`]).
+    SatisfiesOnEdge(Predicate<'a, M>),
 }
 
 /// AG EF parameters.
@@ -84,8 +90,12 @@ pub struct Progress {
 pub struct Explored {
     /// Final counts.
     pub progress: Progress,
-    /// Per watched predicate: the id of the first matching state.
+    /// Per watched predicate: the id of the first matching state (`None` for
+    /// [`Watch::SatisfiesOnEdge`]).
     pub found: Vec<Option<u32>>,
+    /// Per watched predicate: for [`Watch::SatisfiesOnEdge`], the first matching
+    /// transition, as (source state id, action index); `None` otherwise.
+    pub found_edges: Vec<Option<(u32, u32)>>,
     /// AG EF result, if asked for.
     pub agef: Option<AgEf>,
     parents: Vec<(u32, u32)>,
@@ -127,6 +137,23 @@ impl Hasher for IdentityHasher {
     }
 }
 
+/// A fingerprint as the id map's key: two `u32` halves, so that a map entry (key and `u32`
+/// id) takes 12 bytes rather than 16 (a `u64` key pads the entry).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Fp([u32; 2]);
+
+impl Fp {
+    fn new(fp: u64) -> Self {
+        Fp([fp as u32, (fp >> 32) as u32])
+    }
+}
+
+impl Hash for Fp {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(u64::from(self.0[1]) << 32 | u64::from(self.0[0]));
+    }
+}
+
 /// A 64-bit fingerprint of a state (SipHash with fixed keys: stable across runs).
 pub fn fingerprint<T: Hash>(t: &T) -> u64 {
     let mut h = DefaultHasher::new();
@@ -138,50 +165,59 @@ pub fn fingerprint<T: Hash>(t: &T) -> u64 {
 /// then merged in order, so memory for pending successors stays bounded.
 const BATCH: usize = 1 << 11;
 
-/// One successor of a state, computed without touching the graph (so in parallel).
-enum Succ<S> {
-    /// The action changes nothing (stateright ignores it).
-    Ignored,
-    /// Outside the boundary; `bound_exit`: a progress action leaving only a search bound.
-    Outside { bound_exit: bool },
-    /// A state within the boundary, its fingerprint, and whether the action is a fault.
-    Inside { state: S, fp: u64, fault: bool },
+/// One successor of a state within the boundary, computed without touching the graph (so
+/// in parallel): the state, its fingerprint, the index of its action, and whether the
+/// action is a fault. Ignored actions and successors outside the boundary are not kept.
+struct Succ<S> {
+    state: S,
+    fp: u64,
+    action: u32,
+    fault: bool,
 }
 
-/// Appends the successors of `s` to `out`, in action order; returns how many.
+/// What [`expand`] found about one state: how many successors it appended, and whether a
+/// progress action leaves only a search bound.
+#[derive(Clone, Copy)]
+struct Expanded {
+    count: u32,
+    bound_exit: bool,
+}
+
+/// Appends the successors of `s` within the boundary to `out`, in action order.
 fn expand<M>(
     model: &M,
     agef: Option<&AgEfSpec<'_, M>>,
     s: &M::State,
     actions: &mut Vec<M::Action>,
     out: &mut Vec<Succ<M::State>>,
-) -> usize
+) -> Expanded
 where
     M: Model,
     M::State: Hash,
 {
     actions.clear();
     model.actions(s, actions);
-    let n = actions.len();
-    out.extend(actions.drain(..).map(|action| {
+    let before = out.len();
+    let mut bound_exit = false;
+    for (i, action) in actions.drain(..).enumerate() {
         let fault = agef.is_some_and(|a| !(a.is_progress)(&action));
         match model.next_state(s, action) {
-            None => Succ::Ignored,
-            Some(next) if !model.within_boundary(&next) => Succ::Outside {
-                bound_exit: !fault && agef.is_some_and(|spec| (spec.bound_exit)(model, &next)),
-            },
+            None => {}
+            Some(next) if !model.within_boundary(&next) => {
+                bound_exit |= !fault && agef.is_some_and(|spec| (spec.bound_exit)(model, &next));
+            }
             Some(next) => {
                 let fp = fingerprint(&next);
-                Succ::Inside { state: next, fp, fault }
+                out.push(Succ { state: next, fp, action: i as u32, fault });
             }
         }
-    }));
-    n
+    }
+    Expanded { count: (out.len() - before) as u32, bound_exit }
 }
 
-/// Successors of a run of consecutive states: all of them, and how many each state has.
+/// Successors of a run of consecutive states, and what each state's expansion found.
 /// Kept across batches (allocating and freeing megabytes per batch fragments the heap).
-type Buffer<S> = (Vec<Succ<S>>, Vec<usize>);
+type Buffer<S> = (Vec<Succ<S>>, Vec<Expanded>);
 
 /// Expands the states of `batch` into `buffers` (consecutive runs of states, one buffer
 /// per thread); returns how many buffers were used, in state order.
@@ -231,9 +267,12 @@ where
 {
     let start = Instant::now();
     let mut last_report = start;
-    let mut ids: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>> = HashMap::default();
+    let mut ids: HashMap<Fp, u32, BuildHasherDefault<IdentityHasher>> = HashMap::default();
     let mut parents: Vec<(u32, u32)> = Vec::new();
     let mut found: Vec<Option<u32>> = vec![None; search.watch.len()];
+    let mut found_edges: Vec<Option<(u32, u32)>> = vec![None; search.watch.len()];
+    let edge_watches: Vec<usize> =
+        (0..search.watch.len()).filter(|i| matches!(search.watch[*i], Watch::SatisfiesOnEdge(_))).collect();
     let want_agef = search.agef.is_some();
     // Edges (only kept for AG EF): CSR over states in id order; the top bit marks a fault.
     let mut edge_start: Vec<u32> = Vec::new();
@@ -253,6 +292,7 @@ where
             let hit = match w {
                 Watch::Violates(p) => !p(model, s),
                 Watch::Satisfies(p) => p(model, s),
+                Watch::SatisfiesOnEdge(_) => false,
             };
             if hit {
                 *slot = Some(id);
@@ -265,7 +305,7 @@ where
             continue;
         }
         progress.states += 1;
-        let fp = fingerprint(&s);
+        let fp = Fp::new(fingerprint(&s));
         if ids.contains_key(&fp) {
             continue;
         }
@@ -293,7 +333,7 @@ where
             let mut states = batch.iter();
             for (succs, counts) in &mut buffers[..used] {
                 let mut succs = succs.drain(..);
-                for &count in counts.iter() {
+                for &Expanded { count, bound_exit } in counts.iter() {
                     let (id, _) = states.next().expect("one count per state of the batch");
                     if search.stop_on_violation && violated(&found) {
                         stopped = true;
@@ -304,26 +344,26 @@ where
                         // States are expanded in id order, so edge lists line up with ids.
                         debug_assert_eq!(edge_start.len(), id as usize);
                         edge_start.push(edges.len() as u32);
-                        escapes.push(false);
+                        escapes.push(bound_exit);
                     }
-                    for (ai, succ) in succs.by_ref().take(count).enumerate() {
-                        let (next, fp, fault) = match succ {
-                            Succ::Ignored => continue,
-                            Succ::Outside { bound_exit } => {
-                                if bound_exit {
-                                    escapes[id as usize] = true;
-                                }
-                                continue;
-                            }
-                            Succ::Inside { state, fp, fault } => (state, fp, fault),
-                        };
+                    for Succ { state: next, fp, action: ai, fault } in succs.by_ref().take(count as usize) {
+                        let fp = Fp::new(fp);
                         progress.states += 1;
+                        for &w in &edge_watches {
+                            if found_edges[w].is_none() {
+                                if let Watch::SatisfiesOnEdge(p) = &search.watch[w] {
+                                    if p(model, &next) {
+                                        found_edges[w] = Some((id, ai));
+                                    }
+                                }
+                            }
+                        }
                         let nid = match ids.get(&fp) {
                             Some(&n) => n,
                             None => {
                                 let n = parents.len() as u32;
                                 ids.insert(fp, n);
-                                parents.push((id, ai as u32));
+                                parents.push((id, ai));
                                 check(n, &next, &mut found);
                                 if let Some(spec) = &search.agef {
                                     goal.push((spec.goal)(model, &next));
@@ -352,8 +392,12 @@ where
     }
     progress.unique = parents.len();
     progress.elapsed = start.elapsed();
-    // The fingerprint map is the largest structure; AG EF needs only the edges.
+    // The fingerprint map is the largest structure; AG EF needs only the edges (without
+    // the growth slack of the vectors, before it allocates the reverse edges).
     drop((ids, buffers));
+    edges.shrink_to_fit();
+    edge_start.shrink_to_fit();
+    parents.shrink_to_fit();
 
     let agef = if want_agef && !stopped {
         edge_start.push(edges.len() as u32);
@@ -361,7 +405,7 @@ where
     } else {
         None
     };
-    Explored { progress, found, agef, parents }
+    Explored { progress, found, found_edges, agef, parents }
 }
 
 /// Backward reachability over progress edges: once from the goal states (strict), once
@@ -436,6 +480,12 @@ impl Explored {
             steps.push(ai as usize);
             cur = parent;
         }
+    }
+
+    /// The number of actions of the shortest path that ends with the transition found by
+    /// edge watch `i` (the path to its source, then its action).
+    pub fn edge_path_len(&self, i: usize) -> Option<usize> {
+        self.found_edges[i].map(|(src, _)| self.path_indices(src).1.len() + 1)
     }
 
     /// Replays the path to state `id`: the init state, then each action with the state it
@@ -581,6 +631,28 @@ mod tests {
         let p = e.path(&trapped, a.first_stuck.unwrap());
         assert_eq!(*p.last_state(), 4);
         assert_eq!(p.len(), 4);
+    }
+
+    /// An edge watch sees transitions into states already found (revisits), and reports the
+    /// shallowest one: the move 1→0 first happens from 1 (path 0→1→0, two actions), though
+    /// 0 itself is found first; a state watch on 0 reports 0 itself.
+    #[test]
+    fn edge_watches_fire_on_revisits_and_keep_the_shortest_transition() {
+        let m = Chain { n: 5, trap: None, bound: 5 };
+        let e = explore(
+            &m,
+            agef_search(
+                vec![
+                    Watch::SatisfiesOnEdge(Box::new(|_, s| *s == 0)),
+                    Watch::Satisfies(Box::new(|_, s| *s == 0)),
+                ],
+                is_top,
+            ),
+        );
+        assert_eq!(e.found_edges[0], Some((1, 1)), "from state 1 (id 1), action -1 (index 1)");
+        assert_eq!(e.edge_path_len(0), Some(2));
+        assert_eq!((e.found[0], e.found_edges[1]), (None, None));
+        assert_eq!(e.found[1], Some(0));
     }
 
     /// Below a bound that cuts the way to the goal, every state depends on the bound

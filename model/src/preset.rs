@@ -42,12 +42,29 @@ fn normalize(mut s: State) -> State {
     s
 }
 
+/// Moves the sides' sometimes-only flags onto the transition that produced `s`
+/// ([`properties::take_edge_events`]): into `s.history.events`, out of the sides' states and
+/// saved disks.
+fn take_edge_events(mut s: State) -> State {
+    s.history.events = 0;
+    for side in &mut s.actor_states {
+        let g = &side.disk.ghost;
+        if g.resumed || g.reestablished {
+            s.history.events |= properties::take_edge_events(&mut std::sync::Arc::make_mut(side).disk.ghost);
+        }
+    }
+    for disk in s.actor_storages.iter_mut().flatten() {
+        s.history.events |= properties::take_edge_events(&mut disk.ghost);
+    }
+    s
+}
+
 impl Model for AssocModel {
     type State = State;
     type Action = Action;
 
     fn init_states(&self) -> Vec<State> {
-        self.inner.init_states().into_iter().map(normalize).collect()
+        self.inner.init_states().into_iter().map(normalize).map(take_edge_events).collect()
     }
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
         self.inner.actions(state, actions);
@@ -80,7 +97,7 @@ impl Model for AssocModel {
             let reset = self.inner.actors[i].crashed_state(&next.actor_states[i]);
             next.actor_states[i] = std::sync::Arc::new(reset);
         }
-        Some(next)
+        Some(take_edge_events(next))
     }
     fn format_action(&self, action: &Action) -> String {
         crate::trace::action_line(action)

@@ -41,13 +41,53 @@ use crate::actor::ModelTimer;
 
 /// Model-level bookkeeping of the environment kept in every state (stateright's actor-model
 /// *history*; the compact model keeps the same fields in its packed state).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+///
+/// [`Env::events`] is not part of the state: equality, ordering and hashing ignore it (see
+/// [`crate::properties::take_edge_events`]).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Env {
     /// Early timer firings so far (both sides), against the preset's `early_timers` budget.
     pub early_timers: u8,
     /// PDUs lost so far, against the preset's `max_losses` budget (counted only when the
     /// preset bounds losses).
     pub losses: u8,
+    /// What the transition into this state did that only `sometimes` properties ask about
+    /// ([`crate::properties::RESUMED_EVENT`] and [`crate::properties::REESTABLISHED_EVENT`]
+    /// bits). A mark on the edge, not on the state.
+    pub events: u8,
+}
+
+impl Env {
+    /// The fields that make up the state (all but `events`).
+    fn key(&self) -> (u8, u8) {
+        (self.early_timers, self.losses)
+    }
+}
+
+impl PartialEq for Env {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Env {}
+
+impl PartialOrd for Env {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Env {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl std::hash::Hash for Env {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.key().hash(h);
+    }
 }
 
 /// Whether one more loss is within `budget` (`None`: unbounded) after `used`.

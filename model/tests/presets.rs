@@ -28,17 +28,17 @@ fn check_preset(p: &Preset, unique: usize) {
 
 #[test]
 fn ci_attacker() {
-    check_preset(&preset::CI_ATTACKER, 209779);
+    check_preset(&preset::CI_ATTACKER, 180_411);
 }
 
 #[test]
 fn ci() {
-    check_preset(&preset::CI, 7_613);
+    check_preset(&preset::CI, 6_709);
 }
 
 #[test]
 fn ci_peer_crash() {
-    check_preset(&preset::CI_PEER_CRASH, 2_471);
+    check_preset(&preset::CI_PEER_CRASH, 2_327);
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn ci_release() {
 #[test]
 fn dfs_and_two_threads_see_the_same_space() {
     let n = check::stateright_unique(&preset::CI, Strategy::Dfs, 2);
-    assert_eq!(n, 7_613);
+    assert_eq!(n, 6_709);
 }
 
 #[test]

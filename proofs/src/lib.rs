@@ -104,8 +104,9 @@ pub fn results_markdown(reports: &[(&Preset, &Report)], mutants: &[MutantResult]
          is explored (our BFS over the compact model, checked against stateright's own checker \
          in CI); \"reached\" rows are `sometimes` properties, with the length of the shortest \
          example. AG EF is strict: a state whose only progress to the goal leaves the search bound \
-         does not count as reaching it (the last column of the presets counts such states; \
-         every preset has 0). Protocol timers are timely: they fire when no PDU that would \
+         (`epoch ≤` and `pn ≤` in the bounds column; `pn` bounds each side's packet numbers \
+         per association) does not count as reaching it (the last column of the presets \
+         counts such states; every preset has 0). Protocol timers are timely: they fire when no PDU that would \
          change the state is in flight and no fsync or bearer is pending, plus at most the \
          preset's budget of early firings; lossy presets lose at most their loss budget \
          (`model/src/timely.rs`; `check --free-timers` for the old semantics).\n"
