@@ -28,13 +28,15 @@ impl Rand {
     }
 }
 
-/// Random datagrams (empty to 2,000 bytes) until `stop`; returns how many were sent.
+/// Random datagrams (empty to 2,000 bytes) until `stop`, and at least [`MIN_GARBAGE`] of
+/// them (a fast transfer must not end the flood before it has really begun); returns how
+/// many were sent.
 fn udp_garbage(to: SocketAddr, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
     thread::spawn(move || {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut r = Rand(0x9E37_79B9_7F4A_7C15);
         let mut n = 0;
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.load(Ordering::Relaxed) || n < MIN_GARBAGE {
             let len = (r.next() % 2000) as usize;
             let mut d = r.bytes(len);
             if len > 4 && n % 3 == 0 {
@@ -126,6 +128,9 @@ fn store(dir: &TempDir, name: &str) -> Store {
 
 const N: u64 = 300;
 
+/// The least number of garbage datagrams the UDP flood sends.
+const MIN_GARBAGE: u64 = 200;
+
 fn blocking_under_garbage(tcp: bool) -> Snapshot {
     use assoc_io::blocking::Endpoint;
     let dir = TempDir::new("garbage");
@@ -169,7 +174,6 @@ fn blocking_under_garbage(tcp: bool) -> Snapshot {
         assert!(garbage_count >= 5, "every hostile client was dropped: {garbage_count}");
         assert!(snap.io.connections_dropped >= 5, "{:?}", snap.io);
     } else {
-        assert!(garbage_count > 100);
         // Loopback UDP may drop datagrams when the receive buffer overflows on a loaded
         // machine; what must hold is that (almost) all that arrived were refused and counted.
         assert!(snap.io.pdus_refused * 100 >= garbage_count * 95, "garbage datagrams counted: {:?}", snap.io);
