@@ -31,6 +31,7 @@
 //! * [`tracecheck`] — the safety properties checked on two real endpoints' recordings.
 
 pub mod actor;
+pub mod census;
 pub mod check;
 pub mod compact;
 pub mod graph;
