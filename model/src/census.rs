@@ -61,6 +61,8 @@ pub struct CensusOptions {
     /// Stop cleanly, with a partial count, when the resident set would exceed this many
     /// bytes (None: no limit).
     pub max_rss: Option<u64>,
+    /// Stop cleanly, with a partial count, after this much wall time (None: no limit).
+    pub max_time: Option<Duration>,
     /// Print a progress line this often (None: silent).
     pub progress: Option<Duration>,
 }
@@ -81,6 +83,8 @@ pub enum End {
     },
     /// The memory limit was reached: the counts are a lower bound.
     MemoryLimit,
+    /// The time limit was reached: the counts are a lower bound.
+    TimeLimit,
 }
 
 /// The result of a census.
@@ -122,7 +126,7 @@ impl Census {
         use std::fmt::Write as _;
         let mut out = String::new();
         let whole = match self.end {
-            End::MemoryLimit => "at least ",
+            End::MemoryLimit | End::TimeLimit => "at least ",
             _ => "",
         };
         let _ = writeln!(out, "census of preset {}", self.preset);
@@ -158,10 +162,11 @@ impl Census {
             End::Complete => {
                 let _ = writeln!(out, "  complete: every always property holds in every reachable state");
             }
-            End::MemoryLimit => {
+            End::MemoryLimit | End::TimeLimit => {
+                let limit = if self.end == End::MemoryLimit { "memory" } else { "time" };
                 let _ = writeln!(
                     out,
-                    "  INCOMPLETE: stopped at the memory limit during level {}; the counts are lower bounds and no property is verified beyond them",
+                    "  INCOMPLETE: stopped at the {limit} limit during level {}; the counts are lower bounds and no property is verified beyond them",
                     self.depth()
                 );
             }
@@ -439,6 +444,17 @@ pub fn cpu_time() -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
+/// Which limit of `opts` is reached, if any, `start` being the start of the census and
+/// `mem` what [`rss`] said.
+fn limit_reached(opts: &CensusOptions, start: Instant, mem: Option<(u64, u64)>) -> Option<End> {
+    if let (Some(limit), Some((now, _))) = (opts.max_rss, mem) {
+        if now > limit {
+            return Some(End::MemoryLimit);
+        }
+    }
+    opts.max_time.filter(|t| start.elapsed() >= *t).map(|_| End::TimeLimit)
+}
+
 /// Counts the reachable states of `preset` (with `mutations` active), checking every
 /// `always` property on each. Fails only on scratch-directory I/O errors.
 pub fn run(preset: &Preset, mutations: Mutations, opts: &CensusOptions) -> io::Result<Census> {
@@ -508,6 +524,7 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &CensusOptions) -> io::R
         let reader = Mutex::new(LevelReader { files: files.clone(), current: None });
         shared.states.store(0, Ordering::Relaxed);
         shared.new.store(0, Ordering::Relaxed);
+        let mut stopped = None;
         let results: Vec<io::Result<()>> = std::thread::scope(|scope| {
             let handles: Vec<_> = next
                 .iter()
@@ -531,10 +548,9 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &CensusOptions) -> io::R
                 let disk = level_bytes + new * STATE_BYTES as u64;
                 census.peak_disk = census.peak_disk.max(disk);
                 let mem = rss();
-                if let (Some(limit), Some((now, _))) = (opts.max_rss, mem) {
-                    if now > limit {
-                        shared.stop.store(true, Ordering::Relaxed);
-                    }
+                if let Some(end) = limit_reached(opts, start, mem) {
+                    stopped = Some(end);
+                    shared.stop.store(true, Ordering::Relaxed);
                 }
                 if let Some(every) = opts.progress {
                     if last_report.elapsed() >= every {
@@ -582,13 +598,8 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &CensusOptions) -> io::R
             break;
         }
         census.levels.push(new);
-        if let (Some(limit), Some((now, _))) = (opts.max_rss, rss()) {
-            if now > limit {
-                shared.stop.store(true, Ordering::Relaxed);
-            }
-        }
-        if shared.stop.load(Ordering::Relaxed) {
-            census.end = End::MemoryLimit;
+        if let Some(end) = stopped.take().or_else(|| limit_reached(opts, start, rss())) {
+            census.end = end;
             break;
         }
         files = next;

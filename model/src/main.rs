@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! assoc-model check [--preset P] [--property NAME] [--cross-check [--threads N] [--bfs|--dfs]] [--full-states]
-//! assoc-model census --preset P [--threads N] [--scratch DIR] [--max-rss-gb G] [--mutation M]
+//! assoc-model census --preset P [--threads N] [--scratch DIR] [--max-rss-gb G] [--max-seconds T] [--mutation M]
 //! assoc-model explore [--preset P] [--addr 127.0.0.1:3000]
 //! assoc-model simulate --seed S --steps N [--preset P] [--depth D] [--guided [--fault-pct F]]
 //! assoc-model simulate --shard i/N --seeds K --json OUT [--preset P] [--steps N] [--depth D]
@@ -113,6 +113,9 @@ enum Command {
         /// Stop cleanly with a partial count when the resident set exceeds this many GB.
         #[arg(long)]
         max_rss_gb: Option<f64>,
+        /// Stop cleanly with a partial count after this many seconds.
+        #[arg(long)]
+        max_seconds: Option<u64>,
         /// Activate a core mutation.
         #[arg(long)]
         mutation: Option<String>,
@@ -275,7 +278,7 @@ fn run(cli: Cli) -> Result<bool, String> {
             print!("{}", report.table());
             Ok(!report.failed())
         }
-        Command::Census { preset, threads, scratch, max_rss_gb, mutation, every } => {
+        Command::Census { preset, threads, scratch, max_rss_gb, max_seconds, mutation, every } => {
             let p = preset_arg(&preset)?;
             let m = mutation_arg(mutation.as_deref())?;
             let threads = match threads {
@@ -286,6 +289,7 @@ fn run(cli: Cli) -> Result<bool, String> {
                 threads,
                 scratch: scratch.unwrap_or_else(std::env::temp_dir),
                 max_rss: max_rss_gb.map(|g| (g * 1e9) as u64),
+                max_time: max_seconds.map(Duration::from_secs),
                 progress: Some(Duration::from_secs(every.max(1))),
             };
             println!("census of preset {} ({}) on {threads} threads", p.name, p.about);

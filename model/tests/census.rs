@@ -9,7 +9,8 @@ use assoc_model::check::{self, Options, Outcome};
 use assoc_model::preset::{self, Preset};
 
 fn census(p: &Preset, m: Mutations, threads: usize, max_rss: Option<u64>) -> Census {
-    let opts = CensusOptions { threads, scratch: std::env::temp_dir(), max_rss, progress: None };
+    let opts =
+        CensusOptions { threads, scratch: std::env::temp_dir(), max_rss, max_time: None, progress: None };
     census::run(p, m, &opts).expect("the scratch directory is writable")
 }
 
@@ -59,4 +60,19 @@ fn census_stops_cleanly_at_its_memory_limit() {
     assert_eq!(c.end, End::MemoryLimit);
     assert!(c.unique < preset::expected_unique(&preset::CI).expect("pinned") as u64);
     assert!(c.render().contains("at least"), "{}", c.render());
+}
+
+#[test]
+fn census_stops_cleanly_at_its_time_limit() {
+    let opts = CensusOptions {
+        threads: 2,
+        scratch: std::env::temp_dir(),
+        max_rss: None,
+        max_time: Some(std::time::Duration::ZERO),
+        progress: None,
+    };
+    let c = census::run(&preset::CI, Mutations::NONE, &opts).expect("the scratch directory is writable");
+    assert_eq!(c.end, End::TimeLimit);
+    assert!(c.unique < preset::expected_unique(&preset::CI).expect("pinned") as u64);
+    assert!(c.render().contains("stopped at the time limit"), "{}", c.render());
 }
