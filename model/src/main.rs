@@ -107,7 +107,8 @@ enum Command {
         /// Threads expanding states; 0: one per core. Results do not depend on it.
         #[arg(long, default_value_t = 0)]
         threads: usize,
-        /// Directory for the frontier files (a fresh subdirectory is made and removed).
+        /// Directory for the frontier files (a fresh subdirectory is made and removed);
+        /// default: the system's temporary directory.
         #[arg(long)]
         scratch: Option<std::path::PathBuf>,
         /// Stop cleanly with a partial count when the resident set exceeds this many GB.
