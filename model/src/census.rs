@@ -19,8 +19,11 @@
 //!
 //! Results do not depend on the thread count: each level's set of new states is the same
 //! whatever order the threads insert in, so the unique count, the count with revisits,
-//! the per-level counts and the violation reported (the smallest by property, then by
-//! packed state, within the shallowest violating level) are deterministic.
+//! the per-level counts and the violation reported (the smallest by property, then by the
+//! full state's text, within the shallowest violating level) are deterministic. (Part ids
+//! are interned in whatever order the threads miss the caches, so which fingerprint a state
+//! gets varies between runs; only whether two of them collide could, with the probability
+//! bound above.)
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -33,7 +36,7 @@ use assoc_core::mutation::Mutations;
 use stateright::Model;
 
 use crate::compact::{CompactModel, Packed, PackedAction, StatePredicate};
-use crate::preset::Preset;
+use crate::preset::{Preset, State};
 use crate::properties::{self, Kind};
 use crate::timely::Env;
 
@@ -78,7 +81,7 @@ pub enum End {
         property: &'static str,
         /// The BFS depth of the violating state (1: an initial state).
         depth: usize,
-        /// The violating state, as the full model holds it (`Debug`).
+        /// The violating state, as the full model holds it (its sets sorted).
         state: String,
     },
     /// The memory limit was reached: the counts are a lower bound.
@@ -369,21 +372,27 @@ struct Shared<'a> {
     states: AtomicU64,
     /// New states so far in this level.
     new: AtomicU64,
-    /// The smallest violation of this level: (predicate index, packed state).
-    violation: Mutex<Option<(usize, Bytes)>>,
+    /// The smallest violation of this level: (predicate index, the full state's text).
+    violation: Mutex<Option<(usize, String)>>,
 }
 
 impl Shared<'_> {
     /// Records `s` if it violates a checked property.
-    fn check(&self, s: &Packed, b: &Bytes) {
+    fn check(&self, s: &Packed) {
         let bits = self.model.holds_all(s);
         if bits == self.all {
             return;
         }
         let found = ((!bits) & self.all).trailing_zeros() as usize;
+        if self.violation.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|v| v.0 < found)
+        {
+            return;
+        }
+        // Packed ids depend on the threads' timing; the full state's text does not.
+        let text = canonical(&self.model.unpack(s));
         let mut v = self.violation.lock().unwrap_or_else(PoisonError::into_inner);
-        if v.as_ref().is_none_or(|old| (found, *b) < *old) {
-            *v = Some((found, *b));
+        if v.as_ref().is_none_or(|old| (found, &text) < (old.0, &old.1)) {
+            *v = Some((found, text));
         }
     }
 
@@ -410,7 +419,7 @@ impl Shared<'_> {
                     if self.visited.insert(fingerprint(&nb)) {
                         new += 1;
                         out.write_all(&nb)?;
-                        self.check(&next, &nb);
+                        self.check(&next);
                     }
                 }
             }
@@ -419,6 +428,30 @@ impl Shared<'_> {
         }
         Ok(())
     }
+}
+
+/// The text of a full state, its sets (network, timers) sorted so that it does not depend
+/// on their hashers' seeds.
+fn canonical(s: &State) -> String {
+    let sorted = |items: Vec<String>| {
+        let mut items = items;
+        items.sort();
+        items.join(", ")
+    };
+    let network = sorted(s.network.iter_all().map(|e| format!("{e:?}")).collect());
+    let timers: Vec<String> = s
+        .timers_set
+        .iter()
+        .map(|t| format!("[{}]", sorted(t.iter().map(|x| format!("{x:?}")).collect())))
+        .collect();
+    format!(
+        "sides {:?}; disks {:?}; crashed {:?}; env {:?}; timers {}; network {{{network}}}",
+        s.actor_states,
+        s.actor_storages,
+        s.crashed,
+        s.history,
+        timers.join(" ")
+    )
 }
 
 /// Resident set and its peak, in bytes (Linux `/proc`; None elsewhere).
@@ -506,7 +539,7 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &CensusOptions) -> io::R
             if visited.insert(fingerprint(&b)) {
                 new += 1;
                 out.write_all(&b)?;
-                shared.check(&s, &b);
+                shared.check(&s);
             }
         }
         out.flush()?;
@@ -604,12 +637,8 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &CensusOptions) -> io::R
         }
         files = next;
     }
-    if let Some((i, b)) = *shared.violation.lock().unwrap_or_else(PoisonError::into_inner) {
-        census.end = End::Violation {
-            property: census.properties[i],
-            depth: census.levels.len(),
-            state: format!("{:?}", model.unpack(&decode(&b))),
-        };
+    if let Some((i, state)) = shared.violation.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        census.end = End::Violation { property: census.properties[i], depth: census.levels.len(), state };
     }
     census.wall = start.elapsed();
     census.cpu = cpu_time();

@@ -52,6 +52,9 @@ fn census_finds_a_mutants_violation_at_the_minimal_depth() {
     }
     // The census stops after the violating level.
     assert_eq!(c.depth(), *depth);
+    // The same violation whatever the thread count (packed ids are not compared).
+    let one = census(&preset::CI, m, 1, None);
+    assert_eq!(one.end, c.end);
 }
 
 #[test]
