@@ -333,9 +333,14 @@ impl CompactModel {
 
     /// Whether predicate `i` (as passed to [`CompactModel::new`]) holds in `s`.
     pub fn holds(&self, i: usize, s: &Packed) -> bool {
+        self.holds_all(s) & (1 << i) != 0
+    }
+
+    /// Which predicates hold in `s`: bit `i` is set when predicate `i` holds.
+    pub fn holds_all(&self, s: &Packed) -> u64 {
         let key = (s.sides, s.disks, s.crashed);
         if let Some(bits) = self.r().views.get(&key) {
-            return bits & (1 << i) != 0;
+            return *bits;
         }
         let view = self.view(s);
         let bits = self.predicates.iter().enumerate().fold(0u64, |acc, (j, p)| {
@@ -346,7 +351,7 @@ impl CompactModel {
             }
         });
         self.w().views.insert(key, bits);
-        bits & (1 << i) != 0
+        bits
     }
 
     /// Whether predicate `i` holds in `s`, evaluated without the memo (whose key leaves out

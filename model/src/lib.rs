@@ -23,6 +23,8 @@
 //! * [`properties`] — the `always` / `sometimes` properties and the AG EF goal;
 //! * [`compact`] — the same model with interned parts and cached session steps;
 //! * [`graph`] — our own BFS over the `Model` trait: minimal traces and AG EF;
+//! * [`census`] — a lean exhaustive count (fingerprints only, frontier on disk, safety
+//!   checked on the fly) for presets too large for the graph pass;
 //! * [`check`] — a full check: stateright's checker plus the graph pass, as a table;
 //! * [`mutants`] — every hidden mutation of the core must be caught;
 //! * [`walk`] — seeded random walks beyond the exhaustive bounds (uniform or guided);
@@ -31,6 +33,7 @@
 //! * [`tracecheck`] — the safety properties checked on two real endpoints' recordings.
 
 pub mod actor;
+pub mod census;
 pub mod check;
 pub mod compact;
 pub mod graph;
