@@ -9,7 +9,7 @@
 //!   several threads insert at once. Two distinct states with the same fingerprint make
 //!   the second one look visited and it is omitted, with probability at most
 //!   n(n−1)/2 / 2⁶⁴ ≈ n²/2⁶⁵ for n states ([`omission_bound`]), printed with the result;
-//! * the BFS frontier is streamed to and from files of 32-byte packed states in a scratch
+//! * the BFS frontier is streamed to and from files of 48-byte packed states in a scratch
 //!   directory (the current level is read, the next one written, then the old one
 //!   deleted), so it costs disk, not memory;
 //! * no ids, parents or edges: every `always` property is checked on each new state as it
@@ -35,13 +35,13 @@ use std::time::{Duration, Instant};
 use assoc_core::mutation::Mutations;
 use stateright::Model;
 
-use crate::compact::{CompactModel, Packed, PackedAction, StatePredicate};
+use crate::compact::{CompactModel, Net, Packed, PackedAction, StatePredicate};
 use crate::preset::{Preset, State};
 use crate::properties::{self, Kind};
 use crate::timely::Env;
 
 /// Bytes of one packed state on disk.
-pub const STATE_BYTES: usize = 32;
+pub const STATE_BYTES: usize = 48;
 
 /// A packed state as stored in the frontier files.
 type Bytes = [u8; STATE_BYTES];
@@ -192,17 +192,20 @@ pub fn omission_bound(n: u64) -> f64 {
     (n * (n - 1.0) / 2.0 / 2f64.powi(64)).min(1.0)
 }
 
-/// Writes `s` as 32 bytes (little-endian ids, then flags and budget counters).
+/// Writes `s` as 48 bytes (little-endian ids and the network's bitset words, then flags
+/// and budget counters; the transition's edge events are not part of a state).
 pub fn encode(s: &Packed) -> Bytes {
     let mut b = [0u8; STATE_BYTES];
-    let words = [s.sides[0], s.sides[1], s.disks[0], s.disks[1], s.timers[0], s.timers[1], s.net];
+    let [l0, l1, l2, l3] = s.net.low;
+    let words =
+        [s.sides[0], s.sides[1], s.disks[0], s.disks[1], s.timers[0], s.timers[1], l0, l1, l2, l3, s.net.high];
     for (i, w) in words.iter().enumerate() {
         b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
     }
-    b[28] = u8::from(s.crashed[0]);
-    b[29] = u8::from(s.crashed[1]);
-    b[30] = s.env.early_timers;
-    b[31] = s.env.losses;
+    b[44] = u8::from(s.crashed[0]);
+    b[45] = u8::from(s.crashed[1]);
+    b[46] = s.env.early_timers;
+    b[47] = s.env.losses;
     b
 }
 
@@ -213,9 +216,9 @@ pub fn decode(b: &Bytes) -> Packed {
         sides: [w(0), w(1)],
         disks: [w(2), w(3)],
         timers: [w(4), w(5)],
-        net: w(6),
-        crashed: [b[28] != 0, b[29] != 0],
-        env: Env { early_timers: b[30], losses: b[31] },
+        net: Net { low: [w(6), w(7), w(8), w(9)], high: w(10) },
+        crashed: [b[44] != 0, b[45] != 0],
+        env: Env { early_timers: b[46], losses: b[47], events: 0 },
     }
 }
 
@@ -601,7 +604,7 @@ pub fn run(preset: &Preset, mutations: Mutations, opts: &CensusOptions) -> io::R
                             disk as f64 / 1e9,
                             parts.side_states,
                             parts.disks,
-                            parts.networks,
+                            parts.high_networks,
                             parts.session_steps,
                         );
                     }
@@ -659,9 +662,9 @@ mod tests {
             sides: [1, u32::MAX],
             disks: [7, 0x0102_0304],
             timers: [0, 9],
-            net: 0xdead_beef,
+            net: Net { low: [0xdead_beef, 1, 0, 1 << 31], high: 7 },
             crashed: [true, false],
-            env: Env { early_timers: 3, losses: 255 },
+            env: Env { early_timers: 3, losses: 255, events: 0 },
         };
         assert_eq!(decode(&encode(&s)), s);
         let other = Packed { crashed: [false, true], ..s };
