@@ -21,7 +21,7 @@ pub enum Input {
         #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::arbitrary_support::bytes))]
         datagram: Bytes,
     },
-    /// The driver's clock reached the deadline of the last [`Output::Wait`]: every timer
+    /// The driver's clock reached the deadline of the last [`Output::Wait`](crate::Output::Wait): every timer
     /// due at `now` fires. The only way time moves the session; feeding it early (or
     /// twice) fires nothing that is not due.
     Timeout,

@@ -30,10 +30,10 @@ pub enum Output {
     Event(Event),
     /// Something the driver should do with the bearer.
     Bearer(BearerRequest),
-    /// Nothing else is pending: the end of one drain. Feed [`Input::Timeout`] when the
+    /// Nothing else is pending: the end of one drain. Feed [`Input::Timeout`](crate::Input::Timeout) when the
     /// clock reaches `until`, or wait for the next input of any kind when it is `None`
     /// (no timer is armed). Outputs held back by the write barrier come after the
-    /// [`Input::Persisted`] that releases them. Polling again without an input returns
+    /// [`Input::Persisted`](crate::Input::Persisted) that releases them. Polling again without an input returns
     /// the same `Wait`.
     Wait {
         /// The earliest deadline of any armed timer, if one is armed.

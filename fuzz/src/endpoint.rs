@@ -1,4 +1,4 @@
-//! `endpoint`: one hub [`Endpoint`](assoc_core::endpoint::Endpoint) serving up to 8 remote peers through
+//! `endpoint`: one hub [`Endpoint`] serving up to 8 remote peers through
 //! [`Star`], under any sequence of submissions, releases, clock
 //! moves, hub restarts (a new endpoint on the same stores: every session's epoch unknown
 //! again), and datagrams the fuzzer makes: replays of any earlier datagram, the same with
@@ -26,8 +26,7 @@
 use std::collections::BTreeSet;
 
 use arbitrary::Arbitrary;
-use assoc_core::endpoint::Endpoint;
-use assoc_core::endpoint::{EndpointConfig, Routed};
+use assoc_core::endpoint::{Endpoint, EndpointConfig, Routed};
 use assoc_core::sim::{star_configs, Star};
 use assoc_core::wire::{PduType, RawPdu};
 use assoc_core::{

@@ -197,8 +197,19 @@ pub fn omission_bound(n: u64) -> f64 {
 pub fn encode(s: &Packed) -> Bytes {
     let mut b = [0u8; STATE_BYTES];
     let [l0, l1, l2, l3] = s.net.low;
-    let words =
-        [s.sides[0], s.sides[1], s.disks[0], s.disks[1], s.timers[0], s.timers[1], l0, l1, l2, l3, s.net.high];
+    let words = [
+        s.sides[0],
+        s.sides[1],
+        s.disks[0],
+        s.disks[1],
+        s.timers[0],
+        s.timers[1],
+        l0,
+        l1,
+        l2,
+        l3,
+        s.net.high,
+    ];
     for (i, w) in words.iter().enumerate() {
         b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
     }

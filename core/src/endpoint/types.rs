@@ -3,8 +3,8 @@
 use crate::config::ConfigError;
 use crate::crypto::InitBudget;
 use crate::input::{DropReason, InputError, Verdict};
-use crate::output::Output;
 use crate::message::SubmitError;
+use crate::output::Output;
 use crate::source_limit::SourceLimits;
 use crate::time::Instant;
 use crate::wire::{DecodeError, PduType};

@@ -206,9 +206,7 @@ impl Session {
                 Ok(Verdict::Answered)
             }
             ConfirmDecision::Accept => {
-                if proposal.id.epoch > self.store.epoch
-                    && !mutated!(self.cfg, ResponderEpochNotRecorded)
-                {
+                if proposal.id.epoch > self.store.epoch && !mutated!(self.cfg, ResponderEpochNotRecorded) {
                     self.persist(Record::Epoch(proposal.id.epoch));
                 }
                 let summary = Receiver::summary(&self.store, self.handshake_summary_budget());
