@@ -295,5 +295,5 @@ fn watch(hub: Server, senders: Server, start: Instant, total: usize) -> std::thr
 /// The kernel's UDP counters (`RcvbufErrors`: datagrams dropped on a full receive buffer).
 fn udp_snmp() -> String {
     let t = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
-    t.lines().filter(|l| l.starts_with("Udp:")).last().unwrap_or("").to_string()
+    t.lines().rfind(|l| l.starts_with("Udp:")).unwrap_or("").to_string()
 }
