@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! assoc-bench loopback [--messages N] [--size BYTES] [--repeat R] [--protos a,b,..]
-//! assoc-bench peers [--peers N] [--messages M] [--size BYTES] [--repeat R] [--threads 1,2]  (see peers.rs)
+//! assoc-bench peers [--peers N] [--messages M] [--size BYTES] [--repeat R] [--threads 1,2] [--rto-ms MS]  (see peers.rs)
 //! assoc-bench impaired --ns-src NS1 --ns-dst NS2 --dst-ip IP [--messages N] [--size BYTES] ...
 //! assoc-bench sink   --proto P --listen ADDR --messages N --size BYTES [--cert FILE]
 //! assoc-bench source --proto P --peer ADDR   --messages N --size BYTES [--cert FILE]

@@ -13,6 +13,16 @@
 //! thread per end like the one-session figure), interleaved with the one-session run in
 //! every repeat, and the ratio of the last count to the first.
 //!
+//! `--rto-ms MS` (default 1,000, the `Config` default): both ends' `handshake_rto`. It
+//! must exceed the queueing delay of the burst: all N handshakes start at once and wait
+//! behind the DATA of the sessions already open, in the hub's channel (up to 8,192
+//! datagrams per shard), for up to ~0.5 s on a loaded 2-core machine. A shorter RTO
+//! (this bench used 200 ms) makes the initiators retransmit INITs and CONFIRMs that were
+//! only queued — extra work at the worst moment (issue #17: the slow runs answered up to
+//! 1,306 INITs for 1,000 peers). `ASSOC_BENCH_STATS=1` prints every 50 ms both servers'
+//! counters and how long a `stats()` request waited in the channel, the spread of the
+//! sessions' first deliveries, and the kernel's UDP counters before and after a run.
+//!
 //! Both stores run without fsync (`ASSOC_BENCH_SYNC=full` for fsync), as in `loopback`.
 //! The endpoints' `max_queued_answers` and `max_live_sessions` are raised to N so a burst
 //! of N INITs is answered at once rather than after the initiators' retransmissions.
@@ -32,6 +42,8 @@ use crate::{human_size, loopback_once, median, Args, Proto, Res, TempDir};
 struct PeersRun {
     secs: f64,
     handshake_secs: f64,
+    /// INITs the hub answered: N unless initiators retransmitted.
+    inits: u64,
 }
 
 pub(crate) async fn peers(args: &Args) -> Res<()> {
@@ -39,6 +51,7 @@ pub(crate) async fn peers(args: &Args) -> Res<()> {
     let m = args.num("messages", 10)?.max(1);
     let size = args.num("size", 1024)?;
     let repeat = args.num("repeat", 3)?.max(1);
+    let rto = args.num("rto-ms", 1000)?.max(1) as u64;
     let threads: Vec<usize> = match args.get("threads") {
         None => vec![1, 2],
         Some(list) => list
@@ -48,6 +61,7 @@ pub(crate) async fn peers(args: &Args) -> Res<()> {
     };
     let mut single = Vec::new();
     let (mut many, mut hs) = (vec![Vec::new(); threads.len()], vec![Vec::new(); threads.len()]);
+    let mut inits = vec![Vec::new(); threads.len()];
     for _ in 0..repeat {
         let r =
             tokio::time::timeout(Duration::from_secs(600), loopback_once(Proto::AssocStdUdp, n * m, size))
@@ -57,7 +71,7 @@ pub(crate) async fn peers(args: &Args) -> Res<()> {
         eprintln!("  one session {}x{}: {secs:.3} s", n * m, human_size(size));
         single.push(secs);
         for (i, &t) in threads.iter().enumerate() {
-            let r = tokio::task::spawn_blocking(move || peers_once(n, m, size, t)).await??;
+            let r = tokio::task::spawn_blocking(move || peers_once(n, m, size, t, rto)).await??;
             eprintln!(
                 "  {n} peers x {m}x{}, {t} thread(s): {:.3} s (handshakes {:.3} s)",
                 human_size(size),
@@ -66,6 +80,7 @@ pub(crate) async fn peers(args: &Args) -> Res<()> {
             );
             many[i].push(r.secs);
             hs[i].push(r.handshake_secs);
+            inits[i].push(r.inits);
         }
     }
     let total = (n * m) as f64;
@@ -87,6 +102,10 @@ pub(crate) async fn peers(args: &Args) -> Res<()> {
             n as f64 / median(hs),
             one / agg
         );
+    }
+    println!();
+    for (t, inits) in threads.iter().zip(&inits) {
+        println!("INITs answered for {n} peers, {t} thread(s), per repeat: {inits:?} (more than {n}: retransmitted).");
     }
     if let (Some(first), Some(last)) = (aggs.first(), aggs.last()) {
         if threads.len() > 1 {
@@ -111,10 +130,10 @@ fn name(i: usize) -> Res<PeerName> {
     Ok(PeerName::new(format!("mta-{i}").as_bytes())?)
 }
 
-fn tune(mut c: Config, sid: usize) -> Config {
+fn tune(mut c: Config, sid: usize, rto_ms: u64) -> Config {
     c.sid = sid as u32 + 1;
     c.params.msg_window = 256;
-    c.handshake_rto = assoc_core::Duration::from_millis(200);
+    c.handshake_rto = assoc_core::Duration::from_millis(rto_ms);
     c.open_backoff_start = assoc_core::Duration::from_millis(100);
     c
 }
@@ -143,19 +162,22 @@ fn server(
     Ok(Server::start(o, db)?)
 }
 
-fn peers_once(n: usize, m: usize, size: usize, threads: usize) -> Res<PeersRun> {
+fn peers_once(n: usize, m: usize, size: usize, threads: usize, rto_ms: u64) -> Res<PeersRun> {
     let dir = TempDir::new("peers")?;
     let hub = PeerName::new(b"hub")?;
     let local: SocketAddr = (Ipv4Addr::LOCALHOST, 0).into();
     let mut table = Vec::with_capacity(n);
     for i in 0..n {
-        table.push(PeerEntry { config: tune(Config::new(hub, name(i)?, psk(i)?), i), addr: None });
+        table.push(PeerEntry { config: tune(Config::new(hub, name(i)?, psk(i)?), i, rto_ms), addr: None });
     }
     let (hub_server, hub_in) = server(local, table, database(dir.0.join("hub.redb"))?, threads)?;
     let hub_addr = hub_server.local_addr();
     let mut table = Vec::with_capacity(n);
     for i in 0..n {
-        table.push(PeerEntry { config: tune(Config::new(name(i)?, hub, psk(i)?), i), addr: Some(hub_addr) });
+        table.push(PeerEntry {
+            config: tune(Config::new(name(i)?, hub, psk(i)?), i, rto_ms),
+            addr: Some(hub_addr),
+        });
     }
     let (senders, _outcomes) = server(local, table, database(dir.0.join("senders.redb"))?, threads)?;
     let total = n * m;
@@ -178,7 +200,10 @@ fn peers_once(n: usize, m: usize, size: usize, threads: usize) -> Res<PeersRun> 
         Ok((first, Instant::now()))
     });
     let payload = Bytes::from(vec![0x5a; size]);
+    let udp_before = udp_snmp();
     let start = Instant::now();
+    let verbose = std::env::var("ASSOC_BENCH_STATS").is_ok();
+    let watch = verbose.then(|| watch(hub_server.clone(), senders.clone(), start, total));
     let subs = (0..n).flat_map(|i| {
         let payload = payload.clone();
         (0..m).map(move |k| {
@@ -194,9 +219,13 @@ fn peers_once(n: usize, m: usize, size: usize, threads: usize) -> Res<PeersRun> 
     for r in senders.submit_many(subs)? {
         r?;
     }
+    let submitted = start.elapsed();
     let (first, end) = receiver.join().map_err(|_| "receiver panicked")??;
     let handshakes_done = first.iter().flatten().max().copied().ok_or("nothing delivered")?;
     let stats = hub_server.stats()?;
+    if let Some(w) = watch {
+        let _ = w.join();
+    }
     eprintln!(
         "  hub: {} datagrams in, {} sessions restored, {} evicted, {} group commits ({:.3} per message), {} inits answered",
         stats.endpoint.datagrams_in,
@@ -206,10 +235,65 @@ fn peers_once(n: usize, m: usize, size: usize, threads: usize) -> Res<PeersRun> 
         stats.commits as f64 / total as f64,
         stats.endpoint.inits_answered
     );
+    if verbose {
+        let mut f: Vec<f64> = first.iter().flatten().map(|t| (*t - start).as_secs_f64()).collect();
+        f.sort_by(f64::total_cmp);
+        let q = |p: f64| f[((f.len() - 1) as f64 * p) as usize];
+        eprintln!(
+            "  submitted in {:.3} s; first delivery per session at p0 {:.3} p10 {:.3} p50 {:.3} p90 {:.3} p99 {:.3} p100 {:.3} s",
+            submitted.as_secs_f64(),
+            q(0.0),
+            q(0.1),
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(1.0)
+        );
+        eprintln!("  hub {stats:?}");
+        eprintln!("  senders {:?}", senders.stats()?);
+        eprintln!("  /proc/net/snmp before: {udp_before}\n  /proc/net/snmp after:  {}", udp_snmp());
+    }
     let _ = senders.shutdown();
     let _ = hub_server.shutdown();
     Ok(PeersRun {
         secs: (end - start).as_secs_f64(),
         handshake_secs: (handshakes_done - start).as_secs_f64(),
+        inits: stats.endpoint.inits_answered,
     })
+}
+
+/// Prints both servers' counters every 50 ms until the hub delivered `total`, with how
+/// long each `stats()` request waited behind the shards' queued datagrams.
+fn watch(hub: Server, senders: Server, start: Instant, total: usize) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for _ in 0..200 {
+            std::thread::sleep(Duration::from_millis(50));
+            let t0 = Instant::now();
+            let Ok(h) = hub.stats() else { break };
+            let t1 = Instant::now();
+            let Ok(s) = senders.stats() else { break };
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            eprintln!(
+                "  {:.3} s hub (waited {:.0} ms): {} in, {} INITs answered, {} restored, {} delivered | senders (waited {:.0} ms): {} in, {} out",
+                (t0 - start).as_secs_f64(),
+                ms(t1 - t0),
+                h.endpoint.datagrams_in,
+                h.endpoint.inits_answered,
+                h.endpoint.restores,
+                h.delivered,
+                ms(t1.elapsed()),
+                s.endpoint.datagrams_in,
+                s.datagrams_out
+            );
+            if h.delivered as usize >= total {
+                break;
+            }
+        }
+    })
+}
+
+/// The kernel's UDP counters (`RcvbufErrors`: datagrams dropped on a full receive buffer).
+fn udp_snmp() -> String {
+    let t = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    t.lines().rfind(|l| l.starts_with("Udp:")).unwrap_or("").to_string()
 }
