@@ -4,7 +4,7 @@
 //! bounded, never larger answers, and a restored session remembers where its peer last
 //! proved its key.
 
-use assoc_core::endpoint::{Endpoint, EndpointConfig, EndpointError, EndpointOutput, Routed};
+use assoc_core::endpoint::{Endpoint, EndpointConfig, EndpointError, Routed};
 use assoc_core::sim::{star_configs, Star};
 use assoc_core::wire::{PduType, RawPdu};
 use assoc_core::{
@@ -13,22 +13,8 @@ use assoc_core::{
 };
 use bytes::Bytes;
 
-/// The next output of one drain, `None` at its `Wait`.
-fn next(ep: &mut Endpoint) -> Option<(u32, Output)> {
-    match ep.poll_output() {
-        EndpointOutput::Session { sid, output } => Some((sid, output)),
-        EndpointOutput::Wait { .. } => None,
-    }
-}
-
-/// Drains the endpoint; the deadline its `Wait` carries.
-fn deadline(ep: &mut Endpoint) -> Option<Instant> {
-    loop {
-        if let EndpointOutput::Wait { until } = ep.poll_output() {
-            return until;
-        }
-    }
-}
+mod common;
+use common::{endpoint_deadline, endpoint_outputs};
 
 fn submission(app_id: u64) -> Submission {
     Submission { app_id, priority: Priority::Normal, deadline: None, bytes: Bytes::from(vec![7u8; 100]) }
@@ -100,7 +86,7 @@ enum Answer {
 
 fn answer_of(ep: &mut Endpoint, d: &Bytes) -> Answer {
     let got = ep.handle_datagram(Instant::ZERO + Duration::from_secs(10_000), STRANGER, d.clone());
-    let mut out: Vec<Bytes> = std::iter::from_fn(|| next(ep))
+    let mut out: Vec<Bytes> = std::iter::from_fn(|| endpoint_outputs(ep).next())
         .filter_map(|(_, o)| match o {
             Output::Transmit(t) => Some(t.datagram),
             _ => None,
@@ -174,7 +160,7 @@ fn a_packet_for_a_peer_whose_epoch_is_unknown_asks_for_its_session_once() {
     assert!(asked.iter().all(|(round, _)| *round == 0), "never asked twice: {asked:?}");
     assert_eq!(ep.stats().sessions_needed, asked.len() as u64);
     assert_eq!((ep.live_sessions(), ep.stats().resets_sent), (0, 0));
-    assert!(next(&mut ep).is_none(), "nothing answered without the session");
+    assert!(endpoint_outputs(&mut ep).next().is_none(), "nothing answered without the session");
 }
 
 #[test]
@@ -194,7 +180,7 @@ fn an_attackers_flood_of_packets_gets_bounded_answers_never_larger() {
         assert_eq!(got, Err(EndpointError::UnknownSession { sid }));
     }
     assert_eq!((ep.stats().unknown_session, ep.stats().resets_sent), (2000, 0));
-    assert!(next(&mut ep).is_none());
+    assert!(endpoint_outputs(&mut ep).next().is_none());
     // Answerable PACKETs (old epoch, random tags) from many sources: the endpoint's budget.
     let flood = |ep: &mut Endpoint, from: &dyn Fn(u64) -> Remote, at: Instant| {
         let mut answered = 0u64;
@@ -205,7 +191,7 @@ fn an_attackers_flood_of_packets_gets_bounded_answers_never_larger() {
                 Err(EndpointError::Dropped { sid: 1, .. }) => {}
                 other => panic!("{other:?}"),
             }
-            while let Some((_, out)) = next(ep) {
+            while let Some((_, out)) = endpoint_outputs(ep).next() {
                 let Output::Transmit(t) = out else { panic!("{out:?}") };
                 assert!(t.datagram.len() < d.len() && ty(&t.datagram) == PduType::Reset);
                 assert_eq!(t.to, from(i), "the answer goes back to its PACKET");
@@ -257,7 +243,8 @@ fn a_restored_session_sends_first_to_where_its_peer_last_proved_its_key() {
     st.endpoint.submit(now, 1, submission(500)).unwrap();
     let mut first = None;
     for _ in 0..10 {
-        while let Some((sid, out)) = next(&mut st.endpoint) {
+        loop {
+            let Some((sid, out)) = endpoint_outputs(&mut st.endpoint).next() else { break };
             match out {
                 Output::Persist { seq, .. } => {
                     st.endpoint.session_input(now, sid, Input::Persisted { upto: seq }).unwrap();
@@ -268,7 +255,7 @@ fn a_restored_session_sends_first_to_where_its_peer_last_proved_its_key() {
                 _ => {}
             }
         }
-        let at = deadline(&mut st.endpoint).unwrap_or(now).max(now);
+        let at = endpoint_deadline(&mut st.endpoint).unwrap_or(now).max(now);
         st.endpoint.handle_timeout(at);
     }
     assert_eq!(first, Some((1, Remote::Conn(1), PduType::Init)));

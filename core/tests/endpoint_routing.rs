@@ -12,6 +12,9 @@ use assoc_core::{
 };
 use bytes::Bytes;
 
+mod common;
+use common::{endpoint_deadline as deadline, endpoint_outputs as outputs};
+
 fn submission(app_id: u64) -> Submission {
     Submission { app_id, priority: Priority::Normal, deadline: None, bytes: Bytes::from(vec![7u8; 100]) }
 }
@@ -29,24 +32,6 @@ fn first_init(cfg: Config) -> Bytes {
             Output::Transmit(t) => return t.datagram,
             Output::Wait { .. } => panic!("no INIT"),
             _ => {}
-        }
-    }
-}
-
-/// The endpoint's pending outputs with their session ids, up to the `Wait` that ends the
-/// drain.
-fn outputs(ep: &mut Endpoint) -> impl Iterator<Item = (u32, Output)> + '_ {
-    std::iter::from_fn(|| match ep.poll_output() {
-        EndpointOutput::Session { sid, output } => Some((sid, output)),
-        EndpointOutput::Wait { .. } => None,
-    })
-}
-
-/// Drains the endpoint; the deadline its `Wait` carries.
-fn deadline(ep: &mut Endpoint) -> Option<Instant> {
-    loop {
-        if let EndpointOutput::Wait { until } = ep.poll_output() {
-            return until;
         }
     }
 }

@@ -180,3 +180,21 @@ impl Manual {
         }
     }
 }
+
+/// An endpoint's pending outputs with their session ids, up to the `Wait` that ends the
+/// drain.
+pub fn endpoint_outputs(ep: &mut assoc_core::Endpoint) -> impl Iterator<Item = (u32, Output)> + '_ {
+    std::iter::from_fn(|| match ep.poll_output() {
+        assoc_core::EndpointOutput::Session { sid, output } => Some((sid, output)),
+        assoc_core::EndpointOutput::Wait { .. } => None,
+    })
+}
+
+/// Drains an endpoint; the deadline its `Wait` carries.
+pub fn endpoint_deadline(ep: &mut assoc_core::Endpoint) -> Option<Instant> {
+    loop {
+        if let assoc_core::EndpointOutput::Wait { until } = ep.poll_output() {
+            return until;
+        }
+    }
+}
