@@ -14,7 +14,7 @@ use assoc_core::{
 use bytes::Bytes;
 
 mod common;
-use common::{endpoint_deadline, endpoint_outputs};
+use common::{endpoint_deadline, endpoint_delivered as delivered, endpoint_outputs};
 
 fn submission(app_id: u64) -> Submission {
     Submission { app_id, priority: Priority::Normal, deadline: None, bytes: Bytes::from(vec![7u8; 100]) }
@@ -36,16 +36,6 @@ fn with_ids(d: &Bytes, dst_tag: u64, epoch: u64) -> Bytes {
     v[8..16].copy_from_slice(&dst_tag.to_be_bytes());
     v[16..24].copy_from_slice(&epoch.to_be_bytes());
     Bytes::from(v)
-}
-
-fn delivered(events: &[(u32, Event)], sid: u32) -> Vec<u64> {
-    events
-        .iter()
-        .filter_map(|(s, e)| match e {
-            Event::Delivered { app_id, .. } if *s == sid => Some(*app_id),
-            _ => None,
-        })
-        .collect()
 }
 
 /// An address no peer has.

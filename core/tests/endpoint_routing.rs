@@ -7,13 +7,13 @@ use assoc_core::endpoint::{Endpoint, EndpointConfig, EndpointError, EndpointOutp
 use assoc_core::sim::{star_configs, Star, HUB};
 use assoc_core::wire::{PduType, RawPdu};
 use assoc_core::{
-    Config, DropReason, Duration, Event, Input, Instant, Output, PeerName, Priority, Psk, Remote, Session,
+    Config, DropReason, Duration, Input, Instant, Output, PeerName, Priority, Psk, Remote, Session,
     Submission, Suite, Verdict,
 };
 use bytes::Bytes;
 
 mod common;
-use common::{endpoint_deadline as deadline, endpoint_outputs as outputs};
+use common::{endpoint_deadline as deadline, endpoint_delivered as delivered, endpoint_outputs as outputs};
 
 fn submission(app_id: u64) -> Submission {
     Submission { app_id, priority: Priority::Normal, deadline: None, bytes: Bytes::from(vec![7u8; 100]) }
@@ -52,16 +52,6 @@ fn with_sid(d: &Bytes, sid: u32) -> Bytes {
 
 fn star(n: u32) -> Star {
     Star::new(EndpointConfig::default(), star_configs(n, Suite::Symbolic), 1)
-}
-
-fn delivered(events: &[(u32, Event)], sid: u32) -> Vec<u64> {
-    events
-        .iter()
-        .filter_map(|(s, e)| match e {
-            Event::Delivered { app_id, .. } if *s == sid => Some(*app_id),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

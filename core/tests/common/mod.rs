@@ -198,3 +198,15 @@ pub fn endpoint_deadline(ep: &mut assoc_core::Endpoint) -> Option<Instant> {
         }
     }
 }
+
+/// The application ids an endpoint delivered on session `sid`, in order, from the
+/// `(sid, event)` pairs a test collected.
+pub fn endpoint_delivered(events: &[(u32, Event)], sid: u32) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|(s, e)| match e {
+            Event::Delivered { app_id, .. } if *s == sid => Some(*app_id),
+            _ => None,
+        })
+        .collect()
+}
